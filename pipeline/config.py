@@ -1,0 +1,165 @@
+"""`params.yaml`, validated once into frozen, typed config that every stage reads.
+
+Nothing here imports TensorFlow, so a bad edit is reported in well under a second,
+before any stage spends time on imports or training.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from pipeline.errors import ConfigError
+
+# Entry names are interpolated into the shell commands of `dvc.yaml` (`--entry ${key}`),
+# so only plain identifiers are allowed.
+ENTRY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+EntryName = Annotated[str, Field(pattern=ENTRY_NAME_PATTERN)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
+
+
+class _Section(BaseModel):
+    # strict: a quoted "0.01" or a `true` must not silently become a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class BaseConfig(_Section):
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    experiment: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class DataConfig(_Section):
+    source: Literal["digits", "csv"]
+    csv_path: str | None = None
+    target_column: str | None = None
+    test_fraction: Fraction
+    val_fraction: Fraction
+    train_subset: Annotated[int, Field(ge=2)] | None = None
+    label_noise: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    scaling: Literal["minmax", "standard"] = "minmax"
+
+
+class ModelConfig(_Section):
+    hidden_units: Annotated[list[Annotated[int, Field(ge=1, le=65536)]], Field(min_length=1)]
+    activation: Activation
+
+    @property
+    def n_dense_layers(self) -> int:
+        return len(self.hidden_units) + 1
+
+
+class TrainConfig(_Section):
+    learning_rate: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)]
+    batch_size: Annotated[int, Field(ge=1)]
+    epochs: Annotated[int, Field(ge=1)]
+
+
+class SweepEntry(_Section):
+    l2: float | list[float]
+
+    @field_validator("l2", mode="before")
+    @classmethod
+    def _rates_are_finite_and_non_negative(cls, value: object) -> object:
+        # Checked here, not by constrained types: pydantic's messages for a union of
+        # constrained floats and lists name internal types instead of the problem.
+        rates = value if isinstance(value, list) else [value]
+        valid = all(
+            isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
+            for r in rates
+        )
+        if not valid or not rates:
+            raise ValueError(
+                "an L2 rate must be a finite number >= 0, or a list of them (one per Dense layer)"
+            )
+        return [float(r) for r in value] if isinstance(value, list) else float(value)
+
+
+class LabConfig(_Section):
+    base: BaseConfig
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    sweep: Annotated[dict[EntryName, SweepEntry], Field(min_length=1)]
+
+    def entry(self, name: str) -> SweepEntry:
+        if name not in self.sweep:
+            raise ConfigError(
+                f"sweep entry {name!r} is not in params.yaml; known: {', '.join(self.sweep)}"
+            )
+        return self.sweep[name]
+
+    def layer_rates(self, name: str) -> tuple[float, ...]:
+        """One L2 rate per Dense layer, hidden layers first, output layer last."""
+        l2 = self.entry(name).l2
+        if isinstance(l2, list):
+            return tuple(float(rate) for rate in l2)
+        return (float(l2),) * self.model.n_dense_layers
+
+
+def load_config(path: Path | str = "params.yaml") -> LabConfig:
+    """Read and validate `path`; raise ConfigError with a one-line, actionable message."""
+    path = Path(path)
+    try:
+        raw = YAML(typ="safe", pure=True).load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; run from the project root") from None
+    except YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: YAML syntax error{line}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        config = LabConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    _check_cross_fields(config, path)
+    return config
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"] if part != "[key]")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {key!r}; check its spelling (allowed keys are listed in README.md)"
+    if kind == "missing":
+        return f"missing key {key!r}; add it (see README.md)"
+    if "[key]" in error["loc"]:
+        return (
+            f"sweep entry name {error['input']!r} is not allowed: use letters, digits and"
+            f" underscores, starting with a letter (names reach shell commands in dvc.yaml)"
+        )
+    message = error["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"{key} = {error['input']!r}: {message}{more}"
+
+
+def _check_cross_fields(config: LabConfig, path: Path) -> None:
+    expected = config.model.n_dense_layers
+    for name, entry in config.sweep.items():
+        if isinstance(entry.l2, list) and len(entry.l2) != expected:
+            raise ConfigError(
+                f"{path}: sweep.{name}.l2 has {len(entry.l2)} rates but the model has"
+                f" {expected} Dense layers ({len(config.model.hidden_units)} hidden + output);"
+                f" give one rate per layer or a single number for all"
+            )
+    data = config.data
+    if data.source == "csv" and not (data.csv_path and data.target_column):
+        raise ConfigError(
+            f"{path}: data.source is 'csv' but data.csv_path or data.target_column is empty;"
+            f" set both (e.g. csv_path: data/my.csv, target_column: label)"
+        )
+    if data.test_fraction + data.val_fraction >= 1.0:
+        raise ConfigError(
+            f"{path}: data.test_fraction + data.val_fraction = "
+            f"{data.test_fraction + data.val_fraction:g}; it must leave rows for training (< 1)"
+        )

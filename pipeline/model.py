@@ -1,0 +1,68 @@
+"""The MLP and the one rule for L2: each Dense kernel gets its own rate when it is created.
+
+Keras's L2 term for a layer is `rate * sum(kernel ** 2)` (no 1/2); biases carry none.
+A regularizer assigned to an already built layer is silently ignored
+(tensorflow/tensorflow#33635), so rates are only ever passed to the constructor here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+
+def dense_layer_names(n_hidden: int) -> list[str]:
+    return [f"hidden_{i}" for i in range(1, n_hidden + 1)] + ["output"]
+
+
+def build_mlp(
+    n_features: int,
+    n_classes: int,
+    hidden_units: Sequence[int],
+    activation: str,
+    layer_rates: Sequence[float],
+) -> keras.Model:
+    """An MLP `n_features -> hidden_units... -> n_classes` (softmax), one L2 rate per Dense layer.
+
+    A rate of 0 attaches no regularizer at all, so an unregularized model has no penalty term.
+    """
+    names = dense_layer_names(len(hidden_units))
+    if len(layer_rates) != len(names):
+        raise ValueError(f"need {len(names)} rates (one per Dense layer), got {len(layer_rates)}")
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = inputs
+    widths = [*hidden_units, n_classes]
+    activations = [activation] * len(hidden_units) + ["softmax"]
+    for name, width, act, rate in zip(names, widths, activations, layer_rates, strict=True):
+        x = keras.layers.Dense(
+            width,
+            activation=act,
+            kernel_regularizer=keras.regularizers.L2(rate) if rate > 0 else None,
+            name=name,
+        )(x)
+    return keras.Model(inputs, x, name="mlp")
+
+
+def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def layer_rate(layer: keras.layers.Dense) -> float:
+    regularizer = layer.kernel_regularizer
+    return float(regularizer.l2) if regularizer is not None else 0.0
+
+
+def kernel_sq_sums(model: keras.Model) -> dict[str, float]:
+    """Sum of squared kernel weights per Dense layer (biases excluded, as L2 excludes them)."""
+    return {
+        layer.name: float(np.sum(np.square(layer.kernel.numpy(), dtype=np.float64)))
+        for layer in dense_layers(model)
+    }
+
+
+def l2_penalty(model: keras.Model) -> float:
+    """The L2 term Keras adds to the loss: sum over layers of rate * sum(kernel ** 2)."""
+    sq_sums = kernel_sq_sums(model)
+    return sum(layer_rate(layer) * sq_sums[layer.name] for layer in dense_layers(model))

@@ -1,0 +1,64 @@
+"""Stage `prepare`: validate all of params.yaml, then write the train/val/test splits.
+
+The whole file is validated here, not only `data:`, because this stage runs before any
+`train@<entry>` command: a bad sweep entry is reported before any shell sees its name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from pipeline import data
+from pipeline.cli import run_stage
+from pipeline.config import load_config
+
+log = logging.getLogger(__name__)
+
+
+def prepare(params: Path, out_dir: Path) -> None:
+    config = load_config(params)
+    cfg = config.data
+    dataset = data.load_dataset(cfg, project_root=params.resolve().parent)
+    splits = data.split_dataset(
+        dataset,
+        test_fraction=cfg.test_fraction,
+        val_fraction=cfg.val_fraction,
+        train_subset=cfg.train_subset,
+        seed=config.base.seed,
+    )
+    n_classes = len(dataset.class_names)
+    noisy, flipped = data.flip_labels(
+        splits["train"].labels, n_classes, cfg.label_noise, seed=config.base.seed
+    )
+    splits["train"] = data.Split(splits["train"].features, noisy)
+    scaled, _ = data.scale_splits(splits, cfg.scaling)
+    meta = {
+        "source": cfg.source,
+        "class_names": list(dataset.class_names),
+        "n_features": int(dataset.features.shape[1]),
+        "rows": {name: len(split.labels) for name, split in scaled.items()},
+        "train_labels_flipped": int(flipped.sum()),
+    }
+    data.write_splits(out_dir, scaled, flipped, meta)
+    log.info(
+        "%s: %s rows, %d classes, %d training labels flipped -> %s",
+        cfg.source,
+        "/".join(f"{name} {n}" for name, n in meta["rows"].items()),
+        n_classes,
+        meta["train_labels_flipped"],
+        out_dir,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("data/prepared"))
+    args = parser.parse_args(argv)
+    run_stage("prepare", lambda: prepare(args.params, args.out))
+
+
+if __name__ == "__main__":
+    main()

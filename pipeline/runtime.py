@@ -1,0 +1,51 @@
+"""TensorFlow process set-up: quiet start-up, fixed seeds, deterministic kernels.
+
+Call `init_tensorflow` at the start of a stage, before anything imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def _stderr_held_back() -> Iterator[None]:
+    """Hold back what C++ code writes to fd 2; replay it only if the block raises.
+
+    TensorFlow's import and device probing print lines through absl before its log level is
+    read (TF_CPP_MIN_LOG_LEVEL cannot silence them); sixteen processes of that would bury
+    the sweep's progress in `dvc repro` output.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def init_tensorflow(seed: int) -> None:
+    """Make this process's TensorFlow quiet and bit-for-bit repeatable for `seed`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with _stderr_held_back():
+        import keras
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe, while fd 2 is held back
+
+    keras.utils.set_random_seed(seed)  # seeds Python, NumPy and TensorFlow together
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.disable_interactive_logging()  # per-batch progress bars; we log per epoch

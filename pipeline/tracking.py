@@ -1,0 +1,213 @@
+"""Everything MLflow: where the store is, one run per sweep entry, and what goes into it.
+
+This is the only module that imports mlflow. The store is MLflow's own local one at the
+project root (`mlflow.db` + `mlartifacts/`) unless `MLFLOW_TRACKING_URI` says otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import TrackingError
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+_MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
+
+
+def project_root() -> Path:
+    """The repository the user works in, also from inside a queued `dvc exp run`.
+
+    DVC runs queued experiments in a temporary copy but points DVC_ROOT at the original
+    repository: runs logged to a store inside the copy would vanish with it.
+    """
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def tracking_uri(root: Path) -> str:
+    """`MLFLOW_TRACKING_URI` with relative local paths anchored at `root`, else the default."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if not uri:
+        return f"sqlite:///{root / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{root / uri.removeprefix('sqlite:///')}"
+    if "://" not in uri:
+        return str(root / uri)
+    return uri
+
+
+def _uses_default_store() -> bool:
+    return not os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the store and return the id of experiment `name`, creating it if new."""
+    root = project_root()
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # With the default store the artifacts sit beside mlflow.db; a server decides itself.
+        location = (root / "mlartifacts").as_uri() if _uses_default_store() else None
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            # Another process (a parallel `dvc queue` worker) created it first.
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+    except MlflowException as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrackingError(
+            f"MLflow store {uri} is not usable ({first_line}); check MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def run_tags(entry: str, root: Path) -> dict[str, str]:
+    tags = {"entry": entry, "git_commit": _git_commit(root)}
+    for env, tag in (("DVC_STAGE", "dvc_stage"), ("DVC_EXP_NAME", "dvc_exp_name")):
+        if os.environ.get(env):
+            tags[tag] = os.environ[env]
+    return tags
+
+
+def _git_commit(root: Path) -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}-dirty" if dirty else head
+
+
+@contextlib.contextmanager
+def entry_run(experiment: str, entry: str) -> Iterator[str]:
+    """A new run named after the sweep entry; yields its id. Ends FAILED if the block raises."""
+    experiment_id = use_experiment(experiment)
+    tags = run_tags(entry, project_root())
+    with mlflow.start_run(experiment_id=experiment_id, run_name=entry, tags=tags) as run:
+        yield run.info.run_id
+
+
+@contextlib.contextmanager
+def resumed_run(run_id: str) -> Iterator[str]:
+    """Reopen the run that trained a model, to add its evaluation."""
+    mlflow.set_tracking_uri(tracking_uri(project_root()))
+    try:
+        MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise TrackingError(
+            f"MLflow run {run_id} is not in the store {mlflow.get_tracking_uri()}; "
+            f"retrain with `dvc repro --force` on the train stage"
+        ) from None
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run.info.run_id
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested params as MLflow params: `model.hidden_units` -> "[256, 256]"."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, list | tuple) else str(value)
+    return flat
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    mlflow.log_params(flatten(params))
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    mlflow.log_metrics(dict(metrics), step=step)
+
+
+def log_artifact(path: Path, folder: str | None = None) -> None:
+    mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+class EpochMetricsLogger:
+    """An epoch sink that sends metrics in batches: one store write per ~15 s, not per epoch."""
+
+    def __init__(self, run_id: str, flush_every_s: float = 15.0):
+        self.run_id = run_id
+        self.flush_every_s = flush_every_s
+        self.pending: list[Metric] = []
+        self.last_flush = time.monotonic()
+        self.client = MlflowClient()
+
+    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        timestamp = int(time.time() * 1000)
+        self.pending.extend(
+            Metric(f"epoch_{name}", float(value), timestamp, epoch)
+            for name, value in metrics.items()
+        )
+        if time.monotonic() - self.last_flush >= self.flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        for start in range(0, len(self.pending), _MAX_METRICS_PER_BATCH):
+            batch = self.pending[start : start + _MAX_METRICS_PER_BATCH]
+            self.client.log_batch(self.run_id, metrics=batch)
+        self.pending.clear()
+        self.last_flush = time.monotonic()
+
+
+def log_keras_model(model: Any, example_features: Any) -> str:
+    """Log `model` with MLflow's Keras flavor and a signature; returns its model URI."""
+    import keras
+    import mlflow.keras
+    import tensorflow as tf
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(example_features, model(example_features).numpy())
+    info = mlflow.keras.log_model(
+        model,
+        name="model",
+        signature=signature,
+        # Given explicitly: inferring them imports the model in a subprocess (~25 s).
+        # No input_example: it crashes this flavor (mlflow/mlflow#16183).
+        pip_requirements=[f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"],
+    )
+    return info.model_uri
+
+
+def write_run_file(folder: Path, run_id: str, model_uri: str) -> None:
+    payload = {"run_id": run_id, "model_uri": model_uri, "tracking_uri": mlflow.get_tracking_uri()}
+    (folder / RUN_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def read_run_id(folder: Path) -> str:
+    path = folder / RUN_FILE
+    try:
+        return json.loads(path.read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        raise TrackingError(f"{path}: missing or unreadable; rerun the train stage") from None

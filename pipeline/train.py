@@ -1,0 +1,105 @@
+"""Stage `train@<entry>`: train one MLP at the entry's L2 rates and record it in MLflow.
+
+Writes `<out>/model.keras`, `<out>/model.weights.h5`, `<out>/config.json` (the resolved
+params the model was trained with) and `<out>/run.json` (the MLflow run that evaluate adds to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from pipeline.cli import run_stage
+from pipeline.config import LabConfig, load_config
+
+log = logging.getLogger(__name__)
+
+
+def run_params(config: LabConfig, entry: str) -> dict:
+    """What this entry's model depends on, as logged to MLflow and saved beside the weights."""
+    from pipeline.model import dense_layer_names
+
+    rates = config.layer_rates(entry)
+    names = dense_layer_names(len(config.model.hidden_units))
+    uniform = len(set(rates)) == 1
+    return {
+        "entry": entry,
+        # One comparable number per run when all layers share a rate, for the MLflow charts.
+        "l2": rates[0] if uniform else "per-layer",
+        "l2_rate": dict(zip(names, rates, strict=True)),
+        "seed": config.base.seed,
+        "data": config.data.model_dump(),
+        "model": config.model.model_dump(),
+        "train": config.train.model_dump(),
+    }
+
+
+def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
+    config = load_config(params)
+    rates = config.layer_rates(entry)
+
+    from pipeline.runtime import init_tensorflow
+
+    init_tensorflow(config.base.seed)
+    # Imported only now: TensorFlow reads its settings once, at import.
+    from pipeline import data, model, tracking, training
+
+    train_split, val_split = (data.read_split(prepared_dir, s) for s in ("train", "val"))
+    meta = data.read_meta(prepared_dir)
+    net = model.build_mlp(
+        meta["n_features"],
+        len(meta["class_names"]),
+        config.model.hidden_units,
+        config.model.activation,
+        rates,
+    )
+    resolved = run_params(config, entry)
+    with tracking.entry_run(config.base.experiment, entry) as run_id:
+        tracking.log_params(resolved)
+        epoch_logger = tracking.EpochMetricsLogger(run_id)
+        seconds = training.fit(
+            net,
+            train_split,
+            val_split,
+            entry=entry,
+            learning_rate=config.train.learning_rate,
+            batch_size=config.train.batch_size,
+            epochs=config.train.epochs,
+            seed=config.base.seed,
+            sinks=[epoch_logger],
+        )
+        epoch_logger.flush()
+        tracking.log_metrics({"fit_seconds": seconds})
+
+        # Written beside the final folder and renamed into place, so an interrupted run
+        # never leaves a folder that looks complete.
+        staging = out_dir.with_name(out_dir.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        net.save(staging / "model.keras")
+        net.save_weights(staging / "model.weights.h5")
+        (staging / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+        model_uri = tracking.log_keras_model(net, train_split.features[:5])
+        tracking.log_artifact(staging / "model.weights.h5", folder="weights")
+        tracking.log_artifact(staging / "config.json")
+        tracking.write_run_file(staging, run_id, model_uri)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        staging.rename(out_dir)
+    log.info("%s: trained in %.1fs, MLflow run %s", entry, seconds, run_id)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entry", required=True, help="sweep entry name in params.yaml")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--out", type=Path, required=True, help="e.g. models/<entry>")
+    args = parser.parse_args(argv)
+    run_stage("train", lambda: train(args.params, args.entry, args.prepared, args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Training one model: an input pipeline that keeps the CPU busy, and per-epoch metrics.
+
+Per-epoch figures follow Keras: `train_*` are running means over the epoch's batches,
+`val_*` are computed on the epoch's final weights. `l2_penalty` is `loss - data_loss`, the
+mean regularization term over the same batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipeline.data import Split
+from pipeline.errors import LabError
+
+log = logging.getLogger(__name__)
+
+EpochSink = Callable[[int, dict[str, float]], None]
+
+
+class TrainingDiverged(LabError):
+    """The loss became NaN or infinite."""
+
+
+def training_dataset(split: Split, batch_size: int, seed: int) -> tf.data.Dataset:
+    # cache + reshuffle + prefetch: the batches come from memory, in a new (seeded,
+    # repeatable) order each epoch, prepared while the previous step runs.
+    return (
+        tf.data.Dataset.from_tensor_slices((split.features, split.labels))
+        .cache()
+        .shuffle(len(split.labels), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def evaluation_dataset(split: Split, batch_size: int = 4096) -> tf.data.Dataset:
+    return (
+        tf.data.Dataset.from_tensor_slices((split.features, split.labels))
+        .batch(batch_size)
+        .cache()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def compile_model(model: keras.Model, learning_rate: float, steps_per_execution: int) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            # The same cross-entropy as the loss but without the L2 term.
+            keras.metrics.SparseCategoricalCrossentropy(name="data_loss"),
+        ],
+        steps_per_execution=steps_per_execution,
+    )
+
+
+def epoch_metrics(logs: dict[str, float]) -> dict[str, float]:
+    """Keras's epoch logs, renamed to the lab's metric names."""
+    return {
+        "loss": logs["loss"],
+        "data_loss": logs["data_loss"],
+        "l2_penalty": logs["loss"] - logs["data_loss"],
+        "train_error": 1.0 - logs["accuracy"],
+        "val_data_loss": logs["val_data_loss"],
+        "val_error": 1.0 - logs["val_accuracy"],
+    }
+
+
+class EpochReporter(keras.callbacks.Callback):
+    """Hands each epoch's metrics to the sinks; stops at once if the loss diverges."""
+
+    def __init__(self, entry: str, sinks: list[EpochSink]):
+        super().__init__()
+        self.entry = entry
+        self.sinks = sinks
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        metrics = epoch_metrics({k: float(v) for k, v in (logs or {}).items()})
+        if not math.isfinite(metrics["loss"]):
+            raise TrainingDiverged(
+                f"entry {self.entry!r}: loss became {metrics['loss']} at epoch {epoch + 1}; "
+                f"lower train.learning_rate or the entry's L2 rate"
+            )
+        for sink in self.sinks:
+            sink(epoch + 1, metrics)
+
+
+class ProgressLog:
+    """About ten compact lines per entry: epoch, loss and errors, and the pace."""
+
+    def __init__(self, entry: str, epochs: int, min_interval_s: float = 10.0):
+        self.entry = entry
+        self.epochs = epochs
+        self.every = max(1, epochs // 10)
+        self.min_interval_s = min_interval_s
+        self.started = time.perf_counter()
+        self.last = self.started
+
+    def __call__(self, epoch: int, m: dict[str, float]) -> None:
+        now = time.perf_counter()
+        if epoch % self.every and epoch != self.epochs and now - self.last < self.min_interval_s:
+            return
+        self.last = now
+        log.info(
+            "%s epoch %*d/%d  loss %.4f (data %.4f + L2 %.4f)  train_err %.3f  val_err %.3f  %.1fs",
+            self.entry,
+            len(str(self.epochs)),
+            epoch,
+            self.epochs,
+            m["loss"],
+            m["data_loss"],
+            m["l2_penalty"],
+            m["train_error"],
+            m["val_error"],
+            now - self.started,
+        )
+
+
+def fit(
+    model: keras.Model,
+    train: Split,
+    val: Split,
+    *,
+    entry: str,
+    learning_rate: float,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    sinks: list[EpochSink],
+) -> float:
+    """Train `model` in place; returns the wall time of `fit` in seconds."""
+    steps_per_epoch = math.ceil(len(train.labels) / batch_size)
+    # One host round-trip per epoch instead of one per batch: small models are
+    # dominated by per-step Python overhead, not by arithmetic.
+    compile_model(model, learning_rate, steps_per_execution=steps_per_epoch)
+    reporter = EpochReporter(entry, [ProgressLog(entry, epochs), *sinks])
+    started = time.perf_counter()
+    model.fit(
+        training_dataset(train, batch_size, seed),
+        validation_data=evaluation_dataset(val),
+        epochs=epochs,
+        callbacks=[reporter],
+        shuffle=False,  # the dataset shuffles itself, with a seed
+        verbose=0,
+    )
+    return time.perf_counter() - started
+
+
+def predict_proba(model: keras.Model, split: Split) -> np.ndarray:
+    return model.predict(evaluation_dataset(split).map(lambda x, y: x), verbose=0)

@@ -1,0 +1,97 @@
+"""Shared fixtures: the real params.yaml, shrunk so real Keras/DVC/MLflow runs take seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def tiny_params() -> dict:
+    """The project's params.yaml with a small model, few epochs and a two-entry sweep."""
+    params = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+    params["data"].update(train_subset=80, label_noise=0.2)
+    params["model"]["hidden_units"] = [16, 16]
+    params["train"].update(epochs=4, batch_size=16)
+    params["sweep"] = {"plain": {"l2": 0.0}, "layerwise": {"l2": [0.01, 0.001, 0.0]}}
+    return params
+
+
+def write_yaml(path: Path, data: dict) -> None:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    with path.open("w") as handle:
+        yaml.dump(data, handle)
+
+
+@pytest.fixture
+def params_file(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    write_yaml(path, tiny_params())
+    return path
+
+
+class Project:
+    """A throwaway copy of the project (git + DVC) with its own MLflow store."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.env = {
+            **os.environ,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DVC_NO_ANALYTICS": "1",
+            "GIT_AUTHOR_NAME": "test",
+            "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
+        }
+        self.env.pop("MLFLOW_TRACKING_URI", None)  # the default store, at self.root
+        self.env.pop("DVC_ROOT", None)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=900
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(str(VENV_BIN / "dvc"), *args, check=check)
+
+    @property
+    def params_path(self) -> Path:
+        return self.root / "params.yaml"
+
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copytree(
+        ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
+        shutil.copy(ROOT / name, root / name)
+    (root / "data").mkdir()
+    write_yaml(root / "params.yaml", tiny_params())
+    lab = Project(root)
+    lab.run("git", "init", "-q")
+    lab.dvc("init", "-q")
+    lab.dvc("config", "core.analytics", "false")
+    lab.run("git", "add", "-A")
+    lab.run("git", "commit", "-q", "-m", "test project")
+    return lab

@@ -1,0 +1,113 @@
+"""params.yaml validation: the real file loads, and each kind of mistake is named precisely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, tiny_params, write_yaml
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+
+
+def test_project_params_load_and_expand_rates():
+    config = load_config(ROOT / "params.yaml")
+    assert len(config.sweep) >= 6
+    n_layers = config.model.n_dense_layers
+    rates = {name: config.layer_rates(name) for name in config.sweep}
+    assert all(len(r) == n_layers for r in rates.values())
+    assert (0.0,) * n_layers in rates.values(), "the sweep needs an unregularized entry"
+    assert any(len(set(r)) > 1 for r in rates.values()), "the sweep needs a layer-wise entry"
+
+
+def test_single_rate_applies_to_every_layer(params_file: Path):
+    config = load_config(params_file)
+    assert config.layer_rates("plain") == (0.0, 0.0, 0.0)
+    assert config.layer_rates("layerwise") == (0.01, 0.001, 0.0)
+
+
+def _set(data: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data[key]
+    data[leaf] = value
+
+
+INVALID = [
+    ("sweep.plain.l2", -0.1, "sweep.plain.l2"),
+    ("sweep.plain.l2", float("nan"), "sweep.plain.l2 = nan: an L2 rate must be a finite"),
+    ("sweep.plain.l2", float("inf"), "sweep.plain.l2 = inf: an L2 rate must be a finite"),
+    ("sweep.plain.l2", "0.01", "sweep.plain.l2"),
+    ("sweep.layerwise.l2", [0.1, 0.1], "has 2 rates but the model has 3 Dense layers"),
+    ("sweep.layerwise.l2", [0.1, -1.0, 0.0], "sweep.layerwise.l2"),
+    ("model.activation", "tanhh", "model.activation"),
+    ("model.hidden_units", [], "model.hidden_units"),
+    ("train.epochs", 0, "train.epochs"),
+    ("train.batch_size", 2.5, "train.batch_size"),
+    ("train.learning_rate", True, "train.learning_rate"),
+    ("data.test_fraction", 1.5, "data.test_fraction"),
+    ("data.label_noise", 1.0, "data.label_noise"),
+    ("data.source", "mnist", "data.source"),
+    ("train.epoch", 3, "unknown key 'train.epoch'"),
+    ("sweep", {}, "sweep"),
+    ("sweep", {"bad;rm -rf": {"l2": 0.1}}, "entry name 'bad;rm -rf' is not allowed"),
+    ("sweep", {"1st": {"l2": 0.1}}, "entry name '1st' is not allowed"),
+    ("sweep.plain.rate", 0.1, "unknown key 'sweep.plain.rate'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"), INVALID, ids=[f"{k}={v!r}" for k, v, _ in INVALID]
+)
+def test_invalid_params_are_named_in_one_line(tmp_path: Path, key: str, value, expected: str):
+    params = tiny_params()
+    _set(params, key, value)
+    path = tmp_path / "params.yaml"
+    write_yaml(path, params)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_section_is_named(tmp_path: Path):
+    params = tiny_params()
+    del params["train"]
+    write_yaml(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match="missing key 'train'"):
+        load_config(tmp_path / "params.yaml")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text("base:\n  seed: 1\n  experiment: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"YAML syntax error at line \d+"):
+        load_config(path)
+
+
+def test_duplicate_entry_names_are_rejected(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    write_yaml(path, tiny_params())
+    path.write_text(path.read_text() + "")
+    text = path.read_text().replace("  plain:\n", "  plain:\n    l2: 0.5\n  plain:\n", 1)
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="YAML syntax error"):
+        load_config(path)
+
+
+def test_csv_source_needs_path_and_target(tmp_path: Path):
+    params = tiny_params()
+    params["data"]["source"] = "csv"
+    write_yaml(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match=r"csv_path or data\.target_column"):
+        load_config(tmp_path / "params.yaml")
+
+
+def test_scientific_notation_without_dot_is_a_number(tmp_path: Path):
+    # YAML 1.1 loaders read `1e-3` as a string; DVC (YAML 1.2) reads a number, and so do we.
+    path = tmp_path / "params.yaml"
+    write_yaml(path, tiny_params())
+    path.write_text(path.read_text().replace("l2: 0.0\n", "l2: 1e-3\n", 1))
+    assert load_config(path).layer_rates("plain") == (0.001,) * 3

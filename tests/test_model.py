@@ -1,0 +1,52 @@
+"""The L2 rule in model.py: Keras's exact penalty, on the layers it was meant for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.runtime import init_tensorflow
+
+init_tensorflow(seed=0)
+
+import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
+
+from pipeline.model import build_mlp, dense_layers, kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
+
+
+def test_penalty_is_rate_times_sum_of_squares_without_a_half():
+    # The textbook weights 0.3, 0.1, 6: their squares sum to 36.1.
+    net = build_mlp(3, 1, hidden_units=[], activation="tanh", layer_rates=[0.01])
+    output = net.get_layer("output")
+    output.kernel.assign(np.array([[0.3], [0.1], [6.0]], dtype=np.float32))
+    output.bias.assign(np.array([100.0], dtype=np.float32))  # biases carry no penalty
+    assert kernel_sq_sums(net)["output"] == pytest.approx(36.1, rel=1e-6)
+    assert l2_penalty(net) == pytest.approx(0.361, rel=1e-6)
+    keras_term = float(keras.ops.sum(keras.ops.stack(net.losses)))
+    assert keras_term == pytest.approx(0.361, rel=1e-6)
+
+
+def test_each_layer_carries_its_own_rate():
+    net = build_mlp(8, 3, hidden_units=[5, 4], activation="relu", layer_rates=[0.1, 0.0, 0.02])
+    layers = dense_layers(net)
+    assert [layer.name for layer in layers] == ["hidden_1", "hidden_2", "output"]
+    assert [layer_rate(layer) for layer in layers] == pytest.approx([0.1, 0.0, 0.02])
+    assert layers[1].kernel_regularizer is None  # rate 0: no term at all, not a zero term
+    assert len(net.losses) == 2
+    sq = kernel_sq_sums(net)
+    expected = 0.1 * sq["hidden_1"] + 0.02 * sq["output"]
+    assert l2_penalty(net) == pytest.approx(expected, rel=1e-6)
+    assert float(keras.ops.sum(keras.ops.stack(net.losses))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_wrong_number_of_rates_is_refused():
+    with pytest.raises(ValueError, match="need 3 rates"):
+        build_mlp(8, 3, hidden_units=[5, 4], activation="relu", layer_rates=[0.1, 0.1])
+
+
+def test_rates_survive_save_and_safe_load(tmp_path):
+    net = build_mlp(8, 3, hidden_units=[5], activation="tanh", layer_rates=[0.03, 0.001])
+    net.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert [layer_rate(layer) for layer in dense_layers(loaded)] == pytest.approx([0.03, 0.001])
+    assert l2_penalty(loaded) == pytest.approx(l2_penalty(net), rel=1e-6)

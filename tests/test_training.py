@@ -1,0 +1,86 @@
+"""Training on real (tiny) digits data: determinism, and what L2 does to the weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.runtime import init_tensorflow
+
+init_tensorflow(seed=0)
+
+from pipeline import data, training  # noqa: E402
+from pipeline.metrics import model_metrics  # noqa: E402
+from pipeline.model import build_mlp, kernel_sq_sums  # noqa: E402
+from pipeline.prepare import prepare  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory) -> dict[str, data.Split]:
+    from conftest import tiny_params, write_yaml
+
+    folder = tmp_path_factory.mktemp("prepared")
+    write_yaml(folder / "params.yaml", tiny_params())
+    prepare(folder / "params.yaml", folder / "prepared")
+    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+
+
+def _train(splits, rates, seed=7, epochs=15):
+    init_tensorflow(seed)
+    net = build_mlp(64, 10, hidden_units=[32], activation="tanh", layer_rates=rates)
+    history: list[dict[str, float]] = []
+    training.fit(
+        net,
+        splits["train"],
+        splits["val"],
+        entry="test",
+        learning_rate=0.01,
+        batch_size=16,
+        epochs=epochs,
+        seed=seed,
+        sinks=[lambda epoch, metrics: history.append(metrics)],
+    )
+    return net, history
+
+
+def test_same_seed_gives_identical_weights_and_metrics(splits):
+    first, first_history = _train(splits, [0.001, 0.001])
+    second, second_history = _train(splits, [0.001, 0.001])
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert first_history == second_history
+    assert model_metrics(first, splits) == model_metrics(second, splits)
+
+
+def test_higher_rate_gives_smaller_weights(splits):
+    norms = [
+        sum(kernel_sq_sums(_train(splits, [rate, rate])[0]).values()) for rate in (0.0, 0.003, 0.03)
+    ]
+    assert norms[0] > norms[1] > norms[2]
+
+
+def test_epoch_metrics_split_the_loss_into_data_and_penalty(splits):
+    _, plain = _train(splits, [0.0, 0.0], epochs=3)
+    assert all(m["l2_penalty"] == pytest.approx(0.0, abs=1e-6) for m in plain)
+    _, regularized = _train(splits, [0.05, 0.05], epochs=3)
+    for m in regularized:
+        assert m["l2_penalty"] > 0
+        assert m["loss"] == pytest.approx(m["data_loss"] + m["l2_penalty"])
+        assert 0.0 <= m["train_error"] <= 1.0 and 0.0 <= m["val_error"] <= 1.0
+
+
+def test_diverging_loss_stops_training(splits):
+    with pytest.raises(training.TrainingDiverged, match="entry 'test': loss became"):
+        _train(splits, [1e38, 1e38], epochs=3)
+
+
+def test_final_metrics_are_consistent(splits):
+    net, _ = _train(splits, [0.01, 0.0], epochs=5)
+    metrics = model_metrics(net, splits)
+    assert metrics["generalization_gap"] == pytest.approx(
+        metrics["test_error"] - metrics["train_error"]
+    )
+    assert metrics["l2_penalty"] == pytest.approx(0.01 * metrics["sq_weights_hidden_1"], rel=1e-6)
+    assert metrics["train_loss"] == pytest.approx(
+        metrics["train_cross_entropy"] + metrics["l2_penalty"]
+    )
