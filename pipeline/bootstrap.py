@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,6 +23,13 @@ VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".installed-from"
 PYTEST_NO_TESTS_COLLECTED = 5
+# Debian packages the tests start for real (a browser for the MLflow UI, a PostgreSQL-backed
+# tracking server), each with a file that shows it is installed.
+TEST_SYSTEM_PACKAGES = {
+    "chromium": "/usr/bin/chromium",
+    "chromium-driver": "/usr/bin/chromedriver",
+    "postgresql": "/usr/lib/postgresql",
+}
 
 
 def _venv_python() -> Path:
@@ -46,10 +54,32 @@ def ensure_environment() -> None:
     if STAMP.is_file() and STAMP.read_text() == fingerprint:
         return
     print("bootstrap: installing locked dependencies (first run: a few minutes)", file=sys.stderr)
-    pip = [str(_venv_python()), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    pip = [str(_venv_python()), "-m", "pip", "--disable-pip-version-check", "-qq"]
     subprocess.run([*pip, "install", "-r", str(LOCK)], check=True)
     subprocess.run([*pip, "install", "--no-deps", "-e", f"{ROOT}[test]"], check=True)
     STAMP.write_text(fingerprint)
+
+
+def ensure_test_system_packages() -> None:
+    """Install the Debian packages some tests need, where this user may (root with apt-get)."""
+    missing = [name for name, marker in TEST_SYSTEM_PACKAGES.items() if not Path(marker).exists()]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print(
+            f"bootstrap: {' '.join(missing)} not installed and this user cannot apt-get install;"
+            " the tests that need them will be skipped",
+            file=sys.stderr,
+        )
+        return
+    print(f"bootstrap: installing Debian packages {' '.join(missing)}", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+    )
 
 
 def _run(args: list[str]) -> int:
@@ -70,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "repro":
         return _run([str(VENV / "bin" / "dvc"), "repro", *rest])
+    ensure_test_system_packages()
     lint = _run([str(VENV / "bin" / "ruff"), "check", "pipeline", "tests"])
     if lint != 0:
         return lint
