@@ -2,6 +2,8 @@
 
 The whole file is validated here, not only `data:`, because this stage runs before any
 `train@<entry>` command: a bad sweep entry is reported before any shell sees its name.
+Its output is declared `persist` in dvc.yaml, so DVC leaves the earlier splits in place
+while this runs; they are replaced only once the new ones are complete.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from pipeline import data
 from pipeline.cli import run_stage
 from pipeline.config import load_config
+from pipeline.files import publish_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,9 @@ def prepare(params: Path, out_dir: Path) -> None:
         "rows": {name: len(split.labels) for name, split in scaled.items()},
         "train_labels_flipped": int(flipped.sum()),
     }
-    data.write_splits(out_dir, scaled, flipped, meta)
+    staging = staging_dir(out_dir)
+    data.write_splits(staging, scaled, flipped, meta)
+    publish_dir(staging, out_dir)
     log.info(
         "%s: %s rows, %d classes, %d training labels flipped -> %s",
         cfg.source,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
+from pipeline.files import publish_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,7 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
 
         # Written beside the final folder and renamed into place, so an interrupted run
         # never leaves a folder that looks complete.
-        staging = out_dir.with_name(out_dir.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        staging = staging_dir(out_dir)
         net.save(staging / "model.keras")
         net.save_weights(staging / "model.weights.h5")
         (staging / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
@@ -86,8 +84,7 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
         tracking.log_artifact(staging / "model.weights.h5", folder="weights")
         tracking.log_artifact(staging / "config.json")
         tracking.write_run_file(staging, run_id, model_uri)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        staging.rename(out_dir)
+        publish_dir(staging, out_dir)
     log.info("%s: trained in %.1fs, MLflow run %s", entry, seconds, run_id)
 
 

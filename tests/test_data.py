@@ -86,3 +86,16 @@ def test_bad_user_csv_is_named(tmp_path: Path, content, target, expected):
     with pytest.raises(DataError, match=expected):
         prepare(_csv_params(tmp_path, "user.csv", target), tmp_path / "prepared")
     assert not (tmp_path / "prepared").exists()
+
+
+def test_failed_prepare_leaves_earlier_splits_in_place(tmp_path: Path):
+    write_yaml(tmp_path / "params.yaml", tiny_params())
+    prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    before = (tmp_path / "prepared" / "train.parquet").read_bytes()
+    with pytest.raises(DataError):
+        prepare(_csv_params(tmp_path, "missing.csv", "y"), tmp_path / "prepared")
+    assert (tmp_path / "prepared" / "train.parquet").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "params.yaml",
+        "prepared",
+    ]

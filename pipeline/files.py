@@ -1,0 +1,28 @@
+"""Writing a stage's output folder so that a failure never leaves a half-written one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def staging_dir(target: Path) -> Path:
+    """An empty folder beside `target` to write into before `publish_dir`."""
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def publish_dir(staging: Path, target: Path) -> None:
+    """Put the finished `staging` folder in `target`'s place, replacing any earlier one.
+
+    Each step is a rename within one folder, so `target` is always either the old complete
+    output or the new complete output.
+    """
+    retired = target.with_name(target.name + ".old")
+    shutil.rmtree(retired, ignore_errors=True)
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
