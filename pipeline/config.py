@@ -144,6 +144,15 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _check_cross_fields(config: LabConfig, path: Path) -> None:
+    seen: dict[str, str] = {}
+    for name in config.sweep:
+        # models/<name> of two entries would be one folder on macOS and Windows.
+        if name.lower() in seen:
+            raise ConfigError(
+                f"{path}: sweep entries {seen[name.lower()]!r} and {name!r} differ only in case;"
+                f" their output folders would collide on macOS and Windows: rename one"
+            )
+        seen[name.lower()] = name
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
         if isinstance(entry.l2, list) and len(entry.l2) != expected:
