@@ -20,7 +20,7 @@ from pipeline.errors import ConfigError
 # so only plain identifiers are allowed.
 ENTRY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 EntryName = Annotated[str, Field(pattern=ENTRY_NAME_PATTERN)]
-Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 
 Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
 
@@ -42,7 +42,7 @@ class DataConfig(_Section):
     test_fraction: Fraction
     val_fraction: Fraction
     train_subset: Annotated[int, Field(ge=2)] | None = None
-    label_noise: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.0
     scaling: Literal["minmax", "standard"] = "minmax"
 
 
