@@ -22,7 +22,8 @@ def one_entry_project(project: Project, experiment: str = "l2-lab") -> None:
     project.run("git", "commit", "-qam", "one entry")
 
 
-def check_runs(client, experiment: str, n: int) -> list:
+def check_runs(client, experiment: str, rates: tuple[float, ...]) -> list:
+    n = len(rates)
     found = client.get_experiment_by_name(experiment)
     assert found is not None
     runs = client.search_runs([found.experiment_id], max_results=1000)
@@ -30,7 +31,7 @@ def check_runs(client, experiment: str, n: int) -> list:
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert len({r.data.tags["dvc_exp_name"] for r in runs}) == n
     assert all("test_error" in r.data.metrics for r in runs)  # evaluate reached each run
-    assert sorted(float(r.data.params["l2"]) for r in runs) == sorted(RATES)
+    assert sorted(float(r.data.params["l2"]) for r in runs) == sorted(rates)
     return runs
 
 
@@ -41,6 +42,6 @@ def test_queued_experiments_on_a_new_local_store_all_land(project: Project):
 
     from mlflow.tracking import MlflowClient
 
-    check_runs(MlflowClient(tracking_uri=project.tracking_uri()), "l2-lab", len(RATES))
+    check_runs(MlflowClient(tracking_uri=project.tracking_uri()), "l2-lab", RATES)
     shown = project.dvc("exp", "show", "--json").stdout
     assert all(f"exp{n}" in shown for n in range(len(RATES)))
