@@ -7,6 +7,7 @@ before any stage spends time on imports or training.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,7 +21,10 @@ from pipeline.errors import ConfigError
 # so only plain identifiers are allowed.
 ENTRY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 EntryName = Annotated[str, Field(pattern=ENTRY_NAME_PATTERN)]
-Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+
+# User CSVs live here: `prepare` depends on this folder in dvc.yaml, so editing one reruns it.
+RAW_DATA_DIR = Path("data/raw")
 
 Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
 
@@ -42,7 +46,7 @@ class DataConfig(_Section):
     test_fraction: Fraction
     val_fraction: Fraction
     train_subset: Annotated[int, Field(ge=2)] | None = None
-    label_noise: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.0
     scaling: Literal["minmax", "standard"] = "minmax"
 
 
@@ -144,6 +148,15 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _check_cross_fields(config: LabConfig, path: Path) -> None:
+    seen: dict[str, str] = {}
+    for name in config.sweep:
+        # models/<name> of two entries would be one folder on macOS and Windows.
+        if name.lower() in seen:
+            raise ConfigError(
+                f"{path}: sweep entries {seen[name.lower()]!r} and {name!r} differ only in case;"
+                f" their output folders would collide on macOS and Windows: rename one"
+            )
+        seen[name.lower()] = name
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
         if isinstance(entry.l2, list) and len(entry.l2) != expected:
@@ -156,7 +169,14 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
     if data.source == "csv" and not (data.csv_path and data.target_column):
         raise ConfigError(
             f"{path}: data.source is 'csv' but data.csv_path or data.target_column is empty;"
-            f" set both (e.g. csv_path: data/my.csv, target_column: label)"
+            f" set both (e.g. csv_path: data/raw/my.csv, target_column: label)"
+        )
+    raw = Path(os.path.normpath(data.csv_path or RAW_DATA_DIR))
+    if data.source == "csv" and (raw.is_absolute() or RAW_DATA_DIR not in raw.parents):
+        raise ConfigError(
+            f"{path}: data.csv_path = {data.csv_path!r}: put the CSV under {RAW_DATA_DIR}/ and"
+            f" give its path from the project root (e.g. {RAW_DATA_DIR}/my.csv), so that DVC"
+            f" reruns prepare when the file changes"
         )
     if data.test_fraction + data.val_fraction >= 1.0:
         raise ConfigError(

@@ -7,17 +7,20 @@ project root (`mlflow.db` + `mlartifacts/`) unless `MLFLOW_TRACKING_URI` says ot
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -27,6 +30,14 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
+REACHABILITY_TIMEOUT_S = 5.0
+# MLflow's own defaults (7 retries with exponential back-off, 120 s per request) turn a
+# server that is down into minutes of silence; a user's own settings still win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def project_root() -> Path:
@@ -54,30 +65,76 @@ def _uses_default_store() -> bool:
     return not os.environ.get("MLFLOW_TRACKING_URI", "").strip()
 
 
+def check_reachable(uri: str, timeout_s: float = REACHABILITY_TIMEOUT_S) -> None:
+    """Fail in seconds, naming `uri`, if an HTTP tracking server does not answer at all."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return  # something answers; MLflow itself says so if it is not a tracking server
+    except (OSError, ValueError) as exc:  # URLError, refused, timed out, bad host
+        reason = getattr(exc, "reason", None) or exc or type(exc).__name__
+        raise TrackingError(
+            f"MLflow tracking server {uri} is unreachable ({reason}); start it, or point "
+            f"MLFLOW_TRACKING_URI at a running server (unset it for the local store)"
+        ) from None
+
+
+@contextlib.contextmanager
+def _store_creation_lock(uri: str) -> Iterator[None]:
+    """Serialise the first use of a SQLite store between processes.
+
+    Parallel `dvc queue` workers that open a new `mlflow.db` at the same moment would
+    both create its schema, and one of them fails. A lock file beside the database
+    lets the first create it while the others wait.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def connect(root: Path | None = None) -> str:
+    """Point MLflow at the store, failing fast if it is a server that does not answer."""
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    uri = tracking_uri(root or project_root())
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def use_experiment(name: str) -> str:
     """Point MLflow at the store and return the id of experiment `name`, creating it if new."""
     root = project_root()
-    uri = tracking_uri(root)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
+    uri = connect(root)
     try:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        # With the default store the artifacts sit beside mlflow.db; a server decides itself.
-        location = (root / "mlartifacts").as_uri() if _uses_default_store() else None
-        try:
-            return client.create_experiment(name, artifact_location=location)
-        except MlflowException:
-            # Another process (a parallel `dvc queue` worker) created it first.
+        with _store_creation_lock(uri):
+            client = MlflowClient()
             experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise
-            return experiment.experiment_id
+            if experiment is not None:
+                return experiment.experiment_id
+            # With the default store the artifacts sit beside mlflow.db; a server decides.
+            location = (root / "mlartifacts").as_uri() if _uses_default_store() else None
+            try:
+                return client.create_experiment(name, artifact_location=location)
+            except MlflowException:
+                # Another process (a parallel `dvc queue` worker on a server) was first.
+                experiment = client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+                return experiment.experiment_id
     except MlflowException as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TrackingError(
-            f"MLflow store {uri} is not usable ({first_line}); check MLFLOW_TRACKING_URI"
+            f"MLflow store {uri} is not usable ({_one_line(exc)}); check MLFLOW_TRACKING_URI"
         ) from None
 
 
@@ -106,27 +163,67 @@ def _git_commit(root: Path) -> str:
     return f"{head}-dirty" if dirty else head
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _ended_with_status(run_id: str) -> Iterator[None]:
+    """End the active run FINISHED, KILLED (Ctrl-C, SIGTERM) or FAILED with the reason.
+
+    A run is never left RUNNING: ending it is best effort when the store itself failed,
+    so the original error is the one the user sees.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)  # SIGTERM arrives as one too (cli.py)
+        status = RunStatus.to_string(RunStatus.KILLED if killed else RunStatus.FAILED)
+        reason = _one_line(exc)
+        try:
+            client = MlflowClient()
+            client.set_tag(run_id, "failure_reason", reason)
+            client.set_tag(run_id, "mlflow.note.content", f"{status}: {reason}")
+            mlflow.end_run(status)
+        except Exception as end_error:
+            log.warning("could not mark MLflow run %s %s: %s", run_id, status, _one_line(end_error))
+        if isinstance(exc, MlflowException):
+            raise TrackingError(
+                f"MLflow store {mlflow.get_tracking_uri()} failed during run {run_id}: {reason}"
+            ) from None
+        raise
+    else:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
 @contextlib.contextmanager
 def entry_run(experiment: str, entry: str) -> Iterator[str]:
-    """A new run named after the sweep entry; yields its id. Ends FAILED if the block raises."""
+    """A new run named after the sweep entry; yields its id.
+
+    Ends FINISHED, or FAILED with tag `failure_reason` if the block raises, or KILLED if
+    the stage is interrupted.
+    """
     experiment_id = use_experiment(experiment)
     tags = run_tags(entry, project_root())
-    with mlflow.start_run(experiment_id=experiment_id, run_name=entry, tags=tags) as run:
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=entry, tags=tags)
+    with _ended_with_status(run.info.run_id):
         yield run.info.run_id
 
 
 @contextlib.contextmanager
 def resumed_run(run_id: str) -> Iterator[str]:
-    """Reopen the run that trained a model, to add its evaluation."""
-    mlflow.set_tracking_uri(tracking_uri(project_root()))
+    """Reopen the run that trained a model, to add its evaluation; ends as `entry_run`."""
+    uri = connect()
     try:
         MlflowClient().get_run(run_id)
     except MlflowException:
         raise TrackingError(
-            f"MLflow run {run_id} is not in the store {mlflow.get_tracking_uri()}; "
+            f"MLflow run {run_id} is not in the store {uri}; "
             f"retrain with `dvc repro --force` on the train stage"
         ) from None
-    with mlflow.start_run(run_id=run_id) as run:
+    run = mlflow.start_run(run_id=run_id)
+    with _ended_with_status(run_id):
         yield run.info.run_id
 
 

@@ -54,6 +54,15 @@ INVALID = [
     ("sweep", {"bad;rm -rf": {"l2": 0.1}}, "entry name 'bad;rm -rf' is not allowed"),
     ("sweep", {"1st": {"l2": 0.1}}, "entry name '1st' is not allowed"),
     ("sweep.plain.rate", 0.1, "unknown key 'sweep.plain.rate'"),
+    ("sweep.plain", None, "sweep.plain"),
+    ("sweep", {"Plain": {"l2": 0.1}, "plain": {"l2": 0.0}}, "differ only in case"),
+    ("train.learning_rate", float("nan"), "train.learning_rate = nan"),
+    ("train.learning_rate", float("inf"), "train.learning_rate = inf"),
+    ("data.val_fraction", float("nan"), "data.val_fraction = nan: Input should be a finite"),
+    ("data.label_noise", float("-inf"), "data.label_noise = -inf: Input should be a finite"),
+    ("base.seed", -1, "base.seed = -1"),
+    ("base.seed", 1.5, "base.seed = 1.5"),
+    ("model.hidden_units", [16, 0], "model.hidden_units.1 = 0"),
 ]
 
 
@@ -111,3 +120,20 @@ def test_scientific_notation_without_dot_is_a_number(tmp_path: Path):
     write_yaml(path, tiny_params())
     path.write_text(path.read_text().replace("l2: 0.0\n", "l2: 1e-3\n", 1))
     assert load_config(path).layer_rates("plain") == (0.001,) * 3
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text\n"])
+def test_a_file_that_is_not_a_mapping_is_named(tmp_path: Path, text: str):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="expected a mapping of sections"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("csv_path", ["my.csv", "data/my.csv", "/tmp/my.csv", "data/raw/../x.csv"])
+def test_csv_must_live_under_data_raw(tmp_path: Path, csv_path: str):
+    params = tiny_params()
+    params["data"].update(source="csv", csv_path=csv_path, target_column="y")
+    write_yaml(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match="put the CSV under data/raw/"):
+        load_config(tmp_path / "params.yaml")

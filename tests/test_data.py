@@ -51,9 +51,17 @@ def test_flipped_labels_always_change_class():
     assert np.all(noisy[~flipped] == labels[~flipped])
 
 
+def _raw(project: Path) -> Path:
+    raw = project / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    return raw
+
+
 def _csv_params(tmp_path: Path, csv_name: str, target: str) -> Path:
     params = tiny_params()
-    params["data"].update(source="csv", csv_path=csv_name, target_column=target, train_subset=None)
+    params["data"].update(
+        source="csv", csv_path=f"data/raw/{csv_name}", target_column=target, train_subset=None
+    )
     write_yaml(tmp_path / "params.yaml", params)
     return tmp_path / "params.yaml"
 
@@ -62,7 +70,7 @@ def test_user_csv_with_string_labels(tmp_path: Path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
     frame["species"] = np.where(frame["a"] > 0, "setosa", "virginica")
-    frame.to_csv(tmp_path / "flowers.csv", index=False)
+    frame.to_csv(_raw(tmp_path) / "flowers.csv", index=False)
     prepare(_csv_params(tmp_path, "flowers.csv", "species"), tmp_path / "prepared")
     meta = data.read_meta(tmp_path / "prepared")
     assert meta["class_names"] == ["setosa", "virginica"]
@@ -70,21 +78,88 @@ def test_user_csv_with_string_labels(tmp_path: Path):
     assert sum(meta["rows"].values()) == 120
 
 
+def _rows(header: str, rows: list[str]) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+# Two well-separated classes, 20 rows each, so every accepted file can be split.
+_GOOD = [f"{i},{i % 2 * 10 + 0.5}" for i in range(40)]
+_GOOD_LABELS = [("a" if i % 2 else "b") for i in range(40)]
+
+
+def _good(extra_header: str = "", extra=None) -> str:
+    rows = [
+        f"{x},{label}" + (f",{extra(i)}" if extra else "")
+        for i, (x, label) in enumerate(zip(_GOOD, _GOOD_LABELS, strict=True))
+    ]
+    return _rows("n,x,y" + extra_header, rows)
+
+
+def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    def extra(i: int) -> str:
+        color = ("red", "green", "blue")[i % 3]
+        return f"{'' if i == 7 else color},{i % 4 == 0},"  # a gap, a boolean, an empty column
+
+    (_raw(tmp_path) / "user.csv").write_text(_good(",color,flag,notes", extra))
+    with caplog.at_level("INFO", logger="pipeline.data"):
+        prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
+    meta = data.read_meta(tmp_path / "prepared")
+    assert meta["class_names"] == ["a", "b"]
+    assert meta["n_features"] == 2 + 3 + 1  # n, x, color one-hot (3), flag
+    assert sum(meta["rows"].values()) == 39  # the row with the gap is dropped
+    logged = caplog.text
+    assert "dropped empty column(s) notes" in logged
+    assert "dropped 1 of 40 rows with missing values (in color)" in logged
+    assert "one-hot encoded text column 'color' into 3 columns (blue, green, red)" in logged
+    train = data.read_split(tmp_path / "prepared", "train")
+    onehot = train.features[:, 2:5]
+    assert set(np.unique(onehot)) <= {0.0, 1.0}  # minmax keeps 0/1 indicators as they are
+
+
+def test_user_csv_float_labels_with_gaps_become_integer_classes(tmp_path: Path):
+    rows = [f"{i},{'' if i == 3 else float(i % 2)}" for i in range(30)]
+    (_raw(tmp_path) / "user.csv").write_text(_rows("x,y", rows))
+    prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
+    assert data.read_meta(tmp_path / "prepared")["class_names"] == ["0", "1"]
+
+
+_MANY_GAPS = _rows("x,y", [f"{'' if i % 3 else i},{i % 2}" for i in range(30)])
+_IDS = _rows("id,x,y", [f"user{i},{i},{i % 2}" for i in range(30)])
+_STRAY = _rows("x,y", [f"{'?' if i == 4 else i},{i % 2}" for i in range(30)])
+_RARE = _rows("x,y", [f"{i},{'rare' if i == 0 else i % 2}" for i in range(30)])
+
+BAD_CSV = [
+    ("missing file", None, "y", "data.csv_path 'user.csv': no such file at"),
+    ("empty file", "", "y", "user.csv: the file is empty; it needs a header and rows"),
+    ("header only", "x,y\n", "y", "user.csv: has a header but no rows"),
+    ("no target", "a,b\n1,2\n3,4\n", "y", "user.csv: no target column 'y'; set data.target"),
+    ("semicolons", "a;y\n1;2\n", "y", "the file seems not to be comma-separated"),
+    ("ragged", "a,y\n1,0\n2,0,5,6\n", "y", "user.csv: not a readable CSV (Error tokenizing"),
+    ("only target", "y\n0\n1\n", "y", "only the target column 'y'; add feature columns"),
+    ("single class", "a,y\n1,0\n2,0\n3,0\n", "y", "has a single class (0)"),
+    ("rare class", _RARE, "y", "class 'rare' of 'y' has only 1 row(s); every class needs"),
+    ("too few rows", "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n", "y", "cannot split 6 rows"),
+    ("mostly gaps", _MANY_GAPS, "y", "20 of 30 rows have missing values (in x); too many"),
+    ("ids", _IDS, "y", "column 'id' has 30 distinct text values, too many to one-hot"),
+    ("stray text", _STRAY, "y", "column 'x' holds numbers but also '?'"),
+    ("infinite", "x,y\n1,0\ninf,1\n", "y", "column 'x' has infinite values"),
+]
+
+
 @pytest.mark.parametrize(
     ("content", "target", "expected"),
-    [
-        (None, "y", "no such file"),
-        ("", "y", "the file is empty"),
-        ("a,b\n1,2\n3,4\n", "y", "no target column 'y'"),
-        ("a,y\n1,0\n2,0\n3,0\n", "y", "single class"),
-        ("a,y\nx,0\nz,1\n", "y", "not numeric"),
-    ],
+    [case[1:] for case in BAD_CSV],
+    ids=[case[0] for case in BAD_CSV],
 )
-def test_bad_user_csv_is_named(tmp_path: Path, content, target, expected):
+def test_bad_user_csv_is_named_in_one_line(tmp_path: Path, content, target, expected):
     if content is not None:
-        (tmp_path / "user.csv").write_text(content)
-    with pytest.raises(DataError, match=expected):
+        (_raw(tmp_path) / "user.csv").write_text(content)
+    with pytest.raises(DataError) as caught:
         prepare(_csv_params(tmp_path, "user.csv", target), tmp_path / "prepared")
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
     assert not (tmp_path / "prepared").exists()
 
 
@@ -98,4 +173,26 @@ def test_failed_prepare_leaves_earlier_splits_in_place(tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "params.yaml",
         "prepared",
+    ]
+
+
+def test_interrupted_write_leaves_no_complete_looking_split_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    write_yaml(tmp_path / "params.yaml", tiny_params())
+    prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    before = (tmp_path / "prepared" / "meta.json").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    # The earlier, complete folder is untouched; the half-written one is only a staging dir.
+    assert (tmp_path / "prepared" / "meta.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "params.yaml",
+        "prepared",
+        "prepared.partial",
     ]

@@ -1,0 +1,36 @@
+"""A DVC remote (a local folder here, S3 for teams): push, then a fresh clone pulls the
+prepared data and models and has nothing to reproduce."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Project
+from test_queue import one_entry_project
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_fresh_clone_pulls_data_and_models_and_has_nothing_to_rerun(project: Project):
+    one_entry_project(project)
+    remote = project.root.parent / "remote"
+    project.dvc("remote", "add", "-d", "shared", str(remote))
+    project.dvc("repro")
+    project.dvc("push")
+    # What a teammate needs besides the remote: dvc.lock, and the uncached metrics/report.
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-qm", "sweep results")
+
+    clone = Project(project.root.parent / "clone")
+    project.run("git", "clone", "-q", str(project.root), str(clone.root))
+    assert not (clone.root / "models" / "plain").exists()
+    clone.dvc("pull")
+    for name in (
+        "data/prepared/train.parquet",
+        "models/plain/model.keras",
+        "models/plain/run.json",
+    ):
+        assert (clone.root / name).read_bytes() == (project.root / name).read_bytes()
+    again = clone.dvc("repro")
+    assert "Running stage" not in again.stdout, again.stdout
+    assert "Data and pipelines are up to date." in again.stdout
+    assert not (clone.root / "mlflow.db").exists()  # nothing trained, nothing logged

@@ -1,0 +1,91 @@
+"""A team's tracking server: `mlflow server` on PostgreSQL with served artifacts, started
+here on loopback. The pipeline and parallel experiments record everything there over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Project
+from team import mlflow_server, postgres_server, run_queued_experiments
+from test_queue import RATES, check_runs, one_entry_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """(tracking URI, PostgreSQL URI, artifact folder) of a running server."""
+    folder = tmp_path_factory.mktemp("server")
+    with (
+        postgres_server() as database,
+        mlflow_server(database, folder / "artifacts", folder / "server.log") as uri,
+    ):
+        yield uri, database, folder / "artifacts"
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def test_pipeline_records_every_run_metric_and_model_on_the_server(
+    project: Project, server: tuple[str, str, Path]
+):
+    uri, database, artifacts = server
+    project.env["MLFLOW_TRACKING_URI"] = uri
+    project.dvc("repro")
+    assert not (project.root / "mlflow.db").exists()  # nothing went to the local store
+
+    client = _client(uri)
+    experiment = client.get_experiment_by_name("l2-lab")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["layerwise", "plain"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    for run in runs:
+        metrics_file = json.loads(
+            (project.root / "metrics" / f"{run.info.run_name}.json").read_text()
+        )
+        assert run.data.metrics["test_error"] == pytest.approx(metrics_file["test_error"])
+        assert len(client.get_metric_history(run.info.run_id, "epoch_loss")) == 4
+
+    # The model travelled over HTTP into the served artifact folder and loads back from it.
+    import keras
+    import mlflow
+    import mlflow.keras
+
+    from pipeline import data
+
+    run_file = json.loads((project.root / "models" / "plain" / "run.json").read_text())
+    assert run_file["tracking_uri"] == uri
+    mlflow.set_tracking_uri(uri)
+    logged = mlflow.keras.load_model(run_file["model_uri"])
+    saved = keras.saving.load_model(project.root / "models" / "plain" / "model.keras")
+    features = data.read_split(project.root / "data" / "prepared", "test").features
+    np.testing.assert_allclose(
+        logged.predict(features, verbose=0), saved.predict(features, verbose=0), rtol=1e-6
+    )
+    assert list(artifacts.rglob("model.weights.h5"))  # on the server's disk, not the project's
+
+    # The server's store is PostgreSQL itself.
+    import psycopg
+
+    with psycopg.connect(database) as connection:
+        (count,) = connection.execute(
+            "select count(*) from runs where status = 'FINISHED'"
+        ).fetchone()
+    assert count >= 2
+
+
+def test_queued_experiments_all_land_on_the_server(project: Project, server: tuple[str, str, Path]):
+    uri, _, _ = server
+    one_entry_project(project, experiment="l2-lab-queue")
+    project.env["MLFLOW_TRACKING_URI"] = uri
+    rates = RATES[:2]  # both at once; test_queue.py also checks a third one waiting
+    run_queued_experiments(project, [f"sweep.plain.l2={rate}" for rate in rates], jobs=2)
+    check_runs(_client(uri), "l2-lab-queue", rates)
+    assert not (project.root / "mlflow.db").exists()
