@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "repro":
         return _run([str(VENV / "bin" / "dvc"), "repro", *rest])
     ensure_test_system_packages()
-    lint = _run([str(VENV / "bin" / "ruff"), "check", "pipeline", "tests"])
+    lint = _run([str(VENV / "bin" / "ruff"), "check", "pipeline", "tests", "benchmarks"])
     if lint != 0:
         return lint
     code = _run([str(_venv_python()), "-m", "pytest", *rest])

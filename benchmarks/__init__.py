@@ -1,0 +1,1 @@
+"""Speed and overhead benchmarks of the L2 lab; run `python -m benchmarks.bench`."""
