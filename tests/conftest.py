@@ -86,7 +86,7 @@ def project(tmp_path: Path) -> Project:
     )
     for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
         shutil.copy(ROOT / name, root / name)
-    (root / "data").mkdir()
+    shutil.copytree(ROOT / "data" / "raw", root / "data" / "raw")  # prepare depends on it
     write_yaml(root / "params.yaml", tiny_params())
     lab = Project(root)
     lab.run("git", "init", "-q")
