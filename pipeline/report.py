@@ -89,12 +89,13 @@ def rate_converter(rates: dict[str, float], batch_size: int, train_rows: int) ->
     lines = [
         "## The same rates in other conventions",
         "",
-        f"Keras adds c·Σw² to the mean loss of a batch. scikit-learn's MLPClassifier adds "
-        f"alpha/2·Σw² per batch sum, so c = alpha / (2·batch size) (batch size "
-        f"{batch_size}). The textbook penalty λ/(2m)·Σw² over m = {train_rows} training rows "
-        f"gives c = λ/(2m). Under plain SGD, an L2 rate c is the same update as decoupled "
-        f"weight decay 2c (the penalty's gradient is 2c·w); under Adam it is not, because Adam "
-        f"rescales the penalty's gradient per weight and AdamW's decay is not rescaled.",
+        "Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds "
+        "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
+        f"c = alpha / (2·batch size) (batch size {batch_size}). The textbook penalty "
+        f"λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/(2m). Under plain SGD "
+        "an L2 rate c is the same update as decoupled weight decay 2c (the penalty's gradient "
+        "is 2c·w); under Adam it is not, because Adam rescales the penalty's gradient per "
+        "weight while AdamW's decay is not rescaled.",
         "",
         "| entry | Keras rate c | sklearn alpha | textbook λ | SGD weight decay |",
         "|---|---|---|---|---|",

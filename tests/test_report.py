@@ -190,3 +190,15 @@ def test_run_cache_restore_points_at_the_run_that_made_the_files(project: Projec
     ]
     for run_id in (first_id, layerwise_id):
         assert client.get_run(run_id).data.tags["mlflow.parentRunId"] == first_parent
+
+
+def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
+    from conftest import ROOT
+
+    from pipeline.metrics import NEAR_LINEAR_Z
+
+    titles = [
+        next(iter(plot)) if isinstance(plot, dict) else plot
+        for plot in YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["plots"]
+    ]
+    assert any(f"|z| < {NEAR_LINEAR_Z:g}" in title for title in titles), titles
