@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+# Per-epoch metrics in a model folder, written by train and plotted by report.
+HISTORY_FILE = "history.csv"
+
 
 def staging_dir(target: Path) -> Path:
     """An empty folder beside `target` to write into before `publish_dir`."""

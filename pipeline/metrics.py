@@ -1,4 +1,5 @@
-"""What a trained model is judged by: errors, cross-entropy, the L2 term and weight sizes."""
+"""What a trained model is judged by: errors, cross-entropy, the L2 term, weight sizes, and
+how far into tanh's curved range its hidden units are driven."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import keras
 import numpy as np
 
 from pipeline.data import Split
-from pipeline.model import kernel_sq_sums, l2_penalty
+from pipeline.model import dense_layers, kernel_sq_sums, l2_penalty
+
+# |z| < 0.5 is "near-linear": there tanh(z) is within 8% of z (tanh(0.5)/0.5 = 0.924) and its
+# slope is at least 0.79. |z| > 2 is "saturated": the slope is below 0.071.
+NEAR_LINEAR_Z = 0.5
+SATURATED_Z = 2.0
 
 
 def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
@@ -16,6 +22,31 @@ def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
     error = float(np.mean(np.argmax(probabilities, axis=1) != split.labels))
     cross_entropy = keras.losses.sparse_categorical_crossentropy(split.labels, probabilities)
     return error, float(np.mean(cross_entropy))
+
+
+def hidden_pre_activations(model: keras.Model, features: np.ndarray) -> dict[str, np.ndarray]:
+    """Each hidden Dense layer's pre-activation z = x W + b, shape (rows, units), by layer name."""
+    x = features
+    found: dict[str, np.ndarray] = {}
+    for layer in dense_layers(model)[:-1]:  # the last Dense layer is the softmax output
+        z = x @ layer.kernel.numpy() + layer.bias.numpy()
+        found[layer.name] = z
+        x = keras.ops.convert_to_numpy(layer.activation(z))
+    return found
+
+
+def activation_shares(model: keras.Model, features: np.ndarray) -> dict[str, float]:
+    """Shares of hidden pre-activations with |z| < NEAR_LINEAR_Z, per layer and pooled, and the
+    pooled share with |z| > SATURATED_Z, over every (row, unit) of `features`."""
+    z_by_layer = hidden_pre_activations(model, features)
+    shares = {
+        f"near_linear_share_{name}": float(np.mean(np.abs(z) < NEAR_LINEAR_Z))
+        for name, z in z_by_layer.items()
+    }
+    pooled = np.abs(np.concatenate([z.ravel() for z in z_by_layer.values()]))
+    shares["near_linear_share"] = float(np.mean(pooled < NEAR_LINEAR_Z))
+    shares["saturated_share"] = float(np.mean(pooled > SATURATED_Z))
+    return shares
 
 
 def model_metrics(model: keras.Model, splits: dict[str, Split]) -> dict[str, float]:
@@ -31,4 +62,6 @@ def model_metrics(model: keras.Model, splits: dict[str, Split]) -> dict[str, flo
     for layer, value in kernel_sq_sums(model).items():
         metrics[f"sq_weights_{layer}"] = value
     metrics["sq_weights_total"] = sum(kernel_sq_sums(model).values())
+    # On the training inputs: the data the penalty shaped the weights for.
+    metrics.update(activation_shares(model, splits["train"].features))
     return metrics

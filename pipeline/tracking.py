@@ -308,3 +308,65 @@ def read_run_id(folder: Path) -> str:
         return json.loads(path.read_text())["run_id"]
     except (OSError, ValueError, KeyError):
         raise TrackingError(f"{path}: missing or unreadable; rerun the train stage") from None
+
+
+# --- The sweep's parent run (issue 3): one run per sweep that groups the entry runs. ---
+
+PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+SWEEP_KEY_TAG = "sweep_key"
+
+
+def sweep_key(entry_runs: Mapping[str, str]) -> str:
+    """A fingerprint of a sweep: which run stands for which entry."""
+    import hashlib
+
+    text = json.dumps(dict(sorted(entry_runs.items())))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def sweep_run(experiment: str, entry_runs: Mapping[str, str]) -> Iterator[str]:
+    """The parent run of the sweep made of `entry_runs` (entry -> run id); yields its id.
+
+    Keyed by `sweep_key`: running the report again for the same entry runs reopens the same
+    parent instead of adding another, so a rerun never duplicates a sweep in the UI.
+    """
+    experiment_id = use_experiment(experiment)
+    key = sweep_key(entry_runs)
+    found = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.{SWEEP_KEY_TAG} = '{key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if found:
+        with mlflow.start_run(run_id=found[0].info.run_id) as run:
+            yield run.info.run_id
+        return
+    tags = {k: v for k, v in run_tags("sweep", project_root()).items() if k != "entry"}
+    tags.update({SWEEP_KEY_TAG: key, "sweep": "parent"})
+    name = f"sweep {tags['dvc_exp_name']}" if "dvc_exp_name" in tags else "sweep"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        yield run.info.run_id
+
+
+def adopt_runs(parent_id: str, child_ids: Mapping[str, str]) -> list[str]:
+    """Nest each entry's run (entry -> run id) under `parent_id`; returns entries whose run is
+    not in the store (their stage was restored from a cache filled against another store)."""
+    client = MlflowClient()
+    missing = []
+    for entry, run_id in child_ids.items():
+        try:
+            client.set_tag(run_id, PARENT_TAG, parent_id)
+        except MlflowException:
+            missing.append(entry)
+    return missing
+
+
+def log_figure(figure: Any, name: str) -> None:
+    """A matplotlib figure as `plots/<name>.png` in the active run."""
+    mlflow.log_figure(figure, f"plots/{name}.png")
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    mlflow.set_tags(dict(tags))

@@ -1,19 +1,22 @@
 """Stage `train@<entry>`: train one MLP at the entry's L2 rates and record it in MLflow.
 
 Writes `<out>/model.keras`, `<out>/model.weights.h5`, `<out>/config.json` (the resolved
-params the model was trained with) and `<out>/run.json` (the MLflow run that evaluate adds to).
+params the model was trained with), `<out>/history.csv` (one row per epoch, the same numbers
+as MLflow's `epoch_*` metrics, for the report's learning curves) and `<out>/run.json` (the
+MLflow run that evaluate adds to).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
-from pipeline.files import publish_dir, staging_dir
+from pipeline.files import HISTORY_FILE, publish_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,22 @@ def run_params(config: LabConfig, entry: str) -> dict:
         "model": config.model.model_dump(),
         "train": config.train.model_dump(),
     }
+
+
+class HistoryRecorder:
+    """An epoch sink that keeps every epoch's metrics, to write them beside the model."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.rows.append({"epoch": epoch, **metrics})
+
+    def write(self, path: Path) -> None:
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
 
 
 def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
@@ -60,6 +79,7 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
     with tracking.entry_run(config.base.experiment, entry) as run_id:
         tracking.log_params(resolved)
         epoch_logger = tracking.EpochMetricsLogger(run_id)
+        history = HistoryRecorder()
         seconds = training.fit(
             net,
             train_split,
@@ -69,7 +89,7 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
             batch_size=config.train.batch_size,
             epochs=config.train.epochs,
             seed=config.base.seed,
-            sinks=[epoch_logger],
+            sinks=[epoch_logger, history],
         )
         epoch_logger.flush()
         tracking.log_metrics({"fit_seconds": seconds})
@@ -80,6 +100,7 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
         net.save(staging / "model.keras")
         net.save_weights(staging / "model.weights.h5")
         (staging / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+        history.write(staging / HISTORY_FILE)
         model_uri = tracking.log_keras_model(net, train_split.features[:5])
         tracking.log_artifact(staging / "model.weights.h5", folder="weights")
         tracking.log_artifact(staging / "config.json")

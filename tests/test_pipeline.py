@@ -21,7 +21,9 @@ def _runs(project: Project, experiment: str = "l2-lab"):
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return client, []
-    return client, client.search_runs([found.experiment_id], max_results=1000)
+    runs = client.search_runs([found.experiment_id], max_results=1000)
+    # The entries' runs: the report's sweep parent run is tested in test_report.py.
+    return client, [run for run in runs if run.data.tags.get("sweep") != "parent"]
 
 
 def _ran_stages(output: str) -> set[str]:

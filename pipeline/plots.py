@@ -1,0 +1,175 @@
+"""The sweep's plots: tidy tables for `dvc plots show` and the same views as matplotlib figures.
+
+Rates span decades and include 0, which has no logarithm. Every "vs rate" view therefore
+uses x = log10(rate) and puts rate 0 one decade below the smallest non-zero rate, labelled
+"0" (matplotlib draws a break mark there). Entries with different rates per layer have no
+single rate: they appear in the table, the learning curves and the histograms, not on a
+rate axis.
+
+Figures are built with `matplotlib.figure.Figure`, never pyplot: no global state and no GUI
+backend to choose, so it works the same in a DVC stage, a test or a server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+ERROR_SERIES = {"train_error": "train", "val_error": "val", "test_error": "test"}
+CURVE_ERROR_SERIES = {"train_error": "train error", "val_error": "val error"}
+CURVE_LOSS_SERIES = {"data_loss": "data loss (train)", "l2_penalty": "L2 penalty"}
+ZERO_LABEL = "0"
+
+
+def zero_position(rates: Sequence[float]) -> float:
+    """Where rate 0 sits on the log10 axis: a decade below the smallest non-zero rate."""
+    positive = [r for r in rates if r > 0]
+    return math.floor(math.log10(min(positive))) - 1.0 if positive else -1.0
+
+
+def uniform_rates(layer_rates: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """entry -> its rate, for the entries whose layers all share one rate."""
+    return {e: rates[0] for e, rates in layer_rates.items() if len(set(rates)) == 1}
+
+
+def by_rate(table: pd.DataFrame, rates: Mapping[str, float]) -> pd.DataFrame:
+    """The table's rows of single-rate entries, sorted by rate, with `l2_rate` and `log10_rate`."""
+    rows = table[table["entry"].isin(list(rates))].copy()
+    rows["l2_rate"] = rows["entry"].map(rates).astype(float)
+    zero = zero_position(list(rates.values()))
+    rows["log10_rate"] = [math.log10(r) if r > 0 else zero for r in rows["l2_rate"]]
+    return rows.sort_values(["l2_rate", "entry"]).reset_index(drop=True)
+
+
+def long_by_rate(rows: pd.DataFrame, series: Mapping[str, str], value: str) -> pd.DataFrame:
+    """One row per (entry, series) with columns entry, l2_rate, log10_rate, series, `value`."""
+    melted = rows.melt(
+        id_vars=["entry", "l2_rate", "log10_rate"],
+        value_vars=list(series),
+        var_name="series",
+        value_name=value,
+    )
+    melted["series"] = melted["series"].map(series)
+    return melted
+
+
+def layer_series(columns: Sequence[str], prefix: str) -> dict[str, str]:
+    """`{prefix}<layer>` columns -> layer name, in table order (hidden_1, ..., output)."""
+    return {c: c.removeprefix(prefix) for c in columns if c.startswith(prefix)}
+
+
+def long_curves(histories: Mapping[str, pd.DataFrame], series: Mapping[str, str]) -> pd.DataFrame:
+    """Per-epoch histories of every entry: columns entry, epoch, series, value."""
+    frames = []
+    for entry, history in histories.items():
+        melted = history.melt(
+            id_vars=["epoch"], value_vars=list(series), var_name="series", value_name="value"
+        )
+        melted.insert(0, "entry", entry)
+        melted["series"] = melted["series"].map(series)
+        frames.append(melted)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _entry_colors(entries: Sequence[str]) -> dict[str, tuple]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    n = max(len(entries) - 1, 1)
+    return {entry: cmap(0.9 * i / n) for i, entry in enumerate(entries)}
+
+
+def _rate_axis(ax, rates: Sequence[float]) -> None:
+    zero = zero_position(rates)
+    positive = [r for r in rates if r > 0]
+    decades = (
+        range(math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive))) + 1)
+        if positive
+        else range(0)
+    )
+    ticks = [zero, *decades] if any(r == 0 for r in rates) else list(decades)
+    ax.set_xticks(ticks, [ZERO_LABEL if t == zero else f"1e{t}" for t in ticks])
+    if any(r == 0 for r in rates) and positive:
+        # A break mark between "0" and the first decade: the axis is not continuous there.
+        ax.plot(
+            [zero + 0.45, zero + 0.55],
+            [0, 0],
+            transform=ax.get_xaxis_transform(),
+            color="black",
+            lw=3,
+            solid_capstyle="butt",
+            clip_on=False,
+        )
+        ax.text(zero + 0.5, 0.01, "//", transform=ax.get_xaxis_transform(), ha="center")
+    ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")
+    ax.grid(alpha=0.3)
+
+
+def rate_figure(
+    long: pd.DataFrame, value: str, *, title: str, ylabel: str, logy: bool = False
+) -> Figure:
+    """One line per series against the rate axis."""
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for name, group in long.groupby("series", sort=False):
+        group = group.sort_values("log10_rate")
+        ax.plot(group["log10_rate"], group[value], marker="o", label=name)
+    _rate_axis(ax, list(long["l2_rate"].unique()))
+    if logy:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def curves_figure(histories: Mapping[str, pd.DataFrame], order: Sequence[str]) -> Figure:
+    """Left: train (dashed) and val (solid) error per epoch; right: data loss (solid) and L2
+    penalty (dashed). One colour per entry, in `order` (weakest rate first)."""
+    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    errors, losses = fig.subplots(1, 2)
+    colors = _entry_colors(order)
+    for entry in order:
+        h = histories[entry]
+        c = colors[entry]
+        errors.plot(h["epoch"], h["val_error"], color=c, label=entry)
+        errors.plot(h["epoch"], h["train_error"], color=c, ls="--", lw=1)
+        losses.plot(h["epoch"], h["data_loss"], color=c, label=entry)
+        losses.plot(h["epoch"], h["l2_penalty"], color=c, ls="--", lw=1)
+    errors.set_title("error per epoch: val (solid) vs train (dashed)")
+    errors.set_ylabel("error")
+    losses.set_title("train data loss (solid) vs L2 penalty (dashed)")
+    losses.set_ylabel("cross-entropy / penalty")
+    losses.set_yscale("symlog", linthresh=1e-3)
+    for ax in (errors, losses):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    errors.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def histograms_figure(
+    kernels: Mapping[str, Mapping[str, np.ndarray]], order: Sequence[str], bins: int = 60
+) -> Figure:
+    """Per layer, the distribution of kernel weights of every entry on shared bins (log counts)."""
+    layers = list(next(iter(kernels.values())))
+    fig = Figure(figsize=(4.2 * len(layers), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(layers)))
+    colors = _entry_colors(order)
+    for ax, layer in zip(axes, layers, strict=True):
+        limit = max(float(np.max(np.abs(kernels[e][layer]))) for e in order) or 1.0
+        edges = np.linspace(-limit, limit, bins + 1)
+        for entry in order:
+            counts, _ = np.histogram(kernels[entry][layer], bins=edges)
+            ax.stairs(counts, edges, color=colors[entry], label=entry)
+        ax.set_yscale("log")
+        ax.set_title(f"{layer} kernel weights")
+        ax.set_xlabel("weight")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("count (log)")
+    axes[-1].legend(fontsize="small")
+    return fig
