@@ -66,7 +66,10 @@ class TrainConfig(_Section):
 
 
 class SweepEntry(_Section):
-    l2: float | list[float]
+    l2: float | list[float] = 0.0
+    # Decoupled weight decay (AdamW): each step shrinks every kernel by
+    # learning_rate * weight_decay * w, outside the loss. Biases are never decayed.
+    weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
 
     @field_validator("l2", mode="before")
     @classmethod

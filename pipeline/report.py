@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 COLUMNS = [
     "entry",
     "l2_rates",
+    "weight_decay",
     "train_error",
     "val_error",
     "test_error",
@@ -56,7 +57,14 @@ def sweep_table(config: LabConfig, metrics_dir: Path) -> pd.DataFrame:
         rates_text = (
             f"{rates[0]:g}" if len(set(rates)) == 1 else " / ".join(f"{r:g}" for r in rates)
         )
-        rows.append({"entry": entry, "l2_rates": rates_text, **metrics})
+        rows.append(
+            {
+                "entry": entry,
+                "l2_rates": rates_text,
+                "weight_decay": config.entry(entry).weight_decay,
+                **metrics,
+            }
+        )
     table = pd.DataFrame(rows)
     per_layer = [
         c
@@ -229,7 +237,10 @@ def report(
     config = load_config(params)
     table = sweep_table(config, metrics_dir)
     entries = list(table["entry"])
-    rates = plots.uniform_rates({e: config.layer_rates(e) for e in entries})
+    # Only pure-L2 entries have a place on the rate axis: a weight-decay entry has L2 rate 0
+    # but is not the unregularized model.
+    l2_only = [e for e in entries if config.entry(e).weight_decay == 0]
+    rates = plots.uniform_rates({e: config.layer_rates(e) for e in l2_only})
     train_rows = read_meta(prepared_dir)["rows"]["train"]
     data, figures = build_plots(
         table,

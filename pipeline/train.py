@@ -33,6 +33,7 @@ def run_params(config: LabConfig, entry: str) -> dict:
         # One comparable number per run when all layers share a rate, for the MLflow charts.
         "l2": rates[0] if uniform else "per-layer",
         "l2_rate": dict(zip(names, rates, strict=True)),
+        "weight_decay": config.entry(entry).weight_decay,
         "seed": config.base.seed,
         "data": config.data.model_dump(),
         "model": config.model.model_dump(),
@@ -90,6 +91,7 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
             epochs=config.train.epochs,
             seed=config.base.seed,
             sinks=[epoch_logger, history],
+            weight_decay=config.entry(entry).weight_decay,
         )
         epoch_logger.flush()
         tracking.log_metrics({"fit_seconds": seconds})

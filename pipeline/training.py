@@ -56,9 +56,21 @@ def evaluation_dataset(split: Split, batch_size: int = 4096) -> tf.data.Dataset:
     )
 
 
-def compile_model(model: keras.Model, learning_rate: float, steps_per_execution: int) -> None:
+def optimizer(learning_rate: float, weight_decay: float) -> keras.optimizers.Optimizer:
+    """Adam, or AdamW when the entry asks for decoupled weight decay (kernels only)."""
+    if weight_decay == 0:
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    adamw = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
+    # As with the L2 rule in model.py, biases are not shrunk.
+    adamw.exclude_from_weight_decay(var_names=["bias"])
+    return adamw
+
+
+def compile_model(
+    model: keras.Model, learning_rate: float, steps_per_execution: int, weight_decay: float = 0.0
+) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer(learning_rate, weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
@@ -174,12 +186,13 @@ def fit(
     epochs: int,
     seed: int,
     sinks: list[EpochSink],
+    weight_decay: float = 0.0,
 ) -> float:
     """Train `model` in place; returns the wall time of `fit` in seconds."""
     steps_per_epoch = math.ceil(len(train.labels) / batch_size)
     # One host round-trip per epoch instead of one per batch: small models are
     # dominated by per-step Python overhead, not by arithmetic.
-    compile_model(model, learning_rate, steps_per_execution=steps_per_epoch)
+    compile_model(model, learning_rate, steps_per_epoch, weight_decay)
     reporter = EpochReporter(entry, [ProgressLog(entry, epochs), *sinks], val)
     started = time.perf_counter()
     model.fit(

@@ -137,3 +137,18 @@ def test_csv_must_live_under_data_raw(tmp_path: Path, csv_path: str):
     write_yaml(tmp_path / "params.yaml", params)
     with pytest.raises(ConfigError, match="put the CSV under data/raw/"):
         load_config(tmp_path / "params.yaml")
+
+
+def test_weight_decay_defaults_to_zero_and_is_validated(tmp_path: Path):
+    params = tiny_params()
+    params["sweep"]["decayed"] = {"weight_decay": 0.5}
+    write_yaml(tmp_path / "params.yaml", params)
+    config = load_config(tmp_path / "params.yaml")
+    assert config.entry("plain").weight_decay == 0.0
+    assert config.entry("decayed").weight_decay == 0.5
+    assert config.layer_rates("decayed") == (0.0, 0.0, 0.0)
+    for bad in (-0.1, float("inf"), "0.1"):
+        params["sweep"]["decayed"] = {"weight_decay": bad}
+        write_yaml(tmp_path / "params.yaml", params)
+        with pytest.raises(ConfigError, match=r"sweep\.decayed\.weight_decay"):
+            load_config(tmp_path / "params.yaml")
