@@ -34,8 +34,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
 class BaseConfig(_Section):
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    seed: Seed
+    # Extra seeds to train every entry with again (initialisation and batch order only:
+    # the data split and label noise keep `seed`), for mean +- spread in the report.
+    repeat_seeds: list[Seed] = []
     experiment: Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -160,6 +166,12 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
                 f" their output folders would collide on macOS and Windows: rename one"
             )
         seen[name.lower()] = name
+    seeds = [config.base.seed, *config.base.repeat_seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(
+            f"{path}: base.repeat_seeds = {config.base.repeat_seeds}: each extra seed must"
+            f" differ from base.seed ({config.base.seed}) and from the others"
+        )
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
         if isinstance(entry.l2, list) and len(entry.l2) != expected:

@@ -1,7 +1,9 @@
 """Stage `evaluate@<entry>`: final train/val/test metrics of one model, into DVC and MLflow.
 
 Writes the metrics file declared in `dvc.yaml` and logs the same numbers into the MLflow
-run that trained the model.
+run that trained the model. With `base.repeat_seeds`, each extra seed's model is evaluated
+into its own run too, and the metrics file adds `<metric>_mean` / `<metric>_std` over all
+seeds (the base seed's figures stay the headline ones).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_config
+from pipeline.files import REPEATS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -24,32 +27,59 @@ def evaluate(params: Path, entry: str, prepared_dir: Path, model_dir: Path, out:
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
-    import keras
+    from pipeline import data
+    from pipeline.seeds import seed_summary
 
-    from pipeline import data, tracking
-    from pipeline.metrics import model_metrics
-
-    run_id = tracking.read_run_id(model_dir)
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
-    model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
-    metrics = model_metrics(model, splits)
+    metrics, run_id = evaluate_model(model_dir, splits)
+    record = {**metrics, "mlflow_run_id": run_id}
+    if config.base.repeat_seeds:
+        per_seed, seed_runs = [metrics], {}
+        for seed in config.base.repeat_seeds:
+            repeat = evaluate_model(model_dir / REPEATS_DIR / f"seed_{seed}", splits)
+            per_seed.append(repeat[0])
+            seed_runs[str(seed)] = repeat[1]
+        spread = seed_summary(per_seed)
+        record.update(spread, seed_run_ids=seed_runs)
+    else:
+        spread = {}
+
+    from pipeline import tracking
+
     with tracking.resumed_run(run_id):
-        tracking.log_metrics(metrics)
+        tracking.log_metrics(spread)
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
-        partial.write_text(
-            json.dumps({**metrics, "mlflow_run_id": run_id}, indent=2, sort_keys=True) + "\n"
-        )
+        partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         partial.replace(out)
         tracking.log_artifact(out)
     log.info(
-        "%s: train_err %.3f  val_err %.3f  test_err %.3f  L2 penalty %.4f",
+        "%s: train_err %.3f  val_err %.3f  test_err %.3f  L2 penalty %.4f%s",
         entry,
         metrics["train_error"],
         metrics["val_error"],
         metrics["test_error"],
         metrics["l2_penalty"],
+        f"  (over {spread['n_seeds']} seeds: val_err {spread['val_error_mean']:.3f}"
+        f" ± {spread['val_error_std']:.3f})"
+        if spread
+        else "",
     )
+
+
+def evaluate_model(folder: Path, splits: dict) -> tuple[dict[str, float], str]:
+    """Final metrics of the model in `folder`, also logged into the run that trained it."""
+    import keras
+
+    from pipeline import tracking
+    from pipeline.metrics import model_metrics
+
+    run_id = tracking.read_run_id(folder)
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    metrics = model_metrics(model, splits)
+    with tracking.resumed_run(run_id):
+        tracking.log_metrics(metrics)
+    return metrics, run_id
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 # Per-epoch metrics in a model folder, written by train and plotted by report.
 HISTORY_FILE = "history.csv"
+# Models trained with `base.repeat_seeds`, as `<model folder>/repeats/seed_<seed>/`.
+REPEATS_DIR = "repeats"
 
 
 def staging_dir(target: Path) -> Path:

@@ -117,7 +117,11 @@ def rate_figure(
     ax = fig.add_subplot()
     for name, group in long.groupby("series", sort=False):
         group = group.sort_values("log10_rate")
-        ax.plot(group["log10_rate"], group[value], marker="o", label=name)
+        # Error bars when the values are means over seeds (a `<value>_std` column).
+        spread = group[f"{value}_std"] if f"{value}_std" in group.columns else None
+        ax.errorbar(
+            group["log10_rate"], group[value], yerr=spread, marker="o", capsize=3, label=name
+        )
     _rate_axis(ax, list(long["l2_rate"].unique()))
     if logy:
         ax.set_yscale("log")

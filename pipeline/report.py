@@ -26,6 +26,7 @@ from pipeline.config import LabConfig, load_config
 from pipeline.data import read_meta
 from pipeline.errors import DataError
 from pipeline.files import HISTORY_FILE
+from pipeline.seeds import SPREAD_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,18 @@ COLUMNS = [
 ]
 
 
-def sweep_table(config: LabConfig, metrics_dir: Path) -> pd.DataFrame:
-    """One row per entry in params.yaml (stale metrics files of removed entries are ignored)."""
-    rows = []
+def sweep_table(config: LabConfig, metrics_dir: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per entry in params.yaml (stale metrics files of removed entries are ignored),
+    sorted by validation error (its mean over seeds when `base.repeat_seeds` is set); and the
+    MLflow runs of the extra seeds' models, as `<entry>@seed<seed>` -> run id."""
+    rows, seed_runs = [], {}
     for entry in config.sweep:
         path = metrics_dir / f"{entry}.json"
         if not path.is_file():
             raise DataError(f"{path}: missing; run `dvc repro evaluate@{entry}`")
         metrics = json.loads(path.read_text())
+        for seed, run_id in metrics.pop("seed_run_ids", {}).items():
+            seed_runs[f"{entry}@seed{seed}"] = run_id
         rates = config.layer_rates(entry)
         rates_text = (
             f"{rates[0]:g}" if len(set(rates)) == 1 else " / ".join(f"{r:g}" for r in rates)
@@ -71,12 +76,28 @@ def sweep_table(config: LabConfig, metrics_dir: Path) -> pd.DataFrame:
         for c in table.columns
         if c.startswith(("sq_weights_", "near_linear_share_")) and c not in COLUMNS
     ]
-    table = table[[*COLUMNS, *per_layer, "mlflow_run_id"]]
-    return table.sort_values(["val_error", "entry"], kind="stable").reset_index(drop=True)
+    spread = [
+        f"{name}_{stat}"
+        for name in SPREAD_METRICS
+        for stat in ("mean", "std")
+        if f"{name}_mean" in table.columns
+    ]
+    spread += ["n_seeds"] if spread else []
+    table = table[[*COLUMNS, *spread, *per_layer, "mlflow_run_id"]]
+    order = "val_error_mean" if spread else "val_error"
+    table = table.sort_values([order, "entry"], kind="stable").reset_index(drop=True)
+    return table, seed_runs
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     best = table.iloc[0]
+    over_seeds = (
+        f" Mean over {int(best['n_seeds'])} seeds: val error {best['val_error_mean']:.4f}"
+        f" ± {best['val_error_std']:.4f}, test error {best['test_error_mean']:.4f}"
+        f" ± {best['test_error_std']:.4f} (± is the sample standard deviation)."
+        if "n_seeds" in table.columns
+        else ""
+    )
     table = table.drop(columns=["mlflow_run_id"])
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
@@ -88,7 +109,7 @@ def to_markdown(table: pd.DataFrame) -> str:
         "# L2 sweep\n\n"
         f"Best on validation error: **{best['entry']}** (L2 {best['l2_rates']}): "
         f"val error {best['val_error']:.4f}, test error {best['test_error']:.4f} "
-        "(reported, not used to choose).\n\n" + "\n".join(lines) + "\n"
+        f"(reported, not used to choose).{over_seeds}\n\n" + "\n".join(lines) + "\n"
     )
 
 
@@ -141,6 +162,19 @@ def read_kernels(models_dir: Path, entries: list[str], seed: int) -> dict[str, d
     return kernels
 
 
+def error_by_rate(rows: pd.DataFrame) -> pd.DataFrame:
+    """Train/val/test error per rate: the mean over seeds with its standard deviation as
+    `error_std` when `base.repeat_seeds` is set, else the single model's error."""
+    if "val_error_mean" not in rows.columns:
+        return plots.long_by_rate(rows, plots.ERROR_SERIES, "error")
+    means = {f"{column}_mean": name for column, name in plots.ERROR_SERIES.items()}
+    stds = {f"{column}_std": name for column, name in plots.ERROR_SERIES.items()}
+    errors = plots.long_by_rate(rows, means, "error")
+    # Same rows, same series order: the melted frames line up row for row.
+    errors["error_std"] = plots.long_by_rate(rows, stds, "error_std")["error_std"].to_numpy()
+    return errors
+
+
 def build_plots(
     table: pd.DataFrame,
     rates: dict[str, float],
@@ -155,7 +189,7 @@ def build_plots(
     sq.pop("sq_weights_total", None)
     near = plots.layer_series(table.columns, "near_linear_share_")
     data = {
-        "error_vs_rate": plots.long_by_rate(rows, plots.ERROR_SERIES, "error"),
+        "error_vs_rate": error_by_rate(rows),
         "sq_weights_vs_rate": plots.long_by_rate(rows, sq, "sq_weights"),
         "near_linear_vs_rate": plots.long_by_rate(
             rows, {**near, "near_linear_share": "all hidden"}, "share"
@@ -193,12 +227,16 @@ def build_plots(
 
 
 def log_sweep(
-    experiment: str, table: pd.DataFrame, out_dir: Path, figures: dict[str, object]
+    experiment: str,
+    table: pd.DataFrame,
+    seed_runs: dict[str, str],
+    out_dir: Path,
+    figures: dict[str, object],
 ) -> str:
-    """Record the sweep as an MLflow parent run and nest every entry's run under it."""
+    """Record the sweep as an MLflow parent run and nest every model's run under it."""
     from pipeline import tracking
 
-    entry_runs = dict(zip(table["entry"], table["mlflow_run_id"], strict=True))
+    entry_runs = {**dict(zip(table["entry"], table["mlflow_run_id"], strict=True)), **seed_runs}
     best = table.iloc[0]
     with tracking.sweep_run(experiment, entry_runs) as parent_id:
         missing = tracking.adopt_runs(parent_id, entry_runs)
@@ -226,7 +264,7 @@ def log_sweep(
             "elsewhere?); `dvc repro -f -s train@%s && dvc repro` records it again",
             entry,
             entry_runs[entry],
-            entry,
+            entry.split("@")[0],
         )
     return parent_id
 
@@ -235,7 +273,7 @@ def report(
     params: Path, metrics_dir: Path, models_dir: Path, prepared_dir: Path, out_dir: Path
 ) -> None:
     config = load_config(params)
-    table = sweep_table(config, metrics_dir)
+    table, seed_runs = sweep_table(config, metrics_dir)
     entries = list(table["entry"])
     # Only pure-L2 entries have a place on the rate axis: a weight-decay entry has L2 rate 0
     # but is not the unregularized model.
@@ -259,7 +297,7 @@ def report(
         frame.to_csv(plots_dir / f"{name}.csv", index=False, float_format="%.6g")
     for name, figure in figures.items():
         figure.savefig(plots_dir / f"{name}.png", dpi=110)
-    parent_id = log_sweep(config.base.experiment, table, out_dir, figures)
+    parent_id = log_sweep(config.base.experiment, table, seed_runs, out_dir, figures)
 
     best = table.iloc[0]
     log.info(

@@ -198,14 +198,16 @@ def _ended_with_status(run_id: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def entry_run(experiment: str, entry: str) -> Iterator[str]:
+def entry_run(
+    experiment: str, entry: str, extra_tags: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """A new run named after the sweep entry; yields its id.
 
     Ends FINISHED, or FAILED with tag `failure_reason` if the block raises, or KILLED if
     the stage is interrupted.
     """
     experiment_id = use_experiment(experiment)
-    tags = run_tags(entry, project_root())
+    tags = {**run_tags(entry, project_root()), **(extra_tags or {})}
     run = mlflow.start_run(experiment_id=experiment_id, run_name=entry, tags=tags)
     with _ended_with_status(run.info.run_id):
         yield run.info.run_id

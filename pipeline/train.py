@@ -3,7 +3,8 @@
 Writes `<out>/model.keras`, `<out>/model.weights.h5`, `<out>/config.json` (the resolved
 params the model was trained with), `<out>/history.csv` (one row per epoch, the same numbers
 as MLflow's `epoch_*` metrics, for the report's learning curves) and `<out>/run.json` (the
-MLflow run that evaluate adds to).
+MLflow run that evaluate adds to). With `base.repeat_seeds`, the same files for each extra
+seed go to `<out>/repeats/seed_<seed>/`, each model its own MLflow run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
-from pipeline.files import HISTORY_FILE, publish_dir, staging_dir
+from pipeline.files import HISTORY_FILE, REPEATS_DIR, publish_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,56 +60,74 @@ class HistoryRecorder:
 
 def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
-    rates = config.layer_rates(entry)
+    config.entry(entry)
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
-    from pipeline import data, model, tracking, training
+    from pipeline import data
 
-    train_split, val_split = (data.read_split(prepared_dir, s) for s in ("train", "val"))
+    splits = {name: data.read_split(prepared_dir, name) for name in ("train", "val")}
     meta = data.read_meta(prepared_dir)
+    # Written beside the final folder and renamed into place, so an interrupted run
+    # never leaves a folder that looks complete.
+    staging = staging_dir(out_dir)
+    train_seed(config, entry, config.base.seed, splits, meta, staging)
+    for seed in config.base.repeat_seeds:
+        repeat_dir = staging / REPEATS_DIR / f"seed_{seed}"
+        repeat_dir.mkdir(parents=True)
+        train_seed(config, entry, seed, splits, meta, repeat_dir)
+    publish_dir(staging, out_dir)
+
+
+def train_seed(
+    config: LabConfig, entry: str, seed: int, splits: dict, meta: dict, folder: Path
+) -> None:
+    """Train the entry's model with `seed` (initialisation and batch order) into `folder`,
+    as one MLflow run."""
+    from pipeline import model, tracking, training
+    from pipeline.runtime import init_tensorflow
+
+    init_tensorflow(seed)
     net = model.build_mlp(
         meta["n_features"],
         len(meta["class_names"]),
         config.model.hidden_units,
         config.model.activation,
-        rates,
+        config.layer_rates(entry),
     )
-    resolved = run_params(config, entry)
-    with tracking.entry_run(config.base.experiment, entry) as run_id:
+    resolved = {**run_params(config, entry), "seed": seed}
+    label = entry if seed == config.base.seed else f"{entry} (seed {seed})"
+    with tracking.entry_run(
+        config.base.experiment, entry, extra_tags={"seed": str(seed)}
+    ) as run_id:
         tracking.log_params(resolved)
         epoch_logger = tracking.EpochMetricsLogger(run_id)
         history = HistoryRecorder()
         seconds = training.fit(
             net,
-            train_split,
-            val_split,
-            entry=entry,
+            splits["train"],
+            splits["val"],
+            entry=label,
             learning_rate=config.train.learning_rate,
             batch_size=config.train.batch_size,
             epochs=config.train.epochs,
-            seed=config.base.seed,
+            seed=seed,
             sinks=[epoch_logger, history],
             weight_decay=config.entry(entry).weight_decay,
         )
         epoch_logger.flush()
         tracking.log_metrics({"fit_seconds": seconds})
-
-        # Written beside the final folder and renamed into place, so an interrupted run
-        # never leaves a folder that looks complete.
-        staging = staging_dir(out_dir)
-        net.save(staging / "model.keras")
-        net.save_weights(staging / "model.weights.h5")
-        (staging / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
-        history.write(staging / HISTORY_FILE)
-        model_uri = tracking.log_keras_model(net, train_split.features[:5])
-        tracking.log_artifact(staging / "model.weights.h5", folder="weights")
-        tracking.log_artifact(staging / "config.json")
-        tracking.write_run_file(staging, run_id, model_uri)
-        publish_dir(staging, out_dir)
-    log.info("%s: trained in %.1fs, MLflow run %s", entry, seconds, run_id)
+        net.save(folder / "model.keras")
+        net.save_weights(folder / "model.weights.h5")
+        (folder / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+        history.write(folder / HISTORY_FILE)
+        model_uri = tracking.log_keras_model(net, splits["train"].features[:5])
+        tracking.log_artifact(folder / "model.weights.h5", folder="weights")
+        tracking.log_artifact(folder / "config.json")
+        tracking.write_run_file(folder, run_id, model_uri)
+    log.info("%s: trained in %.1fs, MLflow run %s", label, seconds, run_id)
 
 
 def main(argv: list[str] | None = None) -> None:

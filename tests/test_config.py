@@ -152,3 +152,12 @@ def test_weight_decay_defaults_to_zero_and_is_validated(tmp_path: Path):
         write_yaml(tmp_path / "params.yaml", params)
         with pytest.raises(ConfigError, match=r"sweep\.decayed\.weight_decay"):
             load_config(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("seeds", [[42], [7, 7], [-1], ["7"]])
+def test_repeat_seeds_must_be_new_distinct_seeds(tmp_path: Path, seeds):
+    params = tiny_params()
+    params["base"].update(seed=42, repeat_seeds=seeds)
+    write_yaml(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match=r"base\.repeat_seeds"):
+        load_config(tmp_path / "params.yaml")

@@ -1,0 +1,26 @@
+"""Repeats over seeds: summarise models that differ only in their seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The metrics whose spread over seeds the report shows.
+SPREAD_METRICS = (
+    "train_error",
+    "val_error",
+    "test_error",
+    "generalization_gap",
+    "l2_penalty",
+    "sq_weights_total",
+)
+
+
+def seed_summary(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    """Mean and sample standard deviation of each spread metric over models differing only
+    in seed, plus `n_seeds`."""
+    summary: dict[str, float] = {"n_seeds": len(per_seed)}
+    for name in SPREAD_METRICS:
+        values = np.array([m[name] for m in per_seed], dtype=np.float64)
+        summary[f"{name}_mean"] = float(values.mean())
+        summary[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return summary
