@@ -95,3 +95,8 @@ def project(tmp_path: Path) -> Project:
     lab.run("git", "add", "-A")
     lab.run("git", "commit", "-q", "-m", "test project")
     return lab
+
+
+def model_runs(runs: list) -> list:
+    """The runs that trained a model, without the report's sweep parent runs."""
+    return [run for run in runs if run.data.tags.get("sweep") != "parent"]

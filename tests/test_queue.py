@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Project, write_yaml
+from conftest import Project, model_runs, write_yaml
 from ruamel.yaml import YAML
 from team import run_queued_experiments
 
@@ -26,7 +26,7 @@ def check_runs(client, experiment: str, rates: tuple[float, ...]) -> list:
     n = len(rates)
     found = client.get_experiment_by_name(experiment)
     assert found is not None
-    runs = client.search_runs([found.experiment_id], max_results=1000)
+    runs = model_runs(client.search_runs([found.experiment_id], max_results=1000))
     assert len(runs) == n
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert len({r.data.tags["dvc_exp_name"] for r in runs}) == n

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Project, tiny_params, write_yaml
+from conftest import Project, model_runs, tiny_params, write_yaml
 from ruamel.yaml import YAML
 
 from pipeline import cli, tracking
@@ -201,7 +201,7 @@ def _runs(project: Project) -> list:
 
     client = MlflowClient(tracking_uri=project.tracking_uri())
     experiment = client.get_experiment_by_name("l2-lab")
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return [] if experiment is None else model_runs(client.search_runs([experiment.experiment_id]))
 
 
 def _repro_until(project: Project, marker: str, sig: int) -> tuple[int, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Project
+from conftest import Project, model_runs
 from team import mlflow_server, postgres_server, run_queued_experiments
 from test_queue import RATES, check_runs, one_entry_project
 
@@ -43,7 +43,7 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
 
     client = _client(uri)
     experiment = client.get_experiment_by_name("l2-lab")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = model_runs(client.search_runs([experiment.experiment_id]))
     assert sorted(r.info.run_name for r in runs) == ["layerwise", "plain"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     for run in runs:
