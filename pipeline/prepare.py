@@ -16,6 +16,7 @@ from pipeline import data
 from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.files import publish_dir, staging_dir
+from pipeline.sources import load_dataset
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +24,10 @@ log = logging.getLogger(__name__)
 def prepare(params: Path, out_dir: Path) -> None:
     config = load_config(params)
     cfg = config.data
-    dataset = data.load_dataset(cfg, project_root=params.resolve().parent)
+    dataset = load_dataset(cfg, project_root=params.resolve().parent)
     splits = data.split_dataset(
-        dataset,
+        dataset.features,
+        dataset.labels,
         test_fraction=cfg.test_fraction,
         val_fraction=cfg.val_fraction,
         train_subset=cfg.train_subset,
