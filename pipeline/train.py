@@ -66,7 +66,10 @@ def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
-    from pipeline import data
+    from pipeline import data, tracking
+
+    # An unreachable or unusable store fails here, before any output folder exists.
+    tracking.use_experiment(config.base.experiment)
 
     splits = {name: data.read_split(prepared_dir, name) for name in ("train", "val")}
     meta = data.read_meta(prepared_dir)

@@ -85,7 +85,7 @@ def test_queued_experiments_all_land_on_the_server(project: Project, server: tup
     uri, _, _ = server
     one_entry_project(project, experiment="l2-lab-queue")
     project.env["MLFLOW_TRACKING_URI"] = uri
-    rates = RATES[:2]  # both at once; test_queue.py also checks a third one waiting
+    rates = RATES[:2]  # both at once; test_queue.py also checks experiments that wait
     run_queued_experiments(project, [f"sweep.plain.l2={rate}" for rate in rates], jobs=2)
     check_runs(_client(uri), "l2-lab-queue", rates)
     assert not (project.root / "mlflow.db").exists()
