@@ -144,16 +144,21 @@ class _Clock:
         self.seconds = 0.0
         self.calls = 0
         self.by_name: dict[str, float] = {}
+        self._depth = 0
 
     @contextlib.contextmanager
     def timing(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
+        self._depth += 1
         try:
             yield
         finally:
+            self._depth -= 1
             seconds = time.perf_counter() - started
-            self.seconds += seconds
-            self.calls += 1
+            # A timed call inside another (use_experiment within start_run) counts once.
+            if self._depth == 0:
+                self.seconds += seconds
+                self.calls += 1
             self.by_name[name] = self.by_name.get(name, 0.0) + seconds
 
     def wrap(self, function: Callable) -> Callable:
@@ -166,7 +171,14 @@ class _Clock:
 
 def _time_tracking(tracking: types.ModuleType, clock: _Clock) -> None:
     """Route every call that `pipeline.train` makes into `tracking` through `clock`."""
-    for name in ("log_params", "log_metrics", "log_artifact", "log_keras_model", "write_run_file"):
+    for name in (
+        "use_experiment",
+        "log_params",
+        "log_metrics",
+        "log_artifact",
+        "log_keras_model",
+        "write_run_file",
+    ):
         setattr(tracking, name, clock.wrap(getattr(tracking, name)))
 
     entry_run = tracking.entry_run
@@ -210,7 +222,9 @@ def _no_tracking() -> types.ModuleType:
     fake = types.ModuleType("pipeline.tracking")
 
     @contextlib.contextmanager
-    def entry_run(experiment: str, entry: str) -> Iterator[str]:
+    def entry_run(
+        experiment: str, entry: str, extra_tags: dict[str, str] | None = None
+    ) -> Iterator[str]:
         yield "no-run"
 
     class EpochMetricsLogger:
@@ -232,6 +246,7 @@ def _no_tracking() -> types.ModuleType:
     for name in ("log_params", "log_metrics", "log_artifact"):
         setattr(fake, name, lambda *a, **k: None)
     fake.log_keras_model = lambda *a, **k: "none"
+    fake.use_experiment = lambda *a, **k: "none"
     return fake
 
 
