@@ -115,6 +115,8 @@ def connect(root: Path | None = None) -> str:
 def use_experiment(name: str) -> str:
     """Point MLflow at the store and return the id of experiment `name`, creating it if new."""
     root = project_root()
+    # Asked before connecting: mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI.
+    default_store = _uses_default_store()
     uri = connect(root)
     try:
         with _store_creation_lock(uri):
@@ -123,7 +125,7 @@ def use_experiment(name: str) -> str:
             if experiment is not None:
                 return experiment.experiment_id
             # With the default store the artifacts sit beside mlflow.db; a server decides.
-            location = (root / "mlartifacts").as_uri() if _uses_default_store() else None
+            location = (root / "mlartifacts").as_uri() if default_store else None
             try:
                 return client.create_experiment(name, artifact_location=location)
             except MlflowException:

@@ -47,3 +47,18 @@ def test_relative_store_paths_are_anchored_at_the_root(clean_env, tmp_path, uri,
 def test_params_are_flattened_with_dotted_names():
     flat = tracking.flatten({"l2_rate": {"hidden_1": 0.01, "output": 0.0}, "model": {"units": [8]}})
     assert flat == {"l2_rate.hidden_1": "0.01", "l2_rate.output": "0.0", "model.units": "[8]"}
+
+
+def test_default_store_keeps_artifacts_beside_the_database(clean_env, tmp_path: Path):
+    # From a temporary copy (a queued experiment), artifacts must still go to the real repo.
+    original, copy = tmp_path / "repo", tmp_path / "copy"
+    original.mkdir()
+    copy.mkdir()
+    clean_env.chdir(copy)
+    clean_env.setenv("DVC_ROOT", str(original))
+    experiment_id = tracking.use_experiment("artifacts-here")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{original}/mlflow.db")
+    location = client.get_experiment(experiment_id).artifact_location
+    assert location == (original / "mlartifacts").as_uri()
