@@ -27,7 +27,7 @@ def evaluate(params: Path, entry: str, prepared_dir: Path, model_dir: Path, out:
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
-    from pipeline import data
+    from pipeline import data, tracking
     from pipeline.seeds import seed_summary
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
@@ -36,18 +36,19 @@ def evaluate(params: Path, entry: str, prepared_dir: Path, model_dir: Path, out:
     if config.base.repeat_seeds:
         per_seed, seed_runs = [metrics], {}
         for seed in config.base.repeat_seeds:
-            repeat = evaluate_model(model_dir / REPEATS_DIR / f"seed_{seed}", splits)
-            per_seed.append(repeat[0])
-            seed_runs[str(seed)] = repeat[1]
+            repeat, repeat_run = evaluate_model(model_dir / REPEATS_DIR / f"seed_{seed}", splits)
+            with tracking.resumed_run(repeat_run):
+                tracking.log_metrics(repeat)
+            per_seed.append(repeat)
+            seed_runs[str(seed)] = repeat_run
         spread = seed_summary(per_seed)
         record.update(spread, seed_run_ids=seed_runs)
     else:
         spread = {}
 
-    from pipeline import tracking
-
+    # One reopening of the base seed's run for all it receives.
     with tracking.resumed_run(run_id):
-        tracking.log_metrics(spread)
+        tracking.log_metrics({**metrics, **spread})
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
         partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -68,7 +69,7 @@ def evaluate(params: Path, entry: str, prepared_dir: Path, model_dir: Path, out:
 
 
 def evaluate_model(folder: Path, splits: dict) -> tuple[dict[str, float], str]:
-    """Final metrics of the model in `folder`, also logged into the run that trained it."""
+    """Final metrics of the model in `folder`, and the id of the MLflow run that trained it."""
     import keras
 
     from pipeline import tracking
@@ -76,10 +77,7 @@ def evaluate_model(folder: Path, splits: dict) -> tuple[dict[str, float], str]:
 
     run_id = tracking.read_run_id(folder)
     model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
-    metrics = model_metrics(model, splits)
-    with tracking.resumed_run(run_id):
-        tracking.log_metrics(metrics)
-    return metrics, run_id
+    return model_metrics(model, splits), run_id
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -322,8 +323,6 @@ SWEEP_KEY_TAG = "sweep_key"
 
 def sweep_key(entry_runs: Mapping[str, str]) -> str:
     """A fingerprint of a sweep: which run stands for which entry."""
-    import hashlib
-
     text = json.dumps(dict(sorted(entry_runs.items())))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -344,13 +343,14 @@ def sweep_run(experiment: str, entry_runs: Mapping[str, str]) -> Iterator[str]:
         max_results=1,
     )
     if found:
-        with mlflow.start_run(run_id=found[0].info.run_id) as run:
-            yield run.info.run_id
-        return
-    tags = {k: v for k, v in run_tags("sweep", project_root()).items() if k != "entry"}
-    tags.update({SWEEP_KEY_TAG: key, "sweep": "parent"})
-    name = f"sweep {tags['dvc_exp_name']}" if "dvc_exp_name" in tags else "sweep"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        run = mlflow.start_run(run_id=found[0].info.run_id)
+    else:
+        tags = {k: v for k, v in run_tags("sweep", project_root()).items() if k != "entry"}
+        tags.update({SWEEP_KEY_TAG: key, "sweep": "parent"})
+        name = f"sweep {tags['dvc_exp_name']}" if "dvc_exp_name" in tags else "sweep"
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)
+    # Ended like every entry run: KILLED on Ctrl-C, FAILED with the reason, never RUNNING.
+    with _ended_with_status(run.info.run_id):
         yield run.info.run_id
 
 
