@@ -1,12 +1,12 @@
 """Splits: stratify, corrupt training labels, scale, and read and write them.
 
 A prepared split is one Parquet file per split with feature columns `x0..x{n-1}` and an
-integer `label`; the class names and row counts travel in `meta.json` beside them.
+integer `label`; the class names and row counts travel in `meta.json` beside them
+(contracts.py).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +110,9 @@ def write_splits(
     out_dir: Path,
     splits: dict[str, Split],
     flipped: np.ndarray,
-    meta: dict,
 ) -> None:
-    """Write the splits and their metadata into the existing folder `out_dir`."""
+    """Write the splits into the existing folder `out_dir` (contracts.write_meta adds their
+    metadata)."""
     for name, split in splits.items():
         n_features = split.features.shape[1]
         frame = pd.DataFrame(split.features, columns=[f"x{i}" for i in range(n_features)])
@@ -120,7 +120,6 @@ def write_splits(
         if name == "train":
             frame[FLIPPED] = flipped
         frame.to_parquet(out_dir / f"{name}.parquet", index=False)
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def read_split(prepared_dir: Path, name: str) -> Split:
@@ -133,10 +132,3 @@ def read_split(prepared_dir: Path, name: str) -> Split:
         features=frame[feature_columns].to_numpy(dtype=np.float32),
         labels=frame[LABEL].to_numpy(dtype=np.int64),
     )
-
-
-def read_meta(prepared_dir: Path) -> dict:
-    path = prepared_dir / "meta.json"
-    if not path.is_file():
-        raise DataError(f"{path}: prepared metadata missing; run `dvc repro prepare`")
-    return json.loads(path.read_text())

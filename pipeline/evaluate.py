@@ -1,96 +1,140 @@
-"""Stage `evaluate@<entry>`: final train/val/test metrics of one model, into DVC and MLflow.
+"""Stage `evaluate`: final train/val/test metrics of every model of the sweep, in one process.
 
-Writes the metrics file declared in `dvc.yaml` and logs the same numbers into the MLflow
-run that trained the model. With `base.repeat_seeds`, each extra seed's model is evaluated
-into its own run too, and the metrics file adds `<metric>_mean` / `<metric>_std` over all
-seeds (the base seed's figures stay the headline ones).
+The only stage that reads the test split. Per entry it writes `<metrics>/<entry>.json`, the
+DVC metrics file with the figures people compare across experiments (and `<name>_mean`,
+`<name>_std`, `n_seeds` over the seeds with `base.repeat_seeds`), and
+`<details>/<entry>.json` with every figure per seed (per layer, tanh shares) and the MLflow
+run ids. The same numbers go into each model's MLflow run. A model that diverged gets
+`diverged_at_epoch` instead of figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
+from pipeline import contracts
 from pipeline.cli import run_stage
 from pipeline.config import load_config
-from pipeline.files import REPEATS_DIR
+from pipeline.entries import resolve_entries
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(params: Path, entry: str, prepared_dir: Path, model_dir: Path, out: Path) -> None:
+def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, details: Path) -> None:
     config = load_config(params)
-    config.entry(entry)
+    entries = resolve_entries(config)
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
-    from pipeline import data, tracking
-    from pipeline.seeds import seed_summary
+    import numpy as np
+
+    from pipeline import data
+    from pipeline.metrics import kernel_arrays, model_metrics
+    from pipeline.tracking import records, store
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
-    metrics, run_id = evaluate_model(model_dir, splits)
-    record = {**metrics, "mlflow_run_id": run_id}
-    if config.base.repeat_seeds:
-        per_seed, seed_runs = [metrics], {}
-        for seed in config.base.repeat_seeds:
-            repeat, repeat_run = evaluate_model(model_dir / REPEATS_DIR / f"seed_{seed}", splits)
-            with tracking.resumed_run(repeat_run):
-                tracking.log_metrics(repeat)
-            per_seed.append(repeat)
-            seed_runs[str(seed)] = repeat_run
-        spread = seed_summary(per_seed)
-        record.update(spread, seed_run_ids=seed_runs)
-    else:
-        spread = {}
+    sweep = contracts.read_sweep_record(models_dir)
+    store.connect()
+    kernels: dict[str, object] = {}
+    for entry in entries:
+        towers = sweep.for_entry(entry.name)
+        if not towers:
+            raise contracts.DataError(
+                f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
+                f"run `dvc repro train`"
+            )
+        per_seed = []
+        for tower in towers:
+            model = load_model(models_dir, tower)
+            per_seed.append(None if model is None else model_metrics(model, splits))
+            if model is not None and tower is towers[0]:
+                kernels.update(
+                    {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
+                )
+        for tower, metrics in zip(towers, per_seed, strict=True):
+            if metrics is not None:
+                records.log_metrics(tower.run_id, metrics)
+        headline = entry_metrics(towers, per_seed)
+        contracts.write_json(out / f"{entry.name}.json", headline)
+        contracts.write_json(
+            details / f"{entry.name}.json",
+            {
+                "entry": entry.name,
+                "l2_rate": dict(entry.layer_rates),
+                "weight_decay": entry.weight_decay,
+                "seeds": [
+                    {
+                        "seed": tower.seed,
+                        "mlflow_run_id": tower.run_id,
+                        "diverged_at_epoch": tower.diverged_at_epoch,
+                        "metrics": {k: contracts.rounded(v) for k, v in (m or {}).items()},
+                    }
+                    for tower, m in zip(towers, per_seed, strict=True)
+                ],
+            },
+        )
+        spread = {k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))}
+        if spread:
+            records.log_metrics(towers[0].run_id, spread)
+        log.info("%s: %s", entry.name, describe(headline))
+    # For the report's weight histograms, which must not need Keras to read a model.
+    details.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(details / contracts.KERNELS_FILE, **kernels)
 
-    # One reopening of the base seed's run for all it receives.
-    with tracking.resumed_run(run_id):
-        tracking.log_metrics({**metrics, **spread})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        partial.replace(out)
-        tracking.log_artifact(out)
-    log.info(
-        "%s: train_err %.3f  val_err %.3f  test_err %.3f  L2 penalty %.4f%s",
-        entry,
-        metrics["train_error"],
-        metrics["val_error"],
-        metrics["test_error"],
-        metrics["l2_penalty"],
-        f"  (over {spread['n_seeds']} seeds: val_err {spread['val_error_mean']:.3f}"
-        f" ± {spread['val_error_std']:.3f})"
-        if spread
-        else "",
-    )
 
-
-def evaluate_model(folder: Path, splits: dict) -> tuple[dict[str, float], str]:
-    """Final metrics of the model in `folder`, and the id of the MLflow run that trained it."""
+def load_model(models_dir: Path, tower: contracts.TowerRecord):
+    """The tower's saved Keras model, or None if it diverged (and so was not saved)."""
+    if tower.diverged_at_epoch is not None:
+        return None
     import keras
 
-    from pipeline import tracking
-    from pipeline.metrics import model_metrics
+    return keras.saving.load_model(models_dir / tower.folder / contracts.MODEL_FILE, safe_mode=True)
 
-    run_id = tracking.read_run_id(folder)
-    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
-    return model_metrics(model, splits), run_id
+
+def entry_metrics(towers: list[contracts.TowerRecord], per_seed: list[dict | None]) -> dict:
+    """The DVC metrics of one entry: the base seed's headline figures, rounded, and their
+    mean and sample standard deviation over the seeds when there are several."""
+    from pipeline.seeds import seed_summary
+
+    diverged = [t.diverged_at_epoch for t in towers if t.diverged_at_epoch is not None]
+    if diverged:
+        return {"diverged_at_epoch": min(diverged), "n_seeds_diverged": len(diverged)}
+    base = per_seed[0]
+    headline = {name: contracts.rounded(base[name]) for name in contracts.HEADLINE_METRICS}
+    if len(per_seed) > 1:
+        headline.update({k: contracts.rounded(v) for k, v in seed_summary(per_seed).items()})
+    return headline
+
+
+def describe(metrics: dict) -> str:
+    if "diverged_at_epoch" in metrics:
+        return f"diverged at epoch {metrics['diverged_at_epoch']}"
+    text = (
+        f"train_err {metrics['train_error']:.3f}  val_err {metrics['val_error']:.3f}  "
+        f"test_err {metrics['test_error']:.3f}  L2 penalty {metrics['l2_penalty']:.4f}"
+    )
+    if "n_seeds" in metrics:
+        text += (
+            f"  (over {metrics['n_seeds']} seeds: val_err {metrics['val_error_mean']:.3f}"
+            f" ± {metrics['val_error_std']:.3f})"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--entry", required=True, help="sweep entry name in params.yaml")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--model", type=Path, required=True, help="e.g. models/<entry>")
-    parser.add_argument("--out", type=Path, required=True, help="e.g. metrics/<entry>.json")
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--out", type=Path, default=Path("metrics"), help="DVC metrics files")
+    parser.add_argument("--details", type=Path, default=Path("evaluation"))
     args = parser.parse_args(argv)
     run_stage(
         "evaluate",
-        lambda: evaluate(args.params, args.entry, args.prepared, args.model, args.out),
+        lambda: evaluate(args.params, args.prepared, args.models, args.out, args.details),
     )
 
 

@@ -6,13 +6,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from pipeline.contracts import NEAR_LINEAR_Z, SATURATED_Z
 from pipeline.data import Split
 from pipeline.model import dense_layers, kernel_sq_sums, l2_penalty
-
-# |z| < 0.5 is "near-linear": there tanh(z) is within 8% of z (tanh(0.5)/0.5 = 0.924) and its
-# slope is at least 0.79. |z| > 2 is "saturated": the slope is below 0.071.
-NEAR_LINEAR_Z = 0.5
-SATURATED_Z = 2.0
 
 
 def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
@@ -22,6 +18,11 @@ def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
     error = float(np.mean(np.argmax(probabilities, axis=1) != split.labels))
     cross_entropy = keras.losses.sparse_categorical_crossentropy(split.labels, probabilities)
     return error, float(np.mean(cross_entropy))
+
+
+def kernel_arrays(model: keras.Model) -> dict[str, np.ndarray]:
+    """Each Dense layer's kernel, by layer name."""
+    return {layer.name: layer.kernel.numpy() for layer in dense_layers(model)}
 
 
 def hidden_pre_activations(model: keras.Model, features: np.ndarray) -> dict[str, np.ndarray]:

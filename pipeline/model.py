@@ -12,9 +12,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-
-def dense_layer_names(n_hidden: int) -> list[str]:
-    return [f"hidden_{i}" for i in range(1, n_hidden + 1)] + ["output"]
+from pipeline.entries import dense_layer_names
 
 
 def build_mlp(
@@ -23,26 +21,30 @@ def build_mlp(
     hidden_units: Sequence[int],
     activation: str,
     layer_rates: Sequence[float],
+    name: str = "mlp",
 ) -> keras.Model:
     """An MLP `n_features -> hidden_units... -> n_classes` (softmax), one L2 rate per Dense layer.
 
     A rate of 0 attaches no regularizer at all, so an unregularized model has no penalty term.
     """
-    names = dense_layer_names(len(hidden_units))
-    if len(layer_rates) != len(names):
-        raise ValueError(f"need {len(names)} rates (one per Dense layer), got {len(layer_rates)}")
+    layer_names = dense_layer_names(len(hidden_units))
+    if len(layer_rates) != len(layer_names):
+        raise ValueError(
+            f"need {len(layer_names)} rates (one per Dense layer), got {len(layer_rates)}"
+        )
     inputs = keras.Input(shape=(n_features,), name="features")
     x = inputs
     widths = [*hidden_units, n_classes]
     activations = [activation] * len(hidden_units) + ["softmax"]
-    for name, width, act, rate in zip(names, widths, activations, layer_rates, strict=True):
+    layers = zip(layer_names, widths, activations, layer_rates, strict=True)
+    for layer_name, width, act, rate in layers:
         x = keras.layers.Dense(
             width,
             activation=act,
             kernel_regularizer=keras.regularizers.L2(rate) if rate > 0 else None,
-            name=name,
+            name=layer_name,
         )(x)
-    return keras.Model(inputs, x, name="mlp")
+    return keras.Model(inputs, x, name=name)
 
 
 def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:

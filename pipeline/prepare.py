@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline import data
 from pipeline.cli import run_stage
 from pipeline.config import load_config
+from pipeline.contracts import PreparedMeta, write_meta
 from pipeline.files import publish_dir, staging_dir
 from pipeline.sources import load_dataset
 
@@ -39,22 +40,23 @@ def prepare(params: Path, out_dir: Path) -> None:
     )
     splits["train"] = data.Split(splits["train"].features, noisy)
     scaled, _ = data.scale_splits(splits, cfg.scaling)
-    meta = {
-        "source": cfg.source,
-        "class_names": list(dataset.class_names),
-        "n_features": int(dataset.features.shape[1]),
-        "rows": {name: len(split.labels) for name, split in scaled.items()},
-        "train_labels_flipped": int(flipped.sum()),
-    }
+    meta = PreparedMeta(
+        source=cfg.source,
+        class_names=tuple(dataset.class_names),
+        n_features=int(dataset.features.shape[1]),
+        rows={name: len(split.labels) for name, split in scaled.items()},
+        train_labels_flipped=int(flipped.sum()),
+    )
     staging = staging_dir(out_dir)
-    data.write_splits(staging, scaled, flipped, meta)
+    data.write_splits(staging, scaled, flipped)
+    write_meta(staging, meta)
     publish_dir(staging, out_dir)
     log.info(
         "%s: %s rows, %d classes, %d training labels flipped -> %s",
         cfg.source,
-        "/".join(f"{name} {n}" for name, n in meta["rows"].items()),
+        "/".join(f"{name} {n}" for name, n in meta.rows.items()),
         n_classes,
-        meta["train_labels_flipped"],
+        meta.train_labels_flipped,
         out_dir,
     )
 

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# The metrics whose spread over seeds the report shows.
-SPREAD_METRICS = (
-    "train_error",
-    "val_error",
-    "test_error",
-    "generalization_gap",
-    "l2_penalty",
-    "sq_weights_total",
-)
+from pipeline.contracts import SPREAD_METRICS
 
 
 def seed_summary(per_seed: list[dict[str, float]]) -> dict[str, float]:

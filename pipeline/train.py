@@ -1,10 +1,12 @@
-"""Stage `train@<entry>`: train one MLP at the entry's L2 rates and record it in MLflow.
+"""Stage `train`: every model of the sweep in one process, as towers of one Keras graph.
 
-Writes `<out>/model.keras`, `<out>/model.weights.h5`, `<out>/config.json` (the resolved
-params the model was trained with), `<out>/history.csv` (one row per epoch, the same numbers
-as MLflow's `epoch_*` metrics, for the report's learning curves) and `<out>/run.json` (the
-MLflow run that evaluate adds to). With `base.repeat_seeds`, the same files for each extra
-seed go to `<out>/repeats/seed_<seed>/`, each model its own MLflow run.
+One model per entry of `sweep:` and per seed (`base.seed`, then `base.repeat_seeds`), each
+bit-identical to the same model trained alone (towers.py). For each, writes
+`<out>/<entry>/` (extra seeds: `<out>/<entry>/repeats/seed_<seed>/`) with the standalone
+Keras model, its weights, the resolved params (`config.json`), the per-epoch history and
+`run.json` (its MLflow run); and `<out>/sweep.json`, the sweep's parent run and every model's
+folder, run and divergence. A model whose loss turned NaN or infinite keeps its history and
+config, gets no model file, and its run ends FAILED.
 """
 
 from __future__ import annotations
@@ -15,27 +17,25 @@ import json
 import logging
 from pathlib import Path
 
+from pipeline import contracts
 from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
-from pipeline.files import HISTORY_FILE, REPEATS_DIR, publish_dir, staging_dir
+from pipeline.entries import TowerSpec, resolve_towers
+from pipeline.files import publish_dir, staging_dir
 
 log = logging.getLogger(__name__)
 
 
-def run_params(config: LabConfig, entry: str) -> dict:
-    """What this entry's model depends on, as logged to MLflow and saved beside the weights."""
-    from pipeline.model import dense_layer_names
-
-    rates = config.layer_rates(entry)
-    names = dense_layer_names(len(config.model.hidden_units))
-    uniform = len(set(rates)) == 1
+def tower_params(config: LabConfig, tower: TowerSpec) -> dict:
+    """What this model depends on, as logged to MLflow and saved beside the weights."""
+    entry = tower.entry
     return {
-        "entry": entry,
+        "entry": entry.name,
         # One comparable number per run when all layers share a rate, for the MLflow charts.
-        "l2": rates[0] if uniform else "per-layer",
-        "l2_rate": dict(zip(names, rates, strict=True)),
-        "weight_decay": config.entry(entry).weight_decay,
-        "seed": config.base.seed,
+        "l2": entry.uniform_rate if entry.uniform_rate is not None else "per-layer",
+        "l2_rate": dict(entry.layer_rates),
+        "weight_decay": entry.weight_decay,
+        "seed": tower.seed,
         "data": config.data.model_dump(),
         "model": config.model.model_dump(),
         "train": config.train.model_dump(),
@@ -43,104 +43,154 @@ def run_params(config: LabConfig, entry: str) -> dict:
 
 
 class HistoryRecorder:
-    """An epoch sink that keeps every epoch's metrics, to write them beside the model."""
+    """An epoch sink that keeps every model's per-epoch metrics, to write them beside it."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, float]] = []
+        self.rows: dict[str, list[dict[str, float]]] = {}
 
-    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
-        self.rows.append({"epoch": epoch, **metrics})
+    def __call__(self, epoch: int, per_model: dict[str, dict[str, float]]) -> None:
+        for name, metrics in per_model.items():
+            self.rows.setdefault(name, []).append({"epoch": epoch, **metrics})
 
-    def write(self, path: Path) -> None:
+    def write(self, name: str, path: Path) -> None:
+        rows = self.rows.get(name, [])
+        fields = ["epoch", "loss", "data_loss", "l2_penalty", "train_error"]
+        fields += ["val_data_loss", "val_error"]
         with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(self.rows[0]))
+            writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
-            writer.writerows(self.rows)
+            writer.writerows(rows)
 
 
-def train(params: Path, entry: str, prepared_dir: Path, out_dir: Path) -> None:
+def build_models(config: LabConfig, towers, input_shape, n_classes):
+    """Each tower's model, initialised as it would be in a process that trains it alone."""
+    import keras
+
+    from pipeline.model import build_mlp
+
+    models = []
+    for tower in towers:
+        keras.utils.set_random_seed(tower.seed)
+        models.append(
+            build_mlp(
+                input_shape[0],
+                n_classes,
+                config.model.hidden_units,
+                config.model.activation,
+                tower.entry.rates,
+                name=tower.name,
+            )
+        )
+    return models
+
+
+def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
-    config.entry(entry)
+    towers = resolve_towers(config)
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
-    from pipeline import data, tracking
+    from pipeline import data
+    from pipeline.progress import SweepProgress
+    from pipeline.towers import TowerInput, fit_towers
+    from pipeline.tracking import records, runs, store
 
     # An unreachable or unusable store fails here, before any output folder exists.
-    tracking.use_experiment(config.base.experiment)
-
-    splits = {name: data.read_split(prepared_dir, name) for name in ("train", "val")}
-    meta = data.read_meta(prepared_dir)
+    experiment_id = store.use_experiment(config.base.experiment)
+    train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
+    meta = contracts.read_meta(prepared_dir)
+    models = build_models(config, towers, train_split.features.shape[1:], meta.n_classes)
+    names = [tower.name for tower in towers]
+    tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
     staging = staging_dir(out_dir)
-    train_seed(config, entry, config.base.seed, splits, meta, staging)
-    for seed in config.base.repeat_seeds:
-        repeat_dir = staging / REPEATS_DIR / f"seed_{seed}"
-        repeat_dir.mkdir(parents=True)
-        train_seed(config, entry, seed, splits, meta, repeat_dir)
-    publish_dir(staging, out_dir)
-
-
-def train_seed(
-    config: LabConfig, entry: str, seed: int, splits: dict, meta: dict, folder: Path
-) -> None:
-    """Train the entry's model with `seed` (initialisation and batch order) into `folder`,
-    as one MLflow run."""
-    from pipeline import model, tracking, training
-    from pipeline.runtime import init_tensorflow
-
-    init_tensorflow(seed)
-    net = model.build_mlp(
-        meta["n_features"],
-        len(meta["class_names"]),
-        config.model.hidden_units,
-        config.model.activation,
-        config.layer_rates(entry),
-    )
-    resolved = {**run_params(config, entry), "seed": seed}
-    label = entry if seed == config.base.seed else f"{entry} (seed {seed})"
-    with tracking.entry_run(
-        config.base.experiment, entry, extra_tags={"seed": str(seed)}
-    ) as run_id:
-        tracking.log_params(resolved)
-        epoch_logger = tracking.EpochMetricsLogger(run_id)
+    with runs.sweep_runs(experiment_id, names, tags) as sweep:
+        for tower in towers:
+            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
+        log.info(
+            "training %d models (%d entries x %d seeds) as one graph; MLflow parent run %s",
+            len(towers),
+            len(config.sweep),
+            1 + len(config.base.repeat_seeds),
+            sweep.parent_id,
+        )
+        epoch_logger = records.EpochMetricsLogger(sweep.child_ids)
         history = HistoryRecorder()
-        seconds = training.fit(
-            net,
-            splits["train"],
-            splits["val"],
-            entry=label,
+        inputs = [
+            TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
+        ]
+        outcome = fit_towers(
+            inputs,
+            train_split,
+            val_split,
             learning_rate=config.train.learning_rate,
             batch_size=config.train.batch_size,
             epochs=config.train.epochs,
-            seed=seed,
-            sinks=[epoch_logger, history],
-            weight_decay=config.entry(entry).weight_decay,
+            sinks=[SweepProgress(config.train.epochs, len(towers)), epoch_logger, history],
         )
         epoch_logger.flush()
-        tracking.log_metrics({"fit_seconds": seconds})
-        net.save(folder / "model.keras")
-        net.save_weights(folder / "model.weights.h5")
-        (folder / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
-        history.write(folder / HISTORY_FILE)
-        model_uri = tracking.log_keras_model(net, splits["train"].features[:5])
-        tracking.log_artifact(folder / "model.weights.h5", folder="weights")
-        tracking.log_artifact(folder / "config.json")
-        tracking.write_run_file(folder, run_id, model_uri)
-    log.info("%s: trained in %.1fs, MLflow run %s", label, seconds, run_id)
+        records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
+        saved = [
+            save_tower(staging, tower, model, config, history, sweep, outcome, train_split)
+            for tower, model in zip(towers, models, strict=True)
+        ]
+        record = contracts.SweepRecord(
+            sweep.parent_id, store.tracking_uri(store.project_root()), tuple(saved)
+        )
+        contracts.write_sweep_record(staging, record)
+    publish_dir(staging, out_dir)
+    log.info("trained %d models in %.1fs -> %s", len(towers), outcome.seconds, out_dir)
+    for name, epoch in outcome.diverged_at_epoch.items():
+        log.warning(
+            "warning: %s diverged at epoch %d (loss NaN or infinite); lower its L2 rate or "
+            "train.learning_rate. The other models are recorded.",
+            name,
+            epoch,
+        )
+
+
+def save_tower(staging, tower, model, config, history, sweep, outcome, train_split):
+    """Write the tower's model folder, log its model and end its run; returns its record."""
+    from pipeline.tracking import records
+
+    diverged = outcome.diverged_at_epoch.get(tower.name)
+    folder = contracts.model_dir(staging, tower.entry.name, tower.seed if tower.is_repeat else None)
+    folder.mkdir(parents=True)
+    run_id = sweep.child_ids[tower.name]
+    params = tower_params(config, tower)
+    (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
+    history.write(tower.name, folder / contracts.HISTORY_FILE)
+    records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
+    model_uri = None
+    if diverged is None:
+        model.save(folder / contracts.MODEL_FILE)
+        model.save_weights(folder / contracts.WEIGHTS_FILE)
+        model_uri = records.log_keras_model(run_id, model, train_split.features[:5])
+        records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
+        sweep.finish(tower.name)
+    else:
+        sweep.fail(tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite")
+    run_file = {"run_id": run_id, "model_uri": model_uri}
+    (folder / contracts.RUN_FILE).write_text(json.dumps(run_file, indent=2) + "\n")
+    return contracts.TowerRecord(
+        entry=tower.entry.name,
+        seed=tower.seed,
+        folder=str(folder.relative_to(staging)),
+        run_id=run_id,
+        diverged_at_epoch=diverged,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--entry", required=True, help="sweep entry name in params.yaml")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--out", type=Path, required=True, help="e.g. models/<entry>")
+    parser.add_argument("--out", type=Path, default=Path("models"))
     args = parser.parse_args(argv)
-    run_stage("train", lambda: train(args.params, args.entry, args.prepared, args.out))
+    run_stage("train", lambda: train(args.params, args.prepared, args.out))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Training one model: an input pipeline that keeps the CPU busy, and per-epoch metrics.
+"""Training one model alone: the reference that a tower of the fused sweep equals bit for bit.
+
+The sweep trains its models together (towers.py); this is how one model trains by itself,
+kept for the exactness test, the benchmark's baseline, and the input pipeline both share.
 
 Per-epoch figures follow Keras: `train_*` are running means over the epoch's batches,
 `val_*` are computed on the epoch's final weights. `l2_penalty` is `loss - data_loss`, the
@@ -13,19 +16,15 @@ training itself (~25 ms vs ~16 ms on 2 cores).
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from pipeline.data import Split
 from pipeline.errors import LabError
-
-log = logging.getLogger(__name__)
 
 EpochSink = Callable[[int, dict[str, float]], None]
 
@@ -42,16 +41,6 @@ def training_dataset(split: Split, batch_size: int, seed: int) -> tf.data.Datase
         .cache()
         .shuffle(len(split.labels), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def evaluation_dataset(split: Split, batch_size: int = 4096) -> tf.data.Dataset:
-    """Unshuffled large batches, for `predict_proba`."""
-    return (
-        tf.data.Dataset.from_tensor_slices((split.features, split.labels))
-        .batch(batch_size)
-        .cache()
         .prefetch(tf.data.AUTOTUNE)
     )
 
@@ -144,37 +133,6 @@ class EpochReporter(keras.callbacks.Callback):
             sink(epoch + 1, metrics)
 
 
-class ProgressLog:
-    """About ten compact lines per entry: epoch, loss and errors, and the pace."""
-
-    def __init__(self, entry: str, epochs: int, min_interval_s: float = 10.0):
-        self.entry = entry
-        self.epochs = epochs
-        self.every = max(1, epochs // 10)
-        self.min_interval_s = min_interval_s
-        self.started = time.perf_counter()
-        self.last = self.started
-
-    def __call__(self, epoch: int, m: dict[str, float]) -> None:
-        now = time.perf_counter()
-        if epoch % self.every and epoch != self.epochs and now - self.last < self.min_interval_s:
-            return
-        self.last = now
-        log.info(
-            "%s epoch %*d/%d  loss %.4f (data %.4f + L2 %.4f)  train_err %.3f  val_err %.3f  %.1fs",
-            self.entry,
-            len(str(self.epochs)),
-            epoch,
-            self.epochs,
-            m["loss"],
-            m["data_loss"],
-            m["l2_penalty"],
-            m["train_error"],
-            m["val_error"],
-            now - self.started,
-        )
-
-
 def fit(
     model: keras.Model,
     train: Split,
@@ -193,7 +151,7 @@ def fit(
     # One host round-trip per epoch instead of one per batch: small models are
     # dominated by per-step Python overhead, not by arithmetic.
     compile_model(model, learning_rate, steps_per_epoch, weight_decay)
-    reporter = EpochReporter(entry, [ProgressLog(entry, epochs), *sinks], val)
+    reporter = EpochReporter(entry, list(sinks), val)
     started = time.perf_counter()
     model.fit(
         training_dataset(train, batch_size, seed),
@@ -203,7 +161,3 @@ def fit(
         verbose=0,
     )
     return time.perf_counter() - started
-
-
-def predict_proba(model: keras.Model, split: Split) -> np.ndarray:
-    return model.predict(evaluation_dataset(split).map(lambda x, y: x), verbose=0)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import tiny_params, write_yaml
 
-from pipeline import data
+from pipeline import contracts, data
 from pipeline.errors import DataError
 from pipeline.prepare import prepare
 
@@ -19,17 +19,17 @@ def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Pat
     params = tiny_params()
     write_yaml(tmp_path / "params.yaml", params)
     prepare(tmp_path / "params.yaml", tmp_path / "prepared")
-    meta = data.read_meta(tmp_path / "prepared")
+    meta = contracts.read_meta(tmp_path / "prepared")
     splits = {name: data.read_split(tmp_path / "prepared", name) for name in data.SPLITS}
 
-    assert meta["rows"]["train"] == params["data"]["train_subset"] == len(splits["train"].labels)
-    assert meta["rows"]["test"] == math.ceil(
+    assert meta.rows["train"] == params["data"]["train_subset"] == len(splits["train"].labels)
+    assert meta.rows["test"] == math.ceil(
         1797 * params["data"]["test_fraction"]
     )  # sklearn rounds up
     for split in splits.values():
         assert set(np.unique(split.labels)) == set(range(10))  # stratified: every class present
     train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
-    assert train[data.FLIPPED].sum() == round(0.2 * len(train)) == meta["train_labels_flipped"]
+    assert train[data.FLIPPED].sum() == round(0.2 * len(train)) == meta.train_labels_flipped
     # Scaling is fitted on the training rows only: exactly [0, 1] there, not elsewhere.
     assert splits["train"].features.min() == 0.0 and splits["train"].features.max() == 1.0
     assert splits["test"].features.max() > 1.0 or splits["test"].features.min() < 0.0
@@ -72,10 +72,10 @@ def test_user_csv_with_string_labels(tmp_path: Path):
     frame["species"] = np.where(frame["a"] > 0, "setosa", "virginica")
     frame.to_csv(_raw(tmp_path) / "flowers.csv", index=False)
     prepare(_csv_params(tmp_path, "flowers.csv", "species"), tmp_path / "prepared")
-    meta = data.read_meta(tmp_path / "prepared")
-    assert meta["class_names"] == ["setosa", "virginica"]
-    assert meta["n_features"] == 4
-    assert sum(meta["rows"].values()) == 120
+    meta = contracts.read_meta(tmp_path / "prepared")
+    assert meta.class_names == ("setosa", "virginica")
+    assert meta.n_features == 4
+    assert sum(meta.rows.values()) == 120
 
 
 def _rows(header: str, rows: list[str]) -> str:
@@ -105,10 +105,10 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
     (_raw(tmp_path) / "user.csv").write_text(_good(",color,flag,notes", extra))
     with caplog.at_level("INFO", logger="pipeline.sources"):
         prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
-    meta = data.read_meta(tmp_path / "prepared")
-    assert meta["class_names"] == ["a", "b"]
-    assert meta["n_features"] == 2 + 3 + 1  # n, x, color one-hot (3), flag
-    assert sum(meta["rows"].values()) == 39  # the row with the gap is dropped
+    meta = contracts.read_meta(tmp_path / "prepared")
+    assert meta.class_names == ("a", "b")
+    assert meta.n_features == 2 + 3 + 1  # n, x, color one-hot (3), flag
+    assert sum(meta.rows.values()) == 39  # the row with the gap is dropped
     logged = caplog.text
     assert "dropped empty column(s) notes" in logged
     assert "dropped 1 of 40 rows with missing values (in color)" in logged
@@ -122,7 +122,7 @@ def test_user_csv_float_labels_with_gaps_become_integer_classes(tmp_path: Path):
     rows = [f"{i},{'' if i == 3 else float(i % 2)}" for i in range(30)]
     (_raw(tmp_path) / "user.csv").write_text(_rows("x,y", rows))
     prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
-    assert data.read_meta(tmp_path / "prepared")["class_names"] == ["0", "1"]
+    assert contracts.read_meta(tmp_path / "prepared").class_names == ("0", "1")
 
 
 _MANY_GAPS = _rows("x,y", [f"{'' if i % 3 else i},{i % 2}" for i in range(30)])

@@ -1,0 +1,162 @@
+"""The files that pass between stages: names, layouts, and which figures are DVC metrics.
+
+Every stage reads and writes these through this module, so a file name or a metric name is
+spelled once. Nothing here imports TensorFlow or MLflow: the report and the tests read these
+contracts without paying for either.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import DataError
+
+# --- models/: written by train, read by evaluate and report ---------------------------------
+
+# models/<entry>/ holds the base seed's model; each extra seed's is in repeats/seed_<seed>/.
+MODEL_FILE = "model.keras"
+WEIGHTS_FILE = "model.weights.h5"
+CONFIG_FILE = "config.json"  # the resolved params the model was trained with
+HISTORY_FILE = "history.csv"  # one row per epoch, the numbers MLflow has as epoch_*
+RUN_FILE = "run.json"  # the MLflow run that trained this model, and its model URI
+REPEATS_DIR = "repeats"
+# models/sweep.json: the MLflow parent run of the execution of `train` that made models/,
+# every tower's folder and run, and which towers diverged.
+SWEEP_FILE = "sweep.json"
+
+
+def model_dir(models_dir: Path, entry: str, seed: int | None = None) -> Path:
+    """The folder of `entry`'s model; `seed` is given for extra seeds only."""
+    folder = models_dir / entry
+    return folder if seed is None else folder / REPEATS_DIR / f"seed_{seed}"
+
+
+@dataclass(frozen=True)
+class TowerRecord:
+    """One trained model of the sweep, as `train` leaves it for the later stages."""
+
+    entry: str
+    seed: int
+    folder: str  # relative to models/
+    run_id: str
+    diverged_at_epoch: int | None  # the first epoch whose loss was NaN or infinite
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    parent_run_id: str
+    tracking_uri: str
+    towers: tuple[TowerRecord, ...]
+
+    def for_entry(self, entry: str) -> list[TowerRecord]:
+        """The entry's towers, base seed first."""
+        return [tower for tower in self.towers if tower.entry == entry]
+
+
+def write_sweep_record(models_dir: Path, record: SweepRecord) -> None:
+    payload = {
+        "parent_run_id": record.parent_run_id,
+        "tracking_uri": record.tracking_uri,
+        "towers": [tower.__dict__ for tower in record.towers],
+    }
+    (models_dir / SWEEP_FILE).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def read_sweep_record(models_dir: Path) -> SweepRecord:
+    path = models_dir / SWEEP_FILE
+    try:
+        payload = json.loads(path.read_text())
+        towers = tuple(TowerRecord(**tower) for tower in payload["towers"])
+        return SweepRecord(payload["parent_run_id"], payload["tracking_uri"], towers)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
+
+
+# --- data/prepared/meta.json: written by prepare ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedMeta:
+    source: str
+    class_names: tuple[str, ...]
+    n_features: int
+    rows: dict[str, int]
+    train_labels_flipped: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+META_FILE = "meta.json"
+
+
+def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
+    payload = {**meta.__dict__, "class_names": list(meta.class_names)}
+    (prepared_dir / META_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def read_meta(prepared_dir: Path) -> PreparedMeta:
+    path = prepared_dir / META_FILE
+    try:
+        payload = json.loads(path.read_text())
+        return PreparedMeta(**{**payload, "class_names": tuple(payload["class_names"])})
+    except FileNotFoundError:
+        raise DataError(f"{path}: prepared metadata missing; run `dvc repro prepare`") from None
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{path}: unreadable; run `dvc repro -f prepare`") from None
+
+
+# --- metrics/ and evaluation/: written by evaluate -------------------------------------------
+
+# The figures people compare across experiments: `metrics/<entry>.json`, what `dvc exp show`
+# and `dvc metrics diff` list. Everything else (per-layer figures, run ids) goes to
+# `evaluation/<entry>.json`, which is an output but not a DVC metric.
+HEADLINE_METRICS = (
+    "train_error",
+    "val_error",
+    "test_error",
+    "val_cross_entropy",
+    "generalization_gap",
+    "l2_penalty",
+    "sq_weights_total",
+)
+# The metrics whose spread over seeds the report shows (`<name>_mean`, `<name>_std`).
+SPREAD_METRICS = (
+    "train_error",
+    "val_error",
+    "test_error",
+    "val_cross_entropy",
+    "generalization_gap",
+    "l2_penalty",
+    "sq_weights_total",
+)
+# |z| < 0.5 is "near-linear": there tanh(z) is within 8% of z (tanh(0.5)/0.5 = 0.924) and its
+# slope is at least 0.79. |z| > 2 is "saturated": the slope is below 0.071.
+NEAR_LINEAR_Z = 0.5
+SATURATED_Z = 2.0
+# evaluation/kernels.npz: every base-seed model's kernels as "<entry>/<layer>", so the report
+# draws weight histograms without loading Keras.
+KERNELS_FILE = "kernels.npz"
+# Metrics are written with this many significant digits. Two runs on one machine agree to
+# every bit; another x86 CPU can differ from about the 7th digit (README: Reproducibility), so
+# 5 digits keep the committed files stable while showing every figure the report prints.
+SIGNIFICANT_DIGITS = 5
+
+
+def rounded(value: float) -> float:
+    """`value` to SIGNIFICANT_DIGITS significant digits (non-finite values unchanged)."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write `path` whole or not at all: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)

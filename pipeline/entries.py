@@ -1,0 +1,80 @@
+"""Sweep entries resolved once into small typed specs, and the towers they train as.
+
+An entry is what `params.yaml` names under `sweep:`; a tower is one model trained for it:
+one per seed (`base.seed`, then each of `base.repeat_seeds`). Every stage works from these
+specs instead of looking entries up by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import LabConfig
+
+
+def dense_layer_names(n_hidden: int) -> tuple[str, ...]:
+    """The MLP's Dense layers in order: hidden_1, ..., hidden_n, output."""
+    return (*(f"hidden_{i}" for i in range(1, n_hidden + 1)), "output")
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    name: str
+    layer_rates: tuple[tuple[str, float], ...]  # (layer name, Keras L2 rate), in layer order
+    weight_decay: float
+
+    @property
+    def rates(self) -> tuple[float, ...]:
+        return tuple(rate for _, rate in self.layer_rates)
+
+    @property
+    def uniform_rate(self) -> float | None:
+        """The rate every layer shares, or None when the layers differ."""
+        return self.rates[0] if len(set(self.rates)) == 1 else None
+
+    @property
+    def rates_label(self) -> str:
+        """`0.01`, or `0.01 / 0.01 / 0` for per-layer rates."""
+        uniform = self.uniform_rate
+        return f"{uniform:g}" if uniform is not None else " / ".join(f"{r:g}" for r in self.rates)
+
+    @property
+    def is_pure_l2(self) -> bool:
+        """Regularized by the L2 term alone (or not at all): it has a place on a rate axis."""
+        return self.weight_decay == 0
+
+
+@dataclass(frozen=True)
+class TowerSpec:
+    entry: EntrySpec
+    seed: int
+    is_repeat: bool  # trained with one of base.repeat_seeds
+
+    @property
+    def name(self) -> str:
+        """Unique in the sweep: `-` cannot occur in an entry name (and `@` not in a Keras name)."""
+        return f"{self.entry.name}-seed{self.seed}" if self.is_repeat else self.entry.name
+
+
+def resolve_entries(config: LabConfig) -> tuple[EntrySpec, ...]:
+    layers = dense_layer_names(len(config.model.hidden_units))
+    specs = []
+    for name, entry in config.sweep.items():
+        rates = entry.l2 if isinstance(entry.l2, list) else [entry.l2] * len(layers)
+        specs.append(
+            EntrySpec(
+                name=name,
+                layer_rates=tuple(zip(layers, (float(r) for r in rates), strict=True)),
+                weight_decay=entry.weight_decay,
+            )
+        )
+    return tuple(specs)
+
+
+def resolve_towers(config: LabConfig) -> tuple[TowerSpec, ...]:
+    """Every entry with the base seed, then every entry again per extra seed."""
+    entries = resolve_entries(config)
+    towers = [TowerSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
+    for seed in config.base.repeat_seeds:
+        towers += [TowerSpec(entry, seed, is_repeat=True) for entry in entries]
+    return tuple(towers)

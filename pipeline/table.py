@@ -1,0 +1,196 @@
+"""The sweep as one table: read from evaluate's files, ranked on validation only, as Markdown.
+
+The best entry is the one with the lowest validation error (its mean over seeds with
+`base.repeat_seeds`); ties are broken by validation cross-entropy, never by name, and the
+report says which entries are tied. The test error is shown, never used to choose.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import contracts
+from pipeline.entries import EntrySpec
+from pipeline.errors import DataError
+
+COLUMNS = [
+    "entry",
+    "l2_rates",
+    "weight_decay",
+    "train_error",
+    "val_error",
+    "test_error",
+    "generalization_gap",
+    "val_cross_entropy",
+    "train_cross_entropy",
+    "l2_penalty",
+    "sq_weights_total",
+    "near_linear_share",
+    "saturated_share",
+]
+
+
+def regularizer_label(entry: EntrySpec) -> str:
+    """What regularizes the entry, in words a reader cannot mistake: a weight-decay entry is
+    not "L2 0"."""
+    if entry.weight_decay and not any(entry.rates):
+        return f"weight decay {entry.weight_decay:g}"
+    if entry.weight_decay:
+        return f"L2 {entry.rates_label} + weight decay {entry.weight_decay:g}"
+    return f"L2 {entry.rates_label}"
+
+
+def _read(path: Path, stage: str) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run `dvc repro {stage}`")
+    return json.loads(path.read_text())
+
+
+def sweep_table(
+    entries: tuple[EntrySpec, ...], metrics_dir: Path, details_dir: Path
+) -> pd.DataFrame:
+    """One row per entry, ranked (see `rank`). Diverged entries come last with NaN figures
+    and `diverged_at_epoch` set."""
+    rows = []
+    for entry in entries:
+        headline = _read(metrics_dir / f"{entry.name}.json", "evaluate")
+        details = _read(details_dir / f"{entry.name}.json", "evaluate")
+        base = details["seeds"][0]
+        rows.append(
+            {
+                "entry": entry.name,
+                "l2_rates": entry.rates_label,
+                "weight_decay": entry.weight_decay,
+                **base["metrics"],
+                **{k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))},
+                **({"n_seeds": headline["n_seeds"]} if "n_seeds" in headline else {}),
+                "diverged_at_epoch": headline.get("diverged_at_epoch"),
+                "mlflow_run_id": base["mlflow_run_id"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    for column in COLUMNS:
+        if column not in table.columns:
+            table[column] = math.nan  # every entry diverged
+    per_layer = [
+        c
+        for c in table.columns
+        if c.startswith(("sq_weights_", "near_linear_share_")) and c not in COLUMNS
+    ]
+    spread = [c for c in table.columns if c.endswith(("_mean", "_std"))]
+    spread += ["n_seeds"] if "n_seeds" in table.columns else []
+    table = table[[*COLUMNS, *spread, *per_layer, "diverged_at_epoch", "mlflow_run_id"]]
+    return rank(table)
+
+
+def rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Lowest validation error first (mean over seeds if there are several), then lowest
+    validation cross-entropy; diverged entries last."""
+    over_seeds = "val_error_mean" in table.columns
+    keys = ["val_error_mean", "val_cross_entropy_mean"] if over_seeds else ["val_error"]
+    keys += ["val_cross_entropy", "entry"]
+    return table.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def tied_with_best(table: pd.DataFrame, val_rows: int) -> list[str]:
+    """The other entries that cannot be told apart from the best on validation error: within
+    one validation sample of it, or, with repeats, within the larger of the two seed spreads."""
+    best = table.iloc[0]
+    if "val_error_mean" in table.columns:
+        margin = table["val_error_std"].combine(best["val_error_std"], max)
+        # Figures are written to 5 significant digits: allow for that rounding.
+        tied = table["val_error_mean"] - best["val_error_mean"] <= margin + 1e-4
+    else:
+        # Errors are multiples of 1/val_rows: count the samples between them.
+        tied = ((table["val_error"] - best["val_error"]) * val_rows).round() <= 1
+    return [e for e in table.loc[tied, "entry"] if e != best["entry"]]
+
+
+def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: int) -> str:
+    best = table.iloc[0]
+    if pd.isna(best["val_error"]):
+        return "# L2 sweep\n\nEvery entry diverged: lower train.learning_rate or the rates.\n"
+    over_seeds = (
+        f" Mean over {int(best['n_seeds'])} seeds: val error {best['val_error_mean']:.4f}"
+        f" ± {best['val_error_std']:.4f}, test error {best['test_error_mean']:.4f}"
+        f" ± {best['test_error_std']:.4f} (± is the sample standard deviation)."
+        if "n_seeds" in table.columns
+        else ""
+    )
+    tied = tied_with_best(table, val_rows)
+    margin = "the seed spread" if "n_seeds" in table.columns else f"one of {val_rows} samples"
+    ties = (
+        f"\n\n**Tied with the best** on validation error (within {margin}): "
+        f"{', '.join(tied)}. They are ordered by validation cross-entropy; the data cannot "
+        f"tell them apart, so prefer the simplest or repeat over more seeds."
+        if tied
+        else ""
+    )
+    diverged = table[table["diverged_at_epoch"].notna()]
+    diverged_text = "".join(
+        f"\n\n**{row.entry} diverged at epoch {int(row.diverged_at_epoch)}** (loss NaN or "
+        f"infinite): it has no figures."
+        for row in diverged.itertuples()
+    )
+    shown = table.drop(columns=["mlflow_run_id", "diverged_at_epoch"])
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    lines = [header, rule]
+    for (_, row), diverged_at in zip(shown.iterrows(), table["diverged_at_epoch"], strict=True):
+        cells = [_cell(v) for v in row]
+        if pd.notna(diverged_at):
+            cells[3] = f"diverged at epoch {int(diverged_at)}"
+        lines.append("| " + " | ".join(cells) + " |")
+    return (
+        "# L2 sweep\n\n"
+        f"Best on validation error: **{best['entry']}** "
+        f"({regularizer_label(entries[best['entry']])}): "
+        f"val error {best['val_error']:.4f}, test error {best['test_error']:.4f} "
+        f"(reported, not used to choose).{over_seeds}{ties}{diverged_text}\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def rate_converter(rates: dict[str, float], batch_size: int, train_rows: int) -> str:
+    """Markdown: each single-rate entry's Keras rate in the other conventions."""
+    lines = [
+        "## The same rates in other conventions",
+        "",
+        "Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds "
+        "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
+        f"c = alpha / (2·batch size) (batch size {batch_size}). The textbook penalty "
+        f"λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/(2m). Under plain SGD "
+        "an L2 rate c is the same update as decoupled weight decay 2c (the penalty's gradient "
+        "is 2c·w); under Adam it is not, because Adam rescales the penalty's gradient per "
+        "weight while AdamW's decay is not rescaled.",
+        "",
+        "| entry | Keras rate c | sklearn alpha | textbook λ | SGD weight decay |",
+        "|---|---|---|---|---|",
+    ]
+    for entry, c in sorted(rates.items(), key=lambda item: (item[1], item[0])):
+        lines.append(
+            f"| {entry} | {c:g} | {2 * batch_size * c:g} | {2 * train_rows * c:g} | {2 * c:g} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def headline_of_best(table: pd.DataFrame) -> dict:
+    """The sweep's DVC metrics: which entry is best on validation, and its errors."""
+    best = table.iloc[0]
+    figures = {
+        name: contracts.rounded(float(best[name]))
+        for name in ("train_error", "val_error", "test_error")
+        if pd.notna(best[name])
+    }
+    return {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}

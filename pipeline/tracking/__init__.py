@@ -1,0 +1,6 @@
+"""Everything MLflow, and the only package that imports it.
+
+`store`: where runs go (MLflow's local store at the project root unless
+`MLFLOW_TRACKING_URI` says otherwise). `runs`: a sweep's parent run and one child run per
+trained model, created up front, and how each ends. `records`: what goes into a run.
+"""

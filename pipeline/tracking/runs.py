@@ -1,0 +1,143 @@
+"""A sweep in MLflow: one parent run per execution of `train`, one child run per model.
+
+All runs are created before training starts, so the UI shows the whole sweep at once. Every
+run ends FINISHED, FAILED with the reason (a model that diverged, an error) or KILLED
+(Ctrl-C, SIGTERM, the `dvc` parent gone), never RUNNING. Later stages add to the same runs
+through the client, without reopening them, so a run's duration is its training time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from pipeline.errors import TrackingError
+from pipeline.tracking.store import one_line, project_root
+
+log = logging.getLogger(__name__)
+
+NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
+
+
+def run_tags(root: Path) -> dict[str, str]:
+    tags = {"git_commit": _git_commit(root)}
+    for env, tag in (("DVC_STAGE", "dvc_stage"), ("DVC_EXP_NAME", "dvc_exp_name")):
+        if os.environ.get(env):
+            tags[tag] = os.environ[env]
+    return tags
+
+
+def _git_commit(root: Path) -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}-dirty" if dirty else head
+
+
+class SweepRuns:
+    """The parent run and the child runs of one execution of `train`, by tower name."""
+
+    def __init__(self, client: MlflowClient, parent_id: str, child_ids: dict[str, str]):
+        self.client = client
+        self.parent_id = parent_id
+        self.child_ids = child_ids
+        self._open = {parent_id, *child_ids.values()}
+
+    def finish(self, tower: str) -> None:
+        self._end(self.child_ids[tower], RunStatus.FINISHED)
+
+    def fail(self, tower: str, reason: str) -> None:
+        self._end(self.child_ids[tower], RunStatus.FAILED, reason)
+
+    def _end(self, run_id: str, status: int, reason: str | None = None) -> None:
+        name = RunStatus.to_string(status)
+        if reason is not None:
+            self.client.set_tag(run_id, "failure_reason", reason)
+            self.client.set_tag(run_id, NOTE_TAG, f"{name}: {reason}")
+        self.client.set_terminated(run_id, name)
+        self._open.discard(run_id)
+
+    def end_open_runs(self, status: int, reason: str | None) -> None:
+        """Best effort: the store itself may be what failed, and the original error matters."""
+        # The children first: the parent stays RUNNING while any of them does.
+        children = sorted(self._open - {self.parent_id})
+        for run_id in [*children, *({self.parent_id} & self._open)]:
+            try:
+                self._end(run_id, status, reason)
+            except Exception as error:
+                log.warning(
+                    "could not mark MLflow run %s %s: %s",
+                    run_id,
+                    RunStatus.to_string(status),
+                    one_line(error),
+                )
+
+
+@contextlib.contextmanager
+def sweep_runs(
+    experiment_id: str, towers: Sequence[str], tower_tags: Mapping[str, Mapping[str, str]]
+) -> Iterator[SweepRuns]:
+    """Create the sweep's parent run and a child run per tower; yield them.
+
+    On leaving, runs not yet ended end FINISHED; if the block raises, FAILED with the reason
+    (KILLED on Ctrl-C or SIGTERM, which arrive as KeyboardInterrupt: see cli.py).
+    """
+    client = MlflowClient()
+    tags = run_tags(project_root())
+    exp_name = tags.get("dvc_exp_name")
+    parent = client.create_run(
+        experiment_id,
+        run_name=f"sweep {exp_name}" if exp_name else "sweep",
+        tags={**tags, "sweep": "parent", "sweep_towers": ",".join(towers)},
+    )
+    runs = SweepRuns(client, parent.info.run_id, {})
+    try:
+        for tower in towers:
+            child = client.create_run(
+                experiment_id,
+                run_name=tower,
+                tags={**tags, **tower_tags.get(tower, {}), MLFLOW_PARENT_RUN_ID: runs.parent_id},
+            )
+            runs.child_ids[tower] = child.info.run_id
+            runs._open.add(child.info.run_id)
+        yield runs
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)
+        runs.end_open_runs(RunStatus.KILLED if killed else RunStatus.FAILED, one_line(exc))
+        if isinstance(exc, MlflowException):
+            raise TrackingError(f"MLflow store failed during the sweep: {one_line(exc)}") from None
+        raise
+    else:
+        runs.end_open_runs(RunStatus.FINISHED, None)
+
+
+def check_run_exists(run_id: str, uri: str) -> bool:
+    try:
+        MlflowClient().get_run(run_id)
+    except MlflowException:
+        log.warning("MLflow run %s is not in the store %s", run_id, uri)
+        return False
+    return True
+
+
+def experiment_of(run_id: str) -> str:
+    return MlflowClient().get_run(run_id).info.experiment_id

@@ -1,0 +1,124 @@
+"""The fused sweep is exact: every tower ends with the weights of its model trained alone.
+
+Tolerance: none. The towers' loss is a sum, which passes each tower a gradient of exactly 1,
+and Adam/AdamW update each weight from its own gradient, so there is no rounding to allow
+for: the test asserts max |difference| == 0 (same process, same ops, same seeds).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from pipeline.runtime import init_tensorflow
+
+init_tensorflow(seed=0)
+
+from pipeline import data, training  # noqa: E402
+from pipeline.model import build_mlp  # noqa: E402
+from pipeline.prepare import prepare  # noqa: E402
+from pipeline.towers import TowerInput, fit_towers, max_weight_difference  # noqa: E402
+
+# name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
+# and an extra seed (own initialisation and batch order) in one sweep.
+SWEEP = [
+    ("plain", [0.0, 0.0], 0.0, 7),
+    ("layerwise", [0.01, 0.0], 0.0, 7),
+    ("decay", [0.0, 0.0], 0.5, 7),
+    ("both", [0.003, 0.003], 0.2, 7),
+    ("layerwise-seed8", [0.01, 0.0], 0.0, 8),
+    ("decay-seed9", [0.0, 0.0], 0.5, 9),
+]
+EPOCHS = 6
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory) -> dict[str, data.Split]:
+    from conftest import tiny_params, write_yaml
+
+    folder = tmp_path_factory.mktemp("prepared")
+    write_yaml(folder / "params.yaml", tiny_params())
+    prepare(folder / "params.yaml", folder / "prepared")
+    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+
+
+def _model(name, rates, seed):
+    keras.utils.set_random_seed(seed)
+    return build_mlp(64, 10, hidden_units=[24], activation="tanh", layer_rates=rates, name=name)
+
+
+def _alone(splits, name, rates, decay, seed):
+    init_tensorflow(seed)
+    model = _model(name, rates, seed)
+    history = []
+    training.fit(
+        model,
+        splits["train"],
+        splits["val"],
+        entry=name,
+        learning_rate=0.01,
+        batch_size=16,
+        epochs=EPOCHS,
+        seed=seed,
+        sinks=[lambda epoch, metrics: history.append(metrics)],
+        weight_decay=decay,
+    )
+    return model, history
+
+
+def _fused(splits, sweep):
+    init_tensorflow(0)  # a different global seed: the towers must not depend on it
+    inputs = [TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep]
+    history: list[tuple[int, dict]] = []
+    outcome = fit_towers(
+        inputs,
+        splits["train"],
+        splits["val"],
+        learning_rate=0.01,
+        batch_size=16,
+        epochs=EPOCHS,
+        sinks=[lambda epoch, per_tower: history.append((epoch, per_tower))],
+    )
+    return {t.model.name: t.model for t in inputs}, history, outcome
+
+
+def test_every_tower_equals_its_model_trained_alone(splits):
+    towers, history, outcome = _fused(splits, SWEEP)
+    assert outcome.diverged_at_epoch == {}
+    for name, rates, decay, seed in SWEEP:
+        alone, alone_history = _alone(splits, name, rates, decay, seed)
+        assert max_weight_difference(towers[name], alone) == 0.0, name
+        # Per-epoch validation and training figures: the same numbers to every digit, but
+        # for `loss` and `l2_penalty`, which Keras and the towers sum in another order.
+        for (_, per_tower), alone_epoch in zip(history, alone_history, strict=True):
+            fused_epoch = per_tower[name]
+            for key in ("data_loss", "train_error", "val_data_loss", "val_error"):
+                assert fused_epoch[key] == alone_epoch[key], (name, key)
+            assert fused_epoch["l2_penalty"] == pytest.approx(alone_epoch["l2_penalty"], rel=1e-5)
+
+
+def test_towers_of_different_seeds_differ(splits):
+    towers, _, _ = _fused(splits, SWEEP)
+    assert max_weight_difference(towers["layerwise"], towers["layerwise-seed8"]) > 0
+
+
+def test_a_diverging_tower_leaves_the_others_exact(splits):
+    sweep = [("plain", [0.0, 0.0], 0.0, 7), ("boom", [1e38, 1e38], 0.0, 7)]
+    towers, history, outcome = _fused(splits, sweep)
+    assert outcome.diverged_at_epoch == {"boom": 1}
+    assert all("boom" not in per_tower for _, per_tower in history)
+    alone, _ = _alone(splits, "plain", [0.0, 0.0], 0.0, 7)
+    assert max_weight_difference(towers["plain"], alone) == 0.0
+    assert not np.isfinite(towers["boom"].get_weights()[0]).all()
+
+
+def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_path):
+    towers, _, _ = _fused(splits, SWEEP[:2])
+    model = towers["layerwise"]
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    features = splits["test"].features
+    np.testing.assert_array_equal(loaded(features).numpy(), model(features).numpy())
+    assert [layer.name for layer in loaded.layers[1:]] == ["hidden_1", "output"]
+    assert loaded.get_layer("hidden_1").kernel_regularizer.l2 == pytest.approx(0.01)
