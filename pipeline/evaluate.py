@@ -70,7 +70,8 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                         "seed": tower.seed,
                         "mlflow_run_id": tower.run_id,
                         "diverged_at_epoch": tower.diverged_at_epoch,
-                        "metrics": {k: contracts.rounded(v) for k, v in (m or {}).items()},
+                        # Full precision: the report rounds once, when it prints.
+                        "metrics": m or {},
                     }
                     for tower, m in zip(towers, per_seed, strict=True)
                 ],

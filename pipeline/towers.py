@@ -100,6 +100,8 @@ class TowerGraph(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(x, y, y_pred, sample_weight, training)
+        # With a single tower Keras hands over one tensor, not a one-element list.
+        y, y_pred = tf.nest.flatten(y), tf.nest.flatten(y_pred)
         batch = tf.shape(y[0])[0]
         for tower, labels, probabilities, trackers in zip(
             self.tower_models, y, y_pred, self.trackers, strict=True
@@ -149,7 +151,7 @@ def validation_metrics(graph: TowerGraph, n_inputs: int, val: Split) -> Callable
 
     @tf.function
     def compute():
-        outputs = graph([features] * n_inputs, training=False)
+        outputs = tf.nest.flatten(graph([features] * n_inputs, training=False))
         return [
             (
                 tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, p)),

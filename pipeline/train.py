@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import logging
+import math
 from pathlib import Path
 
 from pipeline import contracts
@@ -84,6 +85,38 @@ def build_models(config: LabConfig, towers, input_shape, n_classes):
     return models
 
 
+# A penalty this many times the data loss at initialisation leaves the data no say: the
+# weights collapse to 0 and every prediction is one class (like `l2_1e_1` at 100x less).
+OVERWHELMING_PENALTY_FACTOR = 1000.0
+
+
+def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
+    """One warning line per entry whose L2 term at initialisation dwarfs the data loss.
+
+    A typo such as `1_000` or `0x10` is valid YAML for a number and trains to a collapsed
+    model; this says so before the time is spent.
+    """
+    import keras
+
+    # The cross-entropy of a uniform guess: what an untrained network's data loss is near.
+    data_loss = math.log(n_classes)
+    for tower, model in zip(towers, models, strict=True):
+        if tower.is_repeat or not model.losses:
+            continue
+        penalty = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
+        if penalty > OVERWHELMING_PENALTY_FACTOR * data_loss:
+            log.warning(
+                "warning: sweep.%s: L2 rate(s) %s give a penalty of %.3g at initialisation, "
+                "%.0fx the data loss (%.2f); the model will collapse to one class. Is that "
+                "rate meant?",
+                tower.entry.name,
+                tower.entry.rates_label,
+                penalty,
+                penalty / data_loss,
+                data_loss,
+            )
+
+
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
     towers = resolve_towers(config)
@@ -102,6 +135,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
     meta = contracts.read_meta(prepared_dir)
     models = build_models(config, towers, train_split.features.shape[1:], meta.n_classes)
+    warn_overwhelming_penalties(towers, models, meta.n_classes)
     names = [tower.name for tower in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
     # Written beside the final folder and renamed into place, so an interrupted run
