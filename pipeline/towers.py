@@ -75,45 +75,64 @@ def decayed_kernels(model: keras.Model) -> list[keras.Variable]:
     return [v for v in model.trainable_weights if not v.path.endswith("bias")]
 
 
-class TowerGraph(keras.Model):
-    """One functional model whose outputs are the towers' outputs.
+FIGURES = ("data_loss", "accuracy", "l2_penalty")
 
-    Besides the summed loss, it keeps per-tower running means of the same figures a model
-    trained alone reports per epoch: cross-entropy, accuracy and the L2 term, weighted by
-    batch size as Keras weights its loss.
+
+class TowerMeans(keras.metrics.Metric):
+    """Per tower, the epoch's running means of cross-entropy, accuracy and the L2 term, as
+    one [towers, figures] tensor.
+
+    The same sums as Keras's `Mean` metrics of a model trained alone (per-sample values
+    summed, the penalty weighted by batch size), in one variable: three metric objects per
+    tower cost a variable update each per step and a host read each per epoch.
     """
+
+    def __init__(self, n_towers: int, name: str = "tower_means"):
+        super().__init__(name=name)
+        self.totals = self.add_variable(
+            shape=(n_towers, len(FIGURES)), initializer="zeros", name="totals"
+        )
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, sums, batch_size):
+        self.totals.assign_add(sums)
+        self.count.assign_add(batch_size)
+
+    def reset_state(self):
+        self.totals.assign(tf.zeros_like(self.totals))
+        self.count.assign(0.0)
+
+    def result(self):
+        return tf.math.divide_no_nan(self.totals, self.count)
+
+
+class TowerGraph(keras.Model):
+    """One functional model whose outputs are the towers' outputs; besides the summed loss it
+    keeps each tower's epoch figures (TowerMeans)."""
 
     def __init__(self, inputs, outputs, towers: Sequence[keras.Model], **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.tower_models = list(towers)
-        self.trackers = [
-            {
-                figure: keras.metrics.Mean(name=f"tower{i}_{figure}")
-                for figure in ("data_loss", "accuracy", "l2_penalty")
-            }
-            for i in range(len(towers))
-        ]
+        self.tower_means = TowerMeans(len(towers))
 
     @property
     def metrics(self):
-        return [*super().metrics, *(t for tower in self.trackers for t in tower.values())]
+        return [*super().metrics, self.tower_means]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(x, y, y_pred, sample_weight, training)
         # With a single tower Keras hands over one tensor, not a one-element list.
         y, y_pred = tf.nest.flatten(y), tf.nest.flatten(y_pred)
-        batch = tf.shape(y[0])[0]
-        for tower, labels, probabilities, trackers in zip(
-            self.tower_models, y, y_pred, self.trackers, strict=True
-        ):
-            trackers["data_loss"].update_state(
-                keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-            )
-            trackers["accuracy"].update_state(
-                keras.metrics.sparse_categorical_accuracy(labels, probabilities)
-            )
+        batch = tf.cast(tf.shape(y[0])[0], "float32")
+        sums = []
+        for tower, labels, probabilities in zip(self.tower_models, y, y_pred, strict=True):
+            cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+            correct = keras.metrics.sparse_categorical_accuracy(labels, probabilities)
             penalty = tf.add_n(tower.losses) if tower.losses else tf.constant(0.0)
-            trackers["l2_penalty"].update_state(penalty, sample_weight=batch)
+            sums.append(
+                tf.stack([tf.reduce_sum(cross_entropy), tf.reduce_sum(correct), penalty * batch])
+            )
+        self.tower_means.update_state(tf.stack(sums), batch)
         return total
 
 
@@ -187,16 +206,16 @@ class _EpochCollector(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         per_tower = {}
+        means = np.asarray(logs["tower_means"], dtype=np.float64)
         for i, (name, val) in enumerate(zip(self.names, self._validate(), strict=True)):
             if name in self.outcome.diverged_at_epoch:
                 continue
-            data_loss = float(logs[f"tower{i}_data_loss"])
-            penalty = float(logs[f"tower{i}_l2_penalty"])
+            data_loss, accuracy, penalty = (float(v) for v in means[i])
             metrics = {
                 "loss": data_loss + penalty,
                 "data_loss": data_loss,
                 "l2_penalty": penalty,
-                "train_error": 1.0 - float(logs[f"tower{i}_accuracy"]),
+                "train_error": 1.0 - accuracy,
                 **val,
             }
             if not all(math.isfinite(v) for v in metrics.values()):
