@@ -27,6 +27,14 @@ VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".installed-from"
 PYTEST_NO_TESTS_COLLECTED = 5
+# `dvc plots show` fills this page (`plots.html_template` in .dvc/config, relative to .dvc/).
+# Generated, not committed: it inlines about 0.9 MB of JavaScript from an installed package.
+PLOTS_PAGE_SKELETON = ROOT / "pipeline" / "plot_templates" / "page.html"
+PLOTS_PAGE = ROOT / ".dvc" / "tmp" / "plots_page.html"
+BUNDLE_MARKER = "/*VEGA_BUNDLE*/"
+# vl-convert's bundle of Vega, Vega-Lite and vega-embed (the same JavaScript it renders with),
+# which sets window.vega, window.vegaLite and window.vegaEmbed, as DVC's plot divs expect.
+_PRINT_BUNDLE = "import sys, vl_convert; sys.stdout.write(vl_convert.javascript_bundle())"
 # Debian packages the tests start for real (a browser for the MLflow UI, a PostgreSQL-backed
 # tracking server), each with a file that shows it is installed.
 TEST_SYSTEM_PACKAGES = {
@@ -102,6 +110,36 @@ def _install_with_pip() -> None:
     subprocess.run([*_pip(), "install", "--no-deps", "-e", f"{ROOT}[test]"], check=True)
 
 
+def write_plots_page(page: Path, python: Path) -> None:
+    """Write the self-contained HTML template for `dvc plots show` to `page`, with the Vega
+    JavaScript from `python`'s vl-convert-python package: plots then render offline."""
+    bundle = subprocess.run(
+        [str(python), "-c", _PRINT_BUNDLE], check=True, capture_output=True, text=True
+    ).stdout
+    # Inlined in a <script> element, and DVC replaces its {placeholders} in the whole page.
+    if "</script" in bundle or "{plot_divs}" in bundle or "{scripts}" in bundle:
+        raise SystemExit("error: vl-convert's bundle cannot be inlined; pin another version")
+    html = PLOTS_PAGE_SKELETON.read_text().replace(BUNDLE_MARKER, bundle)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    partial = page.with_name(page.name + ".partial")
+    partial.write_text(html)
+    partial.replace(page)
+
+
+def ensure_plots_page() -> None:
+    """Regenerate the plots page when missing or older than the install or its skeleton."""
+    sources = (STAMP, PLOTS_PAGE_SKELETON)
+    if PLOTS_PAGE.is_file() and all(
+        PLOTS_PAGE.stat().st_mtime >= path.stat().st_mtime for path in sources
+    ):
+        return
+    print(
+        f"bootstrap: writing {PLOTS_PAGE.relative_to(ROOT)} (plots that render offline)",
+        file=sys.stderr,
+    )
+    write_plots_page(PLOTS_PAGE, _venv_python())
+
+
 def ensure_test_system_packages() -> None:
     """Install the Debian packages some tests need, where this user may (root with apt-get)."""
     missing = [name for name, marker in TEST_SYSTEM_PACKAGES.items() if not Path(marker).exists()]
@@ -138,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     ensure_environment()
+    ensure_plots_page()
     if command == "setup":
         return 0
     if command == "repro":
