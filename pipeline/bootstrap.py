@@ -89,10 +89,13 @@ def _install_with_uv() -> bool:
     """
     version = _locked_version("uv")
     uv = VENV / "bin" / "uv"
-    # Compiled now, as pip does: uv leaves it to the first import otherwise, and where
-    # PYTHONDONTWRITEBYTECODE is set every stage would recompile TensorFlow's sources
-    # (imports 2.5x slower, measured).
-    python = ["--python", str(_venv_python()), "--compile-bytecode"]
+    python = ["--python", str(_venv_python())]
+    # uv leaves bytecode to the first import, which writes only what is imported (compiling
+    # everything, as pip does, takes about 100 s on 2 cores). Where PYTHONDONTWRITEBYTECODE
+    # is set nothing is ever written, and every stage would recompile TensorFlow's sources
+    # (its imports 2.5x slower, measured): compile at install there.
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        python.append("--compile-bytecode")
     steps = [
         [*_pip(), "install", f"uv=={version}" if version else "uv"],
         [str(uv), "pip", "sync", "-q", *python, str(LOCK)],
