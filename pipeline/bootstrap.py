@@ -116,9 +116,14 @@ def _install_with_pip() -> None:
 def write_plots_page(page: Path, python: Path) -> None:
     """Write the self-contained HTML template for `dvc plots show` to `page`, with the Vega
     JavaScript from `python`'s vl-convert-python package: plots then render offline."""
-    bundle = subprocess.run(
-        [str(python), "-c", _PRINT_BUNDLE], check=True, capture_output=True, text=True
-    ).stdout
+    made = subprocess.run([str(python), "-c", _PRINT_BUNDLE], capture_output=True, text=True)
+    if made.returncode != 0:
+        last = (made.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(
+            f"error: cannot bundle Vega for the plots page ({last}); reinstall with"
+            f" `rm {VENV.name}/{STAMP.name} && python3 -m pipeline.bootstrap setup`"
+        )
+    bundle = made.stdout
     # Inlined in a <script> element, and DVC replaces its {placeholders} in the whole page.
     if "</script" in bundle or "{plot_divs}" in bundle or "{scripts}" in bundle:
         raise SystemExit("error: vl-convert's bundle cannot be inlined; pin another version")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ast
 import sys
+from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 from pipeline import bootstrap
@@ -33,3 +35,13 @@ def test_the_lock_pins_uv_so_that_sync_keeps_the_installer():
     assert version is not None and version[0].isdigit(), version
     assert bootstrap._locked_version("vl-convert-python") is not None  # the plots page
     assert bootstrap._locked_version("no-such-package") is None
+
+
+def test_a_plots_page_that_cannot_be_made_is_one_line(tmp_path: Path):
+    with pytest.raises(SystemExit) as caught:
+        bootstrap.write_plots_page(tmp_path / "page.html", Path("/bin/false"))
+    message = str(caught.value)
+    assert (
+        message.startswith("error: cannot bundle Vega for the plots page") and "\n" not in message
+    )
+    assert not (tmp_path / "page.html").exists()
