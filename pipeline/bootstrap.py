@@ -6,12 +6,16 @@
 Needs nothing but Python 3.11+: it creates `.venv/`, installs the locked dependencies
 (`requirements.lock`) and the project into it, and reinstalls only when the lock or
 `pyproject.toml` changed. Standard library only, since it runs before anything is installed.
+
+It installs with `uv` (itself pinned in the lock and installed from PyPI by pip), which sets up
+the environment several times faster than pip; if uv cannot be installed or fails, pip does it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +27,14 @@ VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".installed-from"
 PYTEST_NO_TESTS_COLLECTED = 5
+# `dvc plots show` fills this page (`plots.html_template` in .dvc/config, relative to .dvc/).
+# Generated, not committed: it inlines about 0.9 MB of JavaScript from an installed package.
+PLOTS_PAGE_SKELETON = ROOT / "pipeline" / "plot_templates" / "page.html"
+PLOTS_PAGE = ROOT / ".dvc" / "tmp" / "plots_page.html"
+BUNDLE_MARKER = "/*VEGA_BUNDLE*/"
+# vl-convert's bundle of Vega, Vega-Lite and vega-embed (the same JavaScript it renders with),
+# which sets window.vega, window.vegaLite and window.vegaEmbed, as DVC's plot divs expect.
+_PRINT_BUNDLE = "import sys, vl_convert; sys.stdout.write(vl_convert.javascript_bundle())"
 # Debian packages the tests start for real (a browser for the MLflow UI, a PostgreSQL-backed
 # tracking server), each with a file that shows it is installed.
 TEST_SYSTEM_PACKAGES = {
@@ -49,15 +61,91 @@ def ensure_environment() -> None:
         sys.exit(f"error: Python 3.11+ is needed, this is {sys.version.split()[0]}")
     if not _venv_python().exists():
         print(f"bootstrap: creating {VENV.name}/", file=sys.stderr)
+        # With pip: it installs uv, it is the fallback, and users `pip install` extras.
         venv.create(VENV, with_pip=True)
     fingerprint = _install_fingerprint()
     if STAMP.is_file() and STAMP.read_text() == fingerprint:
         return
-    print("bootstrap: installing locked dependencies (first run: a few minutes)", file=sys.stderr)
-    pip = [str(_venv_python()), "-m", "pip", "--disable-pip-version-check", "-qq"]
-    subprocess.run([*pip, "install", "-r", str(LOCK)], check=True)
-    subprocess.run([*pip, "install", "--no-deps", "-e", f"{ROOT}[test]"], check=True)
+    print("bootstrap: installing locked dependencies", file=sys.stderr)
+    if not _install_with_uv():
+        print("bootstrap: installing with pip instead (a few minutes)", file=sys.stderr)
+        _install_with_pip()
     STAMP.write_text(fingerprint)
+
+
+def _pip() -> list[str]:
+    return [str(_venv_python()), "-m", "pip", "--disable-pip-version-check", "-qq"]
+
+
+def _locked_version(name: str) -> str | None:
+    match = re.search(rf"^{re.escape(name)}==(\S+)$", LOCK.read_text(), re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def _install_with_uv() -> bool:
+    """Install the lock exactly (`uv pip sync`) and the project; False if uv is not usable.
+
+    uv is in the lock, so `sync` keeps it, and the version that installs is the one pinned.
+    """
+    version = _locked_version("uv")
+    uv = VENV / "bin" / "uv"
+    python = ["--python", str(_venv_python())]
+    # uv leaves bytecode to the first import, which writes only what is imported (compiling
+    # everything, as pip does, takes about 100 s on 2 cores). Where PYTHONDONTWRITEBYTECODE
+    # is set nothing is ever written, and every stage would recompile TensorFlow's sources
+    # (its imports 2.5x slower, measured): compile at install there.
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        python.append("--compile-bytecode")
+    steps = [
+        [*_pip(), "install", f"uv=={version}" if version else "uv"],
+        [str(uv), "pip", "sync", "-q", *python, str(LOCK)],
+        [str(uv), "pip", "install", "-q", *python, "--no-deps", "-e", f"{ROOT}[test]"],
+    ]
+    for step in steps:
+        if subprocess.run(step).returncode != 0:
+            print(f"bootstrap: `{' '.join(step[:3])} ...` failed", file=sys.stderr)
+            return False
+    return True
+
+
+def _install_with_pip() -> None:
+    subprocess.run([*_pip(), "install", "-r", str(LOCK)], check=True)
+    subprocess.run([*_pip(), "install", "--no-deps", "-e", f"{ROOT}[test]"], check=True)
+
+
+def write_plots_page(page: Path, python: Path) -> None:
+    """Write the self-contained HTML template for `dvc plots show` to `page`, with the Vega
+    JavaScript from `python`'s vl-convert-python package: plots then render offline."""
+    made = subprocess.run([str(python), "-c", _PRINT_BUNDLE], capture_output=True, text=True)
+    if made.returncode != 0:
+        last = (made.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(
+            f"error: cannot bundle Vega for the plots page ({last}); reinstall with"
+            f" `rm {VENV.name}/{STAMP.name} && python3 -m pipeline.bootstrap setup`"
+        )
+    bundle = made.stdout
+    # Inlined in a <script> element, and DVC replaces its {placeholders} in the whole page.
+    if "</script" in bundle or "{plot_divs}" in bundle or "{scripts}" in bundle:
+        raise SystemExit("error: vl-convert's bundle cannot be inlined; pin another version")
+    html = PLOTS_PAGE_SKELETON.read_text().replace(BUNDLE_MARKER, bundle)
+    page.parent.mkdir(parents=True, exist_ok=True)
+    partial = page.with_name(page.name + ".partial")
+    partial.write_text(html)
+    partial.replace(page)
+
+
+def ensure_plots_page() -> None:
+    """Regenerate the plots page when missing or older than the install or its skeleton."""
+    sources = (STAMP, PLOTS_PAGE_SKELETON)
+    if PLOTS_PAGE.is_file() and all(
+        PLOTS_PAGE.stat().st_mtime >= path.stat().st_mtime for path in sources
+    ):
+        return
+    print(
+        f"bootstrap: writing {PLOTS_PAGE.relative_to(ROOT)} (plots that render offline)",
+        file=sys.stderr,
+    )
+    write_plots_page(PLOTS_PAGE, _venv_python())
 
 
 def ensure_test_system_packages() -> None:
@@ -96,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command, rest = argv[0], argv[1:]
     ensure_environment()
+    ensure_plots_page()
     if command == "setup":
         return 0
     if command == "repro":

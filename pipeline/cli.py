@@ -1,16 +1,26 @@
 """What every stage's `main` shares: logging set-up, turning bad input into one line, and
-stopping cleanly on Ctrl-C or SIGTERM."""
+stopping cleanly on Ctrl-C, SIGTERM or the death of the `dvc` that started the stage."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from pipeline.errors import LabError
+from pipeline.files import clean_stale
 
 EXIT_BAD_INPUT = 2
+# linux/prctl.h: deliver a signal to this process when the thread that forked it exits.
+PR_SET_PDEATHSIG = 1
+# Read when a stage module imports this one, long before TensorFlow's imports: if the parent
+# dies before `stop_when_parent_dies` runs, the parent-death signal never comes, and only a
+# changed parent pid tells.
+_PARENT_AT_START = os.getppid()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -28,12 +38,31 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
     raise Interrupted(signum)
 
 
-def run_stage(stage: str, body: Callable[[], None]) -> None:
+def stop_when_parent_dies() -> None:
+    """Have Linux send this process SIGTERM when its parent (`dvc`) exits.
+
+    `kill -TERM <dvc>` makes dvc exit at once without stopping the stage it runs; without
+    this the stage would train on and log a FINISHED run that no output refers to. No-op
+    where prctl is missing (not Linux).
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    # The parent may have gone before prctl took effect: then no signal would ever come.
+    if os.getppid() != _PARENT_AT_START:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()) -> None:
     """Run a stage body; a LabError becomes `error: <stage>: <message>` and exit code 2.
 
-    Ctrl-C and SIGTERM become `error: <stage>: interrupted by <signal>; ...` and exit code
-    128 + signal number, after the stage's context managers have run (the MLflow run ends
-    KILLED, staging folders are never renamed into place).
+    Ctrl-C, SIGTERM and the death of the parent process become `error: <stage>: interrupted
+    by <signal>; ...` and exit code 128 + signal number, after the stage's context managers
+    have run (the MLflow run ends KILLED, staging folders are never renamed into place).
+    Leftovers of an earlier interrupted run beside each of `outputs` are removed first.
     """
     logging.basicConfig(
         level=logging.INFO,
@@ -44,6 +73,9 @@ def run_stage(stage: str, body: Callable[[], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupted)
     try:
+        stop_when_parent_dies()
+        for output in outputs:
+            clean_stale(output)
         body()
     except LabError as exc:
         print(f"error: {stage}: {exc}", file=sys.stderr)

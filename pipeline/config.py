@@ -6,6 +6,7 @@ before any stage spends time on imports or training.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -138,6 +139,21 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     return config
 
 
+# Pydantic's wording for a wrong type names Python types; these say it in YAML's terms.
+_TYPE_MESSAGES = {
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be text",
+    "list_type": "must be a list, e.g. [64, 64]",
+    "dict_type": "must be a mapping of keys, one `key: value` per line",
+    "model_type": "must be a mapping of keys, one `key: value` per line",
+}
+_NUMERIC_TYPES = {"int_type", "int_parsing", "float_type", "float_parsing", "value_error"}
+
+
 def _describe(exc: ValidationError) -> str:
     error = exc.errors()[0]
     key = ".".join(str(part) for part in error["loc"] if part != "[key]")
@@ -151,9 +167,50 @@ def _describe(exc: ValidationError) -> str:
             f"sweep entry name {error['input']!r} is not allowed: use letters, digits and"
             f" underscores, starting with a letter (names reach shell commands in dvc.yaml)"
         )
-    message = error["msg"].removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return f"{key} = {error['input']!r}: {message}{more}"
+    value = error["input"]
+    message = _TYPE_MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        message = f"must be one of {error['ctx']['expected']}"
+    if kind in _NUMERIC_TYPES and _has_quoted_number(value):
+        message += "; remove the quotes to make it a number"
+    elif value is None:
+        message += " (an empty value is `null` in YAML)"
+    elif isinstance(value, bool) and kind in _NUMERIC_TYPES:
+        message += " (`true` and `false` are booleans, not numbers)"
+    extra = len(exc.errors()) - 1
+    more = f" (and {_count(extra, 'more problem')})" if extra else ""
+    return f"{key} = {_yaml(value)}: {message}{more}"
+
+
+def _yaml(value: object) -> str:
+    """`value` as it would be written in params.yaml (YAML flow style)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a double-quoted JSON string is a YAML string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_yaml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _has_quoted_number(value: object) -> bool:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str):
+            try:
+                if math.isfinite(float(item)):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _check_cross_fields(config: LabConfig, path: Path) -> None:
@@ -169,15 +226,16 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
     seeds = [config.base.seed, *config.base.repeat_seeds]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(
-            f"{path}: base.repeat_seeds = {config.base.repeat_seeds}: each extra seed must"
+            f"{path}: base.repeat_seeds = {_yaml(config.base.repeat_seeds)}: each extra seed must"
             f" differ from base.seed ({config.base.seed}) and from the others"
         )
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
         if isinstance(entry.l2, list) and len(entry.l2) != expected:
             raise ConfigError(
-                f"{path}: sweep.{name}.l2 has {len(entry.l2)} rates but the model has"
-                f" {expected} Dense layers ({len(config.model.hidden_units)} hidden + output);"
+                f"{path}: sweep.{name}.l2 has {_count(len(entry.l2), 'rate')} but the model has"
+                f" {_count(expected, 'Dense layer')} ({len(config.model.hidden_units)} hidden +"
+                f" output);"
                 f" give one rate per layer or a single number for all"
             )
     data = config.data

@@ -11,6 +11,24 @@ HISTORY_FILE = "history.csv"
 REPEATS_DIR = "repeats"
 
 
+def _leftovers(target: Path) -> list[Path]:
+    return [target.with_name(target.name + suffix) for suffix in (".partial", ".old")]
+
+
+def clean_stale(target: Path) -> None:
+    """Remove what an interrupted earlier run left beside `target`: `<target>.partial` and
+    `<target>.old`, folders or files.
+
+    They would otherwise sit in folders that other stages depend on (`models/`, `metrics/`),
+    changing those dependencies' hashes.
+    """
+    for leftover in _leftovers(target):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 def staging_dir(target: Path) -> Path:
     """An empty folder beside `target` to write into before `publish_dir`."""
     staging = target.with_name(target.name + ".partial")

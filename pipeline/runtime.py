@@ -11,6 +11,16 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+# TensorFlow's float32 matmuls run in oneDNN's sgemm, even with TF_ENABLE_ONEDNN_OPTS=0, and
+# oneDNN picks its kernels by the CPU's instruction set at run time. Kernels for different
+# sets round differently: a 64-256-256-10 tanh MLP fitted for 40 epochs ends with weights
+# up to 3e-7 apart under SSE4.1 and AVX2 on one machine, and the sweep's metrics differed
+# between an AVX-512 and an AVX2 machine. Capped at AVX2, every x86 CPU with AVX2 runs the
+# same kernels. An AVX2 machine is unchanged by the cap (bit-identical weights, same speed),
+# and matmuls are a small share of a step (README, Reproducibility across x86 CPUs). Set
+# ONEDNN_MAX_CPU_ISA yourself to override it.
+CPU_ISA = "AVX2"
+
 
 @contextlib.contextmanager
 def _stderr_held_back() -> Iterator[None]:
@@ -40,6 +50,7 @@ def init_tensorflow(seed: int) -> None:
     """Make this process's TensorFlow quiet and bit-for-bit repeatable for `seed`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", CPU_ISA)
     with _stderr_held_back():
         import keras
         import tensorflow as tf

@@ -1,0 +1,124 @@
+"""params.yaml messages speak YAML: values as the user wrote them, counts in good English,
+and a hint when a number was quoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import tiny_params, write_yaml
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+
+
+def _message(tmp_path: Path, edit) -> str:
+    params = tiny_params()
+    edit(params)
+    path = tmp_path / "params.yaml"
+    write_yaml(path, params)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message.removeprefix(f"{path}: ")
+
+
+def _setter(section: str, key: str, value):
+    def edit(params: dict) -> None:
+        params[section][key] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("train", "epochs", "10", 'train.epochs = "10": must be a whole number; remove the quotes'),
+        ("base", "seed", "42", 'base.seed = "42": must be a whole number; remove the quotes'),
+        (
+            "train",
+            "learning_rate",
+            "1e-3",
+            'train.learning_rate = "1e-3": must be a number; remove',
+        ),
+        ("train", "learning_rate", True, "train.learning_rate = true: must be a number (`true`"),
+        ("data", "label_noise", False, "data.label_noise = false: must be a number"),
+        ("base", "experiment", None, "base.experiment = null: must be text"),
+        ("model", "hidden_units", None, "model.hidden_units = null: must be a list"),
+        ("model", "activation", "tanhh", 'model.activation = "tanhh": must be one of'),
+    ],
+)
+def test_values_are_shown_as_yaml(tmp_path: Path, section: str, key: str, value, expected: str):
+    message = _message(tmp_path, _setter(section, key, value))
+    assert message.startswith(expected), message
+    for python_word in ("None", "True", "False", "'10'", "Input should be a valid"):
+        assert python_word not in message, message
+
+
+def test_a_quoted_rate_suggests_removing_the_quotes(tmp_path: Path):
+    def edit(params: dict) -> None:
+        params["sweep"]["plain"]["l2"] = "0.01"
+
+    message = _message(tmp_path, edit)
+    assert message.startswith('sweep.plain.l2 = "0.01": an L2 rate must be a finite number')
+    assert message.endswith("remove the quotes to make it a number")
+
+
+def test_a_quoted_rate_in_a_list_suggests_removing_the_quotes(tmp_path: Path):
+    def edit(params: dict) -> None:
+        params["sweep"]["layerwise"]["l2"] = [0.01, "0.001", 0.0]
+
+    message = _message(tmp_path, edit)
+    assert message.startswith('sweep.layerwise.l2 = [0.01, "0.001", 0.0]: ')
+    assert "remove the quotes" in message
+
+
+@pytest.mark.parametrize("text", ["abc", "nan", "0x10"])
+def test_quoted_text_that_is_no_finite_number_gets_no_quote_hint(tmp_path: Path, text: str):
+    message = _message(tmp_path, _setter("train", "epochs", text))
+    assert message.startswith(f'train.epochs = "{text}": must be a whole number')
+    assert "quotes" not in message
+
+
+def test_an_empty_entry_says_null_and_what_is_expected(tmp_path: Path):
+    def edit(params: dict) -> None:
+        params["sweep"]["plain"] = None
+
+    message = _message(tmp_path, edit)
+    assert message.startswith("sweep.plain = null: must be a mapping of keys")
+    assert "SweepEntry" not in message and "dictionary" not in message
+
+
+@pytest.mark.parametrize(
+    ("hidden", "rates", "expected"),
+    [
+        ([16, 16], [0.1], "has 1 rate but the model has 3 Dense layers (2 hidden + output)"),
+        ([16, 16], [0.1, 0.1], "has 2 rates but the model has 3 Dense layers"),
+        ([16], [0.1, 0.1, 0.1], "has 3 rates but the model has 2 Dense layers (1 hidden + output)"),
+    ],
+)
+def test_rate_counts_are_singular_or_plural(tmp_path: Path, hidden, rates, expected: str):
+    def edit(params: dict) -> None:
+        params["model"]["hidden_units"] = hidden
+        params["sweep"]["layerwise"]["l2"] = rates
+
+    assert expected in _message(tmp_path, edit)
+
+
+def test_repeat_seeds_are_shown_as_a_yaml_list(tmp_path: Path):
+    def edit(params: dict) -> None:
+        params["base"].update(seed=42, repeat_seeds=[43, 43])
+
+    assert _message(tmp_path, edit).startswith("base.repeat_seeds = [43, 43]: each extra seed")
+
+
+@pytest.mark.parametrize(
+    ("bad_keys", "more"), [(2, "(and 1 more problem)"), (3, "(and 2 more problems)")]
+)
+def test_further_problems_are_counted(tmp_path: Path, bad_keys: int, more: str):
+    def edit(params: dict) -> None:
+        for key in ("epochs", "batch_size", "learning_rate")[:bad_keys]:
+            params["train"][key] = "x"
+
+    assert _message(tmp_path, edit).endswith(more)
