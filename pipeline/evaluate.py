@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     run_stage(
         "evaluate",
         lambda: evaluate(args.params, args.prepared, args.models, args.out, args.details),
+        outputs=[args.out, args.details],
     )
 
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--out", type=Path, default=Path("data/prepared"))
     args = parser.parse_args(argv)
-    run_stage("prepare", lambda: prepare(args.params, args.out))
+    run_stage("prepare", lambda: prepare(args.params, args.out), outputs=[args.out])
 
 
 if __name__ == "__main__":

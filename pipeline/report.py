@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda: report(
             args.params, args.metrics, args.details, args.models, args.prepared, args.out
         ),
+        outputs=[args.out / "plots"],
     )
 
 

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=Path("models"))
     args = parser.parse_args(argv)
-    run_stage("train", lambda: train(args.params, args.prepared, args.out))
+    run_stage("train", lambda: train(args.params, args.prepared, args.out), outputs=[args.out])
 
 
 if __name__ == "__main__":
