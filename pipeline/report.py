@@ -180,7 +180,7 @@ def report(
     out_dir: Path,
 ) -> None:  # fmt: skip
     config = load_config(params)
-    entries = resolve_entries(config)
+    entries = resolve_entries(config, contracts.read_sweep_record(models_dir).layers)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
