@@ -23,6 +23,7 @@ from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.entries import EntrySpec, resolve_entries
 from pipeline.errors import DataError
+from pipeline.rates import markdown_by_layer
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,11 @@ def report(
         read_kernels(details_dir, trained),
     )
     markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+    if config.model.builder != "mlp":
+        # The MLP's layers are hidden_1, ..., output in the order of a list of rates (README);
+        # another model's are named here, with each entry's rate on each.
+        by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
+        markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
     link = log_sweep(contracts.read_sweep_record(models_dir), sweep, out_dir, figures)
