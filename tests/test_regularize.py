@@ -14,7 +14,7 @@ init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
 
-from pipeline import regularize  # noqa: E402
+from pipeline import data, regularize, training  # noqa: E402
 from pipeline.builders import build_base, build_tower, regularizable_names  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
 from pipeline.errors import ConfigError  # noqa: E402
@@ -170,6 +170,15 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     assert [regularize.layer_rate(layer) for layer in regularize.regularizable_layers(new)] == [
         pytest.approx(r) for r in rates.values()
     ]
+    # And they train to the same weights (2 epochs on random data, as Keras trains them).
+    rng = np.random.default_rng(0)
+    split = data.Split(rng.random((64, 64), dtype=np.float32), rng.integers(0, 10, 64))
+    for model in (old, new):
+        init_tensorflow(42)
+        training.fit(model, split, split, entry="m", learning_rate=0.01, batch_size=16, epochs=2,
+                     seed=42, sinks=[])  # fmt: skip
+    assert max_weight_difference(old, new) == 0.0
+    assert max_weight_difference(old, build_mlp(64, 10, [12, 8], "tanh", [0.0] * 3)) > 0
 
 
 def test_the_mlp_flattens_images():
