@@ -144,11 +144,11 @@ class LabConfig(_Section):
         return self.sweep[name]
 
     def layer_rates(self, name: str) -> tuple[float, ...]:
-        """One L2 rate per Dense layer, hidden layers first, output layer last."""
-        l2 = self.entry(name).l2
-        if isinstance(l2, list):
-            return tuple(float(rate) for rate in l2)
-        return (float(l2),) * self.model.n_dense_layers
+        """The MLP's L2 rate per Dense layer, hidden layers first, output layer last."""
+        n = self.model.n_dense_layers
+        layers = [*(f"hidden_{i}" for i in range(1, n)), "output"]
+        resolved = resolve_rates(self.entry(name).l2, layers, f"sweep.{name}.l2")
+        return tuple(rate for _, rate in resolved)
 
 
 def load_config(path: Path | str = "params.yaml") -> LabConfig:

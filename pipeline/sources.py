@@ -54,6 +54,8 @@ def load_dataset(config: DataConfig, project_root: Path) -> Dataset:
                 f"height x width [x channels]; reshape x or leave data.shape null"
             )
         x = x[..., None] if config.shape == "image" and x.ndim == 3 else x
+        if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+            y = y.astype(np.int64)  # 0.0/1.0 are classes 0 and 1
         codes, classes = pd.factorize(y.astype(str) if y.dtype.kind in "USO" else y, sort=True)
         names = tuple(str(c) for c in classes)
         dataset = _checked(x, codes.astype(np.int64), names, path.name, "label", "add examples")
