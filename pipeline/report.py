@@ -201,10 +201,13 @@ def report(
         read_histories(models_dir, list(sweep["entry"])),
         read_kernels(details_dir, trained),
     )
-    markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
-    if config.model.builder != "mlp":
-        # The MLP's layers are hidden_1, ..., output in the order of a list of rates (README);
-        # another model's are named here, with each entry's rate on each.
+    if config.model.builder == "mlp":
+        markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+    else:
+        # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
+        # order of a list of rates (README), another model's are named here with their rates.
+        shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
+        markdown = table.to_markdown(sweep.drop(columns=shares), by_name, meta.rows["val"])
         by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
         markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
