@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from pipeline.errors import ConfigError
+from pipeline.rates import resolve_rates
 
 # Entry names are interpolated into the shell commands of `dvc.yaml` (`--entry ${key}`),
 # so only plain identifiers are allowed.
@@ -26,6 +27,9 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 
 # User CSVs live here: `prepare` depends on this folder in dvc.yaml, so editing one reruns it.
 RAW_DATA_DIR = Path("data/raw")
+# Users' model builders live here: `train` and `evaluate` depend on this folder in dvc.yaml.
+BUILDERS_DIR = Path("builders")
+BUILDER_PATTERN = r"^(mlp|cnn|[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*)$"
 
 Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
 
@@ -47,9 +51,19 @@ class BaseConfig(_Section):
 
 
 class DataConfig(_Section):
-    source: Literal["digits", "csv"]
+    source: Literal["digits", "csv", "images", "npz"]
     csv_path: str | None = None
     target_column: str | None = None
+    # Own data (README: Your own model and data). `shape`: null keeps the source's own shape
+    # (digits and CSV flat, images h x w x c, npz as `x` is stored); `flat` makes vectors;
+    # `image` serves digits as 8x8x1 images.
+    image_dir: str | None = None
+    image_size: Annotated[
+        list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=2, max_length=2)
+    ] = [32, 32]
+    color_mode: Literal["grayscale", "rgb"] = "grayscale"
+    npz_path: str | None = None
+    shape: Literal["flat", "image"] | None = None
     test_fraction: Fraction
     val_fraction: Fraction
     train_subset: Annotated[int, Field(ge=2)] | None = None
@@ -57,9 +71,21 @@ class DataConfig(_Section):
     scaling: Literal["minmax", "standard"] = "minmax"
 
 
+class CnnConfig(_Section):
+    """The built-in convnet (`model.builder: cnn`): a Conv2D + 2x2 max-pool per filter count."""
+
+    filters: Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1)] = [16, 32]
+    kernel_size: Annotated[int, Field(ge=1, le=15)] = 3
+    dense_units: Annotated[int, Field(ge=0, le=65536)] = 64  # 0: the output layer only
+    activation: Activation = "relu"
+
+
 class ModelConfig(_Section):
+    # mlp | cnn | builders/<file>.py:<function> (pipeline/builders.py)
+    builder: Annotated[str, Field(pattern=BUILDER_PATTERN)] = "mlp"
     hidden_units: Annotated[list[Annotated[int, Field(ge=1, le=65536)]], Field(min_length=1)]
     activation: Activation
+    cnn: CnnConfig = CnnConfig()
 
     @property
     def n_dense_layers(self) -> int:
@@ -73,7 +99,8 @@ class TrainConfig(_Section):
 
 
 class SweepEntry(_Section):
-    l2: float | list[float] = 0.0
+    # One rate, one per regularizable layer in order, or {layer name or glob: rate}.
+    l2: float | list[float] | dict[str, float] = 0.0
     # Decoupled weight decay (AdamW): each step shrinks every kernel by
     # learning_rate * weight_decay * w, outside the loss. Biases are never decayed.
     weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
@@ -83,15 +110,23 @@ class SweepEntry(_Section):
     def _rates_are_finite_and_non_negative(cls, value: object) -> object:
         # Checked here, not by constrained types: pydantic's messages for a union of
         # constrained floats and lists name internal types instead of the problem.
-        rates = value if isinstance(value, list) else [value]
+        if isinstance(value, dict):
+            rates = list(value.values())
+            if not all(isinstance(k, str) and k for k in value):
+                raise ValueError("layer names and patterns must be non-empty text")
+        else:
+            rates = value if isinstance(value, list) else [value]
         valid = all(
             isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
             for r in rates
         )
         if not valid or not rates:
             raise ValueError(
-                "an L2 rate must be a finite number >= 0, or a list of them (one per Dense layer)"
+                "an L2 rate must be a finite number >= 0, a list of them (one per layer), or a"
+                " mapping from layer name or glob pattern to rate"
             )
+        if isinstance(value, dict):
+            return {k: float(r) for k, r in value.items()}
         return [float(r) for r in value] if isinstance(value, list) else float(value)
 
 
@@ -110,11 +145,11 @@ class LabConfig(_Section):
         return self.sweep[name]
 
     def layer_rates(self, name: str) -> tuple[float, ...]:
-        """One L2 rate per Dense layer, hidden layers first, output layer last."""
-        l2 = self.entry(name).l2
-        if isinstance(l2, list):
-            return tuple(float(rate) for rate in l2)
-        return (float(l2),) * self.model.n_dense_layers
+        """The MLP's L2 rate per Dense layer, hidden layers first, output layer last."""
+        n = self.model.n_dense_layers
+        layers = [*(f"hidden_{i}" for i in range(1, n)), "output"]
+        resolved = resolve_rates(self.entry(name).l2, layers, f"sweep.{name}.l2")
+        return tuple(rate for _, rate in resolved)
 
 
 def load_config(path: Path | str = "params.yaml") -> LabConfig:
@@ -231,6 +266,15 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
         )
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
+        # Other builders' layers are known once the model is built: `train` checks them.
+        if config.model.builder != "mlp":
+            continue
+        if isinstance(entry.l2, dict):
+            mlp_layers = [*(f"hidden_{i}" for i in range(1, expected)), "output"]
+            try:
+                resolve_rates(entry.l2, mlp_layers, f"sweep.{name}.l2")
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         if isinstance(entry.l2, list) and len(entry.l2) != expected:
             raise ConfigError(
                 f"{path}: sweep.{name}.l2 has {_count(len(entry.l2), 'rate')} but the model has"
@@ -238,6 +282,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
                 f" output);"
                 f" give one rate per layer or a single number for all"
             )
+    _check_own_model_and_data(config, path)
     data = config.data
     if data.source == "csv" and not (data.csv_path and data.target_column):
         raise ConfigError(
@@ -255,4 +300,37 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
         raise ConfigError(
             f"{path}: data.test_fraction + data.val_fraction = "
             f"{data.test_fraction + data.val_fraction:g}; it must leave rows for training (< 1)"
+        )
+
+
+def _check_own_model_and_data(config: LabConfig, path: Path) -> None:
+    """The paths of a user's builder file, image folder or .npz: inside the project, in the
+    folders DVC tracks for them, so a change there reruns the stages that read them."""
+    data, builder = config.data, config.model.builder
+    if builder not in ("mlp", "cnn"):
+        _check_inside(path, "model.builder", builder, builder.rpartition(":")[0], BUILDERS_DIR,
+                      "builders/my_model.py:build")  # fmt: skip
+    for source, key, example in (("images", "image_dir", "data/raw/pets"),
+                                 ("npz", "npz_path", "data/raw/arrays.npz")):  # fmt: skip
+        value = getattr(data, key)
+        if data.source == source and not value:
+            raise ConfigError(
+                f"{path}: data.source is {source!r} but data.{key} is empty; set it"
+                f" (e.g. {key}: {example})"
+            )
+        if data.source == source:
+            _check_inside(path, f"data.{key}", value, value, RAW_DATA_DIR, example)
+    if data.shape == "image" and data.source == "csv":
+        raise ConfigError(
+            f"{path}: data.shape = 'image': a CSV row has no image shape; use data.source: npz"
+            f" (x of shape rows x height x width [x channels]) or leave data.shape null"
+        )
+
+
+def _check_inside(path: Path, key: str, value: str, file: str, folder: Path, example: str):
+    where = Path(os.path.normpath(file))
+    if where.is_absolute() or folder not in where.parents:
+        raise ConfigError(
+            f"{path}: {key} = {value!r}: put it under {folder}/ and give its path from the"
+            f" project root (e.g. {example}), so that DVC reruns the stages when it changes"
         )

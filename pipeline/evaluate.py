@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, details: Path) -> None:
     config = load_config(params)
-    entries = resolve_entries(config)
+    sweep = contracts.read_sweep_record(models_dir)
+    entries = resolve_entries(config, sweep.layers)
 
     from pipeline.runtime import init_tensorflow
 
@@ -36,9 +37,14 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     from pipeline.tracking import records, store
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
-    sweep = contracts.read_sweep_record(models_dir)
+    if config.model.builder not in ("mlp", "cnn"):
+        # Custom layers that the builder's file registers must be known to load the models.
+        from pipeline.builders import user_builder
+
+        user_builder(config.model.builder, params.resolve().parent)
     store.connect()
     kernels: dict[str, object] = {}
+    is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
         towers = sweep.for_entry(entry.name)
         if not towers:
@@ -49,7 +55,9 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         per_seed = []
         for tower in towers:
             model = load_model(models_dir, tower)
-            per_seed.append(None if model is None else model_metrics(model, splits))
+            per_seed.append(
+                None if model is None else model_metrics(model, splits, tanh_shares=is_mlp)
+            )
             if model is not None and tower is towers[0]:
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}

@@ -26,8 +26,10 @@ def prepare(params: Path, out_dir: Path) -> None:
     config = load_config(params)
     cfg = config.data
     dataset = load_dataset(cfg, project_root=params.resolve().parent)
+    # Split, noised and scaled flat; meta.json records the shape read_split restores.
+    features = dataset.features.reshape(len(dataset.labels), -1)
     splits = data.split_dataset(
-        dataset.features,
+        features,
         dataset.labels,
         test_fraction=cfg.test_fraction,
         val_fraction=cfg.val_fraction,
@@ -43,9 +45,10 @@ def prepare(params: Path, out_dir: Path) -> None:
     meta = PreparedMeta(
         source=cfg.source,
         class_names=tuple(dataset.class_names),
-        n_features=int(dataset.features.shape[1]),
+        n_features=int(features.shape[1]),
         rows={name: len(split.labels) for name, split in scaled.items()},
         train_labels_flipped=int(flipped.sum()),
+        input_shape=tuple(int(n) for n in dataset.features.shape[1:]),
     )
     staging = staging_dir(out_dir)
     data.write_splits(staging, scaled, flipped)

@@ -23,6 +23,7 @@ from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.entries import EntrySpec, resolve_entries
 from pipeline.errors import DataError
+from pipeline.rates import markdown_by_layer
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ def report(
     out_dir: Path,
 ) -> None:  # fmt: skip
     config = load_config(params)
-    entries = resolve_entries(config)
+    entries = resolve_entries(config, contracts.read_sweep_record(models_dir).layers)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
@@ -200,7 +201,15 @@ def report(
         read_histories(models_dir, list(sweep["entry"])),
         read_kernels(details_dir, trained),
     )
-    markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+    if config.model.builder == "mlp":
+        markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+    else:
+        # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
+        # order of a list of rates (README), another model's are named here with their rates.
+        shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
+        markdown = table.to_markdown(sweep.drop(columns=shares), by_name, meta.rows["val"])
+        by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
+        markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
     link = log_sweep(contracts.read_sweep_record(models_dir), sweep, out_dir, figures)

@@ -63,26 +63,22 @@ class HistoryRecorder:
             writer.writerows(rows)
 
 
-def build_models(config: LabConfig, towers, input_shape, n_classes):
+def build_models(config: LabConfig, towers, input_shape, n_classes, root: Path):
     """Each tower's model, initialised as it would be in a process that trains it alone."""
-    import keras
+    from pipeline.builders import build_tower
 
-    from pipeline.model import build_mlp
-
-    models = []
-    for tower in towers:
-        keras.utils.set_random_seed(tower.seed)
-        models.append(
-            build_mlp(
-                input_shape[0],
-                n_classes,
-                config.model.hidden_units,
-                config.model.activation,
-                tower.entry.rates,
-                name=tower.name,
-            )
+    return [
+        build_tower(
+            config.model,
+            input_shape,
+            n_classes,
+            dict(tower.entry.layer_rates),
+            seed=tower.seed,
+            name=tower.name,
+            root=root,
         )
-    return models
+        for tower in towers
+    ]
 
 
 # A penalty this many times the data loss at initialisation leaves the data no say: the
@@ -119,22 +115,28 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
 
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
-    towers = resolve_towers(config)
+    root = params.resolve().parent
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
     from pipeline import data
+    from pipeline.builders import regularizable_names
     from pipeline.progress import SweepProgress
     from pipeline.towers import TowerInput, fit_towers
     from pipeline.tracking import records, runs, store
 
-    # An unreachable or unusable store fails here, before any output folder exists.
-    experiment_id = store.use_experiment(config.base.experiment)
     train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
     meta = contracts.read_meta(prepared_dir)
-    models = build_models(config, towers, train_split.features.shape[1:], meta.n_classes)
+    shape = meta.example_shape
+    # A builder that fails, a rate pattern that matches no layer, a list of the wrong length:
+    # all refused here, before any MLflow run or output folder exists.
+    layers = regularizable_names(config.model, shape, meta.n_classes, root)
+    towers = resolve_towers(config, layers)
+    # An unreachable or unusable store fails here, before any output folder exists.
+    experiment_id = store.use_experiment(config.base.experiment)
+    models = build_models(config, towers, shape, meta.n_classes, root)
     warn_overwhelming_penalties(towers, models, meta.n_classes)
     names = [tower.name for tower in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
@@ -172,7 +174,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             for tower, model in zip(towers, models, strict=True)
         ]
         record = contracts.SweepRecord(
-            sweep.parent_id, store.tracking_uri(store.project_root()), tuple(saved)
+            sweep.parent_id, store.tracking_uri(store.project_root()), tuple(saved), tuple(layers)
         )
         contracts.write_sweep_record(staging, record)
     publish_dir(staging, out_dir)
