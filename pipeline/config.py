@@ -186,6 +186,11 @@ _TYPE_MESSAGES = {
     "dict_type": "must be a mapping of keys, one `key: value` per line",
     "model_type": "must be a mapping of keys, one `key: value` per line",
 }
+# What a pattern-checked key accepts, in words rather than as the regular expression.
+_PATTERN_MESSAGES = {
+    "model.builder": "must be mlp, cnn, or builders/<file>.py:<function> (a function in a file"
+    " under builders/ that returns the unregularized keras.Model)",
+}
 _NUMERIC_TYPES = {"int_type", "int_parsing", "float_type", "float_parsing", "value_error"}
 
 
@@ -206,6 +211,8 @@ def _describe(exc: ValidationError) -> str:
     message = _TYPE_MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
     if kind == "literal_error":
         message = f"must be one of {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch" and key in _PATTERN_MESSAGES:
+        message = _PATTERN_MESSAGES[key]
     if kind in _NUMERIC_TYPES and _has_quoted_number(value):
         message += "; remove the quotes to make it a number"
     elif value is None:

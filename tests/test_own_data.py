@@ -213,7 +213,7 @@ def test_a_bad_npz_is_a_one_line_error(in_project, case, message, shape):
                    "target_column": "y"}}, r"a CSV row has no image shape"),
         ({"model": {"builder": "models/net.py:build"}},
          r"model.builder = 'models/net.py:build': put it under builders/"),
-        ({"model": {"builder": "net"}}, r"model.builder = 'net'"),
+        ({"model": {"builder": "net"}}, r'model.builder = "net": must be mlp, cnn, or builders/'),
         ({"model": {"cnn": {"filters": []}}}, r"model.cnn.filters"),
         ({"sweep": {"a": {"l2": {"hidden_*": 0.1, "hidden_2": 0.2}}}},
          r"sweep.a.l2: layer 'hidden_2' is matched by both 'hidden_\*' and 'hidden_2'"),
