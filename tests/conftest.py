@@ -77,10 +77,9 @@ class Project:
         return f"sqlite:///{self.root / 'mlflow.db'}"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    root = tmp_path / "lab"
-    root.mkdir()
+def make_project(root: Path) -> Project:
+    """A fresh copy of the code at `root`, committed to git, with DVC initialised."""
+    root.mkdir(parents=True)
     shutil.copytree(
         ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -98,6 +97,58 @@ def project(tmp_path: Path) -> Project:
     return lab
 
 
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path / "lab")
+
+
+@pytest.fixture(scope="session")
+def reproduced_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One tiny project on which `dvc repro` ran, shared by the session, and that repro's
+    stdout. Never changed: tests work on copies (`reproduced`)."""
+    lab = make_project(tmp_path_factory.mktemp("reproduced") / "lab")
+    return lab.root, lab.dvc("repro").stdout
+
+
+@pytest.fixture
+def reproduced(reproduced_once: tuple[Path, str], tmp_path: Path) -> Project:
+    """A copy of a project after its first `dvc repro`, with its git repository, DVC cache
+    and run cache, and its MLflow store (whose artifact locations still name the original
+    folder until a stage re-anchors them, as in a project a user copied)."""
+    root = tmp_path / "lab"
+    shutil.copytree(reproduced_once[0], root, symlinks=True)
+    return Project(root)
+
+
+def ran_stages(output: str) -> dict[str, str]:
+    """stage name -> "ran" or "restored" (from DVC's run cache), from `dvc repro` stdout."""
+    found = {}
+    for line in output.splitlines():
+        if line.startswith("Running stage '"):
+            found[line.split("'")[1]] = "ran"
+        elif line.startswith("Stage '") and "is cached" in line:
+            found[line.split("'")[1]] = "restored"
+    return found
+
+
+def mlflow_runs(project: Project, experiment: str = "l2-lab") -> list:
+    """Every run of `experiment` in the project's store: sweep parents and model runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=project.tracking_uri())
+    found = client.get_experiment_by_name(experiment)
+    return [] if found is None else client.search_runs([found.experiment_id], max_results=1000)
+
+
+def parent_runs(runs: list) -> list:
+    """The sweeps' parent runs, one per execution of `train`."""
+    return [run for run in runs if run.data.tags.get("sweep") == "parent"]
+
+
 def model_runs(runs: list) -> list:
-    """The runs that trained a model, without the report's sweep parent runs."""
+    """The runs that trained a model, without the sweeps' parent runs."""
     return [run for run in runs if run.data.tags.get("sweep") != "parent"]
+
+
+def children_of(runs: list, parent_id: str) -> list:
+    return [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent_id]

@@ -11,6 +11,8 @@ init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
 
+from pipeline.config import load_config  # noqa: E402
+from pipeline.entries import resolve_towers  # noqa: E402
 from pipeline.model import build_mlp, dense_layers, kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
 
 
@@ -50,3 +52,28 @@ def test_rates_survive_save_and_safe_load(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     assert [layer_rate(layer) for layer in dense_layers(loaded)] == pytest.approx([0.03, 0.001])
     assert l2_penalty(loaded) == pytest.approx(l2_penalty(net), rel=1e-6)
+
+
+def test_params_resolve_to_one_rate_per_dense_layer_for_every_tower(params_file):
+    from conftest import write_yaml
+    from ruamel.yaml import YAML
+
+    params = YAML(typ="safe").load(params_file.read_text())
+    params["base"]["repeat_seeds"] = [7]
+    params["sweep"]["decay"] = {"weight_decay": 0.5}
+    write_yaml(params_file, params)
+    towers = resolve_towers(load_config(params_file))
+    entries = list(YAML(typ="safe").load(params_file.read_text())["sweep"])  # in file order
+    assert sorted(entries) == ["decay", "layerwise", "plain"]
+    # Every entry with the base seed, then every entry again with each extra seed.
+    assert [t.name for t in towers] == [*entries, *(f"{e}-seed7" for e in entries)]
+    by_name = {t.name: t.entry for t in towers}
+    assert by_name["layerwise"].layer_rates == (
+        ("hidden_1", 0.01), ("hidden_2", 0.001), ("output", 0.0),
+    )  # fmt: skip
+    assert by_name["layerwise"].uniform_rate is None
+    assert by_name["plain-seed7"].rates == (0.0, 0.0, 0.0)
+    assert by_name["decay"].weight_decay == 0.5 and not by_name["decay"].is_pure_l2
+    # The rates reach the built model's layers unchanged.
+    net = build_mlp(8, 3, [16, 16], "tanh", by_name["layerwise"].rates, name="layerwise")
+    assert tuple(layer_rate(layer) for layer in dense_layers(net)) == by_name["layerwise"].rates

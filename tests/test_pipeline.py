@@ -3,62 +3,75 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
-from conftest import Project, write_yaml
+from conftest import (
+    Project,
+    children_of,
+    mlflow_runs,
+    model_runs,
+    parent_runs,
+    ran_stages,
+    write_yaml,
+)
 from ruamel.yaml import YAML
 
 pytestmark = pytest.mark.slow
 
 ENTRIES = ("plain", "layerwise")
+STAGES = {"prepare", "train", "evaluate", "report"}
 
 
-def _runs(project: Project, experiment: str = "l2-lab"):
+def _read_json(project: Project, path: str) -> dict:
+    return json.loads((project.root / path).read_text())
+
+
+def _params(project: Project) -> dict:
+    return YAML(typ="safe").load(project.params_path.read_text())
+
+
+def test_repro_trains_evaluates_and_records_every_entry(reproduced_once, reproduced: Project):
+    project = reproduced
+    assert set(ran_stages(reproduced_once[1])) == STAGES
+
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=project.tracking_uri())
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return client, []
-    runs = client.search_runs([found.experiment_id], max_results=1000)
-    # The entries' runs: the report's sweep parent run is tested in test_report.py.
-    return client, [run for run in runs if run.data.tags.get("sweep") != "parent"]
-
-
-def _ran_stages(output: str) -> set[str]:
-    return {
-        line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")
-    }
-
-
-def test_repro_trains_evaluates_and_records_every_entry(project: Project):
-    first = project.dvc("repro")
-    assert _ran_stages(first.stdout) == {
-        "prepare", "train@plain", "train@layerwise", "evaluate@plain", "evaluate@layerwise",
-        "report",
-    }  # fmt: skip
-
-    client, runs = _runs(project)
-    assert sorted(run.info.run_name for run in runs) == sorted(ENTRIES)
+    runs = mlflow_runs(project)
+    (parent,) = parent_runs(runs)
+    sweep = _read_json(project, "models/sweep.json")
+    assert sweep["parent_run_id"] == parent.info.run_id
+    children = children_of(runs, parent.info.run_id)
+    assert len(runs) == 1 + len(ENTRIES)  # every model run is nested under the parent
+    assert sorted(run.info.run_name for run in children) == sorted(ENTRIES)
     assert {run.info.status for run in runs} == {"FINISHED"}
-    epochs = YAML(typ="safe").load(project.params_path.read_text())["train"]["epochs"]
-    for run in runs:
+    epochs = _params(project)["train"]["epochs"]
+    for run in children:
         entry = run.info.run_name
-        metrics_file = json.loads((project.root / "metrics" / f"{entry}.json").read_text())
-        assert metrics_file["mlflow_run_id"] == run.info.run_id
-        for name in ("train_error", "val_error", "test_error", "l2_penalty", "generalization_gap"):
-            assert run.data.metrics[name] == pytest.approx(metrics_file[name])
-        assert run.data.tags["dvc_stage"] == f"train@{entry}"
-        assert len(client.get_metric_history(run.info.run_id, "epoch_val_error")) == epochs
+        run_id = run.info.run_id
+        headline = _read_json(project, f"metrics/{entry}.json")
+        (seed,) = _read_json(project, f"evaluation/{entry}.json")["seeds"]
+        assert seed["mlflow_run_id"] == run_id
+        assert _read_json(project, f"models/{entry}/run.json")["run_id"] == run_id
+        # metrics/ holds the headline figures at 5 significant digits; MLflow has them all.
+        assert set(headline) >= {"train_error", "val_error", "test_error", "l2_penalty"}
+        for name, value in headline.items():
+            assert run.data.metrics[name] == pytest.approx(value, rel=1e-4, abs=1e-9), name
+        for name, value in seed["metrics"].items():
+            assert math.isclose(run.data.metrics[name], value, rel_tol=1e-4), name
+        assert run.data.tags["dvc_stage"] == "train"
+        assert run.data.tags["entry"] == entry
+        assert len(client.get_metric_history(run_id, "epoch_val_error")) == epochs
         assert {"l2_rate.hidden_1", "l2_rate.hidden_2", "l2_rate.output"} <= run.data.params.keys()
 
-    layerwise = next(run for run in runs if run.info.run_name == "layerwise")
+    layerwise = next(run for run in children if run.info.run_name == "layerwise")
     assert layerwise.data.params["l2_rate.hidden_1"] == "0.01"
     assert layerwise.data.params["l2_rate.output"] == "0.0"
     assert layerwise.data.metrics["l2_penalty"] > 0
 
-    # The model in MLflow is the model DVC tracks: same predictions.
+    # The model in MLflow is the model DVC tracks: the same predictions, to the bit.
     import keras
     import mlflow.keras
 
@@ -70,44 +83,82 @@ def test_repro_trains_evaluates_and_records_every_entry(project: Project):
     mlflow.set_tracking_uri(project.tracking_uri())
     logged = mlflow.keras.load_model(run_file["model_uri"])
     saved = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
-    np.testing.assert_allclose(
+    np.testing.assert_array_equal(
         logged.predict(test_split.features, verbose=0),
         saved.predict(test_split.features, verbose=0),
-        rtol=1e-6,
     )
     artifacts = {a.path for a in client.list_artifacts(layerwise.info.run_id)}
-    assert {"weights", "config.json", "layerwise.json"} <= artifacts
+    assert {"weights", "config.json"} <= artifacts
 
     table = (project.root / "reports" / "sweep.csv").read_text().splitlines()
     assert len(table) == 1 + len(ENTRIES)
-    shown = project.dvc("metrics", "show", "--json").stdout
-    assert "test_error" in shown
+    assert "test_error" in project.dvc("metrics", "show", "--json").stdout
 
     # Nothing changed: nothing runs, and no MLflow run is added.
-    assert _ran_stages(project.dvc("repro").stdout) == set()
-    assert len(_runs(project)[1]) == len(ENTRIES)
+    assert ran_stages(project.dvc("repro").stdout) == {}
+    assert len(mlflow_runs(project)) == len(runs)
 
 
-def test_changing_one_entry_retrains_only_that_entry(project: Project):
-    project.dvc("repro")
-    params = YAML(typ="safe").load(project.params_path.read_text())
-    params["sweep"]["layerwise"]["l2"] = [0.02, 0.0, 0.0]
-    params["sweep"]["added"] = {"l2": 0.001}
+def test_changing_an_entry_retrains_the_sweep_and_changing_it_back_restores_it(
+    reproduced: Project,
+):
+    """A change reruns `train` and what follows, with one new parent run; going back to
+    params DVC has seen restores `train` and `evaluate` from DVC's run cache: no MLflow run
+    is made, and the restored files name the runs that produced them."""
+    project = reproduced
+    first_sweep = _read_json(project, "models/sweep.json")
+    first_runs = {e: _read_json(project, f"models/{e}/run.json")["run_id"] for e in ENTRIES}
+    first_metrics = {e: _read_json(project, f"metrics/{e}.json") for e in ENTRIES}
+    before = mlflow_runs(project)
+
+    params = _params(project)
+    params["sweep"]["plain"]["l2"] = 0.002
     write_yaml(project.params_path, params)
+    changed = project.dvc("repro")
+    stages = ran_stages(changed.stdout)
+    # `train` is one stage for the whole sweep: changing one entry retrains every entry.
+    assert {stages.get(s) for s in ("train", "evaluate", "report")} == {"ran"}, changed.stdout
+    after_change = mlflow_runs(project)
+    new_ids = {r.info.run_id for r in after_change} - {r.info.run_id for r in before}
+    new_runs = [r for r in after_change if r.info.run_id in new_ids]
+    (new_parent,) = parent_runs(new_runs)
+    assert sorted(r.info.run_name for r in children_of(new_runs, new_parent.info.run_id)) == (
+        sorted(ENTRIES)
+    )
+    assert len(new_runs) == 1 + len(ENTRIES)
+    assert _read_json(project, "models/sweep.json")["parent_run_id"] == new_parent.info.run_id
+    assert _read_json(project, "models/plain/run.json")["run_id"] != first_runs["plain"]
 
-    second = project.dvc("repro")
-    ran = _ran_stages(second.stdout)
-    assert {"train@layerwise", "train@added", "evaluate@layerwise", "evaluate@added"} <= ran
-    assert "train@plain" not in ran and "evaluate@plain" not in ran
-    names = sorted(run.info.run_name for run in _runs(project)[1])
-    assert names == sorted(["plain", "layerwise", "layerwise", "added"])
+    params["sweep"]["plain"]["l2"] = 0.0
+    write_yaml(project.params_path, params)
+    back = project.dvc("repro")
+    stages = ran_stages(back.stdout)
+    assert stages.get("train") == "restored", back.stdout
+    assert stages.get("evaluate") == "restored", back.stdout
+    assert len(mlflow_runs(project)) == len(after_change)
+
+    assert _read_json(project, "models/sweep.json") == first_sweep
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=project.tracking_uri())
+    for entry in ENTRIES:
+        run_id = _read_json(project, f"models/{entry}/run.json")["run_id"]
+        assert run_id == first_runs[entry]
+        assert _read_json(project, f"metrics/{entry}.json") == first_metrics[entry]
+        (seed,) = _read_json(project, f"evaluation/{entry}.json")["seeds"]
+        assert seed["mlflow_run_id"] == run_id
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED"
+        for name, value in seed["metrics"].items():
+            assert math.isclose(run.data.metrics[name], value, rel_tol=1e-9), name
 
 
-def test_bad_params_fail_before_training_and_lose_nothing(project: Project):
-    project.dvc("repro")
+def test_bad_params_fail_before_training_and_lose_nothing(reproduced: Project):
+    project = reproduced
     lock_before = (project.root / "dvc.lock").read_text()
     model_before = (project.root / "models" / "plain" / "model.keras").read_bytes()
-    params = YAML(typ="safe").load(project.params_path.read_text())
+    runs_before = mlflow_runs(project)
+    params = _params(project)
     params["sweep"]["plain"]["l2"] = -1.0
     params["sweep"]["evil; touch pwned"] = {"l2": 0.1}
     write_yaml(project.params_path, params)
@@ -117,9 +168,37 @@ def test_bad_params_fail_before_training_and_lose_nothing(project: Project):
     error_lines = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1 and "params.yaml" in error_lines[0], failed.stderr
     assert not (project.root / "pwned").exists()
-    assert "Running stage 'train@" not in failed.stdout
+    assert set(ran_stages(failed.stdout)) <= {"prepare"}, failed.stdout
     assert (project.root / "dvc.lock").read_text() == lock_before
     assert (project.root / "models" / "plain" / "model.keras").read_bytes() == model_before
     assert (project.root / "data" / "prepared" / "train.parquet").is_file()
-    runs = _runs(project)[1]
-    assert len(runs) == len(ENTRIES) and {r.info.status for r in runs} == {"FINISHED"}
+    runs = mlflow_runs(project)
+    assert len(runs) == len(runs_before) and {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_a_diverging_entry_fails_alone_and_the_sweep_completes(project: Project):
+    params = _params(project)
+    params["sweep"]["boom"] = {"l2": 1.0e38}
+    write_yaml(project.params_path, params)
+    result = project.dvc("repro")
+
+    diverged = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("[train] warning:") and "diverged" in line
+    ]
+    assert len(diverged) == 1 and "warning: boom diverged at epoch 1" in diverged[0], result.stderr
+    assert _read_json(project, "metrics/boom.json")["diverged_at_epoch"] == 1
+    assert "boom diverged at epoch 1" in (project.root / "reports" / "sweep.md").read_text()
+    assert not (project.root / "models" / "boom" / "model.keras").exists()
+
+    runs = {run.info.run_name: run for run in model_runs(mlflow_runs(project))}
+    assert set(runs) == {*ENTRIES, "boom"}
+    assert runs["boom"].info.status == "FAILED"
+    assert "diverged at epoch 1" in runs["boom"].data.tags["failure_reason"]
+    for entry in ENTRIES:
+        assert runs[entry].info.status == "FINISHED"
+        headline = _read_json(project, f"metrics/{entry}.json")
+        assert runs[entry].data.metrics["val_error"] == pytest.approx(
+            headline["val_error"], rel=1e-4
+        )

@@ -1,5 +1,6 @@
-"""Faults: an unreachable tracking server, interrupted and diverging stages, a new store
-opened by parallel workers. Each is reported in one line and leaves no run RUNNING."""
+"""Faults: an unreachable tracking server, a failing, diverging or interrupted sweep, a new
+store opened by parallel workers. Each is reported in one line and leaves no run RUNNING.
+(A diverging entry under `dvc repro` is in test_pipeline.py.)"""
 
 from __future__ import annotations
 
@@ -14,11 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Project, model_runs, tiny_params, write_yaml
+from conftest import (
+    Project,
+    mlflow_runs,
+    model_runs,
+    parent_runs,
+    ran_stages,
+    tiny_params,
+    write_yaml,
+)
 from ruamel.yaml import YAML
 
-from pipeline import cli, tracking
+from pipeline import cli
 from pipeline.errors import LabError, TrackingError
+from pipeline.tracking import runs, store
 
 
 def free_port() -> int:
@@ -63,7 +73,7 @@ def test_unreachable_server_fails_fast_naming_the_uri(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     started = time.monotonic()
     with pytest.raises(TrackingError) as caught:
-        tracking.use_experiment("l2-lab")
+        store.use_experiment("l2-lab")
     assert time.monotonic() - started < 15  # MLflow's own retries take minutes
     message = str(caught.value)
     assert f"MLflow tracking server {uri} is unreachable" in message
@@ -73,10 +83,10 @@ def test_unreachable_server_fails_fast_naming_the_uri(
 def test_http_retries_are_bounded_unless_the_user_set_them(
     local_store: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    for name in tracking.HTTP_DEFAULTS:
+    for name in store.HTTP_DEFAULTS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")
-    tracking.connect()
+    store.connect()
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
 
@@ -91,61 +101,83 @@ def test_train_stage_with_unreachable_server_fails_before_training(tmp_path: Pat
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "DVC_ROOT": str(tmp_path)}
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.train", "--entry", "plain", "--params",
-         str(tmp_path / "params.yaml"), "--prepared", str(tmp_path / "prepared"),
-         "--out", str(tmp_path / "models" / "plain")],
+        [sys.executable, "-m", "pipeline.train", "--params", str(tmp_path / "params.yaml"),
+         "--prepared", str(tmp_path / "prepared"), "--out", str(tmp_path / "models")],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert time.monotonic() - started < 30
     assert result.returncode == cli.EXIT_BAD_INPUT, result.stderr
+    # One line, and nothing before it: no model was built, no run made, no folder written.
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.splitlines() if line.startswith("error: ")
+    ], result.stderr
     assert f"error: train: MLflow tracking server {uri} is unreachable" in result.stderr
-    assert " epoch " not in result.stderr  # stopped before the first epoch
     assert not (tmp_path / "models").exists()
+    assert not (tmp_path / "models.partial").exists()
 
 
 # --- run status: FINISHED, FAILED with the reason, KILLED ---------------------------------
 
 
-def _only_run(store: Path):
+def _sweep_runs(local: Path) -> dict[str, object]:
+    """run name -> run, in the default store at `local`."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{local / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("l2-lab")
-    (run,) = client.search_runs([experiment.experiment_id])
-    return run
+    return {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
 
 
-def test_a_failing_stage_ends_its_run_failed_with_the_reason(local_store: Path):
-    with pytest.raises(LabError), tracking.entry_run("l2-lab", "plain"):
-        raise LabError("entry 'plain': loss became nan at epoch 3; lower train.learning_rate")
-    run = _only_run(local_store)
-    assert run.info.status == "FAILED"
-    assert run.data.tags["failure_reason"].startswith("entry 'plain': loss became nan at epoch 3")
+TOWERS = ["plain", "layerwise"]
 
 
-def test_an_interrupted_stage_ends_its_run_killed(local_store: Path):
-    with pytest.raises(KeyboardInterrupt), tracking.entry_run("l2-lab", "plain"):
+def test_a_diverged_model_fails_alone_and_the_others_finish(local_store: Path):
+    with runs.sweep_runs(store.use_experiment("l2-lab"), TOWERS, {}) as sweep:
+        sweep.fail("layerwise", "diverged at epoch 3: the loss became NaN or infinite")
+        sweep.finish("plain")
+    found = _sweep_runs(local_store)
+    assert {name: run.info.status for name, run in found.items()} == {
+        "sweep": "FINISHED",
+        "plain": "FINISHED",
+        "layerwise": "FAILED",
+    }
+    assert found["layerwise"].data.tags["failure_reason"].startswith("diverged at epoch 3")
+
+
+def test_a_failing_sweep_ends_every_run_failed_with_the_reason(local_store: Path):
+    with pytest.raises(LabError), runs.sweep_runs(store.use_experiment("l2-lab"), TOWERS, {}):
+        raise LabError("models.partial: no space left on device")
+    found = _sweep_runs(local_store)
+    assert len(found) == 1 + len(TOWERS)
+    for run in found.values():
+        assert run.info.status == "FAILED"
+        assert run.data.tags["failure_reason"] == "models.partial: no space left on device"
+
+
+def test_an_interrupted_sweep_ends_its_runs_killed(local_store: Path):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        runs.sweep_runs(store.use_experiment("l2-lab"), TOWERS, {}) as sweep,
+    ):
+        sweep.finish("plain")  # saved before the signal came: stays FINISHED
         raise cli.Interrupted(signal.SIGTERM)
-    run = _only_run(local_store)
-    assert run.info.status == "KILLED"
-    assert run.data.tags["failure_reason"] == "interrupted by SIGTERM"
+    found = _sweep_runs(local_store)
+    assert found["plain"].info.status == "FINISHED"
+    for name in ("sweep", "layerwise"):
+        assert found[name].info.status == "KILLED"
+        assert found[name].data.tags["failure_reason"] == "interrupted by SIGTERM"
 
 
-def test_an_interrupted_evaluation_ends_the_reopened_run_killed(local_store: Path):
-    with tracking.entry_run("l2-lab", "plain") as run_id:
-        pass
-    with pytest.raises(KeyboardInterrupt), tracking.resumed_run(run_id):
-        raise cli.Interrupted(signal.SIGINT)
-    assert _only_run(local_store).info.status == "KILLED"
-
-
-def test_a_store_failure_during_a_run_is_one_line(local_store: Path):
+def test_a_store_failure_during_a_sweep_is_one_line(local_store: Path):
     from mlflow.exceptions import MlflowException
 
-    with pytest.raises(TrackingError) as caught, tracking.entry_run("l2-lab", "plain"):
+    with (
+        pytest.raises(TrackingError) as caught,
+        runs.sweep_runs(store.use_experiment("l2-lab"), TOWERS, {}),
+    ):
         raise MlflowException("API request failed\nwith a long traceback")
-    assert "failed during run" in str(caught.value) and "\n" not in str(caught.value)
-    assert _only_run(local_store).info.status == "FAILED"
+    assert "failed during the sweep" in str(caught.value) and "\n" not in str(caught.value)
+    assert {run.info.status for run in _sweep_runs(local_store).values()} == {"FAILED"}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -177,7 +209,7 @@ def test_a_signal_unwinds_the_stage_and_exits_128_plus_signal(
 def test_parallel_workers_can_create_a_new_local_store_together(tmp_path: Path):
     env = {**os.environ, "DVC_ROOT": str(tmp_path)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    code = "from pipeline import tracking; print(tracking.use_experiment('l2-lab'))"
+    code = "from pipeline.tracking import store; print(store.use_experiment('l2-lab'))"
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", code],
@@ -193,15 +225,7 @@ def test_parallel_workers_can_create_a_new_local_store_together(tmp_path: Path):
     assert len({out.strip() for out, _ in results}) == 1  # one experiment, the same id
 
 
-# --- end to end: divergence and an interrupt under `dvc repro` -----------------------------
-
-
-def _runs(project: Project) -> list:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=project.tracking_uri())
-    experiment = client.get_experiment_by_name("l2-lab")
-    return [] if experiment is None else model_runs(client.search_runs([experiment.experiment_id]))
+# --- end to end: interrupts under `dvc repro` -------------------------------------------
 
 
 def _repro_until(project: Project, marker: str, sig: int) -> tuple[int, str]:
@@ -229,43 +253,40 @@ def _repro_until(project: Project, marker: str, sig: int) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-def test_divergence_and_interrupts_leave_runs_ended_and_the_next_repro_completes(
-    project: Project,
-):
-    # 1. Diverging: the stage fails naming the entry; its run is FAILED with the reason.
-    params = YAML(typ="safe").load(project.params_path.read_text())
-    params["sweep"] = {"plain": {"l2": 0.0}, "blowup": {"l2": 1e38}}
-    write_yaml(project.params_path, params)
-    failed = project.dvc("repro", "train@blowup", check=False)
-    assert failed.returncode != 0
-    assert "error: train: entry 'blowup': loss became" in failed.stderr, failed.stderr
-    (run,) = _runs(project)
-    assert run.info.status == "FAILED"
-    assert run.data.tags["failure_reason"].startswith("entry 'blowup': loss became")
-    assert not (project.root / "models" / "blowup").exists()
+def test_interrupts_leave_runs_killed_and_the_workspace_as_it_was(reproduced: Project):
+    project = reproduced
+    lock = project.root / "dvc.lock"
+    trained_lock = YAML(typ="safe").load(lock.read_text())["stages"]["train"]
+    runs_before = {run.info.run_id for run in mlflow_runs(project)}
+    trained_by = json.loads((project.root / "models" / "plain" / "run.json").read_text())
 
-    # 2. Ctrl-C (SIGINT to the process group, which DVC handles), then SIGTERM (which kills
-    # DVC at once, as a CI timeout does) while training: the run is KILLED each time, and
-    # no model folder looks complete.
-    params["sweep"] = {"plain": {"l2": 0.0}}
-    params["train"]["epochs"] = 3000
+    # Ctrl-C (SIGINT to the process group, which DVC handles), then SIGTERM (which kills
+    # DVC at once, as a CI timeout does) while training: every run of the interrupted sweep
+    # ends KILLED, and no model folder looks complete.
+    params = YAML(typ="safe").load(project.params_path.read_text())
+    epochs = params["train"]["epochs"]
+    params["train"]["epochs"] = 5000
     write_yaml(project.params_path, params)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        returncode, stderr = _repro_until(project, "[train] plain epoch", sig)
+        returncode, stderr = _repro_until(project, "[train] epoch ", sig)
         assert returncode != 0
         name = signal.Signals(sig).name
         assert f"error: train: interrupted by {name}" in stderr, stderr
-        assert not (project.root / "models" / "plain").exists()
-    assert sorted(r.info.status for r in _runs(project)) == ["FAILED", "KILLED", "KILLED"]
-    lock = project.root / "dvc.lock"
-    assert not lock.exists() or "train@plain" not in lock.read_text()
+        assert not (project.root / "models" / "plain" / "model.keras").exists()
+    new = [run for run in mlflow_runs(project) if run.info.run_id not in runs_before]
+    assert len(parent_runs(new)) == 2 and len(model_runs(new)) == 2 * 2
+    assert {run.info.status for run in new} == {"KILLED"}
+    # `prepare` (which validates all params) ran; `train` still records the first sweep.
+    assert YAML(typ="safe").load(lock.read_text())["stages"]["train"] == trained_lock
 
-    # 3. The next `dvc repro` completes, and nothing is left RUNNING.
-    params["train"]["epochs"] = 4
+    # Back to the params DVC has seen: the next `dvc repro` completes from the run cache,
+    # the models are those of the first sweep, and nothing is left RUNNING.
+    params["train"]["epochs"] = epochs
     write_yaml(project.params_path, params)
-    project.dvc("repro")
-    statuses = sorted(r.info.status for r in _runs(project))
-    assert statuses == ["FAILED", "FINISHED", "KILLED", "KILLED"]
+    result = project.dvc("repro")
+    assert ran_stages(result.stdout).get("train") == "restored", result.stdout
+    runs_after = mlflow_runs(project)
+    assert "RUNNING" not in {run.info.status for run in runs_after}
+    assert len(runs_after) == len(runs_before) + len(new)
     run_file = json.loads((project.root / "models" / "plain" / "run.json").read_text())
-    finished = next(r for r in _runs(project) if r.info.status == "FINISHED")
-    assert run_file["run_id"] == finished.info.run_id
+    assert run_file == trained_by

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Project, write_yaml
+from conftest import Project, children_of, mlflow_runs, parent_runs
 from ruamel.yaml import YAML
 
 from pipeline import plots
-from pipeline.report import rate_converter
+from pipeline.entries import EntrySpec
+from pipeline.table import COLUMNS, rank, rate_converter, to_markdown
 
 PLOT_FILES = (
     "error_vs_rate",
@@ -76,14 +77,16 @@ def test_figures_draw_every_entry():
 
 
 @pytest.mark.slow
-def test_report_writes_plots_and_nests_runs_under_one_parent(project: Project):
-    project.dvc("repro")
+def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project):
+    project = reproduced
     reports = project.root / "reports"
     table = pd.read_csv(reports / "sweep.csv")
     assert list(table["val_error"]) == sorted(table["val_error"])
     assert {"near_linear_share", "saturated_share", "mlflow_run_id"} <= set(table.columns)
     assert table["near_linear_share"].between(0, 1).all()
     assert "sklearn alpha" in (reports / "sweep.md").read_text()
+    best = json.loads((reports / "best.json").read_text())
+    assert best["best_entry"] == table["entry"][0]
     for name in PLOT_FILES:
         assert len(pd.read_csv(reports / "plots" / f"{name}.csv")) > 0, name
     for name in FIGURES:
@@ -100,102 +103,64 @@ def test_report_writes_plots_and_nests_runs_under_one_parent(project: Project):
     for title in ("Error vs L2 rate", "Learning curves, error", "weight_histograms.png"):
         assert title in html, title
 
-    # MLflow: one parent run holding the table and plots; every entry run nested under it.
+    # MLflow: the parent run that `train` made holds the table and plots; every model run
+    # is nested under it.
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=project.tracking_uri())
-    experiment = client.get_experiment_by_name("l2-lab")
-    runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sweep") == "parent"]
-    assert len(parents) == 1
-    parent = parents[0]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    runs = mlflow_runs(project)
+    (parent,) = parent_runs(runs)
+    sweep = json.loads((project.root / "models" / "sweep.json").read_text())
+    assert parent.info.run_id == sweep["parent_run_id"]
+    children = children_of(runs, parent.info.run_id)
     assert sorted(r.info.run_name for r in children) == sorted(table["entry"])
+    assert sorted(r.info.run_id for r in children) == sorted(table["mlflow_run_id"])
     assert parent.data.metrics["best_val_error"] == pytest.approx(table["val_error"][0])
     assert parent.data.tags["best_entry"] == table["entry"][0]
-    assert parent.data.tags["missing_entry_runs"] == "none"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.csv", "sweep.md", "plots"} <= artifacts
     pngs = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {f"plots/{name}.png" for name in FIGURES} == pngs
-    # The compare view lines up: every entry run has the rate param and the test_error metric.
+    # The compare view lines up: every model run has the rate param and the test_error metric.
     for child in children:
         assert "l2" in child.data.params and "test_error" in child.data.metrics
 
-    # Rerunning the report for the same entry runs reuses the parent instead of adding one.
+    # Rerunning the report adds to the same parent run instead of making one; this project
+    # being a copy, it writes into the copy's store, not the original project's.
+    logged_table = project.root / "mlartifacts" / parent.info.run_id / "artifacts" / "sweep.md"
+    logged_table.unlink()
     project.dvc("repro", "-f", "-s", "report")
-    runs = client.search_runs([experiment.experiment_id])
-    assert [r.info.run_id for r in runs if r.data.tags.get("sweep") == "parent"] == [
-        parent.info.run_id
-    ]
+    assert [r.info.run_id for r in parent_runs(mlflow_runs(project))] == [parent.info.run_id]
+    assert logged_table.read_text() == (reports / "sweep.md").read_text()
 
 
-def _stage_lines(output: str) -> dict[str, str]:
-    """stage name -> 'ran' or 'restored', from `dvc repro` output."""
-    found = {}
-    for line in output.splitlines():
-        if line.startswith("Running stage '"):
-            found[line.split("'")[1]] = "ran"
-        elif line.startswith("Stage '") and "is cached" in line:
-            found[line.split("'")[1]] = "restored"
-    return found
-
-
-@pytest.mark.slow
-def test_run_cache_restore_points_at_the_run_that_made_the_files(project: Project):
-    """A stage restored from DVC's run cache makes no MLflow run: its restored `run.json` and
-    metrics file name the run that produced them, which already holds the same numbers, and
-    the next report nests that run under the new sweep's parent."""
-    params = YAML(typ="safe").load(project.params_path.read_text())
-    project.dvc("repro")
-    first_id = json.loads((project.root / "metrics" / "plain.json").read_text())["mlflow_run_id"]
-
-    params["sweep"]["plain"]["l2"] = 0.002
-    write_yaml(project.params_path, params)
-    project.dvc("repro")
-    second_id = json.loads((project.root / "metrics" / "plain.json").read_text())["mlflow_run_id"]
-    assert second_id != first_id
-
-    params["sweep"]["plain"]["l2"] = 0.0
-    write_yaml(project.params_path, params)
-    third = project.dvc("repro")
-    stages = _stage_lines(third.stdout)
-    assert stages.get("train@plain") == "restored", third.stdout
-    assert stages.get("evaluate@plain") == "restored", third.stdout
-
-    metrics = json.loads((project.root / "metrics" / "plain.json").read_text())
-    run_file = json.loads((project.root / "models" / "plain" / "run.json").read_text())
-    assert metrics["mlflow_run_id"] == run_file["run_id"] == first_id
-
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=project.tracking_uri())
-    run = client.get_run(first_id)
-    for name in ("val_error", "test_error", "l2_penalty", "near_linear_share"):
-        assert math.isclose(run.data.metrics[name], metrics[name], rel_tol=1e-9), name
-    experiment = client.get_experiment_by_name("l2-lab")
-    entry_runs = [
-        r for r in client.search_runs([experiment.experiment_id]) if "sweep" not in r.data.tags
-    ]
-    assert len(entry_runs) == 3  # plain twice (0.0, then 0.002) and layerwise once, no more
-
-    # The report is never restored (its plots output is `persist`): it ran, found the first
-    # sweep's parent by its key (the same entry runs) and nested both entries under it again.
-    assert stages.get("report") == "ran", third.stdout
-    parents = [r for r in client.search_runs([experiment.experiment_id]) if "sweep" in r.data.tags]
-    assert len(parents) == 2
-    first_parent = min(parents, key=lambda r: r.info.start_time).info.run_id
-    layerwise_id = json.loads((project.root / "metrics" / "layerwise.json").read_text())[
-        "mlflow_run_id"
-    ]
-    for run_id in (first_id, layerwise_id):
-        assert client.get_run(run_id).data.tags["mlflow.parentRunId"] == first_parent
+def test_markdown_names_a_diverged_entry_and_ranks_it_last():
+    entries = {
+        "plain": EntrySpec("plain", (("hidden_1", 0.0), ("output", 0.0)), 0.0),
+        "boom": EntrySpec("boom", (("hidden_1", 1e38), ("output", 1e38)), 0.0),
+    }
+    rows = pd.DataFrame(
+        {
+            "entry": ["boom", "plain"],
+            "l2_rates": ["1e+38", "0"],
+            "weight_decay": [0.0, 0.0],
+            **{c: [math.nan, 0.25] for c in COLUMNS[3:]},
+            "diverged_at_epoch": [1, math.nan],
+            "mlflow_run_id": ["b", "p"],
+        }
+    )
+    ranked = rank(rows)
+    assert list(ranked["entry"]) == ["plain", "boom"]
+    text = to_markdown(ranked, entries, val_rows=100)
+    assert "Best on validation error: **plain** (L2 0)" in text
+    assert "**boom diverged at epoch 1**" in text
+    assert "| boom | 1e+38 | 0 | diverged at epoch 1 |" in text
 
 
 def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
     from conftest import ROOT
 
-    from pipeline.metrics import NEAR_LINEAR_Z
+    from pipeline.contracts import NEAR_LINEAR_Z
 
     titles = [
         next(iter(plot)) if isinstance(plot, dict) else plot

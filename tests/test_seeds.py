@@ -1,4 +1,5 @@
-"""Repeats over seeds: one model and one MLflow run per seed, mean ± spread in the report."""
+"""Repeats over seeds: one model and one MLflow run per seed, mean ± spread in the report;
+and a DVC experiment as one MLflow parent run."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import Project, write_yaml
+from conftest import Project, mlflow_runs, model_runs, parent_runs, write_yaml
 from ruamel.yaml import YAML
 
 from pipeline.seeds import SPREAD_METRICS, seed_summary
@@ -22,33 +23,42 @@ def test_seed_summary_is_mean_and_sample_std():
 
 
 @pytest.mark.slow
-def test_repeat_seeds_train_evaluate_and_report_every_seed(project: Project):
-    from mlflow.tracking import MlflowClient
-
+def test_an_experiment_with_repeat_seeds_is_one_parent_run_over_every_seed(project: Project):
+    """`dvc exp run` is `dvc repro` under a name: one execution of `train`, so one MLflow
+    parent run named after the experiment, with a model run per entry and seed under it."""
     params = YAML(typ="safe").load(project.params_path.read_text())
     params["base"]["repeat_seeds"] = [7]
     params["sweep"] = {"plain": {"l2": 0.0}}
     write_yaml(project.params_path, params)
-    project.dvc("repro")
+    project.dvc("exp", "run", "-n", "repeats")
 
     assert (project.root / "models" / "plain" / "repeats" / "seed_7" / "model.keras").is_file()
     record = json.loads((project.root / "metrics" / "plain.json").read_text())
     assert record["n_seeds"] == 2
+    details = json.loads((project.root / "evaluation" / "plain.json").read_text())
+    base_seed = params["base"]["seed"]
+    assert [s["seed"] for s in details["seeds"]] == [base_seed, 7]
 
-    client = MlflowClient(tracking_uri=project.tracking_uri())
-    experiment = client.get_experiment_by_name("l2-lab")
-    runs = client.search_runs([experiment.experiment_id], max_results=100)
-    models = [run for run in runs if run.data.tags.get("sweep") != "parent"]
-    parent = next(run for run in runs if run.data.tags.get("sweep") == "parent")
-    assert sorted(run.data.tags["seed"] for run in models) == sorted(
-        [str(params["base"]["seed"]), "7"]
-    )
+    runs = mlflow_runs(project)
+    (parent,) = parent_runs(runs)
+    assert parent.info.run_name == "sweep repeats"
+    models = model_runs(runs)
+    assert {run.data.tags["dvc_exp_name"] for run in runs} == {"repeats"}
+    assert {run.info.run_name: run.data.tags["seed"] for run in models} == {
+        "plain": str(base_seed),
+        "plain-seed7": "7",
+    }
     assert {run.info.status for run in models} == {"FINISHED"}
     assert {run.data.tags.get("mlflow.parentRunId") for run in models} == {parent.info.run_id}
-    assert record["seed_run_ids"]["7"] in {run.info.run_id for run in models}
+    by_id = {run.info.run_id: run for run in models}
+    assert {s["mlflow_run_id"] for s in details["seeds"]} == set(by_id)
+    for seed in details["seeds"]:
+        run = by_id[seed["mlflow_run_id"]]
+        assert run.data.tags["seed"] == str(seed["seed"])
+        assert run.data.metrics["val_error"] == pytest.approx(seed["metrics"]["val_error"])
     val_errors = [run.data.metrics["val_error"] for run in models]
-    assert record["val_error_mean"] == pytest.approx(np.mean(val_errors))
-    assert record["val_error_std"] == pytest.approx(np.std(val_errors, ddof=1))
+    assert record["val_error_mean"] == pytest.approx(np.mean(val_errors), rel=1e-4)
+    assert record["val_error_std"] == pytest.approx(np.std(val_errors, ddof=1), rel=1e-4)
 
     table = (project.root / "reports" / "sweep.csv").read_text().splitlines()[0].split(",")
     assert {"val_error_mean", "val_error_std", "n_seeds"} <= set(table)

@@ -1,12 +1,18 @@
-"""Where runs go: the store path rules, and how params are flattened for MLflow."""
+"""Where runs go: the store path rules, a moved project's store, and how params are
+flattened for MLflow."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from pipeline import tracking
+from pipeline.tracking import records, store
 
 
 @pytest.fixture
@@ -18,7 +24,7 @@ def clean_env(monkeypatch):
 
 def test_default_store_is_at_the_project_root(clean_env, tmp_path: Path):
     clean_env.chdir(tmp_path)
-    assert tracking.tracking_uri(tracking.project_root()) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert store.tracking_uri(store.project_root()) == f"sqlite:///{tmp_path}/mlflow.db"
 
 
 def test_queued_experiments_log_to_the_original_repository(clean_env, tmp_path: Path):
@@ -27,7 +33,7 @@ def test_queued_experiments_log_to_the_original_repository(clean_env, tmp_path: 
     copy.mkdir(parents=True)
     clean_env.chdir(copy)
     clean_env.setenv("DVC_ROOT", str(original))
-    assert tracking.tracking_uri(tracking.project_root()) == f"sqlite:///{original}/mlflow.db"
+    assert store.tracking_uri(store.project_root()) == f"sqlite:///{original}/mlflow.db"
 
 
 @pytest.mark.parametrize(
@@ -41,11 +47,11 @@ def test_queued_experiments_log_to_the_original_repository(clean_env, tmp_path: 
 )
 def test_relative_store_paths_are_anchored_at_the_root(clean_env, tmp_path, uri, expected):
     clean_env.setenv("MLFLOW_TRACKING_URI", uri)
-    assert tracking.tracking_uri(tmp_path) == expected.format(root=tmp_path)
+    assert store.tracking_uri(tmp_path) == expected.format(root=tmp_path)
 
 
 def test_params_are_flattened_with_dotted_names():
-    flat = tracking.flatten({"l2_rate": {"hidden_1": 0.01, "output": 0.0}, "model": {"units": [8]}})
+    flat = records.flatten({"l2_rate": {"hidden_1": 0.01, "output": 0.0}, "model": {"units": [8]}})
     assert flat == {"l2_rate.hidden_1": "0.01", "l2_rate.output": "0.0", "model.units": "[8]"}
 
 
@@ -56,9 +62,63 @@ def test_default_store_keeps_artifacts_beside_the_database(clean_env, tmp_path: 
     copy.mkdir()
     clean_env.chdir(copy)
     clean_env.setenv("DVC_ROOT", str(original))
-    experiment_id = tracking.use_experiment("artifacts-here")
+    experiment_id = store.use_experiment("artifacts-here")
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{original}/mlflow.db")
-    location = client.get_experiment(experiment_id).artifact_location
-    assert location == (original / "mlartifacts").as_uri()
+    experiment = client.get_experiment(experiment_id)
+    assert experiment.artifact_location == (original / "mlartifacts").as_uri()
+    # MLflow 3's UI opens an experiment without this tag on its GenAI view.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+# Run in its own process: MLflow caches each run's artifact location per process, and a
+# project is copied or moved between stage processes, never during one.
+LOG_IN_A_NEW_STORE = """
+from pathlib import Path
+from mlflow.tracking import MlflowClient
+from pipeline.tracking import records, store
+
+experiment_id = store.use_experiment("l2-lab")
+run_id = MlflowClient().create_run(experiment_id).info.run_id
+Path("before.txt").write_text("logged before\\n")
+records.log_artifact(run_id, Path("before.txt"))
+print(experiment_id, run_id)
+"""
+
+
+@pytest.mark.parametrize("how", ["copied", "moved"])
+def test_a_copied_or_moved_project_keeps_its_artifacts_inside(clean_env, tmp_path: Path, how):
+    from mlflow.tracking import MlflowClient
+
+    first, second = tmp_path / "a" / "lab", tmp_path / "b" / "lab"
+    first.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT")}
+    env["PYTHONPATH"] = str(ROOT)
+    logged = subprocess.run(
+        [sys.executable, "-c", LOG_IN_A_NEW_STORE],
+        cwd=first, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert logged.returncode == 0, logged.stderr[-2000:]
+    experiment_id, run_id = logged.stdout.split()
+
+    second.parent.mkdir()
+    if how == "copied":
+        shutil.copytree(first, second)
+    else:
+        shutil.move(first, second)
+    clean_env.chdir(second)
+    assert store.use_experiment("l2-lab") == experiment_id
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{second}/mlflow.db")
+    artifacts = second / "mlartifacts"
+    assert client.get_experiment(experiment_id).artifact_location == artifacts.as_uri()
+    assert client.get_run(run_id).info.artifact_uri.startswith(artifacts.as_uri() + "/")
+    (second / "after.txt").write_text("logged after\n")
+    records.log_artifact(run_id, second / "after.txt")
+    assert {a.path for a in client.list_artifacts(run_id)} == {"before.txt", "after.txt"}
+    assert [p.parent.parent for p in artifacts.rglob("after.txt")] == [artifacts / run_id]
+    if how == "copied":  # the original project is left as it was
+        assert not list((first / "mlartifacts").rglob("after.txt"))
+    else:  # and nothing recreated the old folder
+        assert not first.exists()

@@ -99,11 +99,21 @@ def _store_lock(uri: str) -> Iterator[None]:
 
 
 def connect(root: Path | None = None) -> str:
-    """Point MLflow at the store, failing fast if it is a server that does not answer."""
+    """Point MLflow at the store, failing fast if it is a server that does not answer.
+
+    The default store of a copied or moved project is re-anchored first, so every stage
+    (not only the one that creates runs) writes its artifacts inside the project.
+    """
     for name, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    uri = tracking_uri(root or project_root())
+    root = root or project_root()
+    # Asked before set_tracking_uri, which exports MLFLOW_TRACKING_URI.
+    default_store = uses_default_store()
+    uri = tracking_uri(root)
     check_reachable(uri)
+    if default_store:
+        with _store_lock(uri):
+            reanchor_artifacts(Path(uri.removeprefix("sqlite:///")), root / ARTIFACTS_DIR)
     mlflow.set_tracking_uri(uri)
     return uri
 
@@ -116,8 +126,6 @@ def use_experiment(name: str) -> str:
     uri = connect(root)
     try:
         with _store_lock(uri):
-            if default_store:
-                reanchor_artifacts(Path(uri.removeprefix("sqlite:///")), root / ARTIFACTS_DIR)
             client = MlflowClient()
             experiment_id = _get_or_create_experiment(client, name, root, default_store)
     except MlflowException as exc:
