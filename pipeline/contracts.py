@@ -92,6 +92,9 @@ class PreparedMeta:
 
 
 META_FILE = "meta.json"
+# The whole training split in nested order, clean labels: entries with their own training-set
+# size or label noise train on a prefix of it (subsets.py).
+POOL_FILE = "train_pool.parquet"
 
 
 def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:

@@ -31,12 +31,13 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
     import numpy as np
 
-    from pipeline import data
+    from pipeline import data, subsets
     from pipeline.metrics import kernel_arrays, model_metrics
     from pipeline.tracking import records, store
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
     sweep = contracts.read_sweep_record(models_dir)
+    meta = contracts.read_meta(prepared_dir)
     store.connect()
     kernels: dict[str, object] = {}
     for entry in entries:
@@ -46,10 +47,19 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
                 f"run `dvc repro train`"
             )
+        # Train error and tanh shares on the rows and labels the entry was trained on.
+        key = subsets.training_set(entry, config.data, meta.rows.get("pool", 0))
+        entry_splits = splits | (
+            {}
+            if key is None
+            else {
+                "train": subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
+            }
+        )
         per_seed = []
         for tower in towers:
             model = load_model(models_dir, tower)
-            per_seed.append(None if model is None else model_metrics(model, splits))
+            per_seed.append(None if model is None else model_metrics(model, entry_splits))
             if model is not None and tower is towers[0]:
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}

@@ -188,11 +188,11 @@ def report(
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
     # Only pure-L2 entries have a place on the rate axis: a weight-decay entry has L2 rate 0
-    # but is not the unregularized model.
+    # but is not the unregularized model; nor has an entry trained on another training set.
     rates = {
         e.name: e.uniform_rate
         for e in entries
-        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained
+        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
     }
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
