@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, plots, table
+from pipeline import choosing, contracts, plots, table
 from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.entries import EntrySpec, resolve_entries
 from pipeline.errors import DataError
+from pipeline.grid import layer_names
 
 log = logging.getLogger(__name__)
+
+# The answers to "which layer, more data or L2, which rates next" (choosing.py).
+CHOOSING_FILE = "choosing.md"
 
 
 def read_histories(models_dir: Path, entries: list[str]) -> dict[str, pd.DataFrame]:
@@ -154,7 +158,7 @@ def log_sweep(
         record.parent_run_id,
         {k: v for k, v in best_figures.items() if k != "best_entry"} | {"n_entries": len(sweep)},
     )
-    for name in ("sweep.csv", "sweep.md"):
+    for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
         records.log_artifact(record.parent_run_id, out_dir / name)
     for name, figure in figures.items():
         records.log_figure(record.parent_run_id, figure, name)
@@ -202,7 +206,20 @@ def report(
     )
     markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
+    choosing_data, choosing_figures, choosing_md = choosing.analyse(
+        entries,
+        sweep,
+        layers=layer_names(config),
+        default_rows=config.data.train_subset,
+        default_noise=config.data.label_noise,
+        pool_rows=meta.rows.get("pool", 0),
+        val_rows=meta.rows["val"],
+        grid_is_set=bool(config.grid.rates),
+    )
+    data |= choosing_data
+    figures |= choosing_figures
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
+    (out_dir / CHOOSING_FILE).write_text(choosing_md)
     link = log_sweep(contracts.read_sweep_record(models_dir), sweep, out_dir, figures)
 
     best = sweep.iloc[0]
@@ -216,6 +233,10 @@ def report(
     )
     if link:
         log.info("compare in MLflow (with `mlflow ui` running): %s", link)
+    # The report ends with what to try next: ready-to-paste commands (choosing.md).
+    for line in choosing_md.split("## What to try next", 1)[-1].splitlines():
+        if line.startswith("dvc "):
+            log.info("next: %s", line)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -121,3 +121,15 @@ def test_dvc_exp_run_sets_the_grid_and_dvc_exp_show_lists_its_entries(project: P
     expected = {"grid_0_all", "grid_1e_2_all", "grid_1e_2_hidden_1", "grid_1e_1_output"}
     assert {f"metrics/{name}.json" for name in expected} <= metrics
     assert not any(path in metrics for path in ("metrics/plain.json", "metrics/layerwise.json"))
+    # Part 2: the report's heatmap of validation error, layers x rates, and its verdict.
+    plots = project.root / "reports" / "plots"
+    heatmap = (plots / "layer_heatmap.csv").read_text().splitlines()
+    assert heatmap[0] == "layer,l2_rate,log10_rate,val_error"
+    assert len(heatmap) == 1 + 4 * 3  # hidden_1, hidden_2, output, all x 0, 0.01, 0.1
+    assert (plots / "layer_heatmap.png").is_file()
+    choosing = (project.root / "reports" / "choosing.md").read_text()
+    assert "L2 matters most" in choosing
+    # Part 4: the next rates, ready to paste.
+    assert "dvc exp run --queue -n next_" in choosing and "dvc queue start" in choosing
+    shown = project.dvc("plots", "show", "--json")
+    assert "layer_heatmap.csv" in shown.stdout
