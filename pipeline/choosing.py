@@ -371,6 +371,43 @@ def next_rates(points: Sequence[Point]) -> tuple[Point, Point | None, Point | No
     return best, lower, upper, proposed
 
 
+def next_rates_figure(points: Sequence[Point]) -> Figure:
+    """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
+    the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
+    tried = _unique_rates([p for p in points if p.rows is None and p.layer == ALL])
+    best, _, _, proposed = next_rates(points)
+    positive = [r for r in tried if r > 0] + proposed
+    zero = math.floor(math.log10(min(positive))) - 1 if positive else -1
+
+    def x(rate: float) -> float:
+        return math.log10(rate) if rate > 0 else zero
+
+    rates = sorted(tried)
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.errorbar(
+        [x(r) for r in rates],
+        [tried[r].val for r in rates],
+        yerr=[tried[r].val_std for r in rates] if any(p.val_std for p in tried.values()) else None,
+        marker="o",
+        capsize=3,
+        label="validation error (tried)",
+    )
+    ax.plot([x(best.rate)], [best.val], "o", ms=14, mfc="none", color="tab:red", label="best")
+    for i, rate in enumerate(proposed):
+        ax.axvline(x(rate), ls=":", color="tab:green", label="next to try" if i == 0 else None)
+        ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
+                fontsize=7, color="tab:green")  # fmt: skip
+    ticks = sorted({x(r) for r in rates})
+    ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
+    ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")
+    ax.set_ylabel("validation error")
+    ax.set_title("The best rate on validation and the rates to try next")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
 def next_rates_markdown(points: Sequence[Point], val_rows: int, grid_is_set: bool) -> list[str]:
     default = [p for p in points if p.rows is None and p.layer == ALL]
     if not default:
@@ -413,8 +450,8 @@ def next_rates_markdown(points: Sequence[Point], val_rows: int, grid_is_set: boo
         return [*lines, "", "Every rate of the bracket has been tried."]
     lines += [
         "",
-        "Log-spaced rates between the neighbours, one queued experiment each (every other "
-        "setting as now; each trains only its own entry):",
+        "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "
+        "experiment each (every other setting as now; each trains only its own entry):",
         "",
         "```bash",
     ]
@@ -487,5 +524,7 @@ def analyse(
             parts.append("")
         if not sentences:
             parts += ["Rate 0 is best on validation at every size: L2 has no data-equivalent.", ""]
+    if any(p.rows is None and p.layer == ALL for p in points):
+        figures["next_rates"] = next_rates_figure(points)
     parts += next_rates_markdown(points, val_rows, grid_is_set)
     return data, figures, "\n".join(parts).rstrip() + "\n"

@@ -85,6 +85,7 @@ class PreparedMeta:
     n_features: int
     rows: dict[str, int]
     train_labels_flipped: int
+    pool_rows: int = 0  # rows of POOL_FILE: every training row before data.train_subset
 
     @property
     def n_classes(self) -> int:

@@ -48,7 +48,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 f"run `dvc repro train`"
             )
         # Train error and tanh shares on the rows and labels the entry was trained on.
-        key = subsets.training_set(entry, config.data, meta.rows.get("pool", 0))
+        key = subsets.training_set(entry, config.data, meta.pool_rows)
         entry_splits = splits | (
             {}
             if key is None

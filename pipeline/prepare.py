@@ -52,9 +52,9 @@ def prepare(params: Path, out_dir: Path) -> None:
         source=cfg.source,
         class_names=tuple(dataset.class_names),
         n_features=int(dataset.features.shape[1]),
-        rows={name: len(split.labels) for name, split in scaled.items()}
-        | {"pool": len(pool.labels)},
+        rows={name: len(split.labels) for name, split in scaled.items()},
         train_labels_flipped=int(flipped.sum()),
+        pool_rows=len(pool.labels),
     )
     staging = staging_dir(out_dir)
     data.write_splits(staging, scaled, flipped)

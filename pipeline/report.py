@@ -212,7 +212,7 @@ def report(
         layers=layer_names(config),
         default_rows=config.data.train_subset,
         default_noise=config.data.label_noise,
-        pool_rows=meta.rows.get("pool", 0),
+        pool_rows=meta.pool_rows,
         val_rows=meta.rows["val"],
         grid_is_set=bool(config.grid.rates),
     )

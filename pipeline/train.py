@@ -128,7 +128,7 @@ def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
 
     keyed: dict[object, list] = {}
     for tower, tower_input in zip(towers, inputs, strict=True):
-        key = subsets.training_set(tower.entry, config.data, meta.rows.get("pool", 0))
+        key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
         keyed.setdefault(key, []).append(tower_input)
     groups = []
     for key, members in keyed.items():

@@ -84,7 +84,8 @@ def test_the_bracket_lies_between_the_best_rate_and_its_neighbours():
     sweep = [(0.0, 0.30), (0.001, 0.29), (0.003, 0.23), (0.01, 0.12), (0.03, 0.27), (0.1, 0.9)]
     entries = [_entry(f"r{i}", rate) for i, (rate, _) in enumerate(sweep)]
     table = _table([(f"r{i}", val, val) for i, (_, val) in enumerate(sweep)])
-    _, _, markdown = _analyse(entries, table, grid_is_set=False)
+    _, figures, markdown = _analyse(entries, table, grid_is_set=False)
+    assert "next_rates" in figures
     best, lower, upper, proposed = choosing.next_rates(
         choosing.place(entries, table, 300, 0.2, 1000)
     )
