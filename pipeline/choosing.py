@@ -329,6 +329,9 @@ def size_figure(curves: pd.DataFrame) -> Figure:
                         color=color,
                     )
     ax.set_xscale("log")
+    sizes = sorted(curves["train_size"].unique())
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("training-set size (rows, log scale; nested subsets)")
     ax.set_ylabel("test error")
     ax.set_title("Test error vs training-set size: rate 0 vs the best rate on validation")
