@@ -186,6 +186,20 @@ def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int)
         + ", ".join(f"{p.val:.3f} ({layer})" for layer, p in alone.items() if p is not top)
         + ".",
     ]
+    others = [p for p in alone.values() if p is not top]
+    if others:
+        runner = min(others, key=lambda p: p.val)
+        margin = _margin_words(top, runner, val_rows)
+        if indistinguishable(top, runner, val_rows):
+            text.append(f"{top.layer} and {runner.layer} cannot be told apart (within {margin}).")
+        else:
+            text.append(f"It beats the next layer, {runner.layer}, by more than {margin}.")
+    largest = max((p.rate for p in default if p.layer == top.layer), default=0.0)
+    if top.rate == largest:
+        text.append(
+            f"{top.rate:g} is the largest rate tried on {top.layer} alone: its best rate may be "
+            f"higher (add larger rates to the grid)."
+        )
     if zero is not None and indistinguishable(top, zero, val_rows):
         text.append(
             f"No layer's L2 helps by more than {_margin_words(top, zero, val_rows)}: on this "
