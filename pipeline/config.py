@@ -104,6 +104,15 @@ class SweepEntry(_Section):
     # Decoupled weight decay (AdamW): each step shrinks every kernel by
     # learning_rate * weight_decay * w, outside the loss. Biases are never decayed.
     weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    # Train on the first `train_size` rows of the nested training pool (subsets.py) with
+    # `label_noise` of them flipped, instead of the split that `data:` describes.
+    train_size: Annotated[int, Field(ge=2)] | None = None
+    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = None
+
+    @property
+    def uses_pool(self) -> bool:
+        """Trained on a prefix of the nested pool rather than on `data:`'s training split."""
+        return self.train_size is not None or self.label_noise is not None
 
     @field_validator("l2", mode="before")
     @classmethod
@@ -130,12 +139,56 @@ class SweepEntry(_Section):
         return [float(r) for r in value] if isinstance(value, list) else float(value)
 
 
+GridLayers = Annotated[str, Field(pattern=r"^(all|each|[A-Za-z][A-Za-z0-9_]{0,40})$")]
+
+
+class GridConfig(_Section):
+    """A product of settings that expands into named sweep entries (grid.py)."""
+
+    # No rates: no grid entries. 0 is the unregularized model.
+    rates: list[float] = []
+    # `all`: every Dense layer at the rate; `each`: one entry per layer, that layer alone;
+    # a layer name: that layer alone.
+    layers: Annotated[list[GridLayers], Field(min_length=1)] = ["all"]
+    # null: `data:`'s training split; a number n: the first n rows of the nested pool.
+    train_sizes: Annotated[list[Annotated[int, Field(ge=2)] | None], Field(min_length=1)] = [None]
+    # null: data.label_noise (on the pool when a size is set); a number: that share flipped.
+    label_noise: Annotated[
+        list[Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None],
+        Field(min_length=1),
+    ] = [None]
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")] = "grid"
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rates_are_numbers(cls, value: object) -> object:
+        # `dvc exp run -S grid.rates=[0,1e-3]` gives an int 0 beside floats.
+        ok = isinstance(value, list) and all(
+            isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
+            for r in value
+        )
+        if not ok:
+            raise ValueError("grid.rates must be a list of finite numbers >= 0, e.g. [0, 1e-3]")
+        return [float(r) for r in value]
+
+    @field_validator("label_noise", mode="before")
+    @classmethod
+    def _noise_as_float(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [
+                float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
+            ]
+        return value
+
+
 class LabConfig(_Section):
     base: BaseConfig
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
-    sweep: Annotated[dict[EntryName, SweepEntry], Field(min_length=1)]
+    # May be empty when the grid gives entries; load_config adds the grid's entries here.
+    sweep: dict[EntryName, SweepEntry]
+    grid: GridConfig = GridConfig()
 
     def entry(self, name: str) -> SweepEntry:
         if name not in self.sweep:
@@ -171,7 +224,10 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
     _check_cross_fields(config, path)
-    return config
+    # Imported here: grid.py builds on this module's types.
+    from pipeline.grid import with_grid_entries
+
+    return with_grid_entries(config, path)
 
 
 # Pydantic's wording for a wrong type names Python types; these say it in YAML's terms.

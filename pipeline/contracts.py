@@ -91,6 +91,7 @@ class PreparedMeta:
     train_labels_flipped: int
     # The shape of one example; the splits store it flattened (n_features columns).
     input_shape: tuple[int, ...] = ()
+    pool_rows: int = 0  # rows of POOL_FILE: every training row before data.train_subset
 
     @property
     def n_classes(self) -> int:
@@ -103,6 +104,9 @@ class PreparedMeta:
 
 
 META_FILE = "meta.json"
+# The whole training split in nested order, clean labels: entries with their own training-set
+# size or label noise train on a prefix of it (subsets.py).
+POOL_FILE = "train_pool.parquet"
 
 
 def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:

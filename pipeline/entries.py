@@ -24,6 +24,14 @@ class EntrySpec:
     name: str
     layer_rates: tuple[tuple[str, float], ...]  # (layer name, Keras L2 rate), in layer order
     weight_decay: float
+    # Set: trained on the first `train_size` rows of the nested pool with `label_noise`
+    # flipped (subsets.py); None for both: on `data:`'s training split.
+    train_size: int | None = None
+    label_noise: float | None = None
+
+    @property
+    def uses_pool(self) -> bool:
+        return self.train_size is not None or self.label_noise is not None
 
     @property
     def rates(self) -> tuple[float, ...]:
@@ -73,6 +81,8 @@ def resolve_entries(
             name=name,
             layer_rates=resolve_rates(entry.l2, layers, f"sweep.{name}.l2"),
             weight_decay=entry.weight_decay,
+            train_size=entry.train_size,
+            label_noise=entry.label_noise,
         )
         for name, entry in config.sweep.items()
     )

@@ -32,7 +32,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
     import numpy as np
 
-    from pipeline import data
+    from pipeline import data, subsets
     from pipeline.metrics import kernel_arrays, model_metrics
     from pipeline.tracking import records, store
 
@@ -42,6 +42,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         from pipeline.builders import user_builder
 
         user_builder(config.model.builder, params.resolve().parent)
+    meta = contracts.read_meta(prepared_dir)
     store.connect()
     kernels: dict[str, object] = {}
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
@@ -52,11 +53,20 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
                 f"run `dvc repro train`"
             )
+        # Train error and tanh shares on the rows and labels the entry was trained on.
+        key = subsets.training_set(entry, config.data, meta.pool_rows)
+        entry_splits = splits | (
+            {}
+            if key is None
+            else {
+                "train": subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
+            }
+        )
         per_seed = []
         for tower in towers:
             model = load_model(models_dir, tower)
             per_seed.append(
-                None if model is None else model_metrics(model, splits, tanh_shares=is_mlp)
+                None if model is None else model_metrics(model, entry_splits, tanh_shares=is_mlp)
             )
             if model is not None and tower is towers[0]:
                 kernels.update(

@@ -23,6 +23,7 @@ from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
 from pipeline.entries import TowerSpec, resolve_towers
 from pipeline.files import publish_dir, staging_dir
+from pipeline.grid import check_memory
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,33 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
             )
 
 
+def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
+    """[(tower inputs, training split)] per distinct training set, in the towers' order.
+
+    Entries without `train_size` or `label_noise` share `data:`'s training split; the others
+    train on prefixes of the nested pool (subsets.py), one group per (rows, noise).
+    """
+    from pipeline import subsets
+
+    keyed: dict[object, list] = {}
+    for tower, tower_input in zip(towers, inputs, strict=True):
+        key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
+        keyed.setdefault(key, []).append(tower_input)
+    groups = []
+    for key, members in keyed.items():
+        split = (
+            default_split
+            if key is None
+            else subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
+        )
+        if len(keyed) > 1:
+            log.info(
+                "%d models on %s (%d rows)", len(members), subsets.describe(key), len(split.labels)
+            )
+        groups.append((members, split))
+    return groups
+
+
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
     root = params.resolve().parent
@@ -124,7 +152,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     from pipeline import data
     from pipeline.builders import regularizable_names
     from pipeline.progress import SweepProgress
-    from pipeline.towers import TowerInput, fit_towers
+    from pipeline.towers import TowerInput, fit_tower_groups
     from pipeline.tracking import records, runs, store
 
     train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
@@ -134,6 +162,8 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     # all refused here, before any MLflow run or output folder exists.
     layers = regularizable_names(config.model, shape, meta.n_classes, root)
     towers = resolve_towers(config, layers)
+    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+        check_memory(config, meta.n_features, meta.n_classes)
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
     models = build_models(config, towers, shape, meta.n_classes, root)
@@ -158,14 +188,15 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         inputs = [
             TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
         ]
-        outcome = fit_towers(
-            inputs,
-            train_split,
+        groups = training_groups(config, towers, inputs, prepared_dir, meta, train_split)
+        outcome = fit_tower_groups(
+            groups,
             val_split,
             learning_rate=config.train.learning_rate,
             batch_size=config.train.batch_size,
             epochs=config.train.epochs,
-            sinks=[SweepProgress(config.train.epochs, len(towers)), epoch_logger, history],
+            sinks=[epoch_logger, history],
+            progress=lambda n: SweepProgress(config.train.epochs, n),
         )
         epoch_logger.flush()
         records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
