@@ -189,6 +189,7 @@ class Project:
         )
         for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
             shutil.copy(ROOT / name, root / name)
+        shutil.copytree(ROOT / "builders", root / "builders")  # a dependency of train
         (root / "data").mkdir()
         self.write_params(params)
         self.run("git", "init", "-q")

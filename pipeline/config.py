@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from pipeline.errors import ConfigError
+from pipeline.rates import resolve_rates
 
 # Entry names are interpolated into the shell commands of `dvc.yaml` (`--entry ${key}`),
 # so only plain identifiers are allowed.
@@ -26,6 +27,9 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 
 # User CSVs live here: `prepare` depends on this folder in dvc.yaml, so editing one reruns it.
 RAW_DATA_DIR = Path("data/raw")
+# Users' model builders live here: `train` and `evaluate` depend on this folder in dvc.yaml.
+BUILDERS_DIR = Path("builders")
+BUILDER_PATTERN = r"^(mlp|cnn|[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*)$"
 
 Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
 
@@ -47,9 +51,19 @@ class BaseConfig(_Section):
 
 
 class DataConfig(_Section):
-    source: Literal["digits", "csv"]
+    source: Literal["digits", "csv", "images", "npz"]
     csv_path: str | None = None
     target_column: str | None = None
+    # Own data (README: Your own model and data). `shape`: null keeps the source's own shape
+    # (digits and CSV flat, images h x w x c, npz as `x` is stored); `flat` makes vectors;
+    # `image` serves digits as 8x8x1 images.
+    image_dir: str | None = None
+    image_size: Annotated[
+        list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=2, max_length=2)
+    ] = [32, 32]
+    color_mode: Literal["grayscale", "rgb"] = "grayscale"
+    npz_path: str | None = None
+    shape: Literal["flat", "image"] | None = None
     test_fraction: Fraction
     val_fraction: Fraction
     train_subset: Annotated[int, Field(ge=2)] | None = None
@@ -57,9 +71,21 @@ class DataConfig(_Section):
     scaling: Literal["minmax", "standard"] = "minmax"
 
 
+class CnnConfig(_Section):
+    """The built-in convnet (`model.builder: cnn`): a Conv2D + 2x2 max-pool per filter count."""
+
+    filters: Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1)] = [16, 32]
+    kernel_size: Annotated[int, Field(ge=1, le=15)] = 3
+    dense_units: Annotated[int, Field(ge=0, le=65536)] = 64  # 0: the output layer only
+    activation: Activation = "relu"
+
+
 class ModelConfig(_Section):
+    # mlp | cnn | builders/<file>.py:<function> (pipeline/builders.py)
+    builder: Annotated[str, Field(pattern=BUILDER_PATTERN)] = "mlp"
     hidden_units: Annotated[list[Annotated[int, Field(ge=1, le=65536)]], Field(min_length=1)]
     activation: Activation
+    cnn: CnnConfig = CnnConfig()
 
     @property
     def n_dense_layers(self) -> int:
@@ -73,26 +99,86 @@ class TrainConfig(_Section):
 
 
 class SweepEntry(_Section):
-    l2: float | list[float] = 0.0
+    # One rate, one per regularizable layer in order, or {layer name or glob: rate}.
+    l2: float | list[float] | dict[str, float] = 0.0
     # Decoupled weight decay (AdamW): each step shrinks every kernel by
     # learning_rate * weight_decay * w, outside the loss. Biases are never decayed.
     weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    # Train on the first `train_size` rows of the nested training pool (subsets.py) with
+    # `label_noise` of them flipped, instead of the split that `data:` describes.
+    train_size: Annotated[int, Field(ge=2)] | None = None
+    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = None
+
+    @property
+    def uses_pool(self) -> bool:
+        """Trained on a prefix of the nested pool rather than on `data:`'s training split."""
+        return self.train_size is not None or self.label_noise is not None
 
     @field_validator("l2", mode="before")
     @classmethod
     def _rates_are_finite_and_non_negative(cls, value: object) -> object:
         # Checked here, not by constrained types: pydantic's messages for a union of
         # constrained floats and lists name internal types instead of the problem.
-        rates = value if isinstance(value, list) else [value]
+        if isinstance(value, dict):
+            rates = list(value.values())
+            if not all(isinstance(k, str) and k for k in value):
+                raise ValueError("layer names and patterns must be non-empty text")
+        else:
+            rates = value if isinstance(value, list) else [value]
         valid = all(
             isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
             for r in rates
         )
         if not valid or not rates:
             raise ValueError(
-                "an L2 rate must be a finite number >= 0, or a list of them (one per Dense layer)"
+                "an L2 rate must be a finite number >= 0, a list of them (one per layer), or a"
+                " mapping from layer name or glob pattern to rate"
             )
+        if isinstance(value, dict):
+            return {k: float(r) for k, r in value.items()}
         return [float(r) for r in value] if isinstance(value, list) else float(value)
+
+
+GridLayers = Annotated[str, Field(pattern=r"^(all|each|[A-Za-z][A-Za-z0-9_]{0,40})$")]
+
+
+class GridConfig(_Section):
+    """A product of settings that expands into named sweep entries (grid.py)."""
+
+    # No rates: no grid entries. 0 is the unregularized model.
+    rates: list[float] = []
+    # `all`: every Dense layer at the rate; `each`: one entry per layer, that layer alone;
+    # a layer name: that layer alone.
+    layers: Annotated[list[GridLayers], Field(min_length=1)] = ["all"]
+    # null: `data:`'s training split; a number n: the first n rows of the nested pool.
+    train_sizes: Annotated[list[Annotated[int, Field(ge=2)] | None], Field(min_length=1)] = [None]
+    # null: data.label_noise (on the pool when a size is set); a number: that share flipped.
+    label_noise: Annotated[
+        list[Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None],
+        Field(min_length=1),
+    ] = [None]
+    prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")] = "grid"
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rates_are_numbers(cls, value: object) -> object:
+        # `dvc exp run -S grid.rates=[0,1e-3]` gives an int 0 beside floats.
+        ok = isinstance(value, list) and all(
+            isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
+            for r in value
+        )
+        if not ok:
+            raise ValueError("grid.rates must be a list of finite numbers >= 0, e.g. [0, 1e-3]")
+        return [float(r) for r in value]
+
+    @field_validator("label_noise", mode="before")
+    @classmethod
+    def _noise_as_float(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [
+                float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
+            ]
+        return value
 
 
 class LabConfig(_Section):
@@ -100,7 +186,9 @@ class LabConfig(_Section):
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
-    sweep: Annotated[dict[EntryName, SweepEntry], Field(min_length=1)]
+    # May be empty when the grid gives entries; load_config adds the grid's entries here.
+    sweep: dict[EntryName, SweepEntry]
+    grid: GridConfig = GridConfig()
 
     def entry(self, name: str) -> SweepEntry:
         if name not in self.sweep:
@@ -110,11 +198,11 @@ class LabConfig(_Section):
         return self.sweep[name]
 
     def layer_rates(self, name: str) -> tuple[float, ...]:
-        """One L2 rate per Dense layer, hidden layers first, output layer last."""
-        l2 = self.entry(name).l2
-        if isinstance(l2, list):
-            return tuple(float(rate) for rate in l2)
-        return (float(l2),) * self.model.n_dense_layers
+        """The MLP's L2 rate per Dense layer, hidden layers first, output layer last."""
+        n = self.model.n_dense_layers
+        layers = [*(f"hidden_{i}" for i in range(1, n)), "output"]
+        resolved = resolve_rates(self.entry(name).l2, layers, f"sweep.{name}.l2")
+        return tuple(rate for _, rate in resolved)
 
 
 def load_config(path: Path | str = "params.yaml") -> LabConfig:
@@ -136,7 +224,10 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
     _check_cross_fields(config, path)
-    return config
+    # Imported here: grid.py builds on this module's types.
+    from pipeline.grid import with_grid_entries
+
+    return with_grid_entries(config, path)
 
 
 # Pydantic's wording for a wrong type names Python types; these say it in YAML's terms.
@@ -150,6 +241,11 @@ _TYPE_MESSAGES = {
     "list_type": "must be a list, e.g. [64, 64]",
     "dict_type": "must be a mapping of keys, one `key: value` per line",
     "model_type": "must be a mapping of keys, one `key: value` per line",
+}
+# What a pattern-checked key accepts, in words rather than as the regular expression.
+_PATTERN_MESSAGES = {
+    "model.builder": "must be mlp, cnn, or builders/<file>.py:<function> (a function in a file"
+    " under builders/ that returns the unregularized keras.Model)",
 }
 _NUMERIC_TYPES = {"int_type", "int_parsing", "float_type", "float_parsing", "value_error"}
 
@@ -171,6 +267,8 @@ def _describe(exc: ValidationError) -> str:
     message = _TYPE_MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
     if kind == "literal_error":
         message = f"must be one of {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch" and key in _PATTERN_MESSAGES:
+        message = _PATTERN_MESSAGES[key]
     if kind in _NUMERIC_TYPES and _has_quoted_number(value):
         message += "; remove the quotes to make it a number"
     elif value is None:
@@ -231,6 +329,15 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
         )
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
+        # Other builders' layers are known once the model is built: `train` checks them.
+        if config.model.builder != "mlp":
+            continue
+        if isinstance(entry.l2, dict):
+            mlp_layers = [*(f"hidden_{i}" for i in range(1, expected)), "output"]
+            try:
+                resolve_rates(entry.l2, mlp_layers, f"sweep.{name}.l2")
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         if isinstance(entry.l2, list) and len(entry.l2) != expected:
             raise ConfigError(
                 f"{path}: sweep.{name}.l2 has {_count(len(entry.l2), 'rate')} but the model has"
@@ -238,6 +345,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
                 f" output);"
                 f" give one rate per layer or a single number for all"
             )
+    _check_own_model_and_data(config, path)
     data = config.data
     if data.source == "csv" and not (data.csv_path and data.target_column):
         raise ConfigError(
@@ -255,4 +363,37 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
         raise ConfigError(
             f"{path}: data.test_fraction + data.val_fraction = "
             f"{data.test_fraction + data.val_fraction:g}; it must leave rows for training (< 1)"
+        )
+
+
+def _check_own_model_and_data(config: LabConfig, path: Path) -> None:
+    """The paths of a user's builder file, image folder or .npz: inside the project, in the
+    folders DVC tracks for them, so a change there reruns the stages that read them."""
+    data, builder = config.data, config.model.builder
+    if builder not in ("mlp", "cnn"):
+        _check_inside(path, "model.builder", builder, builder.rpartition(":")[0], BUILDERS_DIR,
+                      "builders/my_model.py:build")  # fmt: skip
+    for source, key, example in (("images", "image_dir", "data/raw/pets"),
+                                 ("npz", "npz_path", "data/raw/arrays.npz")):  # fmt: skip
+        value = getattr(data, key)
+        if data.source == source and not value:
+            raise ConfigError(
+                f"{path}: data.source is {source!r} but data.{key} is empty; set it"
+                f" (e.g. {key}: {example})"
+            )
+        if data.source == source:
+            _check_inside(path, f"data.{key}", value, value, RAW_DATA_DIR, example)
+    if data.shape == "image" and data.source == "csv":
+        raise ConfigError(
+            f"{path}: data.shape = 'image': a CSV row has no image shape; use data.source: npz"
+            f" (x of shape rows x height x width [x channels]) or leave data.shape null"
+        )
+
+
+def _check_inside(path: Path, key: str, value: str, file: str, folder: Path, example: str):
+    where = Path(os.path.normpath(file))
+    if where.is_absolute() or folder not in where.parents:
+        raise ConfigError(
+            f"{path}: {key} = {value!r}: put it under {folder}/ and give its path from the"
+            f" project root (e.g. {example}), so that DVC reruns the stages when it changes"
         )

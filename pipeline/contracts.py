@@ -50,6 +50,8 @@ class SweepRecord:
     parent_run_id: str
     tracking_uri: str
     towers: tuple[TowerRecord, ...]
+    # The model's layers that take an L2 rate, in order: what the entries' rates resolve to.
+    layers: tuple[str, ...] = ()
 
     def for_entry(self, entry: str) -> list[TowerRecord]:
         """The entry's towers, base seed first."""
@@ -61,6 +63,7 @@ def write_sweep_record(models_dir: Path, record: SweepRecord) -> None:
         "parent_run_id": record.parent_run_id,
         "tracking_uri": record.tracking_uri,
         "towers": [tower.__dict__ for tower in record.towers],
+        "layers": list(record.layers),
     }
     (models_dir / SWEEP_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -70,7 +73,8 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
     try:
         payload = json.loads(path.read_text())
         towers = tuple(TowerRecord(**tower) for tower in payload["towers"])
-        return SweepRecord(payload["parent_run_id"], payload["tracking_uri"], towers)
+        layers = tuple(payload.get("layers", ()))
+        return SweepRecord(payload["parent_run_id"], payload["tracking_uri"], towers, layers)
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
 
@@ -85,17 +89,32 @@ class PreparedMeta:
     n_features: int
     rows: dict[str, int]
     train_labels_flipped: int
+    # The shape of one example; the splits store it flattened (n_features columns).
+    input_shape: tuple[int, ...] = ()
+    pool_rows: int = 0  # rows of POOL_FILE: every training row before data.train_subset
 
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        """`input_shape`, or (n_features,) for splits prepared before it was recorded."""
+        return self.input_shape or (self.n_features,)
+
 
 META_FILE = "meta.json"
+# The whole training split in nested order, clean labels: entries with their own training-set
+# size or label noise train on a prefix of it (subsets.py).
+POOL_FILE = "train_pool.parquet"
 
 
 def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
-    payload = {**meta.__dict__, "class_names": list(meta.class_names)}
+    payload = {
+        **meta.__dict__,
+        "class_names": list(meta.class_names),
+        "input_shape": list(meta.example_shape),
+    }
     (prepared_dir / META_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
@@ -103,6 +122,7 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
     path = prepared_dir / META_FILE
     try:
         payload = json.loads(path.read_text())
+        payload["input_shape"] = tuple(payload.get("input_shape", ()))
         return PreparedMeta(**{**payload, "class_names": tuple(payload["class_names"])})
     except FileNotFoundError:
         raise DataError(f"{path}: prepared metadata missing; run `dvc repro prepare`") from None

@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from pipeline.contracts import read_meta
 from pipeline.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -128,7 +129,10 @@ def read_split(prepared_dir: Path, name: str) -> Split:
         raise DataError(f"{path}: prepared split missing; run `dvc repro prepare`")
     frame = pd.read_parquet(path)
     feature_columns = [c for c in frame.columns if c.startswith("x")]
+    features = frame[feature_columns].to_numpy(dtype=np.float32)
+    # Stored flat; served in the shape of one example (e.g. 8x8x1 images) recorded in meta.
+    shape = read_meta(prepared_dir).example_shape
     return Split(
-        features=frame[feature_columns].to_numpy(dtype=np.float32),
+        features=features.reshape(len(features), *shape),
         labels=frame[LABEL].to_numpy(dtype=np.int64),
     )

@@ -7,9 +7,11 @@ specs instead of looking entries up by name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.config import LabConfig
+from pipeline.rates import resolve_rates
 
 
 def dense_layer_names(n_hidden: int) -> tuple[str, ...]:
@@ -22,6 +24,14 @@ class EntrySpec:
     name: str
     layer_rates: tuple[tuple[str, float], ...]  # (layer name, Keras L2 rate), in layer order
     weight_decay: float
+    # Set: trained on the first `train_size` rows of the nested pool with `label_noise`
+    # flipped (subsets.py); None for both: on `data:`'s training split.
+    train_size: int | None = None
+    label_noise: float | None = None
+
+    @property
+    def uses_pool(self) -> bool:
+        return self.train_size is not None or self.label_noise is not None
 
     @property
     def rates(self) -> tuple[float, ...]:
@@ -56,24 +66,31 @@ class TowerSpec:
         return f"{self.entry.name}-seed{self.seed}" if self.is_repeat else self.entry.name
 
 
-def resolve_entries(config: LabConfig) -> tuple[EntrySpec, ...]:
-    layers = dense_layer_names(len(config.model.hidden_units))
-    specs = []
-    for name, entry in config.sweep.items():
-        rates = entry.l2 if isinstance(entry.l2, list) else [entry.l2] * len(layers)
-        specs.append(
-            EntrySpec(
-                name=name,
-                layer_rates=tuple(zip(layers, (float(r) for r in rates), strict=True)),
-                weight_decay=entry.weight_decay,
-            )
+def resolve_entries(
+    config: LabConfig, layers: Sequence[str] | None = None
+) -> tuple[EntrySpec, ...]:
+    """Each entry's rate per layer. `layers`: the model's regularizable layers in order
+    (`train` takes them from the built model, later stages from models/sweep.json); only
+    the built-in MLP's are known without building it."""
+    if not layers:  # also a models/sweep.json written before layers were recorded
+        if config.model.builder != "mlp":
+            raise ValueError(f"the layers of model.builder {config.model.builder!r} are needed")
+        layers = dense_layer_names(len(config.model.hidden_units))
+    return tuple(
+        EntrySpec(
+            name=name,
+            layer_rates=resolve_rates(entry.l2, layers, f"sweep.{name}.l2"),
+            weight_decay=entry.weight_decay,
+            train_size=entry.train_size,
+            label_noise=entry.label_noise,
         )
-    return tuple(specs)
+        for name, entry in config.sweep.items()
+    )
 
 
-def resolve_towers(config: LabConfig) -> tuple[TowerSpec, ...]:
+def resolve_towers(config: LabConfig, layers: Sequence[str] | None = None) -> tuple[TowerSpec, ...]:
     """Every entry with the base seed, then every entry again per extra seed."""
-    entries = resolve_entries(config)
+    entries = resolve_entries(config, layers)
     towers = [TowerSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
     for seed in config.base.repeat_seeds:
         towers += [TowerSpec(entry, seed, is_repeat=True) for entry in entries]

@@ -24,21 +24,28 @@ log = logging.getLogger(__name__)
 
 def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, details: Path) -> None:
     config = load_config(params)
-    entries = resolve_entries(config)
+    sweep = contracts.read_sweep_record(models_dir)
+    entries = resolve_entries(config, sweep.layers)
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     import numpy as np
 
-    from pipeline import data
+    from pipeline import data, subsets
     from pipeline.metrics import kernel_arrays, model_metrics
     from pipeline.tracking import records, store
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
-    sweep = contracts.read_sweep_record(models_dir)
+    if config.model.builder not in ("mlp", "cnn"):
+        # Custom layers that the builder's file registers must be known to load the models.
+        from pipeline.builders import user_builder
+
+        user_builder(config.model.builder, params.resolve().parent)
+    meta = contracts.read_meta(prepared_dir)
     store.connect()
     kernels: dict[str, object] = {}
+    is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
         towers = sweep.for_entry(entry.name)
         if not towers:
@@ -46,10 +53,21 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
                 f"run `dvc repro train`"
             )
+        # Train error and tanh shares on the rows and labels the entry was trained on.
+        key = subsets.training_set(entry, config.data, meta.pool_rows)
+        entry_splits = splits | (
+            {}
+            if key is None
+            else {
+                "train": subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
+            }
+        )
         per_seed = []
         for tower in towers:
             model = load_model(models_dir, tower)
-            per_seed.append(None if model is None else model_metrics(model, splits))
+            per_seed.append(
+                None if model is None else model_metrics(model, entry_splits, tanh_shares=is_mlp)
+            )
             if model is not None and tower is towers[0]:
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}

@@ -8,7 +8,10 @@ import numpy as np
 
 from pipeline.contracts import NEAR_LINEAR_Z, SATURATED_Z
 from pipeline.data import Split
-from pipeline.model import dense_layers, kernel_sq_sums, l2_penalty
+from pipeline.model import dense_layers
+from pipeline.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
+
+__all__ = ["kernel_arrays", "model_metrics", "split_metrics"]
 
 
 def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
@@ -20,14 +23,9 @@ def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
     return error, float(np.mean(cross_entropy))
 
 
-def kernel_arrays(model: keras.Model) -> dict[str, np.ndarray]:
-    """Each Dense layer's kernel, by layer name."""
-    return {layer.name: layer.kernel.numpy() for layer in dense_layers(model)}
-
-
 def hidden_pre_activations(model: keras.Model, features: np.ndarray) -> dict[str, np.ndarray]:
     """Each hidden Dense layer's pre-activation z = x W + b, shape (rows, units), by layer name."""
-    x = features
+    x = features.reshape(len(features), -1)  # the MLP flattens image inputs
     found: dict[str, np.ndarray] = {}
     for layer in dense_layers(model)[:-1]:  # the last Dense layer is the softmax output
         z = x @ layer.kernel.numpy() + layer.bias.numpy()
@@ -50,8 +48,14 @@ def activation_shares(model: keras.Model, features: np.ndarray) -> dict[str, flo
     return shares
 
 
-def model_metrics(model: keras.Model, splits: dict[str, Split]) -> dict[str, float]:
-    """Final metrics of a trained model; names match the MLflow metrics and DVC metrics file."""
+def model_metrics(
+    model: keras.Model, splits: dict[str, Split], tanh_shares: bool = True
+) -> dict[str, float]:
+    """Final metrics of a trained model; names match the MLflow metrics and DVC metrics file.
+
+    `tanh_shares`: add the near-linear and saturated shares, which follow the lab's MLP
+    (a chain of Dense layers); other models have no such chain.
+    """
     metrics: dict[str, float] = {}
     for name, split in splits.items():
         metrics[f"{name}_error"], metrics[f"{name}_cross_entropy"] = split_metrics(model, split)
@@ -64,5 +68,6 @@ def model_metrics(model: keras.Model, splits: dict[str, Split]) -> dict[str, flo
         metrics[f"sq_weights_{layer}"] = value
     metrics["sq_weights_total"] = sum(kernel_sq_sums(model).values())
     # On the training inputs: the data the penalty shaped the weights for.
-    metrics.update(activation_shares(model, splits["train"].features))
+    if tanh_shares:
+        metrics.update(activation_shares(model, splits["train"].features))
     return metrics

@@ -1,4 +1,8 @@
-"""The MLP and the one rule for L2: each Dense kernel gets its own rate when it is created.
+"""The reference MLP, with each Dense kernel's rate given when it is created.
+
+The sweep builds its models through builders.py and attaches L2 by cloning (regularize.py),
+for any architecture; its `mlp` builder gives exactly this network's layers and initial
+weights (tests/test_regularize.py), so this stays the reference for the tests and benchmark.
 
 Keras's L2 term for a layer is `rate * sum(kernel ** 2)` (no 1/2); biases carry none.
 A regularizer assigned to an already built layer is silently ignored

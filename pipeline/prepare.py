@@ -12,12 +12,17 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from pipeline import data
 from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.contracts import PreparedMeta, write_meta
+from pipeline.entries import EntrySpec
 from pipeline.files import publish_dir, staging_dir
+from pipeline.grid import check_memory
 from pipeline.sources import load_dataset
+from pipeline.subsets import check_entries, nested_order, write_pool
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +31,10 @@ def prepare(params: Path, out_dir: Path) -> None:
     config = load_config(params)
     cfg = config.data
     dataset = load_dataset(cfg, project_root=params.resolve().parent)
+    # Split, noised and scaled flat; meta.json records the shape read_split restores.
+    features = dataset.features.reshape(len(dataset.labels), -1)
     splits = data.split_dataset(
-        dataset.features,
+        features,
         dataset.labels,
         test_fraction=cfg.test_fraction,
         val_fraction=cfg.val_fraction,
@@ -39,16 +46,28 @@ def prepare(params: Path, out_dir: Path) -> None:
         splits["train"].labels, n_classes, cfg.label_noise, seed=config.base.seed
     )
     splits["train"] = data.Split(splits["train"].features, noisy)
-    scaled, _ = data.scale_splits(splits, cfg.scaling)
+    scaled, scaler = data.scale_splits(splits, cfg.scaling)
+    pool = nested_pool(features, dataset.labels, cfg, config.base.seed, scaler)
+    # Only the training sets matter here; rates are resolved once the model's layers are known.
+    sizes = [
+        EntrySpec(name, (), e.weight_decay, train_size=e.train_size, label_noise=e.label_noise)
+        for name, e in config.sweep.items()
+    ]
+    check_entries(sizes, cfg, len(pool.labels))
+    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+        check_memory(config, int(features.shape[1]), n_classes)
     meta = PreparedMeta(
         source=cfg.source,
         class_names=tuple(dataset.class_names),
-        n_features=int(dataset.features.shape[1]),
+        n_features=int(features.shape[1]),
         rows={name: len(split.labels) for name, split in scaled.items()},
         train_labels_flipped=int(flipped.sum()),
+        input_shape=tuple(int(n) for n in dataset.features.shape[1:]),
+        pool_rows=len(pool.labels),
     )
     staging = staging_dir(out_dir)
     data.write_splits(staging, scaled, flipped)
+    write_pool(staging, pool)
     write_meta(staging, meta)
     publish_dir(staging, out_dir)
     log.info(
@@ -59,6 +78,22 @@ def prepare(params: Path, out_dir: Path) -> None:
         meta.train_labels_flipped,
         out_dir,
     )
+
+
+def nested_pool(features, labels, cfg, seed: int, scaler) -> data.Split:
+    """Every training row (before `data.train_subset`), scaled like the splits, in nested
+    order with clean labels (subsets.py)."""
+    whole = data.split_dataset(
+        features,
+        labels,
+        test_fraction=cfg.test_fraction,
+        val_fraction=cfg.val_fraction,
+        train_subset=None,
+        seed=seed,
+    )["train"]
+    order = nested_order(whole.labels, seed)
+    features = scaler.transform(whole.features[order]).astype(np.float32)
+    return data.Split(features, whole.labels[order])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, plots, table
+from pipeline import choosing, contracts, plots, table
 from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.entries import EntrySpec, resolve_entries
 from pipeline.errors import DataError
+from pipeline.rates import markdown_by_layer
 
 log = logging.getLogger(__name__)
+
+# The answers to "which layer, more data or L2, which rates next" (choosing.py).
+CHOOSING_FILE = "choosing.md"
 
 
 def read_histories(models_dir: Path, entries: list[str]) -> dict[str, pd.DataFrame]:
@@ -154,7 +158,7 @@ def log_sweep(
         record.parent_run_id,
         {k: v for k, v in best_figures.items() if k != "best_entry"} | {"n_entries": len(sweep)},
     )
-    for name in ("sweep.csv", "sweep.md"):
+    for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
         records.log_artifact(record.parent_run_id, out_dir / name)
     for name, figure in figures.items():
         records.log_figure(record.parent_run_id, figure, name)
@@ -180,7 +184,7 @@ def report(
     out_dir: Path,
 ) -> None:  # fmt: skip
     config = load_config(params)
-    entries = resolve_entries(config)
+    entries = resolve_entries(config, contracts.read_sweep_record(models_dir).layers)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
@@ -188,11 +192,11 @@ def report(
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
     # Only pure-L2 entries have a place on the rate axis: a weight-decay entry has L2 rate 0
-    # but is not the unregularized model.
+    # but is not the unregularized model; nor has an entry trained on another training set.
     rates = {
         e.name: e.uniform_rate
         for e in entries
-        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained
+        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
     }
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
@@ -200,9 +204,30 @@ def report(
         read_histories(models_dir, list(sweep["entry"])),
         read_kernels(details_dir, trained),
     )
-    markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+    if config.model.builder == "mlp":
+        markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+    else:
+        # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
+        # order of a list of rates (README), another model's are named here with their rates.
+        shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
+        markdown = table.to_markdown(sweep.drop(columns=shares), by_name, meta.rows["val"])
+        by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
+        markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
+    choosing_data, choosing_figures, choosing_md = choosing.analyse(
+        entries,
+        sweep,
+        layers=[layer for layer, _ in entries[0].layer_rates] if entries else [],
+        default_rows=config.data.train_subset,
+        default_noise=config.data.label_noise,
+        pool_rows=meta.pool_rows,
+        val_rows=meta.rows["val"],
+        grid_is_set=bool(config.grid.rates),
+    )
+    data |= choosing_data
+    figures |= choosing_figures
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
+    (out_dir / CHOOSING_FILE).write_text(choosing_md)
     link = log_sweep(contracts.read_sweep_record(models_dir), sweep, out_dir, figures)
 
     best = sweep.iloc[0]
@@ -216,6 +241,10 @@ def report(
     )
     if link:
         log.info("compare in MLflow (with `mlflow ui` running): %s", link)
+    # The report ends with what to try next: ready-to-paste commands (choosing.md).
+    for line in choosing_md.split("## What to try next", 1)[-1].splitlines():
+        if line.startswith("dvc "):
+            log.info("next: %s", line)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Where the examples come from: scikit-learn's bundled digits or a user's CSV.
+"""Where the examples come from: scikit-learn's bundled digits, a user's CSV, a folder of
+images or an `.npz` of arrays (arrays.py).
 
 A CSV is made usable the way a user would expect (text labels, one-hot text columns,
 incomplete rows dropped), each step logged; what cannot be fixed is refused in one line.
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import arrays
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 
@@ -25,7 +27,7 @@ MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features (n, d) float32 and integer labels (n,) in 0..n_classes-1."""
+    """Features (n, *example shape) float32 and integer labels (n,) in 0..n_classes-1."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -34,16 +36,58 @@ class Dataset:
 
 def load_dataset(config: DataConfig, project_root: Path) -> Dataset:
     if config.source == "digits":
-        return _load_digits()
-    return _load_csv(project_root / config.csv_path, config.target_column)
+        dataset = _load_digits(as_images=config.shape == "image")
+    elif config.source == "csv":
+        dataset = _load_csv(project_root / config.csv_path, config.target_column)
+    elif config.source == "images":
+        path = project_root / config.image_dir
+        x, codes, classes = arrays.load_image_folder(
+            path, tuple(config.image_size), config.color_mode
+        )
+        dataset = _checked(x, codes, classes, path.name, "class folder", "add images to it")
+    else:
+        path = project_root / config.npz_path
+        x, y = arrays.load_npz(path)
+        if config.shape == "image" and x.ndim not in (3, 4):
+            raise DataError(
+                f"data.shape = 'image': {path.name}'s x has shape {x.shape}, not examples x "
+                f"height x width [x channels]; reshape x or leave data.shape null"
+            )
+        x = x[..., None] if config.shape == "image" and x.ndim == 3 else x
+        if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+            y = y.astype(np.int64)  # 0.0/1.0 are classes 0 and 1
+        codes, classes = pd.factorize(y.astype(str) if y.dtype.kind in "USO" else y, sort=True)
+        names = tuple(str(c) for c in classes)
+        dataset = _checked(x, codes.astype(np.int64), names, path.name, "label", "add examples")
+    if config.shape == "flat":
+        features = dataset.features
+        dataset = Dataset(features.reshape(len(features), -1), dataset.labels, dataset.class_names)
+    return dataset
 
 
-def _load_digits() -> Dataset:
+def _checked(x, codes, classes, name: str, what: str, fix: str) -> Dataset:
+    """The classes of an image folder or .npz, refused if a classifier cannot split them."""
+    if len(classes) < 2:
+        raise DataError(f"{name}: a single class ({', '.join(classes)}); a classifier needs two")
+    counts = np.bincount(codes, minlength=len(classes))
+    if counts.min() < MIN_ROWS_PER_CLASS:
+        rare = classes[int(counts.argmin())]
+        raise DataError(
+            f"{name}: {what} {rare!r} has only {counts.min()} example(s); every class needs at "
+            f"least {MIN_ROWS_PER_CLASS} (train, validation and test each need one): {fix}"
+        )
+    log.info("%s: %d examples of shape %s, %d classes", name, len(codes), x.shape[1:], len(classes))
+    return Dataset(features=x, labels=codes, class_names=tuple(classes))
+
+
+def _load_digits(as_images: bool = False) -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()  # bundled with scikit-learn: no network
+    # `images` is `data` unflattened (8x8, row by row), so both give the same numbers.
+    features = digits.images[..., None] if as_images else digits.data
     return Dataset(
-        features=digits.data.astype(np.float32),
+        features=features.astype(np.float32),
         labels=digits.target.astype(np.int64),
         class_names=tuple(str(name) for name in digits.target_names),
     )

@@ -272,3 +272,38 @@ def max_weight_difference(a: keras.Model, b: keras.Model) -> float:
     """The largest |difference| between two models' corresponding weights."""
     pairs = zip(a.get_weights(), b.get_weights(), strict=True)
     return max(float(np.max(np.abs(x - y))) for x, y in pairs)
+
+
+def fit_tower_groups(
+    groups: Sequence[tuple[Sequence[TowerInput], Split]],
+    val: Split,
+    *,
+    learning_rate: float,
+    batch_size: int,
+    epochs: int,
+    sinks: Sequence[EpochSink],
+    progress: Callable[[int], EpochSink] | None = None,
+) -> FitOutcome:
+    """`fit_towers` once per group of towers that share a training set, one group after the
+    other in this process.
+
+    Towers trained on different sets cannot share one `fit`: their epochs have different
+    numbers of steps. Each group's `fit` builds its own graph, optimizer and seeded input
+    streams, so every tower still equals its model trained alone (tests/test_towers.py).
+    `progress(n_towers)` makes a progress sink per group.
+    """
+    total = FitOutcome(seconds=0.0)
+    for towers, train in groups:
+        extra = [progress(len(towers))] if progress is not None else []
+        outcome = fit_towers(
+            towers,
+            train,
+            val,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            epochs=epochs,
+            sinks=[*sinks, *extra],
+        )
+        total.seconds += outcome.seconds
+        total.diverged_at_epoch.update(outcome.diverged_at_epoch)
+    return total

@@ -23,6 +23,7 @@ from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
 from pipeline.entries import TowerSpec, resolve_towers
 from pipeline.files import publish_dir, staging_dir
+from pipeline.grid import check_memory
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +64,22 @@ class HistoryRecorder:
             writer.writerows(rows)
 
 
-def build_models(config: LabConfig, towers, input_shape, n_classes):
+def build_models(config: LabConfig, towers, input_shape, n_classes, root: Path):
     """Each tower's model, initialised as it would be in a process that trains it alone."""
-    import keras
+    from pipeline.builders import build_tower
 
-    from pipeline.model import build_mlp
-
-    models = []
-    for tower in towers:
-        keras.utils.set_random_seed(tower.seed)
-        models.append(
-            build_mlp(
-                input_shape[0],
-                n_classes,
-                config.model.hidden_units,
-                config.model.activation,
-                tower.entry.rates,
-                name=tower.name,
-            )
+    return [
+        build_tower(
+            config.model,
+            input_shape,
+            n_classes,
+            dict(tower.entry.layer_rates),
+            seed=tower.seed,
+            name=tower.name,
+            root=root,
         )
-    return models
+        for tower in towers
+    ]
 
 
 # A penalty this many times the data loss at initialisation leaves the data no say: the
@@ -117,24 +114,59 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
             )
 
 
+def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
+    """[(tower inputs, training split)] per distinct training set, in the towers' order.
+
+    Entries without `train_size` or `label_noise` share `data:`'s training split; the others
+    train on prefixes of the nested pool (subsets.py), one group per (rows, noise).
+    """
+    from pipeline import subsets
+
+    keyed: dict[object, list] = {}
+    for tower, tower_input in zip(towers, inputs, strict=True):
+        key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
+        keyed.setdefault(key, []).append(tower_input)
+    groups = []
+    for key, members in keyed.items():
+        split = (
+            default_split
+            if key is None
+            else subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
+        )
+        if len(keyed) > 1:
+            log.info(
+                "%d models on %s (%d rows)", len(members), subsets.describe(key), len(split.labels)
+            )
+        groups.append((members, split))
+    return groups
+
+
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
-    towers = resolve_towers(config)
+    root = params.resolve().parent
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
     from pipeline import data
+    from pipeline.builders import regularizable_names
     from pipeline.progress import SweepProgress
-    from pipeline.towers import TowerInput, fit_towers
+    from pipeline.towers import TowerInput, fit_tower_groups
     from pipeline.tracking import records, runs, store
 
-    # An unreachable or unusable store fails here, before any output folder exists.
-    experiment_id = store.use_experiment(config.base.experiment)
     train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
     meta = contracts.read_meta(prepared_dir)
-    models = build_models(config, towers, train_split.features.shape[1:], meta.n_classes)
+    shape = meta.example_shape
+    # A builder that fails, a rate pattern that matches no layer, a list of the wrong length:
+    # all refused here, before any MLflow run or output folder exists.
+    layers = regularizable_names(config.model, shape, meta.n_classes, root)
+    towers = resolve_towers(config, layers)
+    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+        check_memory(config, meta.n_features, meta.n_classes)
+    # An unreachable or unusable store fails here, before any output folder exists.
+    experiment_id = store.use_experiment(config.base.experiment)
+    models = build_models(config, towers, shape, meta.n_classes, root)
     warn_overwhelming_penalties(towers, models, meta.n_classes)
     names = [tower.name for tower in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
@@ -156,14 +188,15 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         inputs = [
             TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
         ]
-        outcome = fit_towers(
-            inputs,
-            train_split,
+        groups = training_groups(config, towers, inputs, prepared_dir, meta, train_split)
+        outcome = fit_tower_groups(
+            groups,
             val_split,
             learning_rate=config.train.learning_rate,
             batch_size=config.train.batch_size,
             epochs=config.train.epochs,
-            sinks=[SweepProgress(config.train.epochs, len(towers)), epoch_logger, history],
+            sinks=[epoch_logger, history],
+            progress=lambda n: SweepProgress(config.train.epochs, n),
         )
         epoch_logger.flush()
         records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
@@ -172,7 +205,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             for tower, model in zip(towers, models, strict=True)
         ]
         record = contracts.SweepRecord(
-            sweep.parent_id, store.tracking_uri(store.project_root()), tuple(saved)
+            sweep.parent_id, store.tracking_uri(store.project_root()), tuple(saved), tuple(layers)
         )
         contracts.write_sweep_record(staging, record)
     publish_dir(staging, out_dir)

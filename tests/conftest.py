@@ -86,6 +86,7 @@ def make_project(root: Path) -> Project:
     for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "data" / "raw", root / "data" / "raw")  # prepare depends on it
+    shutil.copytree(ROOT / "builders", root / "builders")  # train and evaluate depend on it
     write_yaml(root / "params.yaml", tiny_params())
     lab = Project(root)
     lab.run("git", "init", "-q")

@@ -122,3 +122,28 @@ def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_pa
     np.testing.assert_array_equal(loaded(features).numpy(), model(features).numpy())
     assert [layer.name for layer in loaded.layers[1:]] == ["hidden_1", "output"]
     assert loaded.get_layer("hidden_1").kernel_regularizer.l2 == pytest.approx(0.01)
+
+
+def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
+    """train.py fits one group per training-set size, one after the other: each tower still
+    equals its model trained alone on its own rows (nested subsets of one split)."""
+    from pipeline.towers import fit_tower_groups
+
+    small = data.Split(splits["train"].features[:40], splits["train"].labels[:40])
+    groups_spec = [
+        (small, [("small", [0.0, 0.0], 0.0, 7), ("small_l2", [0.01, 0.01], 0.0, 7)]),
+        (splits["train"], [("full", [0.0, 0.0], 0.0, 7), ("full-seed8", [0.01, 0.0], 0.0, 8)]),
+    ]
+    init_tensorflow(0)
+    groups = [
+        ([TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep], split)
+        for split, sweep in groups_spec
+    ]
+    outcome = fit_tower_groups(
+        groups, splits["val"], learning_rate=0.01, batch_size=16, epochs=EPOCHS, sinks=[]
+    )
+    assert outcome.diverged_at_epoch == {}
+    for (split, sweep), (inputs, _) in zip(groups_spec, groups, strict=True):
+        for (name, rates, decay, seed), tower in zip(sweep, inputs, strict=True):
+            alone, _ = _alone({**splits, "train": split}, name, rates, decay, seed)
+            assert max_weight_difference(tower.model, alone) == 0.0, name

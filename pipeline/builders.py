@@ -1,0 +1,233 @@
+"""What builds the network: the built-in MLP or convnet, or the user's own function in a file.
+
+`model.builder` in params.yaml is `mlp` (the default), `cnn`, or `builders/<file>.py:<function>`.
+Every builder returns an unregularized Functional or Sequential `keras.Model`; the L2 rates
+are attached afterwards, once, by cloning (regularize.py). `build_tower` is the whole recipe
+for one model of the sweep, the same whether it trains alone or as a tower (towers.py):
+Keras's layer-name counters reset, the seed set, the network built, L2 attached by cloning
+with the built weights copied. So a model has the same layer names, initial weights and
+dropout seeds in the sweep as in a process of its own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from pipeline.config import BUILDERS_DIR, ModelConfig
+from pipeline.entries import dense_layer_names
+from pipeline.errors import ConfigError
+from pipeline.regularize import regularizable_layers, with_l2
+
+Shape = tuple[int, ...]
+
+
+def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activation: str):
+    """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax), no regularizers.
+
+    Layer names, creation order and initializers are those of model.build_mlp, so for flat
+    inputs the initial weights are identical under the same seed (tests/test_own_models.py).
+    """
+    inputs = keras.Input(shape=input_shape, name="features")
+    # Flatten has no weights and draws no random numbers: image inputs change nothing else.
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    widths = [*hidden_units, n_classes]
+    activations = [activation] * len(hidden_units) + ["softmax"]
+    for name, width, act in zip(
+        dense_layer_names(len(hidden_units)), widths, activations, strict=True
+    ):
+        x = keras.layers.Dense(width, activation=act, name=name)(x)
+    return keras.Model(inputs, x)
+
+
+def cnn(
+    input_shape: Shape,
+    n_classes: int,
+    filters: Sequence[int],
+    kernel_size: int,
+    dense_units: int,
+    activation: str,
+):
+    """A small convnet: per entry of `filters` a Conv2D (`conv_<i>`, same padding) and a 2x2
+    max-pooling (`pool_<i>`), then `flatten`, an optional Dense `dense`, and the softmax
+    `output`. No regularizers."""
+    if len(input_shape) != 3:
+        raise ConfigError(
+            f"model.builder = 'cnn' needs images (height, width, channels), but the prepared "
+            f"data has shape {input_shape}; set data.shape: image (digits, npz) or use "
+            f"data.source: images"
+        )
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = inputs
+    for i, width in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(
+            width, kernel_size, padding="same", activation=activation, name=f"conv_{i}"
+        )(x)
+        # `same` pooling never shrinks a side below 1, so any image size works.
+        x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    if dense_units:
+        x = keras.layers.Dense(dense_units, activation=activation, name="dense")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="output")(x)
+    return keras.Model(inputs, outputs)
+
+
+def user_builder(spec: str, root: Path) -> Callable:
+    """The function named by `builders/<file>.py:<function>`, imported from the project."""
+    file_part, _, function = spec.rpartition(":")
+    path = root / file_part
+    if not path.is_file():
+        raise ConfigError(
+            f"model.builder = {spec!r}: no file {file_part}; put the builder in "
+            f"{BUILDERS_DIR}/ (see {BUILDERS_DIR}/example.py)"
+        )
+    module_name = f"lab_builder_{path.stem}"
+    module = sys.modules.get(module_name)
+    if module is None or getattr(module, "__file__", None) != str(path):
+        loader = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(loader)
+        # No __pycache__ in builders/: it is a DVC dependency, and must only change when
+        # the user changes a builder.
+        writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            loader.loader.exec_module(module)
+        except Exception as exc:  # any error in the user's file is reported
+            raise ConfigError(
+                f"model.builder = {spec!r}: importing {file_part} failed: "
+                f"{type(exc).__name__}: {_first_line(exc)}; fix the file"
+            ) from None
+        finally:
+            sys.dont_write_bytecode = writes_bytecode
+        sys.modules[module_name] = module  # custom layers registered there stay loadable
+    builder = getattr(module, function, None)
+    if not callable(builder):
+        defined = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise ConfigError(
+            f"model.builder = {spec!r}: {file_part} has no function {function!r}; "
+            f"it defines {', '.join(defined) or 'no functions'}"
+        )
+    return builder
+
+
+def build_base(config: ModelConfig, input_shape: Shape, n_classes: int, root: Path):
+    """The unregularized network for `config.builder`, checked to be a cloneable classifier."""
+    if config.builder == "mlp":
+        model = mlp(input_shape, n_classes, config.hidden_units, config.activation)
+    elif config.builder == "cnn":
+        c = config.cnn
+        model = cnn(input_shape, n_classes, c.filters, c.kernel_size, c.dense_units, c.activation)
+    else:
+        builder = user_builder(config.builder, root)
+        call = (
+            f"{config.builder.rpartition(':')[2]}(input_shape={input_shape}, n_classes={n_classes})"
+        )
+        try:
+            model = builder(input_shape, n_classes)
+        except ConfigError:
+            raise
+        except Exception as exc:  # any error in the builder is reported
+            raise ConfigError(
+                f"model.builder = {config.builder!r}: {call} raised {type(exc).__name__}: "
+                f"{_first_line(exc)}; fix the builder"
+            ) from None
+        _check_user_model(model, config.builder, call, input_shape)
+    _check_classifier(model, config.builder, input_shape, n_classes)
+    return model
+
+
+def _check_user_model(model: object, spec: str, call: str, input_shape: Shape) -> None:
+    from keras.src.models.functional import Functional
+
+    if not isinstance(model, keras.Model):
+        raise ConfigError(
+            f"model.builder = {spec!r}: {call} returned {type(model).__name__}, not a "
+            f"keras.Model; return keras.Model(inputs, outputs) or a keras.Sequential"
+        )
+    if not isinstance(model, Functional | keras.Sequential):
+        raise ConfigError(
+            f"model.builder = {spec!r}: {call} returned a subclassed model "
+            f"({type(model).__name__}), which Keras cannot clone to attach L2; write it with "
+            f"the functional API (inputs = keras.Input(shape=input_shape); x = layer(inputs); "
+            f"...; return keras.Model(inputs, outputs)) or as a keras.Sequential"
+        )
+    if isinstance(model, keras.Sequential) and not model.built:
+        model.build((None, *input_shape))
+
+
+def _check_classifier(model: keras.Model, spec: str, input_shape: Shape, n_classes: int) -> None:
+    where = f"model.builder = {spec!r}"
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConfigError(
+            f"{where}: the model has {len(model.inputs)} inputs and {len(model.outputs)} "
+            f"outputs; the lab trains models with one input and one output"
+        )
+    given = tuple(model.inputs[0].shape[1:])
+    if given != tuple(input_shape):
+        raise ConfigError(
+            f"{where}: the model takes inputs of shape {given}, the prepared data has "
+            f"{tuple(input_shape)}; build keras.Input(shape=input_shape)"
+        )
+    if tuple(model.outputs[0].shape[1:]) != (n_classes,):
+        raise ConfigError(
+            f"{where}: the model's output has shape {tuple(model.outputs[0].shape[1:])}, the "
+            f"data has {n_classes} classes; end with Dense(n_classes, activation='softmax')"
+        )
+    probe = keras.ops.convert_to_numpy(model(np.zeros((2, *input_shape), np.float32)))
+    if not (np.all(probe >= 0) and np.allclose(probe.sum(axis=1), 1.0, atol=1e-3)):
+        raise ConfigError(
+            f"{where}: the model's outputs are not probabilities (the lab's loss expects a "
+            f"softmax); end with Dense(n_classes, activation='softmax')"
+        )
+    if not regularizable_layers(model):
+        raise ConfigError(
+            f"{where}: the model has no layer that takes L2 (Dense, Conv, SeparableConv, "
+            f"DepthwiseConv, Embedding); there is nothing to regularize"
+        )
+
+
+def regularizable_names(config: ModelConfig, input_shape: Shape, n_classes: int, root: Path):
+    """The names of the layers that take a rate, in order, as every tower's model has them."""
+    _reset_layer_names()
+    return [
+        layer.name
+        for layer in regularizable_layers(build_base(config, input_shape, n_classes, root))
+    ]
+
+
+def build_tower(
+    config: ModelConfig,
+    input_shape: Shape,
+    n_classes: int,
+    rates: Mapping[str, float],
+    *,
+    seed: int,
+    name: str,
+    root: Path,
+) -> keras.Model:
+    """One model of the sweep, initialised as a process that trains it alone initialises it."""
+    # Layers a builder leaves unnamed are numbered by a process-wide counter (dense,
+    # dense_1, ...); reset, they get the names they get in a fresh process, so rates given
+    # by name reach the same layers in every tower.
+    _reset_layer_names()
+    keras.utils.set_random_seed(seed)
+    base = build_base(config, input_shape, n_classes, root)
+    # The clone's own initializers and dropout seeds are drawn from the seed's stream too,
+    # after the base's: the same draws in the sweep and alone. Its weights are the base's.
+    model = with_l2(base, rates)
+    return keras.Model(model.inputs, model.outputs, name=name)
+
+
+def _reset_layer_names() -> None:
+    from keras.src.utils.naming import reset_uids  # no public API; keras is pinned
+
+    reset_uids()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"

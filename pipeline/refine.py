@@ -1,0 +1,110 @@
+"""Refine the best L2 rate automatically: bracket it, train the bracket, repeat.
+
+`python -m pipeline.refine --rounds 3` runs up to three DVC experiments in the workspace, one
+after the other. Each trains the rates tried so far plus the bracket around the current best
+(choosing.next_rates) as a grid on all layers (`grid.rates`, `grid.layers=[all]`, no
+hand-written entries), so every round's report compares all of them under the same seeds, and
+each lands in MLflow under its own parent run (`sweep refine_<k>`). It stops early when the
+best rate can no longer be told apart from its neighbours (within the seed spread, or one
+validation sample without `base.repeat_seeds`): a finer bracket would only fit noise.
+
+Choices are made on validation error only, as in the report. The workspace is left with the
+last round's results (`dvc exp show` lists every round; `git checkout params.yaml` restores
+the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipeline import choosing, contracts, table
+from pipeline.cli import run_stage
+from pipeline.config import load_config
+from pipeline.entries import resolve_entries
+from pipeline.errors import LabError
+
+log = logging.getLogger(__name__)
+
+# round number, rates -> runs that round's experiment
+Runner = Callable[[int, Sequence[float]], None]
+
+
+def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
+    """The workspace's entries on the choosing axes, and the validation split's size."""
+    config = load_config(params)
+    meta = contracts.read_meta(prepared)
+    entries = resolve_entries(config)
+    sweep = table.sweep_table(entries, metrics, details)
+    points = choosing.place(
+        entries, sweep, config.data.train_subset, config.data.label_noise, meta.pool_rows
+    )
+    return points, meta.rows["val"]
+
+
+def settled(points: Sequence[choosing.Point], val_rows: int) -> bool:
+    """True when the best rate cannot be told apart from any neighbour it has."""
+    best, lower, upper, _ = choosing.next_rates(points)
+    neighbours = [p for p in (lower, upper) if p is not None]
+    return bool(neighbours) and all(
+        choosing.indistinguishable(best, p, val_rows) for p in neighbours
+    )
+
+
+def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
+    """Up to `rounds` experiments; returns the best rate after the last one."""
+    for k in range(1, rounds + 1):
+        points, val_rows = read()
+        if settled(points, val_rows):
+            log.info("round %d: the best rate is within the spread of its neighbours; stop", k)
+            break
+        best, _, _, proposed = choosing.next_rates(points)
+        if not proposed:
+            log.info("round %d: every rate of the bracket around %g is tried; stop", k, best.rate)
+            break
+        tried = sorted({p.rate for p in points if p.rows is None and p.layer == choosing.ALL})
+        rates = sorted({*tried, *proposed})
+        log.info("round %d: best %g; training %s", k, best.rate, ", ".join(f"{r:g}" for r in rates))
+        run(k, rates)
+    points, _ = read()
+    best = choosing.next_rates(points)[0]
+    spread = f" ± {best.val_std:.3f}" if best.val_std else ""
+    log.info(
+        "refined best rate: %g (val error %.3f%s, %s)", best.rate, best.val, spread, best.entry
+    )
+    return [best.rate]
+
+
+def dvc_experiment(k: int, rates: Sequence[float]) -> None:
+    """`dvc exp run` in the workspace with the round's rates as an all-layers grid."""
+    listed = ",".join(f"{r:g}" for r in rates)
+    command = [
+        "dvc", "exp", "run", "-n", f"refine_{k}", "-S", "~sweep", "-S", "+sweep={}",
+        "-S", f"grid.rates=[{listed}]", "-S", "grid.layers=[all]",
+        "-S", "grid.train_sizes=[null]", "-S", "grid.label_noise=[null]",
+    ]  # fmt: skip
+    log.info("%s", " ".join(command))
+    if subprocess.run(command, check=False).returncode != 0:
+        raise LabError(f"`{' '.join(command)}` failed; see its output above")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics"))
+    parser.add_argument("--details", type=Path, default=Path("evaluation"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    args = parser.parse_args(argv)
+
+    def read():
+        return read_points(args.params, args.metrics, args.details, args.prepared)
+
+    run_stage("refine", lambda: refine(args.rounds, read, dvc_experiment))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Nested training sets: one order of the training pool whose every prefix is a stratified
+subset with the same share of flipped labels, so a larger subset contains the smaller ones.
+
+`prepare` writes the whole training pool (every training row, before `data.train_subset`)
+in that order with its clean labels (`contracts.POOL_FILE`). An entry that sets `train_size`
+or `label_noise` trains on the first `train_size` rows (default: `data.train_subset`, else
+the whole pool) with labels flipped by the rule below (default share: `data.label_noise`).
+Entries that set neither train on `data:`'s training split, exactly as before.
+
+The flip rule is nested too: for share f, row k of the order (0-based) is flipped when
+round(f·(k+1)) > round(f·k), so every prefix of n rows has exactly round(f·n) flipped rows,
+and those of a shorter prefix are among them. Each row's new class comes from one random
+offset per row, drawn once for the whole pool: the same row gets the same wrong label in
+every subset and at every share.
+
+The pool is scaled with the scaler fitted on `data:`'s training split, as validation and
+test are, so every entry is judged on the very same validation and test features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import contracts, data
+from pipeline.config import DataConfig
+from pipeline.entries import EntrySpec
+from pipeline.errors import DataError
+
+# Seeds derived from base.seed for the two draws, kept apart from the split's and the
+# legacy label noise's draws.
+ORDER_STREAM = 1
+OFFSET_STREAM = 2
+
+
+def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A permutation of the rows whose every prefix holds each class in proportion (±1 row).
+
+    Each class's rows are shuffled; row i of a class with m rows gets the key (i + u) / m with
+    u uniform in [0, 1), and rows are taken in key order: class by class, the prefixes fill at
+    the class's rate, and within each round the classes come in random order.
+    """
+    rng = np.random.default_rng([seed, ORDER_STREAM])
+    keys = np.empty(len(labels))
+    for cls in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == cls))
+        keys[rows] = (np.arange(len(rows)) + rng.random(len(rows))) / len(rows)
+    return np.argsort(keys, kind="stable")
+
+
+def flipped_positions(n_rows: int, fraction: float) -> np.ndarray:
+    """Boolean mask over the order: every prefix of n rows has round(fraction·n) set."""
+    target = np.floor(fraction * np.arange(n_rows + 1) + 0.5).astype(np.int64)
+    return np.diff(target) > 0
+
+
+def noisy_labels(
+    labels: np.ndarray, n_classes: int, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pool's labels (in nested order) with the nested share `fraction` moved to another
+    class; returns the labels and the mask of changed rows."""
+    offsets = np.random.default_rng([seed, OFFSET_STREAM]).integers(1, n_classes, len(labels))
+    flipped = flipped_positions(len(labels), fraction)
+    noisy = np.where(flipped, (labels + offsets) % n_classes, labels)
+    return noisy.astype(labels.dtype), flipped
+
+
+def write_pool(prepared_dir: Path, pool: data.Split) -> None:
+    n_features = pool.features.shape[1]
+    frame = pd.DataFrame(pool.features, columns=[f"x{i}" for i in range(n_features)])
+    frame[data.LABEL] = pool.labels
+    frame.to_parquet(prepared_dir / contracts.POOL_FILE, index=False)
+
+
+def read_pool(prepared_dir: Path) -> data.Split:
+    path = prepared_dir / contracts.POOL_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: training pool missing; run `dvc repro -f prepare`")
+    frame = pd.read_parquet(path)
+    features = frame[[c for c in frame.columns if c.startswith("x")]]
+    return data.Split(features.to_numpy(np.float32), frame[data.LABEL].to_numpy(np.int64))
+
+
+def training_set(entry: EntrySpec, cfg: DataConfig, pool_rows: int) -> tuple[int, float] | None:
+    """(rows, label-noise share) of the entry's pool prefix; None: `data:`'s training split."""
+    if not entry.uses_pool:
+        return None
+    rows = entry.train_size or cfg.train_subset or pool_rows
+    noise = cfg.label_noise if entry.label_noise is None else entry.label_noise
+    if rows > pool_rows:
+        raise DataError(
+            f"sweep.{entry.name}.train_size = {rows}: the training pool has {pool_rows} rows;"
+            f" use at most {pool_rows} (or lower data.test_fraction / data.val_fraction)"
+        )
+    return rows, noise
+
+
+def check_entries(entries: Sequence[EntrySpec], cfg: DataConfig, pool_rows: int) -> None:
+    """Raise DataError for the first entry whose training set the pool cannot give."""
+    for entry in entries:
+        training_set(entry, cfg, pool_rows)
+
+
+def training_split(
+    prepared_dir: Path, key: tuple[int, float] | None, n_classes: int, seed: int
+) -> data.Split:
+    """The training split for a `training_set` key, labels as the model is trained on them."""
+    if key is None:
+        return data.read_split(prepared_dir, "train")
+    rows, noise = key
+    pool = read_pool(prepared_dir)
+    labels, _ = noisy_labels(pool.labels, n_classes, noise, seed)
+    shape = contracts.read_meta(prepared_dir).example_shape  # the pool is stored flat
+    return data.Split(pool.features[:rows].reshape(-1, *shape), labels[:rows])
+
+
+def describe(key: tuple[int, float] | None) -> str:
+    return "data: training split" if key is None else f"pool[:{key[0]}], noise {key[1]:g}"
