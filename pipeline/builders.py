@@ -219,7 +219,11 @@ def build_tower(
     # The clone's own initializers and dropout seeds are drawn from the seed's stream too,
     # after the base's: the same draws in the sweep and alone. Its weights are the base's.
     model = with_l2(base, rates)
-    return keras.Model(model.inputs, model.outputs, name=name)
+    # A single input and output as plain tensors, not one-element lists: Keras warns on every
+    # call of a list-structured model with a plain tensor (each prediction, in every stage).
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+    return keras.Model(inputs, outputs, name=name)
 
 
 def _reset_layer_names() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from conftest import tiny_params
+from conftest import ROOT, tiny_params
 
 from pipeline.runtime import init_tensorflow
 
@@ -21,7 +21,7 @@ def _towers_and_models(sweep: dict):
     params["base"]["repeat_seeds"] = [43]
     config = LabConfig.model_validate(params)
     towers = resolve_towers(config)
-    return towers, build_models(config, towers, (64,), 10)
+    return towers, build_models(config, towers, (64,), 10, ROOT)
 
 
 def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
