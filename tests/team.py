@@ -74,7 +74,9 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path, log_path: Path) -> Iterator[str]:
+def mlflow_server(
+    backend_uri: str, artifacts: Path, log_path: Path, workers: int = 2
+) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with served artifacts; yields its URI once it answers."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -83,7 +85,7 @@ def mlflow_server(backend_uri: str, artifacts: Path, log_path: Path) -> Iterator
             [
                 str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", backend_uri,
                 "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-                "--port", str(port), "--workers", "2",
+                "--port", str(port), "--workers", str(workers),
             ],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip

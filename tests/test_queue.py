@@ -1,4 +1,5 @@
-"""Parallel experiments with `dvc queue` on the default local store: every run recorded."""
+"""Parallel experiments with `dvc queue` on the default local store: every run recorded, each
+experiment's `train` as one parent run with its model run nested under it."""
 
 from __future__ import annotations
 
@@ -23,13 +24,22 @@ def one_entry_project(project: Project, experiment: str = "l2-lab") -> None:
 
 
 def check_runs(client, experiment: str, rates: tuple[float, ...]) -> list:
+    """One model run per experiment, each nested under its own experiment's sweep parent."""
     n = len(rates)
     found = client.get_experiment_by_name(experiment)
     assert found is not None
-    runs = model_runs(client.search_runs([found.experiment_id], max_results=1000))
+    every_run = client.search_runs([found.experiment_id], max_results=1000)
+    runs = model_runs(every_run)
+    parents = {r.info.run_id: r for r in every_run if r.data.tags.get("sweep") == "parent"}
     assert len(runs) == n
-    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert len(parents) == n
+    assert {r.info.status for r in every_run} == {"FINISHED"}
     assert len({r.data.tags["dvc_exp_name"] for r in runs}) == n
+    for run in runs:
+        parent = parents[run.data.tags["mlflow.parentRunId"]]
+        assert parent.data.tags["dvc_exp_name"] == run.data.tags["dvc_exp_name"]
+        assert parent.info.run_name == f"sweep {run.data.tags['dvc_exp_name']}"
+        assert run.info.run_name == run.data.tags["entry"] == "plain"
     assert all("test_error" in r.data.metrics for r in runs)  # evaluate reached each run
     assert sorted(float(r.data.params["l2"]) for r in runs) == sorted(rates)
     return runs

@@ -13,6 +13,8 @@ from conftest import Project, model_runs
 from team import mlflow_server, postgres_server, run_queued_experiments
 from test_queue import RATES, check_runs, one_entry_project
 
+from pipeline import contracts
+
 pytestmark = pytest.mark.slow
 
 
@@ -43,14 +45,23 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
 
     client = _client(uri)
     experiment = client.get_experiment_by_name("l2-lab")
-    runs = model_runs(client.search_runs([experiment.experiment_id]))
+    every_run = client.search_runs([experiment.experiment_id])
+    runs = model_runs(every_run)
     assert sorted(r.info.run_name for r in runs) == ["layerwise", "plain"]
-    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.info.status for r in every_run} == {"FINISHED"}
+    sweep = json.loads((project.root / "models" / "sweep.json").read_text())
+    assert sweep["tracking_uri"] == uri
+    (parent,) = (r for r in every_run if r.data.tags.get("sweep") == "parent")
+    assert parent.info.run_id == sweep["parent_run_id"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    assert "compare-runs" in parent.data.tags["mlflow.note.content"]  # the report reached it
     for run in runs:
-        metrics_file = json.loads(
-            (project.root / "metrics" / f"{run.info.run_name}.json").read_text()
-        )
-        assert run.data.metrics["test_error"] == pytest.approx(metrics_file["test_error"])
+        name = run.info.run_name
+        details = json.loads((project.root / "evaluation" / f"{name}.json").read_text())
+        headline = json.loads((project.root / "metrics" / f"{name}.json").read_text())
+        # MLflow and evaluation/ hold every digit; the DVC metrics file is rounded once.
+        assert run.data.metrics["test_error"] == details["seeds"][0]["metrics"]["test_error"]
+        assert headline["test_error"] == contracts.rounded(run.data.metrics["test_error"])
         assert len(client.get_metric_history(run.info.run_id, "epoch_loss")) == 4
 
     # The model travelled over HTTP into the served artifact folder and loads back from it.
@@ -61,7 +72,6 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
     from pipeline import data
 
     run_file = json.loads((project.root / "models" / "plain" / "run.json").read_text())
-    assert run_file["tracking_uri"] == uri
     mlflow.set_tracking_uri(uri)
     logged = mlflow.keras.load_model(run_file["model_uri"])
     saved = keras.saving.load_model(project.root / "models" / "plain" / "model.keras")
@@ -78,7 +88,7 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
         (count,) = connection.execute(
             "select count(*) from runs where status = 'FINISHED'"
         ).fetchone()
-    assert count >= 2
+    assert count >= 3  # the sweep's parent and its two model runs
 
 
 def test_queued_experiments_all_land_on_the_server(project: Project, server: tuple[str, str, Path]):
