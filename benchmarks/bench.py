@@ -1,19 +1,21 @@
-"""Benchmark the L2 lab against baselines measured in the same run; print a table, write JSON.
+"""Benchmark the one-process sweep against baselines measured in the same run; print a table.
 
-    python -m benchmarks.bench            # the default sweep of params.yaml (~10 min on 2 cores)
-    python -m benchmarks.bench --quick    # 10 epochs, two entries, one repeat (~3 min)
+    python -m benchmarks.bench                            # the default sweep (~15 min on 2 cores)
+    python -m benchmarks.bench --epochs 5 --entries 2     # a quick look
 
-Every figure is a ratio against a baseline measured in the same run on the same model, data,
-seed and epochs, so that a busy machine slows both sides alike. Repeated figures are medians.
+Every figure is a ratio against a baseline measured in the same run, on the same params, so
+a busy machine slows both sides alike:
 
-1. training: the pipeline's `training.fit` vs a plain `model.fit` on numpy arrays with
-   batch_size=32, and vs the compute bound (training FLOPs / measured matmul FLOP/s);
-2. sweep: a cold `dvc repro -f` of a throwaway copy of the project vs the sum of its pure
-   training times, with the overhead split into imports, DVC, MLflow, evaluation and the rest;
-3. `dvc repro` with nothing changed and with one entry changed;
-4. peak memory of each stage;
-5. MLflow: the time a `train` stage spends in MLflow calls, with the local store and with a
-   tracking server over HTTP (`mlflow server`, started here on a free port and stopped after).
+(a) sweep: a cold `dvc repro -f` with a fresh MLflow store in a throwaway copy of the project,
+    against the same for the per-entry layout (`train@<entry>`/`evaluate@<entry>`, commit
+    b45d537, checked out into a temporary `git worktree` and run with this venv), and against
+    the sum of the entries' pure training times, each fit alone in one warm process;
+(b) fused: `towers.fit_towers` of all entries against `training.fit` of each in turn, in one
+    process (and both again with `jit_compile=True`);
+(c) mlflow: the share of the `train` stage spent in `pipeline.tracking` calls, with the local
+    store and with `mlflow server` on 127.0.0.1 (started here, stopped after);
+(d) memory: the peak RSS of the `train` process with the sweep and with the sweep trained
+    over `--extra-seeds` more seeds.
 """
 
 from __future__ import annotations
@@ -27,14 +29,12 @@ import platform
 import shutil
 import signal
 import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -42,13 +42,9 @@ from ruamel.yaml import YAML
 log = logging.getLogger("bench")
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("training", "sweep", "mlflow")
-TARGETS = {
-    "training_speedup_vs_plain": 3.0,  # at least
-    "sweep_overhead_share": 0.25,  # at most, of pure training time
-    "noop_repro_s": 3.0,  # at most
-    "mlflow_share_of_run": 0.05,  # at most
-}
+PARTS = ("sweep", "fused", "mlflow", "memory")
+OLD_LAYOUT = "b45d537"  # the last commit with one train/evaluate stage pair per entry
+EXTRA_SEED_BASE = 43
 
 # A stage process is recorded by this stand-in for `python`, first on PATH under `dvc repro`:
 # wall time and peak RSS of each stage, without touching dvc.yaml.
@@ -70,106 +66,77 @@ def _yaml() -> YAML:
     return yaml
 
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
+def write_params(path: Path, params: dict) -> None:
+    with path.open("w") as handle:
+        _yaml().dump(params, handle)
 
 
-def run_task(task: str, work: Path, **options: object) -> dict:
-    """Run `benchmarks.tasks <task>` in a fresh process; returns its JSON and wall time."""
-    result = work / f"task-{time.monotonic_ns()}.json"
-    argv = [sys.executable, "-m", "benchmarks.tasks", task, "--result", str(result)]
-    for key, value in options.items():
-        argv += [f"--{key}", str(value)]
-    started = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=_env())
-    if done.returncode != 0:
-        raise RuntimeError(f"task {task} failed:\n{done.stderr[-3000:]}")
-    payload = json.loads(result.read_text())
-    payload["process_s"] = time.perf_counter() - started
-    return payload
+def shrink_params(params: dict, epochs: int | None = None, entries: int | None = None) -> dict:
+    """A copy of `params` with fewer epochs and/or only the first `entries` sweep entries."""
+    params = json.loads(json.dumps(params))
+    if epochs is not None:
+        params["train"]["epochs"] = epochs
+    if entries is not None:
+        params["sweep"] = dict(list(params["sweep"].items())[:entries])
+    return params
+
+
+def with_extra_seeds(params: dict, n: int) -> dict:
+    """A copy of `params` that trains every entry again with `n` more seeds."""
+    params = json.loads(json.dumps(params))
+    params["base"]["repeat_seeds"] = [EXTRA_SEED_BASE + i for i in range(n)]
+    return params
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", **extra}
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("DVC_ROOT", None)
     env.update(extra)
     return env
 
 
-def shrink_params(params: dict, quick: bool) -> dict:
-    """`--quick`: 10 epochs and the first two sweep entries; the model and data stay as given."""
-    if not quick:
-        return params
-    params = json.loads(json.dumps(params))
-    params["train"]["epochs"] = min(10, params["train"]["epochs"])
-    params["sweep"] = dict(list(params["sweep"].items())[:2])
-    return params
+def run_task(task: str, env: dict | None = None, **options: object) -> dict:
+    """Run `benchmarks.tasks <task>` in a fresh process; returns its JSON and wall time."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result = Path(handle.name)
+    argv = [sys.executable, "-m", "benchmarks.tasks", task, "--result", str(result)]
+    for key, value in options.items():
+        if value is True:
+            argv.append(f"--{key}")
+        elif value not in (None, False):
+            argv += [f"--{key}", str(value)]
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env or _env())
+    try:
+        if done.returncode != 0:
+            raise RuntimeError(f"task {task} failed:\n{done.stderr[-3000:]}")
+        payload = json.loads(result.read_text())
+    finally:
+        result.unlink(missing_ok=True)
+    payload["process_s"] = time.perf_counter() - started
+    return payload
 
 
-def dense_macs(shapes: Sequence[Sequence[int]]) -> int:
-    """Multiply-adds of one forward pass of one sample through Dense kernels of `shapes`."""
-    return sum(rows * cols for rows, cols in shapes)
+# -- (a) the sweep under DVC, new layout and old -------------------------------------------
 
 
-def training_flops_per_sample(shapes: Sequence[Sequence[int]], n_train: int, n_val: int) -> float:
-    """FLOPs per training sample: forward (2 per MAC) + backward (4 per MAC), plus the epoch's
-    validation forward pass spread over the training samples."""
-    macs = dense_macs(shapes)
-    return 6 * macs + 2 * macs * n_val / n_train
-
-
-# -- 1. training ---------------------------------------------------------------------------
-
-
-def bench_training(work: Path, params: Path, prepared: Path, entry: str, repeats: int) -> dict:
-    runs: dict[str, list[dict]] = {"plain": [], "pipeline": []}
-    for i in range(repeats):
-        seed = 42 + i  # the seed changes between repeats, so the spread of val error is seed noise
-        for mode in ("plain", "pipeline"):
-            r = run_task(
-                "train", work, params=params, prepared=prepared, entry=entry, seed=seed, mode=mode
-            )
-            runs[mode].append(r)
-            log.info("training %-8s seed %d: %.0f samples/s, val_error %.3f",
-                     mode, seed, r["samples_per_s"], r["val_error"])  # fmt: skip
-    matmul = run_task("matmul", work, repeats=5)["flops_per_s"]
-    first = runs["pipeline"][0]
-    per_sample = training_flops_per_sample(first["dense_shapes"], first["n_train"], first["n_val"])
-    bound = matmul["1024x1024x1024"] / per_sample
-    pipeline_speed = median([r["samples_per_s"] for r in runs["pipeline"]])
-    plain_speed = median([r["samples_per_s"] for r in runs["plain"]])
-    speedups = [
-        p["samples_per_s"] / q["samples_per_s"]
-        for p, q in zip(runs["pipeline"], runs["plain"], strict=True)
-    ]
-    return {
-        "entry": entry,
-        "epochs": first["epochs"],
-        "runs": runs,
-        "pipeline_samples_per_s": pipeline_speed,
-        "plain_samples_per_s": plain_speed,
-        "speedup_vs_plain": median(speedups),
-        "matmul_flops_per_s": matmul,
-        "training_flops_per_sample": per_sample,
-        "compute_bound_samples_per_s": bound,
-        "pipeline_share_of_bound": pipeline_speed / bound,
-        "plain_share_of_bound": plain_speed / bound,
-        "val_error_pipeline": [r["val_error"] for r in runs["pipeline"]],
-        "val_error_plain": [r["val_error"] for r in runs["plain"]],
-    }
-
-
-# -- 2-4. the sweep under DVC --------------------------------------------------------------
+def stage_name(argv: Sequence[str]) -> str:
+    """`-m pipeline.train --entry l2_0 ...` -> `train@l2_0`; `-m pipeline.train ...` -> `train`."""
+    module = argv[argv.index("-m") + 1].removeprefix("pipeline.") if "-m" in argv else argv[0]
+    if "--entry" in argv:
+        return f"{module}@{argv[argv.index('--entry') + 1]}"
+    return module
 
 
 class Project:
-    """A throwaway git + DVC copy of the project with its own MLflow store and a stage shim."""
+    """A throwaway git + DVC copy of the code at `source` (this checkout or an old worktree),
+    with its own MLflow store and a stage shim."""
 
-    def __init__(self, root: Path, params: dict):
+    def __init__(self, root: Path, source: Path, params: dict):
         self.root = root
-        self.stage_log = root.parent / "stages.jsonl"
-        shim_dir = root.parent / "shim"
+        self.stage_log = root.parent / f"{root.name}-stages.jsonl"
+        shim_dir = root.parent / f"{root.name}-shim"
         shim_dir.mkdir()
         shim = shim_dir / "python"
         shim.write_text(_SHIM.format(python=sys.executable, log=str(self.stage_log)))
@@ -185,22 +152,19 @@ class Project:
         self.dvc_bin = str(venv_bin / "dvc")
         root.mkdir()
         shutil.copytree(
-            ROOT / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
+            source / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__")
         )
         for name in ("dvc.yaml", ".gitignore", "pyproject.toml"):
-            shutil.copy(ROOT / name, root / name)
-        shutil.copytree(ROOT / "builders", root / "builders")  # a dependency of train
-        (root / "data").mkdir()
-        self.write_params(params)
+            shutil.copy(source / name, root / name)
+        shutil.copytree(source / "data" / "raw", root / "data" / "raw")  # prepare's dep
+        if (source / "builders").is_dir():  # a dependency of train (not in older layouts)
+            shutil.copytree(source / "builders", root / "builders")
+        write_params(root / "params.yaml", params)
         self.run("git", "init", "-q")
         self.dvc("init", "-q")
         self.dvc("config", "core.analytics", "false")
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "-m", "bench project")
-
-    def write_params(self, params: dict) -> None:
-        with (self.root / "params.yaml").open("w") as handle:
-            _yaml().dump(params, handle)
 
     def run(self, *argv: str) -> float:
         """Run a command in the project; returns its wall time."""
@@ -223,94 +187,67 @@ class Project:
             record["stage"] = stage_name(record.pop("argv"))
         return records
 
-    def fit_seconds(self) -> dict[str, float]:
-        """Each entry's pure training time, as the train stage logged it to MLflow."""
-        with contextlib.closing(sqlite3.connect(self.root / "mlflow.db")) as db:
-            rows = db.execute(
-                "SELECT r.name, m.value FROM metrics m JOIN runs r ON m.run_uuid = r.run_uuid "
-                "WHERE m.key = 'fit_seconds' ORDER BY m.timestamp"
-            ).fetchall()
-        return dict(rows)
 
-
-def stage_name(argv: Sequence[str]) -> str:
-    """`-m pipeline.train --entry l2_0 ...` -> `train@l2_0`."""
-    module = argv[argv.index("-m") + 1].removeprefix("pipeline.") if "-m" in argv else argv[0]
-    if "--entry" in argv:
-        return f"{module}@{argv[argv.index('--entry') + 1]}"
-    return module
-
-
-def bench_sweep(work: Path, params: dict, imports: dict, noop_repeats: int) -> dict:
-    project = Project(work / "lab", params)
-    entries = list(params["sweep"])
-
-    cold_s = project.dvc("repro", "-f")
-    stages = project.take_stage_records()
-    fits = project.fit_seconds()
-    pure_training = sum(fits.values())
-    walls = {s["stage"]: s["seconds"] for s in stages}
-    train_walls = sum(walls[f"train@{e}"] for e in entries)
-    eval_walls = sum(walls[f"evaluate@{e}"] for e in entries)
-    per_process_imports = imports["tensorflow_s"] + imports["mlflow_s"]
-    n = len(entries)
-    overhead = {
-        # TensorFlow + MLflow imports, paid by every train and evaluate process.
-        "imports": 2 * n * per_process_imports,
-        # DVC itself: start-up, hashing, lock file, cache: wall time outside any stage.
-        "dvc": cold_s - sum(walls.values()),
-        # Evaluation after its imports: loading the model, metrics, logging them.
-        "evaluation": eval_walls - n * per_process_imports,
-        # The train stage after imports and fit: tracing, data, saving, MLflow logging.
-        "train_stage_rest": train_walls - n * per_process_imports - pure_training,
-        "prepare_and_report": walls["prepare"] + walls["report"],
-    }
-    overhead_total = cold_s - pure_training
-
-    dvc_startup = [project.dvc("version") for _ in range(noop_repeats)]
-    noop = [project.dvc("repro") for _ in range(noop_repeats)]
-    project.take_stage_records()
-
-    changed = entries[0]
-    edited = json.loads(json.dumps(params))
-    rates = edited["sweep"][changed]["l2"]
-    edited["sweep"][changed]["l2"] = (
-        [r * 2 + 1e-3 for r in rates] if isinstance(rates, list) else rates * 2 + 1e-3
+@contextlib.contextmanager
+def old_worktree(revision: str, folder: Path) -> Iterator[Path]:
+    """`revision` of this repository checked out at `folder`; removed again on exit."""
+    git = ["git", "-C", str(ROOT)]
+    subprocess.run(
+        [*git, "worktree", "add", "--detach", "-q", str(folder), revision],
+        check=True,
+        capture_output=True,
     )
-    project.write_params(edited)
-    one_entry_s = project.dvc("repro")
-    rerun = sorted(s["stage"] for s in project.take_stage_records())
-    one_entry_cold = walls[f"train@{changed}"] + walls[f"evaluate@{changed}"]
+    try:
+        yield folder
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(folder)], capture_output=True)
+        subprocess.run([*git, "worktree", "prune"], capture_output=True)
+
+
+def cold_repro(work: Path, name: str, source: Path, params: dict) -> dict:
+    project = Project(work / name, source, params)
+    log.info("(a) cold `dvc repro -f` of the %s layout ...", name)
+    seconds = project.dvc("repro", "-f")
+    stages = project.take_stage_records()
+    by_kind: dict[str, dict[str, float]] = {}
+    for stage in stages:
+        kind = by_kind.setdefault(stage["stage"].split("@")[0], {"seconds": 0.0, "peak_mib": 0})
+        kind["seconds"] += stage["seconds"]
+        kind["peak_mib"] = max(kind["peak_mib"], stage["peak_rss_mib"])
+        kind["processes"] = kind.get("processes", 0) + 1
+    log.info("(a) %s layout: %.1f s in %d stage processes", name, seconds, len(stages))
     return {
-        "entries": n,
-        "cold_repro_s": cold_s,
-        "pure_training_s": pure_training,
-        "fit_seconds": fits,
-        "overhead_s": overhead_total,
-        "overhead_share": overhead_total / pure_training,
-        "overhead_parts_s": overhead,
+        "cold_repro_s": seconds,
+        "stage_processes": len(stages),
+        "outside_stages_s": seconds - sum(s["seconds"] for s in stages),
+        "by_stage": by_kind,
         "stages": stages,
-        "dvc_startup_s": median(dvc_startup),
-        "noop_repro_s": median(noop),
-        "noop_repro_runs_s": noop,
-        "one_entry_changed": changed,
-        "one_entry_repro_s": one_entry_s,
-        "one_entry_stages_rerun": rerun,
-        "one_entry_cold_stages_s": one_entry_cold,
-        "peak_rss_mib": _peak_by_kind(stages),
     }
 
 
-def _peak_by_kind(stages: list[dict]) -> dict[str, float]:
-    """The largest peak RSS per stage kind (prepare, train, evaluate, report)."""
-    peaks: dict[str, float] = {}
-    for s in stages:
-        kind = s["stage"].split("@")[0]
-        peaks[kind] = max(peaks.get(kind, 0.0), s["peak_rss_mib"])
-    return peaks
+def bench_sweep(work: Path, params: dict, old_revision: str) -> dict:
+    """Both layouts' cold runs; the ratios to pure training are added by `add_training_ratios`."""
+    new = cold_repro(work, "new", ROOT, params)
+    with old_worktree(old_revision, work / "old-worktree") as source:
+        old = cold_repro(work, "old", source, params)
+    return {
+        "entries": len(params["sweep"]),
+        "epochs": params["train"]["epochs"],
+        "old_revision": old_revision,
+        "new": new,
+        "old": old,
+        "new_vs_old": new["cold_repro_s"] / old["cold_repro_s"],
+    }
 
 
-# -- 5. MLflow -----------------------------------------------------------------------------
+def add_training_ratios(sweep: dict, fits: dict) -> None:
+    pure = fits["default"]["alone_total_s"]
+    sweep["pure_training_s"] = pure
+    sweep["new_vs_pure_training"] = sweep["new"]["cold_repro_s"] / pure
+    sweep["old_vs_pure_training"] = sweep["old"]["cold_repro_s"] / pure
+
+
+# -- (c) MLflow's share of `train`, (d) its peak memory -------------------------------------
 
 
 def free_port() -> int:
@@ -319,266 +256,283 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class MlflowServer:
-    """`mlflow server` on 127.0.0.1 with its own store, proxying artifacts; stopped on exit."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> MlflowServer:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        argv = [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
-            "--artifacts-destination", str(self.folder / "artifacts"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            argv,
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=(self.folder / "server.log").open("w"),
+@contextlib.contextmanager
+def mlflow_server(folder: Path) -> Iterator[str]:
+    """`mlflow server` on 127.0.0.1 with its own store, serving artifacts; yields its URI."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [
+        str(Path(sys.executable).parent / "mlflow"), "server",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+    ]  # fmt: skip
+    with (folder / "server.log").open("w") as server_log:
+        process = subprocess.Popen(
+            argv, cwd=folder, stdout=server_log, stderr=subprocess.STDOUT, env=_env(),
             start_new_session=True,  # its own process group, so its workers stop with it
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"mlflow server exited: {(self.folder / 'server.log').read_text()[-2000:]}"
-                )
+        )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
             try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return self
+                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+                break
             except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"mlflow server did not start:\n{(folder / 'server.log').read_text()}"
+                    ) from None
                 time.sleep(0.5)
-        self.__exit__(None, None, None)
-        raise RuntimeError("mlflow server did not answer /health within 120 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        yield uri
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
-def bench_mlflow(work: Path, params: Path, prepared: Path, entry: str, repeats: int) -> dict:
-    """The train stage's body with no MLflow, with the local store and with an HTTP server."""
-    runs: dict[str, list[dict]] = {"none": [], "sqlite": [], "http": []}
-    experiment = _yaml().load(params.read_text())["base"]["experiment"]
-    with MlflowServer(work / "mlflow-server") as server:
-        envs = {"none": {}, "sqlite": {}, "http": {"MLFLOW_TRACKING_URI": server.uri}}
-        roots = {store: work / f"mlflow-{store}" for store in runs}
-        for store, root in roots.items():
-            root.mkdir()
-            if store != "none":
-                # As in a sweep after its first entry: the store and experiment exist already.
-                _warm_store(root, envs[store], experiment)
-        for i in range(repeats):
-            for store in runs:
-                options = dict(params=params, prepared=prepared, entry=entry, store=store)
-                out = roots[store] / f"model-{i}"
-                r = _run_stage_task(roots[store], envs[store], out=out, **options)
-                runs[store].append(r)
-                log.info("mlflow %-6s run %.1fs, in MLflow calls %.2fs (%d calls), import %.1fs",
-                         store, r["run_s"], r["tracking_s"], r["tracking_calls"],
-                         r["mlflow_import_s"])  # fmt: skip
-    result: dict = {"entry": entry, "runs": runs}
-    none_run = median([r["run_s"] for r in runs["none"]])
-    for store in ("sqlite", "http"):
-        share = median([r["tracking_s"] / r["run_s"] for r in runs[store]])
-        with_import = median(
-            [(r["tracking_s"] + r["mlflow_import_s"]) / r["run_s"] for r in runs[store]]
-        )
-        by_call = {
-            name: median([r["tracking_s_by_call"].get(name, 0.0) for r in runs[store]])
-            for name in runs[store][0]["tracking_s_by_call"]
-        }
-        result[store] = {
-            "tracking_s": median([r["tracking_s"] for r in runs[store]]),
-            "tracking_s_by_call": by_call,
-            "run_s": median([r["run_s"] for r in runs[store]]),
-            "share_of_run": share,
-            "share_of_run_with_import": with_import,
-            "run_vs_no_mlflow": median([r["run_s"] + r["mlflow_import_s"] for r in runs[store]])
-            / none_run,
-        }
-    result["none_run_s"] = none_run
-    return result
-
-
-def _warm_store(folder: Path, env: dict, experiment: str) -> None:
-    code = f"from pipeline import tracking; tracking.use_experiment({experiment!r})"
+def warm_store(folder: Path, env: dict, experiment: str) -> None:
+    """Create the store and the experiment, as any run after a project's first one finds them."""
+    code = f"from pipeline.tracking import store; store.use_experiment({experiment!r})"
     subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=_env(DVC_ROOT=str(folder), **env),
+        env={**env, "DVC_ROOT": str(folder)},
         check=True,
         capture_output=True,
     )
 
 
-def _run_stage_task(folder: Path, env: dict, **options: object) -> dict:
-    """The stage task runs with the project's layout: DVC_ROOT points MLflow's store at `folder`."""
-    result = folder / f"result-{time.monotonic_ns()}.json"
-    argv = [sys.executable, "-m", "benchmarks.tasks", "stage", "--result", str(result)]
-    for key, value in options.items():
-        argv += [f"--{key}", str(value)]
-    done = subprocess.run(
-        argv, cwd=ROOT, capture_output=True, text=True, env=_env(DVC_ROOT=str(folder), **env)
+def train_stage(folder: Path, params: dict, prepared: Path, env: dict) -> dict:
+    """The `train` stage body in a fresh process; DVC_ROOT puts the local store in `folder`."""
+    folder.mkdir(parents=True)
+    write_params(folder / "params.yaml", params)
+    env = {**env, "DVC_ROOT": str(folder)}
+    warm_store(folder, env, params["base"]["experiment"])
+    return run_task(
+        "stage", env=env, params=folder / "params.yaml", prepared=prepared, out=folder / "models"
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"stage task failed:\n{done.stderr[-3000:]}")
-    return json.loads(result.read_text())
+
+
+def bench_mlflow(work: Path, params: dict, prepared: Path) -> dict:
+    result = {}
+    log.info("(c) train stage, local store ...")
+    result["sqlite"] = train_stage(work / "stage-sqlite", params, prepared, _env())
+    with mlflow_server(work / "mlflow-server") as uri:
+        log.info("(c) train stage, mlflow server at %s ...", uri)
+        result["http"] = train_stage(
+            work / "stage-http", params, prepared, _env(MLFLOW_TRACKING_URI=uri)
+        )
+    for run in result.values():
+        run["share_of_run"] = run["tracking_s"] / run["run_s"]
+        run["share_with_import"] = (run["tracking_s"] + run["mlflow_import_s"]) / (
+            run["run_s"] + run["mlflow_import_s"]
+        )
+    return result
+
+
+def bench_memory(work: Path, params: dict, prepared: Path, extra_seeds: int, mlflow: dict) -> dict:
+    sweep = mlflow.get("sqlite") or train_stage(work / "memory-sweep", params, prepared, _env())
+    log.info("(d) train stage with %d extra seeds ...", extra_seeds)
+    seeds = train_stage(
+        work / "memory-seeds", with_extra_seeds(params, extra_seeds), prepared, _env()
+    )
+    floor = run_task("imports")
+    return {
+        "sweep": {"models": sweep["models"], "peak_rss_mib": sweep["peak_rss_mib"]},
+        "seeds": {
+            "models": seeds["models"],
+            "peak_rss_mib": seeds["peak_rss_mib"],
+            "run_s": seeds["run_s"],
+            "fit_s": seeds["fit_s"],
+        },
+        "tensorflow_only_peak_rss_mib": floor["peak_rss_mib"],
+    }
 
 
 # -- report --------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
 def machine() -> dict:
     """What the figures were measured on (no paths, no host names)."""
-    cpuinfo = _read(Path("/proc/cpuinfo")).splitlines()
-    meminfo = _read(Path("/proc/meminfo")).splitlines()
-    model = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "")
-    mem_kib = next((int(x.split()[1]) for x in meminfo if x.startswith("MemTotal")), 0)
+
+    def read(path: str) -> list[str]:
+        try:
+            return Path(path).read_text().splitlines()
+        except OSError:
+            return []
+
+    cpuinfo = read("/proc/cpuinfo")
+    model = next((x.split(":", 1)[1].strip() for x in cpuinfo if "model name" in x), "")
+    mem_kib = next((int(x.split()[1]) for x in read("/proc/meminfo") if "MemTotal" in x), 0)
+    import keras
+    import mlflow
+
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "memory_gib": round(mem_kib / 2**20, 1),
         "python": platform.python_version(),
+        "keras": keras.__version__,
+        "mlflow": mlflow.__version__,
         "load_average_at_start": os.getloadavg(),
     }
 
 
-def _mark(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
 def table(results: dict) -> str:
-    """The Markdown table of all figures, each a ratio with its baseline named."""
-    rows = ["| measure | value | baseline (same run) | ratio | target |", "|---|---|---|---|---|"]
-    t = results.get("training")
-    if t:
-        pipe_err = ", ".join(f"{e:.3f}" for e in t["val_error_pipeline"])
-        plain_err = ", ".join(f"{e:.3f}" for e in t["val_error_plain"])
-        speed = t["speedup_vs_plain"]
-        rows += [
-            f"| training throughput, entry `{t['entry']}`, {t['epochs']} epochs | "
-            f"{t['pipeline_samples_per_s']:,.0f} samples/s | plain `model.fit` on numpy, "
-            f"batch 32: {t['plain_samples_per_s']:,.0f} samples/s | **{speed:.2f}x** | "
-            f"≥ 3x ({_mark(speed >= TARGETS['training_speedup_vs_plain'])}) |",
-            f"| final val error (seeds 42…) | {pipe_err} | plain: {plain_err} | — | "
-            f"same within seed noise |",
-            f"| training throughput vs compute bound | {t['pipeline_samples_per_s']:,.0f} "
-            f"samples/s | bound: {t['compute_bound_samples_per_s']:,.0f} samples/s "
-            f"({t['training_flops_per_sample'] / 1e6:.2f} MFLOP/sample at "
-            f"{t['matmul_flops_per_s']['1024x1024x1024'] / 1e9:.0f} GFLOP/s) | "
-            f"{t['pipeline_share_of_bound']:.1%} of bound (plain: "
-            f"{t['plain_share_of_bound']:.1%}) | — |",
-        ]
+    """The Markdown table: each figure with its same-run baseline and the ratio."""
+    rows = ["| measure | value | baseline (same run) | ratio |", "|---|---|---|---|"]
     s = results.get("sweep")
     if s:
-        parts = s["overhead_parts_s"]
+        new, old = s["new"], s["old"]
+        n = f"{s['entries']} entries x {s['epochs']} epochs"
         rows += [
-            f"| cold `dvc repro -f`, {s['entries']} entries | {s['cold_repro_s']:.1f} s | "
-            f"Σ pure training: {s['pure_training_s']:.1f} s | overhead "
-            f"**{s['overhead_share']:.0%}** of training | ≤ 25% "
-            f"({_mark(s['overhead_share'] <= TARGETS['sweep_overhead_share'])}) |",
+            f"| (a) cold `dvc repro -f`, {n}, one `train` + one `evaluate` process | "
+            f"{new['cold_repro_s']:.1f} s | per-entry layout ({s['old_revision']}, "
+            f"{old['stage_processes']} stage processes): {old['cold_repro_s']:.1f} s | "
+            f"**{s['new_vs_old']:.2f}x** the time ({1 / s['new_vs_old']:.1f}x faster) |",
+            f"| (a) cold `dvc repro -f`, one-process layout | {new['cold_repro_s']:.1f} s | "
+            f"Σ pure training, each entry fit alone in one warm process: "
+            f"{s['pure_training_s']:.1f} s | **{s['new_vs_pure_training']:.2f}x** |",
+            f"| (a) cold `dvc repro -f`, per-entry layout | {old['cold_repro_s']:.1f} s | "
+            f"Σ pure training: {s['pure_training_s']:.1f} s | {s['old_vs_pure_training']:.2f}x |",
         ]
-        for name, seconds in parts.items():
+        for kind in ("prepare", "train", "evaluate", "report"):
+            a, b = new["by_stage"].get(kind), old["by_stage"].get(kind)
+            if a and b:
+                rows.append(
+                    f"| — stage `{kind}`: wall (peak RSS) | {a['seconds']:.1f} s "
+                    f"({a['peak_mib']:,.0f} MiB) | per-entry layout, {b['processes']} "
+                    f"process(es): {b['seconds']:.1f} s ({b['peak_mib']:,.0f} MiB max) | "
+                    f"{a['seconds'] / b['seconds']:.2f}x |"
+                )
+        rows.append(
+            f"| — DVC outside the stages | {new['outside_stages_s']:.1f} s | per-entry layout: "
+            f"{old['outside_stages_s']:.1f} s | "
+            f"{new['outside_stages_s'] / max(old['outside_stages_s'], 1e-9):.2f}x |"
+        )
+    f = results.get("fused")
+    if f:
+        for key, label in (("default", ""), ("xla", ", `jit_compile=True`")):
+            r = f.get(key)
+            if r is None:
+                continue
+            if "error" in r:
+                rows.append(f"| (b) fused `fit_towers`{label} | failed: {r['error']} | | |")
+                continue
             rows.append(
-                f"| — overhead: {name.replace('_', ' ')} | {seconds:.1f} s | Σ pure training | "
-                f"{seconds / s['pure_training_s']:.0%} | |"
+                f"| (b) fused `fit_towers`, {len(f['towers'])} models x {f['epochs']} epochs"
+                f"{label} | {r['fused_s']:.1f} s | `training.fit` of each in turn, same process"
+                f"{label}: {r['alone_total_s']:.1f} s | **{r['alone_total_s'] / r['fused_s']:.1f}x"
+                f" faster** (max \\|Δw\\| {r['max_weight_difference']:.1g}) |"
             )
-        rows += [
-            f"| no-op `dvc repro` | {s['noop_repro_s']:.2f} s | `dvc version`: "
-            f"{s['dvc_startup_s']:.2f} s | {s['noop_repro_s'] / s['dvc_startup_s']:.1f}x | "
-            f"< 3 s ({_mark(s['noop_repro_s'] < TARGETS['noop_repro_s'])}) |",
-            f"| `dvc repro`, `{s['one_entry_changed']}` changed | {s['one_entry_repro_s']:.1f} s "
-            f"| its train + evaluate in the cold run: {s['one_entry_cold_stages_s']:.1f} s | "
-            f"{s['one_entry_repro_s'] / s['one_entry_cold_stages_s']:.2f}x | "
-            f"≈ 1 entry + start-up |",
-        ]
-        base_rss = results.get("imports", {}).get("tensorflow_peak_rss_mib")
-        for kind, mib in s["peak_rss_mib"].items():
-            ratio = f"{mib / base_rss:.2f}x" if base_rss else "—"
+        if "fused_s" in f.get("xla", {}):
+            d, x = f["default"], f["xla"]
             rows.append(
-                f"| peak memory, `{kind}` | {mib:,.0f} MiB | a process that only imports "
-                f"TensorFlow: {base_rss or 0:,.0f} MiB | {ratio} | |"
+                f"| (b) `jit_compile=True` vs default (not used by the pipeline) | fused "
+                f"{x['fused_s']:.1f} s, alone {x['alone_total_s']:.1f} s | fused "
+                f"{d['fused_s']:.1f} s, alone {d['alone_total_s']:.1f} s | fused "
+                f"{x['fused_s'] / d['fused_s']:.2f}x, alone "
+                f"{x['alone_total_s'] / d['alone_total_s']:.2f}x the time |"
             )
     m = results.get("mlflow")
     if m:
         for store, label in (("sqlite", "local store (sqlite)"), ("http", "`mlflow server`, HTTP")):
             r = m[store]
             rows.append(
-                f"| MLflow calls in a `train` run, {label} | {r['tracking_s']:.2f} s | the run: "
-                f"{r['run_s']:.1f} s | **{r['share_of_run']:.1%}** (with `import mlflow`: "
-                f"{r['share_of_run_with_import']:.0%}) | < 5% "
-                f"({_mark(r['share_of_run'] < TARGETS['mlflow_share_of_run'])}) |"
+                f"| (c) `pipeline.tracking` calls in `train`, {label}, {r['tracking_calls']} "
+                f"calls | {r['tracking_s']:.1f} s | the `train` body: {r['run_s']:.1f} s (fit "
+                f"{r['fit_s']:.1f} s) | **{r['share_of_run']:.1%}** (with `import mlflow` "
+                f"{r['mlflow_import_s']:.1f} s: {r['share_with_import']:.0%}) |"
             )
+        worst = max(m.values(), key=lambda r: r["tracking_s"])
+        top = sorted(worst["tracking_s_by_call"].items(), key=lambda kv: -kv[1])[:3]
+        rows.append(
+            "| — largest calls ("
+            + ("HTTP" if worst is m["http"] else "sqlite")
+            + ") | "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in top)
+            + " | | |"
+        )
+    mem = results.get("memory")
+    if mem:
+        a, b = mem["sweep"], mem["seeds"]
+        floor = mem["tensorflow_only_peak_rss_mib"]
+        rows += [
+            f"| (d) peak RSS of `train`, {a['models']} models | {a['peak_rss_mib']:,.0f} MiB | "
+            f"a process that only imports TensorFlow: {floor:,.0f} MiB | "
+            f"{a['peak_rss_mib'] / floor:.2f}x |",
+            f"| (d) peak RSS of `train`, {b['models']} models (extra seeds) | "
+            f"{b['peak_rss_mib']:,.0f} MiB | {a['models']} models: {a['peak_rss_mib']:,.0f} MiB | "
+            f"{b['peak_rss_mib'] / a['peak_rss_mib']:.2f}x (+"
+            f"{(b['peak_rss_mib'] - a['peak_rss_mib']) / (b['models'] - a['models']):.1f} "
+            f"MiB per model) |",
+        ]
     return "\n".join(rows)
+
+
+def conditions(results: dict) -> str:
+    m = results["machine"]
+    start, end = m["load_average_at_start"][0], m.get("load_average_at_end", [float("nan")])[0]
+    return (
+        f"Measured on {m['cpus']} vCPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Python "
+        f"{m['python']}, Keras {m['keras']}, MLflow {m['mlflow']}. Shared machine: other "
+        f"engineers' jobs ran on the same cores (1-min load average {start:.1f} at the start, "
+        f"{end:.1f} at the end), so absolute seconds drift; compare the ratios."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10 epochs, two entries, 1 repeat")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
-    parser.add_argument("--repeats", type=int, help="default: 3, or 1 with --quick")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    parser.add_argument("--epochs", type=int, help="override train.epochs")
+    parser.add_argument("--entries", type=int, help="keep only the first N sweep entries")
+    parser.add_argument("--extra-seeds", type=int, default=3, help="(d): seeds added per entry")
+    parser.add_argument("--old-revision", default=OLD_LAYOUT, help="(a): the per-entry layout")
+    parser.add_argument("--no-jit", action="store_true", help="(b): skip jit_compile=True")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench] %(message)s", stream=sys.stderr)
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
-    repeats = args.repeats or (1 if args.quick else 3)
-    params = shrink_params(_yaml().load(args.params.read_text()), args.quick)
-    entry = next(iter(params["sweep"]))
-    if "l2_1e_2" in params["sweep"] and not args.quick:
-        entry = "l2_1e_2"  # the sweep's best entry
+    params = shrink_params(_yaml().load(args.params.read_text()), args.epochs, args.entries)
 
-    results: dict = {"machine": machine(), "quick": args.quick, "repeats": repeats}
+    results: dict = {"machine": machine(), "params": params}
     with tempfile.TemporaryDirectory(prefix="l2lab-bench-") as tmp:
         work = Path(tmp)
-        params_file = work / "params.yaml"
-        with params_file.open("w") as handle:
-            _yaml().dump(params, handle)
+        write_params(work / "params.yaml", params)
         from pipeline.prepare import prepare
 
-        prepare(params_file, work / "prepared")
-        results["imports"] = run_task("imports", work)
-        if "training" in parts:
-            results["training"] = bench_training(
-                work, params_file, work / "prepared", entry, repeats
+        prepare(work / "params.yaml", work / "prepared")
+        if "sweep" in parts:  # first: the slowest part, and the one most likely to fail
+            results["sweep"] = bench_sweep(work, params, args.old_revision)
+        if "sweep" in parts or "fused" in parts:
+            log.info("(b) fits in one warm process ...")
+            results["fused"] = run_task(
+                "fits", params=work / "params.yaml", prepared=work / "prepared", jit=not args.no_jit
             )
-        if "mlflow" in parts:
-            results["mlflow"] = bench_mlflow(work, params_file, work / "prepared", entry, repeats)
         if "sweep" in parts:
-            results["sweep"] = bench_sweep(
-                work, params, results["imports"], noop_repeats=max(3, repeats)
+            add_training_ratios(results["sweep"], results["fused"])
+        if "mlflow" in parts:
+            results["mlflow"] = bench_mlflow(work, params, work / "prepared")
+        if "memory" in parts:
+            results["memory"] = bench_memory(
+                work, params, work / "prepared", args.extra_seeds, results.get("mlflow", {})
             )
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["table"] = table(results)
+    results["conditions"] = conditions(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(results["conditions"])
+    print()
     print(results["table"])
 
 

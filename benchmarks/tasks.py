@@ -1,8 +1,10 @@
 """What the benchmark measures inside a fresh process, one task per call.
 
-`python -m benchmarks.tasks <task> --result FILE ...` writes one JSON object to FILE. Each
-task runs in its own process so that TensorFlow's state, seeds and import costs are those of
-a pipeline stage, never left over from an earlier measurement.
+`python -m benchmarks.tasks <task> --result FILE ...` writes one JSON object to FILE. Each task
+runs in its own process, so TensorFlow's state and import costs are those of a pipeline stage,
+never left over from an earlier measurement. The pipeline's workers take explicit inputs and
+return results, so the tasks call them as they are: nothing is replaced. The `stage` task only
+wraps `pipeline.tracking`'s own functions with a clock; MLflow itself runs untouched.
 """
 
 from __future__ import annotations
@@ -11,134 +13,133 @@ import argparse
 import contextlib
 import json
 import resource
-import sys
 import time
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
-def _peak_rss_mib() -> float:
+def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def train_task(args: argparse.Namespace) -> dict:
-    """One sweep entry trained by the pipeline's `training.fit` or by a plain `model.fit`."""
+# -- fits: pure training, each entry alone vs all entries fused ----------------------------
+
+
+@contextlib.contextmanager
+def jit_compiled(enabled: bool) -> Iterator[None]:
+    """Every `keras.Model.compile` in the block with `jit_compile=True` (XLA).
+
+    Both `training.fit` and `towers.fit_towers` compile with Keras's default, which on a
+    CPU-only machine means no XLA; this tries the alternative without changing them.
+    """
+    import keras
+
+    if not enabled:
+        yield
+        return
+    original = keras.Model.compile
+
+    def compile_with_xla(self, *args, **kwargs):
+        kwargs["jit_compile"] = True
+        return original(self, *args, **kwargs)
+
+    keras.Model.compile = compile_with_xla
+    try:
+        yield
+    finally:
+        keras.Model.compile = original
+
+
+def fits_task(args: argparse.Namespace) -> dict:
+    """The sweep's models trained one after another with `training.fit`, then all at once
+    with `towers.fit_tower_groups` as `train` calls it, in one warm process (optionally again
+    with XLA)."""
+    from pipeline import contracts
     from pipeline.config import load_config
+    from pipeline.entries import resolve_towers
     from pipeline.runtime import init_tensorflow
 
     config = load_config(args.params)
-    init_tensorflow(args.seed)
+    root = args.params.resolve().parent  # where a user builder file would be
+    init_tensorflow(config.base.seed)
     import keras
 
-    from pipeline import data, model, training
-    from pipeline.metrics import split_metrics
+    from pipeline import data, training
+    from pipeline.builders import regularizable_names
+    from pipeline.towers import TowerInput, fit_tower_groups, max_weight_difference
+    from pipeline.train import build_models, training_groups
 
+    meta = contracts.read_meta(args.prepared)
+    shape, n_classes = meta.example_shape, meta.n_classes
+    towers = resolve_towers(config, regularizable_names(config.model, shape, n_classes, root))
     train, val = (data.read_split(args.prepared, s) for s in ("train", "val"))
-    meta = data.read_meta(args.prepared)
-    net = model.build_mlp(
-        meta["n_features"],
-        len(meta["class_names"]),
-        config.model.hidden_units,
-        config.model.activation,
-        config.layer_rates(args.entry),
+    hyper = dict(
+        learning_rate=config.train.learning_rate,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
     )
-    epochs = config.train.epochs
-    started = time.perf_counter()
-    if args.mode == "plain":
-        # What a user writes by hand: numpy arrays, batch_size=32, Keras's own validation.
-        net.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=config.train.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        net.fit(
-            train.features,
-            train.labels,
-            batch_size=32,
-            epochs=epochs,
-            validation_data=(val.features, val.labels),
-            verbose=0,
-        )
-    else:
-        training.fit(
-            net,
-            train,
-            val,
-            entry=args.entry,
-            learning_rate=config.train.learning_rate,
-            batch_size=config.train.batch_size,
-            epochs=epochs,
-            seed=args.seed,
-            sinks=[],
-        )
-    seconds = time.perf_counter() - started
-    val_error, _ = split_metrics(net, val)
-    return {
-        "mode": args.mode,
-        "seed": args.seed,
-        "epochs": epochs,
-        "n_train": len(train.labels),
-        "n_val": len(val.labels),
-        "fit_seconds": seconds,
-        "samples_per_s": len(train.labels) * epochs / seconds,
-        "val_error": val_error,
-        "dense_shapes": [list(layer.kernel.shape) for layer in model.dense_layers(net)],
-    }
+
+    def groups(inputs) -> list:
+        """As `train` groups them: one fused `fit` per distinct training set."""
+        return training_groups(config, towers, inputs, args.prepared, meta, train)
+
+    split_of = {t.name: split for members, split in groups(towers) for t in members}
+
+    def alone(tower) -> tuple[keras.Model, float]:
+        keras.utils.set_random_seed(tower.seed)  # as a process training it alone starts
+        (model,) = build_models(config, [tower], shape, n_classes, root)
+        seconds = training.fit(
+            model, split_of[tower.name], val, entry=tower.name, seed=tower.seed, sinks=[],
+            weight_decay=tower.entry.weight_decay, **hyper,
+        )  # fmt: skip
+        return model, seconds
+
+    def fused() -> tuple[list[keras.Model], float]:
+        models = build_models(config, towers, shape, n_classes, root)
+        inputs = [
+            TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
+        ]
+        return models, fit_tower_groups(groups(inputs), val, sinks=[], **hyper).seconds
+
+    # Warm-up: TensorFlow's runtime, thread pools and first tracing are paid here, not below.
+    warm = towers[0]
+    keras.utils.set_random_seed(warm.seed)
+    (model,) = build_models(config, [warm], shape, n_classes, root)
+    training.fit(
+        model, split_of[warm.name], val, entry="warm-up", seed=warm.seed, sinks=[],
+        learning_rate=config.train.learning_rate, batch_size=config.train.batch_size, epochs=2,
+    )  # fmt: skip
+
+    result: dict = {"towers": [t.name for t in towers], "epochs": config.train.epochs}
+    for jit in [False, True] if args.jit else [False]:
+        key = "xla" if jit else "default"
+        try:
+            with jit_compiled(jit):
+                alone_runs = [alone(t) for t in towers]
+                fused_models, fused_s = fused()
+        except Exception as error:  # XLA may refuse an op; the default path must not
+            if not jit:
+                raise
+            result[key] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+            continue
+        result[key] = {
+            "alone_s": {t.name: s for t, (_, s) in zip(towers, alone_runs, strict=True)},
+            "alone_total_s": sum(s for _, s in alone_runs),
+            "fused_s": fused_s,
+            # The fused sweep is exact: 0.0 unless XLA reorders arithmetic.
+            "max_weight_difference": max(
+                max_weight_difference(f, a)
+                for f, (a, _) in zip(fused_models, alone_runs, strict=True)
+            ),
+        }
+    return result
 
 
-def matmul_task(args: argparse.Namespace) -> dict:
-    """This machine's float32 matrix-multiply throughput: the compute bound's denominator."""
-    from pipeline.runtime import init_tensorflow
-
-    init_tensorflow(0)
-    import tensorflow as tf
-
-    results = {}
-    for m, k, n, count in ((1024, 1024, 1024, 20), (32, 256, 256, 2000)):
-        a = tf.random.uniform((m, k))
-        b = tf.random.uniform((k, n))
-
-        @tf.function
-        def repeat(a, b, count=count):
-            total = tf.zeros((a.shape[0], b.shape[1]))
-            for _ in tf.range(count):
-                total += tf.matmul(a, b)
-            return total
-
-        repeat(a, b).numpy()  # trace and warm up
-        timings = []
-        for _ in range(args.repeats):
-            started = time.perf_counter()
-            repeat(a, b).numpy()
-            timings.append(time.perf_counter() - started)
-        best = sorted(timings)[len(timings) // 2]
-        results[f"{m}x{k}x{n}"] = 2 * m * k * n * count / best
-    return {"flops_per_s": results}
+# -- stage: the `train` stage body, its MLflow calls timed -----------------------------------
 
 
-def imports_task(args: argparse.Namespace) -> dict:
-    """What a train/evaluate stage pays before doing anything: TensorFlow and MLflow imports."""
-    started = time.perf_counter()
-    from pipeline.runtime import init_tensorflow
-
-    init_tensorflow(0)
-    import keras  # noqa: F401
-
-    tensorflow_s = time.perf_counter() - started
-    tensorflow_rss = _peak_rss_mib()
-    started = time.perf_counter()
-    import pipeline.tracking  # noqa: F401  (imports mlflow)
-
-    return {
-        "tensorflow_s": tensorflow_s,
-        "mlflow_s": time.perf_counter() - started,
-        "tensorflow_peak_rss_mib": tensorflow_rss,
-    }
-
-
-class _Clock:
-    """Accumulates the wall time spent inside wrapped calls."""
+class Clock:
+    """Accumulates the wall time spent inside timed calls; a call inside another counts once."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -155,145 +156,122 @@ class _Clock:
         finally:
             self._depth -= 1
             seconds = time.perf_counter() - started
-            # A timed call inside another (use_experiment within start_run) counts once.
             if self._depth == 0:
                 self.seconds += seconds
                 self.calls += 1
-            self.by_name[name] = self.by_name.get(name, 0.0) + seconds
+                self.by_name[name] = self.by_name.get(name, 0.0) + seconds
 
-    def wrap(self, function: Callable) -> Callable:
+    def wrap(self, function: Callable, name: str) -> Callable:
         def timed(*args, **kwargs):
-            with self.timing(function.__name__):
+            with self.timing(name):
                 return function(*args, **kwargs)
 
         return timed
 
 
-def _time_tracking(tracking: types.ModuleType, clock: _Clock) -> None:
-    """Route every call that `pipeline.train` makes into `tracking` through `clock`."""
-    for name in (
-        "use_experiment",
-        "log_params",
-        "log_metrics",
-        "log_artifact",
-        "log_keras_model",
-        "write_run_file",
-    ):
-        setattr(tracking, name, clock.wrap(getattr(tracking, name)))
+def time_tracking(clock: Clock, seen_metrics: dict) -> None:
+    """Route every `pipeline.tracking` call that `train` makes through `clock`.
 
-    entry_run = tracking.entry_run
+    Module attributes are rebound, so `train`'s `records.log_params(...)` finds the timed
+    version; `seen_metrics` collects what goes to `records.log_metrics` (e.g. fit_seconds).
+    """
+    from pipeline.tracking import records, runs, store
+
+    store.use_experiment = clock.wrap(store.use_experiment, "use_experiment")
+    store.tracking_uri = clock.wrap(store.tracking_uri, "tracking_uri")
+    for name in ("log_params", "log_artifact", "log_keras_model", "set_tags"):
+        setattr(records, name, clock.wrap(getattr(records, name), name))
+    log_metrics = clock.wrap(records.log_metrics, "log_metrics")
+
+    def recording_log_metrics(run_id, metrics, *args, **kwargs):
+        seen_metrics.update(metrics)
+        return log_metrics(run_id, metrics, *args, **kwargs)
+
+    records.log_metrics = recording_log_metrics
+    runs.SweepRuns.finish = clock.wrap(runs.SweepRuns.finish, "end_run")
+    runs.SweepRuns.fail = clock.wrap(runs.SweepRuns.fail, "end_run")
+
+    sweep_runs = runs.sweep_runs
 
     @contextlib.contextmanager
-    def timed_entry_run(*args, **kwargs):
-        context = entry_run(*args, **kwargs)
-        with clock.timing("start_run"):
-            run_id = context.__enter__()
+    def timed_sweep_runs(*args, **kwargs):
+        context = sweep_runs(*args, **kwargs)
+        with clock.timing("create_runs"):
+            sweep = context.__enter__()
         try:
-            yield run_id
-        except BaseException:
-            with clock.timing("end_run"):
-                if not context.__exit__(*sys.exc_info()):
+            yield sweep
+        except BaseException as error:
+            with clock.timing("end_runs"):
+                if not context.__exit__(type(error), error, error.__traceback__):
                     raise
         else:
-            with clock.timing("end_run"):
+            with clock.timing("end_runs"):
                 context.__exit__(None, None, None)
 
-    tracking.entry_run = timed_entry_run
-    base = tracking.EpochMetricsLogger
+    runs.sweep_runs = timed_sweep_runs
+    base = records.EpochMetricsLogger
 
     class TimedEpochMetricsLogger(base):
         def __init__(self, *args, **kwargs):
-            with clock.timing("epoch_logger"):
+            with clock.timing("epoch_metrics"):
                 super().__init__(*args, **kwargs)
 
         def __call__(self, *args, **kwargs):
-            with clock.timing("epoch_logger"):
+            with clock.timing("epoch_metrics"):
                 super().__call__(*args, **kwargs)
 
         def flush(self):
-            with clock.timing("epoch_logger"):
+            with clock.timing("epoch_metrics"):
                 super().flush()
 
-    tracking.EpochMetricsLogger = TimedEpochMetricsLogger
-
-
-def _no_tracking() -> types.ModuleType:
-    """A stand-in for `pipeline.tracking` that records nothing and never imports mlflow."""
-    fake = types.ModuleType("pipeline.tracking")
-
-    @contextlib.contextmanager
-    def entry_run(
-        experiment: str, entry: str, extra_tags: dict[str, str] | None = None
-    ) -> Iterator[str]:
-        yield "no-run"
-
-    class EpochMetricsLogger:
-        def __init__(self, run_id: str):
-            pass
-
-        def __call__(self, epoch: int, metrics: dict) -> None:
-            pass
-
-        def flush(self) -> None:
-            pass
-
-    def write_run_file(folder: Path, run_id: str, model_uri: str) -> None:
-        (folder / "run.json").write_text(json.dumps({"run_id": run_id}) + "\n")
-
-    fake.entry_run = entry_run
-    fake.EpochMetricsLogger = EpochMetricsLogger
-    fake.write_run_file = write_run_file
-    for name in ("log_params", "log_metrics", "log_artifact"):
-        setattr(fake, name, lambda *a, **k: None)
-    fake.log_keras_model = lambda *a, **k: "none"
-    fake.use_experiment = lambda *a, **k: "none"
-    return fake
+    records.EpochMetricsLogger = TimedEpochMetricsLogger
 
 
 def stage_task(args: argparse.Namespace) -> dict:
-    """The `train@<entry>` stage body, with MLflow timed call by call, or with no MLflow."""
-    import pipeline
-
-    clock = _Clock()
-    mlflow_import_s = 0.0
-    if args.store == "none":
-        fake = _no_tracking()
-        sys.modules["pipeline.tracking"] = fake
-        pipeline.tracking = fake
-    else:
-        started = time.perf_counter()
-        import pipeline.tracking as tracking
-
-        mlflow_import_s = time.perf_counter() - started
-        _time_tracking(tracking, clock)
-
-    from pipeline import train
-
-    fit_seconds: list[float] = []
-    from pipeline import training
-
-    real_fit = training.fit
-
-    def recording_fit(*a, **k):
-        seconds = real_fit(*a, **k)
-        fit_seconds.append(seconds)
-        return seconds
-
-    training.fit = recording_fit
+    """`pipeline.train.train` as the `train` stage runs it, every MLflow call timed."""
     started = time.perf_counter()
-    train.train(args.params, args.entry, args.prepared, args.out)
+    from pipeline.runtime import init_tensorflow
+
+    init_tensorflow(0)  # train() calls it again with the sweep's seed: this pays the import
+    import keras  # noqa: F401
+
+    tensorflow_import_s = time.perf_counter() - started
+    started = time.perf_counter()
+    import pipeline.tracking.records
+    import pipeline.tracking.runs
+    import pipeline.tracking.store  # noqa: F401  (import mlflow)
+
+    mlflow_import_s = time.perf_counter() - started
+    clock = Clock()
+    seen: dict = {}
+    time_tracking(clock, seen)
+    from pipeline.train import train
+
+    started = time.perf_counter()
+    train(args.params, args.prepared, args.out)
     return {
-        "store": args.store,
         "run_s": time.perf_counter() - started,
+        "tensorflow_import_s": tensorflow_import_s,
         "mlflow_import_s": mlflow_import_s,
         "tracking_s": clock.seconds,
         "tracking_calls": clock.calls,
         "tracking_s_by_call": clock.by_name,
-        "fit_s": fit_seconds[0],
+        "fit_s": seen.get("fit_seconds"),
+        "models": len(json.loads((args.out / "sweep.json").read_text())["towers"]),
     }
 
 
-TASKS = {"train": train_task, "matmul": matmul_task, "imports": imports_task, "stage": stage_task}
+def imports_task(args: argparse.Namespace) -> dict:
+    """A process that only imports TensorFlow: the memory floor of any training process."""
+    from pipeline.runtime import init_tensorflow
+
+    init_tensorflow(0)
+    import keras  # noqa: F401
+
+    return {}
+
+
+TASKS = {"fits": fits_task, "stage": stage_task, "imports": imports_task}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -302,15 +280,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--result", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--params", type=Path)
     parser.add_argument("--prepared", type=Path)
-    parser.add_argument("--entry")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--mode", choices=["plain", "pipeline"], default="pipeline")
-    parser.add_argument("--store", choices=["none", "sqlite", "http"], default="sqlite")
-    parser.add_argument("--out", type=Path, help="model folder for the stage task")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="models folder for the stage task")
+    parser.add_argument("--jit", action="store_true", help="fits: also with jit_compile=True")
     args = parser.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format=f"[{args.task}] %(message)s")
     result = TASKS[args.task](args)
-    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_mib"] = peak_rss_mib()
     args.result.write_text(json.dumps(result, indent=2) + "\n")
 
 

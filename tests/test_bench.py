@@ -14,34 +14,38 @@ from benchmarks import bench
 
 
 def test_stage_names_come_from_the_stage_command_line():
-    argv = ["-m", "pipeline.train", "--entry", "l2_0", "--params", "params.yaml"]
-    assert bench.stage_name(argv) == "train@l2_0"
+    old = ["-m", "pipeline.train", "--entry", "l2_0", "--params", "params.yaml"]
+    assert bench.stage_name(old) == "train@l2_0"  # the per-entry layout (b45d537)
+    assert bench.stage_name(["-m", "pipeline.train", "--params", "params.yaml"]) == "train"
     assert bench.stage_name(["-m", "pipeline.report", "--out", "reports"]) == "report"
 
 
-def test_training_flops_count_forward_backward_and_validation():
-    shapes = [[64, 256], [256, 10]]
-    macs = 64 * 256 + 256 * 10
-    assert bench.training_flops_per_sample(shapes, n_train=100, n_val=50) == 6 * macs + macs
-
-
-def test_quick_keeps_the_model_and_shrinks_epochs_and_sweep():
+def test_shrinking_keeps_the_model_and_leaves_the_input_alone():
     params = tiny_params()
     params["sweep"]["third"] = {"l2": 0.1}
-    quick = bench.shrink_params(params, quick=True)
-    assert list(quick["sweep"]) == ["plain", "layerwise"]
-    assert quick["train"]["epochs"] == min(10, params["train"]["epochs"])
-    assert quick["model"] == params["model"]
-    assert len(params["sweep"]) == 3  # the input is left alone
+    small = bench.shrink_params(params, epochs=3, entries=2)
+    assert list(small["sweep"]) == ["plain", "layerwise"]
+    assert small["train"]["epochs"] == 3
+    assert small["model"] == params["model"]
+    assert len(params["sweep"]) == 3
+    assert bench.shrink_params(params) == params
+
+
+def test_extra_seeds_make_every_entry_train_again():
+    seeded = bench.with_extra_seeds(tiny_params(), 3)
+    assert seeded["base"]["repeat_seeds"] == [43, 44, 45]
+    assert tiny_params()["base"]["repeat_seeds"] == []
 
 
 @pytest.mark.slow
-def test_quick_benchmark_writes_json_and_a_table(tmp_path: Path):
+def test_tiny_benchmark_writes_json_and_a_table(tmp_path: Path):
+    """Parts (b)-(d) on the tiny params; (a) runs the old layout's `dvc repro` (minutes)."""
     write_yaml(tmp_path / "params.yaml", tiny_params())
     out = tmp_path / "bench.json"
-    argv = ["--quick", "--parts", "training,mlflow", "--params", str(tmp_path / "params.yaml")]
+    argv = ["--params", str(tmp_path / "params.yaml"), "--epochs", "2", "--extra-seeds", "1"]
+    argv += ["--parts", "fused,mlflow,memory", "--no-jit", "--out", str(out)]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", *argv, "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.bench", *argv],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,9 +53,19 @@ def test_quick_benchmark_writes_json_and_a_table(tmp_path: Path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert results["training"]["speedup_vs_plain"] > 0
-    assert 0 <= results["training"]["val_error_pipeline"][0] <= 1
-    assert results["mlflow"]["http"]["tracking_s"] > 0
-    assert all(r["tracking_s"] == 0 for r in results["mlflow"]["runs"]["none"])
-    assert "| training throughput" in done.stdout
-    assert "MLflow calls in a `train` run" in done.stdout
+    fused = results["fused"]
+    assert sorted(fused["towers"]) == ["layerwise", "plain"]
+    assert fused["default"]["fused_s"] > 0
+    assert fused["default"]["max_weight_difference"] == 0  # towers equal models trained alone
+    assert set(fused["default"]["alone_s"]) == {"plain", "layerwise"}
+    for store in ("sqlite", "http"):
+        run = results["mlflow"][store]
+        assert 0 < run["tracking_s"] < run["run_s"]
+        assert run["tracking_s_by_call"]["log_keras_model"] > 0
+        assert run["models"] == 2
+    assert results["memory"]["seeds"]["models"] == 4
+    assert results["memory"]["seeds"]["peak_rss_mib"] > 0
+    assert "| (b) fused `fit_towers`" in done.stdout
+    assert "| (c) `pipeline.tracking` calls in `train`" in done.stdout
+    assert "| (d) peak RSS of `train`, 4 models" in done.stdout
+    assert "Shared machine" in done.stdout
