@@ -123,6 +123,13 @@ def compare_link(ui_address: str, experiment_id: str, run_ids: list[str]) -> str
     return f'{ui_address.rstrip("/")}/#/compare-runs?runs={runs}&experiments=["{experiment_id}"]'
 
 
+def runs_table_link(ui_address: str, experiment_id: str) -> str:
+    """The experiment's runs table; MLflow 3 otherwise opens a new browser on its GenAI view."""
+    return (
+        f"{ui_address.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    )
+
+
 def log_sweep(
     record: contracts.SweepRecord, sweep: pd.DataFrame, out_dir: Path, figures: dict
 ) -> str | None:
@@ -149,7 +156,8 @@ def log_sweep(
             "sweep_entries": ",".join(sweep["entry"]),
             runs.NOTE_TAG: (
                 f"Best on validation error: **{best['entry']}**. "
-                f"[Compare the sweep's runs (l2, errors)]({link})"
+                f"[Compare the sweep's runs (l2, errors)]({link}) · "
+                f"[All runs of the experiment]({runs_table_link(ui, experiment_id)})"
             ),
         },
     )

@@ -28,6 +28,7 @@ FIGURES = (
     "near_linear_vs_rate",
     "learning_curves",
     "weight_histograms",
+    "next_rates",  # the bracket of rates to try next (choosing.py)
 )
 
 

@@ -135,8 +135,9 @@ def use_experiment(name: str) -> str:
     return experiment_id
 
 
-# MLflow 3's UI opens an experiment without this tag on its GenAI view; this one opens on
-# the runs table, where a sweep is compared.
+# MLflow's own tag for a model-training experiment. MLflow 3.17's UI does not yet choose its
+# view by it (a new browser opens on the GenAI view until "Model training" is picked once),
+# so the report also links to the runs table with `workflowType=machine_learning`.
 EXPERIMENT_KIND_TAG = ("mlflow.experimentKind", "custom_model_development")
 
 
