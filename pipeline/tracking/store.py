@@ -156,7 +156,10 @@ def _get_or_create_experiment(
             raise MlflowException(f"experiment {name!r} could not be created")
     key, kind = EXPERIMENT_KIND_TAG
     if key not in experiment.tags:
-        client.set_experiment_tag(experiment.experiment_id, key, kind)
+        # Parallel `dvc queue` workers on a server may both see the tag missing; the second
+        # write is refused (a duplicate key), and the tag is set either way.
+        with contextlib.suppress(MlflowException):
+            client.set_experiment_tag(experiment.experiment_id, key, kind)
     return experiment.experiment_id
 
 
