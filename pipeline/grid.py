@@ -34,15 +34,22 @@ def number_token(value: float) -> str:
     return f"{mantissa}e{'_' if exp < 0 else ''}{abs(exp)}"
 
 
-def layer_names(config: LabConfig) -> tuple[str, ...]:
-    """The layers a grid can regularize alone, in model order."""
-    return dense_layer_names(len(config.model.hidden_units))
+def layer_names(config: LabConfig) -> tuple[str, ...] | None:
+    """The layers a grid can regularize alone, in model order; None for a builder of the
+    user's, whose layers are known only once it has built a model (which takes Keras)."""
+    model = config.model
+    if model.builder == "mlp":
+        return dense_layer_names(len(model.hidden_units))
+    if model.builder == "cnn":  # the names builders.cnn gives its layers
+        convs = tuple(f"conv_{i}" for i in range(1, len(model.cnn.filters) + 1))
+        return (*convs, *(("dense",) if model.cnn.dense_units else ()), "output")
+    return None
 
 
 def grid_entries(config: LabConfig) -> dict[str, dict]:
     """name -> sweep entry (as params.yaml would spell it), in a fixed order."""
     grid = config.grid
-    layers = layer_names(config)
+    layers = layer_names(config) or ()
     targets: list[str] = []
     for choice in grid.layers:
         picked = list(layers) if choice == EACH_LAYER else [choice]
@@ -56,10 +63,9 @@ def grid_entries(config: LabConfig) -> dict[str, dict]:
             for rate in grid.rates:
                 # At rate 0 every choice of layers is the same unregularized model: one entry.
                 for target in [ALL_LAYERS] if rate == 0 else targets:
-                    if target == ALL_LAYERS:
-                        l2: float | list[float] = rate
-                    else:
-                        l2 = [rate if name == target else 0.0 for name in layers]
+                    # One layer by name, the others at 0: `train` checks the name against
+                    # the built model, whatever the builder.
+                    l2: float | dict[str, float] = rate if target == ALL_LAYERS else {target: rate}
                     entry: dict = {"l2": l2}
                     if size is not None:
                         entry["train_size"] = size
@@ -73,7 +79,13 @@ def with_grid_entries(config: LabConfig, path: Path) -> LabConfig:
     """`config` with the grid's entries added after the hand-written ones."""
     layers = layer_names(config)
     for choice in config.grid.layers:
-        if choice not in (ALL_LAYERS, EACH_LAYER, *layers):
+        if layers is None and choice == EACH_LAYER and config.grid.rates:
+            raise ConfigError(
+                f"{path}: grid.layers has each, but the layers of {config.model.builder} are"
+                f" known only once it builds a model; list their names instead, e.g."
+                f" grid.layers: [all, conv_1, output]"
+            )
+        if layers is not None and choice not in (ALL_LAYERS, EACH_LAYER, *layers):
             raise ConfigError(
                 f"{path}: grid.layers has {choice!r}; use all, each, or a layer name"
                 f" ({', '.join(layers)})"

@@ -12,6 +12,7 @@ from conftest import Project, tiny_params, write_yaml
 
 from pipeline import grid
 from pipeline.config import load_config
+from pipeline.entries import resolve_entries
 from pipeline.errors import ConfigError
 
 
@@ -31,9 +32,35 @@ def test_a_grid_expands_into_readable_stable_names_after_the_hand_written_entrie
         "grid_1e_2_all", "grid_1e_2_hidden_1", "grid_1e_2_hidden_2", "grid_1e_2_output",
     ]  # fmt: skip
     assert config.sweep["grid_1e_2_all"].l2 == 0.01
-    assert config.sweep["grid_1e_2_hidden_2"].l2 == [0.0, 0.01, 0.0]
+    assert config.sweep["grid_1e_2_hidden_2"].l2 == {"hidden_2": 0.01}
+    (layer_alone,) = [e for e in resolve_entries(config) if e.name == "grid_1e_2_hidden_2"]
+    assert layer_alone.layer_rates == (("hidden_1", 0.0), ("hidden_2", 0.01), ("output", 0.0))
     # The same grid gives the same names and entries.
     assert load_config(tmp_path / "params.yaml").sweep == config.sweep
+
+
+def test_each_layer_of_the_convnet_gets_its_entries_and_a_users_builder_names_them(tmp_path):
+    params = tiny_params()
+    params["model"].update(builder="cnn", cnn={"filters": [4, 8], "dense_units": 16})
+    params["grid"] = {"rates": [0.01], "layers": ["each"]}
+    write_yaml(tmp_path / "params.yaml", params)
+    config = load_config(tmp_path / "params.yaml")
+    assert [n for n in config.sweep if n.startswith("grid_")] == [
+        "grid_1e_2_conv_1", "grid_1e_2_conv_2", "grid_1e_2_dense", "grid_1e_2_output",
+    ]  # fmt: skip
+    # The names are the ones builders.cnn gives (tests/test_own_models.py builds it).
+    assert grid.layer_names(config) == ("conv_1", "conv_2", "dense", "output")
+
+    # A builder of the user's tells its layers only when built: `each` is refused with the
+    # fix, names are taken as given (and `train` checks them against the built model).
+    params["model"]["builder"] = "builders/example.py:small_convnet"
+    write_yaml(tmp_path / "params.yaml", params)
+    with pytest.raises(ConfigError, match="list their names instead"):
+        load_config(tmp_path / "params.yaml")
+    params["grid"]["layers"] = ["all", "conv_stem"]
+    write_yaml(tmp_path / "params.yaml", params)
+    config = load_config(tmp_path / "params.yaml")
+    assert config.sweep["grid_1e_2_conv_stem"].l2 == {"conv_stem": 0.01}
 
 
 def test_sizes_and_label_noise_name_their_entries(tmp_path):
