@@ -7,6 +7,7 @@ contracts without paying for either.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -21,11 +22,14 @@ MODEL_FILE = "model.keras"
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"  # the resolved params the model was trained with
 HISTORY_FILE = "history.csv"  # one row per epoch, the numbers MLflow has as epoch_*
-RUN_FILE = "run.json"  # the MLflow run that trained this model, and its model URI
 REPEATS_DIR = "repeats"
-# models/sweep.json: the MLflow parent run of the execution of `train` that made models/,
-# every tower's folder and run, and which towers diverged.
+# models/sweep.json: every tower's folder, which towers diverged, and the model's layers.
 SWEEP_FILE = "sweep.json"
+# No file under models/ or evaluation/ names an MLflow run: DVC hashes them, and a run id
+# differs on every run, so `dvc.lock` would never repeat. The sweep's parent run carries
+# this tag instead, the digest of models/ (`models_digest`), and later stages find the runs
+# by it: the runs that made exactly these models, also after DVC restores them from its cache.
+MODELS_DIGEST_TAG = "models_digest"
 
 
 def model_dir(models_dir: Path, entry: str, seed: int | None = None) -> Path:
@@ -41,14 +45,11 @@ class TowerRecord:
     entry: str
     seed: int
     folder: str  # relative to models/
-    run_id: str
     diverged_at_epoch: int | None  # the first epoch whose loss was NaN or infinite
 
 
 @dataclass(frozen=True)
 class SweepRecord:
-    parent_run_id: str
-    tracking_uri: str
     towers: tuple[TowerRecord, ...]
     # The model's layers that take an L2 rate, in order: what the entries' rates resolve to.
     layers: tuple[str, ...] = ()
@@ -60,8 +61,6 @@ class SweepRecord:
 
 def write_sweep_record(models_dir: Path, record: SweepRecord) -> None:
     payload = {
-        "parent_run_id": record.parent_run_id,
-        "tracking_uri": record.tracking_uri,
         "towers": [tower.__dict__ for tower in record.towers],
         "layers": list(record.layers),
     }
@@ -74,9 +73,19 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
         payload = json.loads(path.read_text())
         towers = tuple(TowerRecord(**tower) for tower in payload["towers"])
         layers = tuple(payload.get("layers", ()))
-        return SweepRecord(payload["parent_run_id"], payload["tracking_uri"], towers, layers)
+        return SweepRecord(towers, layers)
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
+
+
+def models_digest(models_dir: Path) -> str:
+    """SHA-256 over every file under `models_dir`, by relative path: equal digests, equal
+    models. Cheap next to training (a few MB)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in models_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(models_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 # --- data/prepared/meta.json: written by prepare ---------------------------------------------
@@ -133,7 +142,7 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
 # --- metrics/ and evaluation/: written by evaluate -------------------------------------------
 
 # The figures people compare across experiments: `metrics/<entry>.json`, what `dvc exp show`
-# and `dvc metrics diff` list. Everything else (per-layer figures, run ids) goes to
+# and `dvc metrics diff` list. Everything else (per-layer figures, every seed) goes to
 # `evaluation/<entry>.json`, which is an output but not a DVC metric.
 HEADLINE_METRICS = (
     "train_error",
@@ -161,8 +170,9 @@ SIGNIFICANT_DIGITS = 5
 
 
 def rounded(value: float) -> float:
-    """`value` to SIGNIFICANT_DIGITS significant digits (non-finite values unchanged)."""
-    if not math.isfinite(value) or value == 0:
+    """`value` to SIGNIFICANT_DIGITS significant digits (counts and non-finite values
+    unchanged)."""
+    if isinstance(value, int) or not math.isfinite(value) or value == 0:
         return value
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 

@@ -3,9 +3,9 @@
 The only stage that reads the test split. Per entry it writes `<metrics>/<entry>.json`, the
 DVC metrics file with the figures people compare across experiments (and `<name>_mean`,
 `<name>_std`, `n_seeds` over the seeds with `base.repeat_seeds`), and
-`<details>/<entry>.json` with every figure per seed (per layer, tanh shares) and the MLflow
-run ids. The same numbers go into each model's MLflow run. A model that diverged gets
-`diverged_at_epoch` instead of figures.
+`<details>/<entry>.json` with every figure per seed (per layer, tanh shares). The same
+numbers go into each model's MLflow run, found by the digest of models/ (train.py). A model
+that diverged gets `diverged_at_epoch` instead of figures.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline import contracts
+from pipeline import contracts, stable_bytes
 from pipeline.cli import run_stage
 from pipeline.config import load_config
 from pipeline.entries import resolve_entries
@@ -30,11 +30,10 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
-    import numpy as np
 
     from pipeline import data, subsets
     from pipeline.metrics import kernel_arrays, model_metrics
-    from pipeline.tracking import records, store
+    from pipeline.tracking import records
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
     if config.model.builder not in ("mlp", "cnn"):
@@ -43,7 +42,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
         user_builder(config.model.builder, params.resolve().parent)
     meta = contracts.read_meta(prepared_dir)
-    store.connect()
+    found = find_runs(models_dir)
     kernels: dict[str, object] = {}
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
@@ -72,9 +71,10 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
                 )
-        for tower, metrics in zip(towers, per_seed, strict=True):
-            if metrics is not None:
-                records.log_metrics(tower.run_id, metrics)
+        run_ids = [found.run_of(t.entry, t.seed) if found else None for t in towers]
+        for run_id, metrics in zip(run_ids, per_seed, strict=True):
+            if run_id is not None and metrics is not None:
+                records.log_metrics(run_id, metrics)
         headline = entry_metrics(towers, per_seed)
         contracts.write_json(out / f"{entry.name}.json", headline)
         contracts.write_json(
@@ -86,7 +86,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 "seeds": [
                     {
                         "seed": tower.seed,
-                        "mlflow_run_id": tower.run_id,
                         "diverged_at_epoch": tower.diverged_at_epoch,
                         # Full precision: the report rounds once, when it prints.
                         "metrics": m or {},
@@ -96,12 +95,28 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
             },
         )
         spread = {k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))}
-        if spread:
-            records.log_metrics(towers[0].run_id, spread)
+        if spread and run_ids[0] is not None:
+            records.log_metrics(run_ids[0], spread)
         log.info("%s: %s", entry.name, describe(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(details / contracts.KERNELS_FILE, **kernels)
+    stable_bytes.save_npz(details / contracts.KERNELS_FILE, kernels)
+
+
+def find_runs(models_dir: Path):
+    """The MLflow runs that trained models/, or None (with a warning) if this store has none."""
+    from pipeline.tracking import runs, store
+
+    uri = store.connect()
+    found = runs.find_sweep(contracts.models_digest(models_dir), contracts.MODELS_DIGEST_TAG)
+    if found is None:
+        log.warning(
+            "warning: no MLflow run in %s trained these models (DVC restored them from a cache "
+            "filled against another store?); the metrics go to files only. `dvc repro -f "
+            "train` records them here",
+            uri,
+        )
+    return found
 
 
 def load_model(models_dir: Path, tower: contracts.TowerRecord):

@@ -5,11 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-# Per-epoch metrics in a model folder, written by train and plotted by report.
-HISTORY_FILE = "history.csv"
-# Models trained with `base.repeat_seeds`, as `<model folder>/repeats/seed_<seed>/`.
-REPEATS_DIR = "repeats"
-
 
 def _leftovers(target: Path) -> list[Path]:
     return [target.with_name(target.name + suffix) for suffix in (".partial", ".old")]

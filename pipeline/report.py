@@ -130,46 +130,46 @@ def runs_table_link(ui_address: str, experiment_id: str) -> str:
     )
 
 
-def log_sweep(
-    record: contracts.SweepRecord, sweep: pd.DataFrame, out_dir: Path, figures: dict
-) -> str | None:
-    """Add the table, plots and best entry to the sweep's parent run; returns the compare link
-    (None when the run is not in this store)."""
+def log_sweep(models_dir: Path, sweep: pd.DataFrame, out_dir: Path, figures: dict) -> str | None:
+    """Add the table, plots and best entry to the parent run of the sweep that made
+    `models_dir`; returns the compare link (None when this store has no such run)."""
     from pipeline.tracking import records, runs, store
 
     uri = store.connect()
-    if not runs.check_run_exists(record.parent_run_id, uri):
+    found = runs.find_sweep(contracts.models_digest(models_dir), contracts.MODELS_DIGEST_TAG)
+    if found is None:
         log.warning(
-            "the sweep's MLflow runs are not in this store (models/ was restored from a DVC "
-            "cache filled against %s); `dvc repro -f train` records them here",
-            record.tracking_uri,
+            "warning: no MLflow run in %s trained these models (DVC restored them from a cache "
+            "filled against another store?); `dvc repro -f train` records them here",
+            uri,
         )
         return None
     best = sweep.iloc[0]
-    experiment_id = runs.experiment_of(record.parent_run_id)
     ui = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    link = compare_link(ui, experiment_id, [t.run_id for t in record.towers])
+    towers = contracts.read_sweep_record(models_dir).towers
+    tower_runs = [found.run_of(t.entry, t.seed) for t in towers]
+    link = compare_link(ui, found.experiment_id, [r for r in tower_runs if r is not None])
     records.set_tags(
-        record.parent_run_id,
+        found.parent_id,
         {
             "best_entry": best["entry"],
             "sweep_entries": ",".join(sweep["entry"]),
             runs.NOTE_TAG: (
                 f"Best on validation error: **{best['entry']}**. "
                 f"[Compare the sweep's runs (l2, errors)]({link}) · "
-                f"[All runs of the experiment]({runs_table_link(ui, experiment_id)})"
+                f"[All runs of the experiment]({runs_table_link(ui, found.experiment_id)})"
             ),
         },
     )
     best_figures = table.headline_of_best(sweep)
     records.log_metrics(
-        record.parent_run_id,
+        found.parent_id,
         {k: v for k, v in best_figures.items() if k != "best_entry"} | {"n_entries": len(sweep)},
     )
     for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
-        records.log_artifact(record.parent_run_id, out_dir / name)
+        records.log_artifact(found.parent_id, out_dir / name)
     for name, figure in figures.items():
-        records.log_figure(record.parent_run_id, figure, name)
+        records.log_figure(found.parent_id, figure, name)
     return link
 
 
@@ -236,7 +236,7 @@ def report(
     figures |= choosing_figures
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
     (out_dir / CHOOSING_FILE).write_text(choosing_md)
-    link = log_sweep(contracts.read_sweep_record(models_dir), sweep, out_dir, figures)
+    link = log_sweep(models_dir, sweep, out_dir, figures)
 
     best = sweep.iloc[0]
     log.info(

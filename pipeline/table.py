@@ -69,7 +69,6 @@ def sweep_table(
                 **{k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))},
                 **({"n_seeds": headline["n_seeds"]} if "n_seeds" in headline else {}),
                 "diverged_at_epoch": headline.get("diverged_at_epoch"),
-                "mlflow_run_id": base["mlflow_run_id"],
             }
         )
     table = pd.DataFrame(rows)
@@ -83,7 +82,7 @@ def sweep_table(
     ]
     spread = [c for c in table.columns if c.endswith(("_mean", "_std"))]
     spread += ["n_seeds"] if "n_seeds" in table.columns else []
-    table = table[[*COLUMNS, *spread, *per_layer, "diverged_at_epoch", "mlflow_run_id"]]
+    table = table[[*COLUMNS, *spread, *per_layer, "diverged_at_epoch"]]
     return rank(table)
 
 
@@ -136,7 +135,7 @@ def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: in
         f"infinite): it has no figures."
         for row in diverged.itertuples()
     )
-    shown = table.drop(columns=["mlflow_run_id", "diverged_at_epoch"])
+    shown = table.drop(columns=["diverged_at_epoch"])
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
     lines = [header, rule]

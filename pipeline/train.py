@@ -3,10 +3,13 @@
 One model per entry of `sweep:` and per seed (`base.seed`, then `base.repeat_seeds`), each
 bit-identical to the same model trained alone (towers.py). For each, writes
 `<out>/<entry>/` (extra seeds: `<out>/<entry>/repeats/seed_<seed>/`) with the standalone
-Keras model, its weights, the resolved params (`config.json`), the per-epoch history and
-`run.json` (its MLflow run); and `<out>/sweep.json`, the sweep's parent run and every model's
-folder, run and divergence. A model whose loss turned NaN or infinite keeps its history and
-config, gets no model file, and its run ends FAILED.
+Keras model, its weights, the resolved params (`config.json`) and the per-epoch history; and
+`<out>/sweep.json`, every model's folder and divergence. A model whose loss turned NaN or
+infinite keeps its history and config, gets no model file, and its run ends FAILED.
+
+Every file's bytes depend on the params and data only (no run id, no time stamp), so
+`dvc.lock` repeats from run to run; the sweep's MLflow parent run carries the digest of the
+folder (contracts.MODELS_DIGEST_TAG), by which later stages find the runs.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import csv
 import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import contracts
+from pipeline import contracts, stable_bytes
 from pipeline.cli import run_stage
 from pipeline.config import LabConfig, load_config
 from pipeline.entries import TowerSpec, resolve_towers
@@ -141,75 +145,105 @@ def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
     return groups
 
 
+@dataclass
+class SweepPlan:
+    """Everything `train` settles before the first MLflow run exists."""
+
+    config: LabConfig
+    meta: contracts.PreparedMeta
+    layers: list[str]  # the model's regularizable layers, in order
+    towers: list[TowerSpec]
+    models: list  # one Keras model per tower, initialised
+    train_split: object
+    val_split: object
+
+
+def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
+    """Read the splits, resolve every tower and build its model.
+
+    A builder that fails, a rate pattern that matches no layer, a list of the wrong length, a
+    sweep too large for memory: all refused here, before any MLflow run or output exists.
+    """
+    from pipeline import data
+    from pipeline.builders import regularizable_names
+
+    train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
+    meta = contracts.read_meta(prepared_dir)
+    layers = regularizable_names(config.model, meta.example_shape, meta.n_classes, root)
+    towers = resolve_towers(config, layers)
+    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+        check_memory(config, meta.n_features, meta.n_classes)
+    models = build_models(config, towers, meta.example_shape, meta.n_classes, root)
+    warn_overwhelming_penalties(towers, models, meta.n_classes)
+    return SweepPlan(config, meta, layers, list(towers), models, train_split, val_split)
+
+
+def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path):
+    """Train every tower in one graph, streaming epoch metrics to MLflow and to a history."""
+    from pipeline.progress import SweepProgress
+    from pipeline.towers import TowerInput, fit_tower_groups
+    from pipeline.tracking import records
+
+    config = plan.config
+    epoch_logger = records.EpochMetricsLogger(sweep.child_ids)
+    history = HistoryRecorder()
+    inputs = [
+        TowerInput(m, t.seed, t.entry.weight_decay)
+        for m, t in zip(plan.models, plan.towers, strict=True)
+    ]
+    groups = training_groups(config, plan.towers, inputs, prepared_dir, plan.meta, plan.train_split)
+    outcome = fit_tower_groups(
+        groups,
+        plan.val_split,
+        learning_rate=config.train.learning_rate,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
+        sinks=[epoch_logger, history],
+        progress=lambda n: SweepProgress(config.train.epochs, n),
+    )
+    epoch_logger.flush()
+    records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
+    return outcome, history
+
+
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
-    root = params.resolve().parent
 
     from pipeline.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
-    from pipeline import data
-    from pipeline.builders import regularizable_names
-    from pipeline.progress import SweepProgress
-    from pipeline.towers import TowerInput, fit_tower_groups
     from pipeline.tracking import records, runs, store
 
-    train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
-    meta = contracts.read_meta(prepared_dir)
-    shape = meta.example_shape
-    # A builder that fails, a rate pattern that matches no layer, a list of the wrong length:
-    # all refused here, before any MLflow run or output folder exists.
-    layers = regularizable_names(config.model, shape, meta.n_classes, root)
-    towers = resolve_towers(config, layers)
-    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
-        check_memory(config, meta.n_features, meta.n_classes)
+    plan = plan_sweep(config, prepared_dir, params.resolve().parent)
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
-    models = build_models(config, towers, shape, meta.n_classes, root)
-    warn_overwhelming_penalties(towers, models, meta.n_classes)
-    names = [tower.name for tower in towers]
-    tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
+    names = [tower.name for tower in plan.towers]
+    tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in plan.towers}
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
     staging = staging_dir(out_dir)
     with runs.sweep_runs(experiment_id, names, tags) as sweep:
-        for tower in towers:
+        for tower in plan.towers:
             records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
         log.info(
             "training %d models (%d entries x %d seeds) as one graph; MLflow parent run %s",
-            len(towers),
+            len(plan.towers),
             len(config.sweep),
             1 + len(config.base.repeat_seeds),
             sweep.parent_id,
         )
-        epoch_logger = records.EpochMetricsLogger(sweep.child_ids)
-        history = HistoryRecorder()
-        inputs = [
-            TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
-        ]
-        groups = training_groups(config, towers, inputs, prepared_dir, meta, train_split)
-        outcome = fit_tower_groups(
-            groups,
-            val_split,
-            learning_rate=config.train.learning_rate,
-            batch_size=config.train.batch_size,
-            epochs=config.train.epochs,
-            sinks=[epoch_logger, history],
-            progress=lambda n: SweepProgress(config.train.epochs, n),
-        )
-        epoch_logger.flush()
-        records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
+        outcome, history = fit_sweep(plan, sweep, prepared_dir)
         saved = [
-            save_tower(staging, tower, model, config, history, sweep, outcome, train_split)
-            for tower, model in zip(towers, models, strict=True)
+            save_tower(staging, plan, i, history, sweep, outcome.diverged_at_epoch)
+            for i in range(len(plan.towers))
         ]
-        record = contracts.SweepRecord(
-            sweep.parent_id, store.tracking_uri(store.project_root()), tuple(saved), tuple(layers)
-        )
+        record = contracts.SweepRecord(tuple(saved), tuple(plan.layers))
         contracts.write_sweep_record(staging, record)
+        digest = contracts.models_digest(staging)
+        records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
     publish_dir(staging, out_dir)
-    log.info("trained %d models in %.1fs -> %s", len(towers), outcome.seconds, out_dir)
+    log.info("trained %d models in %.1fs -> %s", len(plan.towers), outcome.seconds, out_dir)
     for name, epoch in outcome.diverged_at_epoch.items():
         log.warning(
             "warning: %s diverged at epoch %d (loss NaN or infinite); lower its L2 rate or "
@@ -219,34 +253,32 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         )
 
 
-def save_tower(staging, tower, model, config, history, sweep, outcome, train_split):
-    """Write the tower's model folder, log its model and end its run; returns its record."""
+def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, diverged_at: dict):
+    """Write tower `index`'s model folder, log its model and end its run; returns its record."""
     from pipeline.tracking import records
 
-    diverged = outcome.diverged_at_epoch.get(tower.name)
+    tower, model = plan.towers[index], plan.models[index]
+    diverged = diverged_at.get(tower.name)
     folder = contracts.model_dir(staging, tower.entry.name, tower.seed if tower.is_repeat else None)
     folder.mkdir(parents=True)
     run_id = sweep.child_ids[tower.name]
-    params = tower_params(config, tower)
+    params = tower_params(plan.config, tower)
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     history.write(tower.name, folder / contracts.HISTORY_FILE)
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
-    model_uri = None
     if diverged is None:
-        model.save(folder / contracts.MODEL_FILE)
+        stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         model.save_weights(folder / contracts.WEIGHTS_FILE)
-        model_uri = records.log_keras_model(run_id, model, train_split.features[:5])
+        model_uri = records.log_keras_model(run_id, model, plan.train_split.features[:5])
+        records.set_tags(run_id, {"model_uri": model_uri})
         records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
         sweep.finish(tower.name)
     else:
         sweep.fail(tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite")
-    run_file = {"run_id": run_id, "model_uri": model_uri}
-    (folder / contracts.RUN_FILE).write_text(json.dumps(run_file, indent=2) + "\n")
     return contracts.TowerRecord(
         entry=tower.entry.name,
         seed=tower.seed,
         folder=str(folder.relative_to(staging)),
-        run_id=run_id,
         diverged_at_epoch=diverged,
     )
 

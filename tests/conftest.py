@@ -150,5 +150,17 @@ def model_runs(runs: list) -> list:
     return [run for run in runs if run.data.tags.get("sweep") != "parent"]
 
 
+def parent_of_models(project: Project, runs: list):
+    """The parent run that made the project's models/: the latest one tagged with their
+    digest (a rerun with the same params makes the same models)."""
+    from pipeline import contracts
+
+    digest = contracts.models_digest(project.root / "models")
+    tag = contracts.MODELS_DIGEST_TAG
+    tagged = [run for run in parent_runs(runs) if run.data.tags.get(tag) == digest]
+    assert tagged, f"no parent run is tagged {tag}={digest}"
+    return max(tagged, key=lambda run: run.info.start_time)
+
+
 def children_of(runs: list, parent_id: str) -> list:
     return [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent_id]

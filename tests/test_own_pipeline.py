@@ -64,8 +64,7 @@ def _check_runs_and_models(project: Project, sweep: dict, layers: list[str]) -> 
             for layer in regularize.regularizable_layers(saved)
         }
         assert on_layers == pytest.approx(config["l2_rate"])
-        run_file = json.loads((folder / "run.json").read_text())
-        logged = mlflow.keras.load_model(run_file["model_uri"])
+        logged = mlflow.keras.load_model(run.data.tags["model_uri"])
         np.testing.assert_allclose(
             logged.predict(test_split.features, verbose=0),
             saved.predict(test_split.features, verbose=0),

@@ -12,6 +12,7 @@ from conftest import (
     children_of,
     mlflow_runs,
     model_runs,
+    parent_of_models,
     parent_runs,
     ran_stages,
     write_yaml,
@@ -41,8 +42,7 @@ def test_repro_trains_evaluates_and_records_every_entry(reproduced_once, reprodu
     client = MlflowClient(tracking_uri=project.tracking_uri())
     runs = mlflow_runs(project)
     (parent,) = parent_runs(runs)
-    sweep = _read_json(project, "models/sweep.json")
-    assert sweep["parent_run_id"] == parent.info.run_id
+    assert parent_of_models(project, runs).info.run_id == parent.info.run_id
     children = children_of(runs, parent.info.run_id)
     assert len(runs) == 1 + len(ENTRIES)  # every model run is nested under the parent
     assert sorted(run.info.run_name for run in children) == sorted(ENTRIES)
@@ -53,8 +53,6 @@ def test_repro_trains_evaluates_and_records_every_entry(reproduced_once, reprodu
         run_id = run.info.run_id
         headline = _read_json(project, f"metrics/{entry}.json")
         (seed,) = _read_json(project, f"evaluation/{entry}.json")["seeds"]
-        assert seed["mlflow_run_id"] == run_id
-        assert _read_json(project, f"models/{entry}/run.json")["run_id"] == run_id
         # metrics/ holds the headline figures at 5 significant digits; MLflow has them all.
         assert set(headline) >= {"train_error", "val_error", "test_error", "l2_penalty"}
         for name, value in headline.items():
@@ -79,9 +77,8 @@ def test_repro_trains_evaluates_and_records_every_entry(reproduced_once, reprodu
 
     test_split = data.read_split(project.root / "data" / "prepared", "test")
     model_dir = project.root / "models" / "layerwise"
-    run_file = json.loads((model_dir / "run.json").read_text())
     mlflow.set_tracking_uri(project.tracking_uri())
-    logged = mlflow.keras.load_model(run_file["model_uri"])
+    logged = mlflow.keras.load_model(layerwise.data.tags["model_uri"])
     saved = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
     np.testing.assert_array_equal(
         logged.predict(test_split.features, verbose=0),
@@ -104,10 +101,10 @@ def test_changing_an_entry_retrains_the_sweep_and_changing_it_back_restores_it(
 ):
     """A change reruns `train` and what follows, with one new parent run; going back to
     params DVC has seen restores `train` and `evaluate` from DVC's run cache: no MLflow run
-    is made, and the restored files name the runs that produced them."""
+    is made, and the restored models lead back to the runs that produced them."""
     project = reproduced
     first_sweep = _read_json(project, "models/sweep.json")
-    first_runs = {e: _read_json(project, f"models/{e}/run.json")["run_id"] for e in ENTRIES}
+    first_parent = parent_of_models(project, mlflow_runs(project))
     first_metrics = {e: _read_json(project, f"metrics/{e}.json") for e in ENTRIES}
     before = mlflow_runs(project)
 
@@ -126,8 +123,7 @@ def test_changing_an_entry_retrains_the_sweep_and_changing_it_back_restores_it(
         sorted(ENTRIES)
     )
     assert len(new_runs) == 1 + len(ENTRIES)
-    assert _read_json(project, "models/sweep.json")["parent_run_id"] == new_parent.info.run_id
-    assert _read_json(project, "models/plain/run.json")["run_id"] != first_runs["plain"]
+    assert parent_of_models(project, after_change).info.run_id == new_parent.info.run_id
 
     params["sweep"]["plain"]["l2"] = 0.0
     write_yaml(project.params_path, params)
@@ -138,19 +134,37 @@ def test_changing_an_entry_retrains_the_sweep_and_changing_it_back_restores_it(
     assert len(mlflow_runs(project)) == len(after_change)
 
     assert _read_json(project, "models/sweep.json") == first_sweep
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=project.tracking_uri())
+    runs = mlflow_runs(project)
+    assert parent_of_models(project, runs).info.run_id == first_parent.info.run_id
+    first_children = {r.data.tags["entry"]: r for r in children_of(runs, first_parent.info.run_id)}
     for entry in ENTRIES:
-        run_id = _read_json(project, f"models/{entry}/run.json")["run_id"]
-        assert run_id == first_runs[entry]
         assert _read_json(project, f"metrics/{entry}.json") == first_metrics[entry]
         (seed,) = _read_json(project, f"evaluation/{entry}.json")["seeds"]
-        assert seed["mlflow_run_id"] == run_id
-        run = client.get_run(run_id)
+        run = first_children[entry]
         assert run.info.status == "FINISHED"
         for name, value in seed["metrics"].items():
             assert math.isclose(run.data.metrics[name], value, rel_tol=1e-9), name
+
+
+def test_rerunning_from_scratch_repeats_every_file_dvc_and_git_track(reproduced: Project):
+    """Another run with the same params (another MLflow run, another day) changes no byte
+    that `dvc.lock` hashes or git tracks, so a fresh clone reproduces the committed files."""
+    project = reproduced
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-q", "-m", "first repro")
+    runs_before = mlflow_runs(project)
+
+    project.dvc("repro", "-f")
+
+    assert project.run("git", "status", "--porcelain").stdout == ""
+    assert project.dvc("status", "--json").stdout.strip() == "{}"
+    runs = mlflow_runs(project)
+    assert len(parent_runs(runs)) == 2 * len(parent_runs(runs_before))
+    # The new runs are the ones the models now lead to, and evaluate recorded into them.
+    newest = parent_of_models(project, runs)
+    assert newest.info.run_id not in {r.info.run_id for r in runs_before}
+    for child in children_of(runs, newest.info.run_id):
+        assert "test_error" in child.data.metrics
 
 
 def test_bad_params_fail_before_training_and_lose_nothing(reproduced: Project):

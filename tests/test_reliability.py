@@ -4,7 +4,6 @@ store opened by parallel workers. Each is reported in one line and leaves no run
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ from conftest import (
     Project,
     mlflow_runs,
     model_runs,
+    parent_of_models,
     parent_runs,
     ran_stages,
     tiny_params,
@@ -258,7 +258,7 @@ def test_interrupts_leave_runs_killed_and_the_workspace_as_it_was(reproduced: Pr
     lock = project.root / "dvc.lock"
     trained_lock = YAML(typ="safe").load(lock.read_text())["stages"]["train"]
     runs_before = {run.info.run_id for run in mlflow_runs(project)}
-    trained_by = json.loads((project.root / "models" / "plain" / "run.json").read_text())
+    trained_by = parent_of_models(project, mlflow_runs(project)).info.run_id
 
     # Ctrl-C (SIGINT to the process group, which DVC handles), then SIGTERM (which kills
     # DVC at once, as a CI timeout does) while training: every run of the interrupted sweep
@@ -288,5 +288,4 @@ def test_interrupts_leave_runs_killed_and_the_workspace_as_it_was(reproduced: Pr
     runs_after = mlflow_runs(project)
     assert "RUNNING" not in {run.info.status for run in runs_after}
     assert len(runs_after) == len(runs_before) + len(new)
-    run_file = json.loads((project.root / "models" / "plain" / "run.json").read_text())
-    assert run_file == trained_by
+    assert parent_of_models(project, runs_after).info.run_id == trained_by

@@ -27,7 +27,7 @@ def test_a_fresh_clone_pulls_data_and_models_and_has_nothing_to_rerun(project: P
     for name in (
         "data/prepared/train.parquet",
         "models/plain/model.keras",
-        "models/plain/run.json",
+        "models/plain/history.csv",
         "models/sweep.json",
     ):
         assert (clone.root / name).read_bytes() == (project.root / name).read_bytes()

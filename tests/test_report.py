@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Project, children_of, mlflow_runs, parent_runs
+from conftest import Project, children_of, mlflow_runs, parent_of_models, parent_runs
 from ruamel.yaml import YAML
 
 from pipeline import plots
@@ -83,7 +83,8 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     reports = project.root / "reports"
     table = pd.read_csv(reports / "sweep.csv")
     assert list(table["val_error"]) == sorted(table["val_error"])
-    assert {"near_linear_share", "saturated_share", "mlflow_run_id"} <= set(table.columns)
+    assert {"near_linear_share", "saturated_share"} <= set(table.columns)
+    assert not any("run_id" in column for column in table.columns)  # git tracks sweep.csv
     assert table["near_linear_share"].between(0, 1).all()
     assert "sklearn alpha" in (reports / "sweep.md").read_text()
     best = json.loads((reports / "best.json").read_text())
@@ -111,11 +112,9 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     client = MlflowClient(tracking_uri=project.tracking_uri())
     runs = mlflow_runs(project)
     (parent,) = parent_runs(runs)
-    sweep = json.loads((project.root / "models" / "sweep.json").read_text())
-    assert parent.info.run_id == sweep["parent_run_id"]
+    assert parent_of_models(project, runs).info.run_id == parent.info.run_id
     children = children_of(runs, parent.info.run_id)
     assert sorted(r.info.run_name for r in children) == sorted(table["entry"])
-    assert sorted(r.info.run_id for r in children) == sorted(table["mlflow_run_id"])
     assert parent.data.metrics["best_val_error"] == pytest.approx(table["val_error"][0])
     assert parent.data.tags["best_entry"] == table["entry"][0]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
@@ -147,7 +146,6 @@ def test_markdown_names_a_diverged_entry_and_ranks_it_last():
             "weight_decay": [0.0, 0.0],
             **{c: [math.nan, 0.25] for c in COLUMNS[3:]},
             "diverged_at_epoch": [1, math.nan],
-            "mlflow_run_id": ["b", "p"],
         }
     )
     ranked = rank(rows)

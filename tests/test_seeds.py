@@ -50,11 +50,10 @@ def test_an_experiment_with_repeat_seeds_is_one_parent_run_over_every_seed(proje
     }
     assert {run.info.status for run in models} == {"FINISHED"}
     assert {run.data.tags.get("mlflow.parentRunId") for run in models} == {parent.info.run_id}
-    by_id = {run.info.run_id: run for run in models}
-    assert {s["mlflow_run_id"] for s in details["seeds"]} == set(by_id)
+    by_seed = {int(run.data.tags["seed"]): run for run in models}
+    assert {s["seed"] for s in details["seeds"]} == set(by_seed)
     for seed in details["seeds"]:
-        run = by_id[seed["mlflow_run_id"]]
-        assert run.data.tags["seed"] == str(seed["seed"])
+        run = by_seed[seed["seed"]]
         assert run.data.metrics["val_error"] == pytest.approx(seed["metrics"]["val_error"])
     val_errors = [run.data.metrics["val_error"] for run in models]
     assert record["val_error_mean"] == pytest.approx(np.mean(val_errors), rel=1e-4)

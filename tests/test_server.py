@@ -49,10 +49,9 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
     runs = model_runs(every_run)
     assert sorted(r.info.run_name for r in runs) == ["layerwise", "plain"]
     assert {r.info.status for r in every_run} == {"FINISHED"}
-    sweep = json.loads((project.root / "models" / "sweep.json").read_text())
-    assert sweep["tracking_uri"] == uri
     (parent,) = (r for r in every_run if r.data.tags.get("sweep") == "parent")
-    assert parent.info.run_id == sweep["parent_run_id"]
+    digest = contracts.models_digest(project.root / "models")
+    assert parent.data.tags[contracts.MODELS_DIGEST_TAG] == digest
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     assert "compare-runs" in parent.data.tags["mlflow.note.content"]  # the report reached it
     for run in runs:
@@ -71,9 +70,9 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
 
     from pipeline import data
 
-    run_file = json.loads((project.root / "models" / "plain" / "run.json").read_text())
     mlflow.set_tracking_uri(uri)
-    logged = mlflow.keras.load_model(run_file["model_uri"])
+    (plain,) = (r for r in runs if r.info.run_name == "plain")
+    logged = mlflow.keras.load_model(plain.data.tags["model_uri"])
     saved = keras.saving.load_model(project.root / "models" / "plain" / "model.keras")
     features = data.read_split(project.root / "data" / "prepared", "test").features
     np.testing.assert_allclose(

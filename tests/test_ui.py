@@ -63,31 +63,27 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     experiment_id = store.use_experiment(experiment)
     names = [t.name for t in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
+    record = contracts.SweepRecord(
+        tuple(contracts.TowerRecord(t.entry.name, t.seed, t.entry.name, None) for t in towers)
+    )
+    models = folder / "models"
+    models.mkdir()
+    contracts.write_sweep_record(models, record)
     with runs.sweep_runs(experiment_id, names, tags) as sweep:
         for tower in towers:
             records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
-    record = contracts.SweepRecord(
-        sweep.parent_id,
-        store.tracking_uri(store.project_root()),
-        tuple(
-            contracts.TowerRecord(t.entry.name, t.seed, t.entry.name, sweep.child_ids[t.name], None)
-            for t in towers
-        ),
-    )
+        digest = contracts.models_digest(models)
+        records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
 
     # evaluate: the figures into each run, metrics/ and evaluation/.
-    for tower in record.towers:
-        figures = _entry_figures(SWEEP[tower.entry][1])
-        records.log_metrics(tower.run_id, figures)
+    for tower, saved in zip(towers, record.towers, strict=True):
+        figures = _entry_figures(SWEEP[tower.entry.name][1])
+        records.log_metrics(sweep.child_ids[tower.name], figures)
+        name = tower.entry.name
+        contracts.write_json(folder / "metrics" / f"{name}.json", entry_metrics([saved], [figures]))
         contracts.write_json(
-            folder / "metrics" / f"{tower.entry}.json", entry_metrics([tower], [figures])
-        )
-        contracts.write_json(
-            folder / "evaluation" / f"{tower.entry}.json",
-            {
-                "entry": tower.entry,
-                "seeds": [{"seed": tower.seed, "mlflow_run_id": tower.run_id, "metrics": figures}],
-            },
+            folder / "evaluation" / f"{name}.json",
+            {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
         )
 
     # report: the table into the parent run, and the compare link in its description.
@@ -96,9 +92,9 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     )
     report.write_outputs(folder / "reports", sweep_table, "# L2 sweep\n", {}, {})
     (folder / "reports" / report.CHOOSING_FILE).write_text("# Choosing L2\n")
-    link = report.log_sweep(record, sweep_table, folder / "reports", {})
+    link = report.log_sweep(models, sweep_table, folder / "reports", {})
     assert link is not None
-    note = MlflowClient().get_run(record.parent_run_id).data.tags[runs.NOTE_TAG]
+    note = MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
     assert f"({link})" in note  # the description links to what the report printed
     return experiment_id, link
 

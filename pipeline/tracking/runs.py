@@ -2,8 +2,9 @@
 
 All runs are created before training starts, so the UI shows the whole sweep at once. Every
 run ends FINISHED, FAILED with the reason (a model that diverged, an error) or KILLED
-(Ctrl-C, SIGTERM, the `dvc` parent gone), never RUNNING. Later stages add to the same runs
-through the client, without reopening them, so a run's duration is its training time.
+(Ctrl-C, SIGTERM, the `dvc` parent gone), never RUNNING. Later stages find the runs by the
+digest of the models they made (`find_sweep`) and add to them through the client, without
+reopening them, so a run's duration is its training time.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.entities import RunStatus
+from mlflow.entities import RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -61,6 +63,10 @@ class SweepRuns:
         self.parent_id = parent_id
         self.child_ids = child_ids
         self._open = {parent_id, *child_ids.values()}
+
+    def add_child(self, tower: str, run_id: str) -> None:
+        self.child_ids[tower] = run_id
+        self._open.add(run_id)
 
     def finish(self, tower: str) -> None:
         self._end(self.child_ids[tower], RunStatus.FINISHED)
@@ -117,8 +123,7 @@ def sweep_runs(
                 run_name=tower,
                 tags={**tags, **tower_tags.get(tower, {}), MLFLOW_PARENT_RUN_ID: runs.parent_id},
             )
-            runs.child_ids[tower] = child.info.run_id
-            runs._open.add(child.info.run_id)
+            runs.add_child(tower, child.info.run_id)
         yield runs
     except BaseException as exc:
         killed = isinstance(exc, KeyboardInterrupt)
@@ -130,14 +135,43 @@ def sweep_runs(
         runs.end_open_runs(RunStatus.FINISHED, None)
 
 
-def check_run_exists(run_id: str, uri: str) -> bool:
-    try:
-        MlflowClient().get_run(run_id)
-    except MlflowException:
-        log.warning("MLflow run %s is not in the store %s", run_id, uri)
-        return False
-    return True
+@dataclass(frozen=True)
+class FoundSweep:
+    """The runs of the execution of `train` that made a given models/ folder."""
+
+    parent_id: str
+    experiment_id: str
+    child_ids: dict[tuple[str, int], str]  # (entry, seed) -> run id
+
+    def run_of(self, entry: str, seed: int) -> str | None:
+        return self.child_ids.get((entry, seed))
 
 
-def experiment_of(run_id: str) -> str:
-    return MlflowClient().get_run(run_id).info.experiment_id
+def find_sweep(models_digest: str, digest_tag: str) -> FoundSweep | None:
+    """The latest FINISHED parent run tagged `digest_tag = models_digest` in any experiment
+    (`base.experiment` may have changed since), and its child runs; None if this store has
+    none, e.g. when models/ came from a DVC remote filled against another store."""
+    client = MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    if not experiments:
+        return None
+    parents = client.search_runs(
+        experiments,
+        filter_string=f"tags.{digest_tag} = '{models_digest}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not parents:
+        return None
+    parent = parents[0]
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
+        max_results=50_000,
+    )
+    child_ids = {
+        (run.data.tags["entry"], int(run.data.tags["seed"])): run.info.run_id
+        for run in children
+        if "entry" in run.data.tags and "seed" in run.data.tags
+    }
+    return FoundSweep(parent.info.run_id, parent.info.experiment_id, child_ids)
