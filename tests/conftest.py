@@ -32,6 +32,39 @@ def write_yaml(path: Path, data: dict) -> None:
         yaml.dump(data, handle)
 
 
+def prepared_splits(folder: Path, **data_settings) -> dict:
+    """The tiny params' splits (with `data_settings` applied), prepared under `folder`."""
+    from pipeline import data
+    from pipeline.prepare import prepare
+
+    params = tiny_params()
+    params["data"].update(data_settings)
+    write_yaml(folder / "params.yaml", params)
+    prepare(folder / "params.yaml", folder / "prepared")
+    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+
+
+def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight_decay=0.0):
+    """`training.fit` of one model as a process of its own runs it (learning rate 0.01,
+    batch 16, as the tower tests' fused runs); returns its per-epoch metrics."""
+    from pipeline import training
+
+    history: list[dict[str, float]] = []
+    training.fit(
+        model,
+        splits["train"],
+        splits["val"],
+        entry=entry,
+        learning_rate=0.01,
+        batch_size=16,
+        epochs=epochs,
+        seed=seed,
+        sinks=[lambda epoch, metrics: history.append(metrics)],
+        weight_decay=weight_decay,
+    )
+    return history
+
+
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     path = tmp_path / "params.yaml"

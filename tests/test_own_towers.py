@@ -11,12 +11,11 @@ from pipeline.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from conftest import ROOT, tiny_params, write_yaml  # noqa: E402
+from conftest import ROOT, fit_alone, prepared_splits  # noqa: E402
 
-from pipeline import data, training  # noqa: E402
+from pipeline import data  # noqa: E402
 from pipeline.builders import build_tower, regularizable_names  # noqa: E402
 from pipeline.config import CnnConfig, ModelConfig  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
 from pipeline.rates import resolve_rates  # noqa: E402
 from pipeline.towers import TowerInput, fit_towers, max_weight_difference  # noqa: E402
 
@@ -46,12 +45,7 @@ SWEEPS = {
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory) -> dict[str, data.Split]:
-    folder = tmp_path_factory.mktemp("prepared")
-    params = tiny_params()
-    params["data"]["shape"] = "image"  # digits as 8x8x1 images
-    write_yaml(folder / "params.yaml", params)
-    prepare(folder / "params.yaml", folder / "prepared")
-    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+    return prepared_splits(tmp_path_factory.mktemp("prepared"), shape="image")  # 8x8x1 digits
 
 
 def _model(config, name, l2, seed, shape):
@@ -62,18 +56,7 @@ def _model(config, name, l2, seed, shape):
 def _alone(config, splits, name, l2, decay, seed):
     init_tensorflow(seed)
     model = _model(config, name, l2, seed, splits["train"].features.shape[1:])
-    training.fit(
-        model,
-        splits["train"],
-        splits["val"],
-        entry=name,
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
-        seed=seed,
-        sinks=[],
-        weight_decay=decay,
-    )
+    fit_alone(model, splits, entry=name, seed=seed, epochs=EPOCHS, weight_decay=decay)
     return model
 
 

@@ -15,9 +15,10 @@ from pipeline.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from pipeline import data, training  # noqa: E402
+from conftest import fit_alone, prepared_splits  # noqa: E402
+
+from pipeline import data  # noqa: E402
 from pipeline.model import build_mlp  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
 from pipeline.towers import TowerInput, fit_towers, max_weight_difference  # noqa: E402
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
@@ -35,12 +36,7 @@ EPOCHS = 6
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory) -> dict[str, data.Split]:
-    from conftest import tiny_params, write_yaml
-
-    folder = tmp_path_factory.mktemp("prepared")
-    write_yaml(folder / "params.yaml", tiny_params())
-    prepare(folder / "params.yaml", folder / "prepared")
-    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+    return prepared_splits(tmp_path_factory.mktemp("prepared"))
 
 
 def _model(name, rates, seed):
@@ -51,19 +47,7 @@ def _model(name, rates, seed):
 def _alone(splits, name, rates, decay, seed):
     init_tensorflow(seed)
     model = _model(name, rates, seed)
-    history = []
-    training.fit(
-        model,
-        splits["train"],
-        splits["val"],
-        entry=name,
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
-        seed=seed,
-        sinks=[lambda epoch, metrics: history.append(metrics)],
-        weight_decay=decay,
-    )
+    history = fit_alone(model, splits, entry=name, seed=seed, epochs=EPOCHS, weight_decay=decay)
     return model, history
 
 

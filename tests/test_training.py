@@ -10,37 +10,23 @@ from pipeline.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
+from conftest import fit_alone, prepared_splits  # noqa: E402
+
 from pipeline import data, training  # noqa: E402
 from pipeline.metrics import model_metrics  # noqa: E402
 from pipeline.model import build_mlp, kernel_sq_sums  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory) -> dict[str, data.Split]:
-    from conftest import tiny_params, write_yaml
-
-    folder = tmp_path_factory.mktemp("prepared")
-    write_yaml(folder / "params.yaml", tiny_params())
-    prepare(folder / "params.yaml", folder / "prepared")
-    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+    return prepared_splits(tmp_path_factory.mktemp("prepared"))
 
 
 def _train(splits, rates, seed=7, epochs=15, weight_decay=0.0):
     init_tensorflow(seed)
     net = build_mlp(64, 10, hidden_units=[32], activation="tanh", layer_rates=rates)
-    history: list[dict[str, float]] = []
-    training.fit(
-        net,
-        splits["train"],
-        splits["val"],
-        entry="test",
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=epochs,
-        seed=seed,
-        sinks=[lambda epoch, metrics: history.append(metrics)],
-        weight_decay=weight_decay,
+    history = fit_alone(
+        net, splits, entry="test", seed=seed, epochs=epochs, weight_decay=weight_decay
     )
     return net, history
 
