@@ -122,3 +122,38 @@ def test_a_copied_or_moved_project_keeps_its_artifacts_inside(clean_env, tmp_pat
         assert not list((first / "mlartifacts").rglob("after.txt"))
     else:  # and nothing recreated the old folder
         assert not first.exists()
+
+
+def test_stages_find_the_runs_that_made_the_models_and_their_own_experiments_first(
+    clean_env, tmp_path: Path
+):
+    """Later stages find the sweep by the models' digest: the latest finished parent run with
+    it, but under `dvc exp run` that experiment's own, though another (queued in parallel
+    with the same params) finished later."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import runs
+
+    clean_env.chdir(tmp_path)
+    experiment_id = store.use_experiment("l2-lab")
+    made = {}
+    for exp_name in ("exp_a", "exp_b"):
+        clean_env.setenv("DVC_EXP_NAME", exp_name)
+        with runs.sweep_runs(
+            experiment_id, ["plain"], {"plain": {"entry": "plain", "seed": "42"}}
+        ) as sweep:
+            records.set_tags(sweep.parent_id, {"models_digest": "same-models"})
+        made[exp_name] = sweep
+    with runs.sweep_runs(experiment_id, ["plain"], {}) as other:
+        records.set_tags(other.parent_id, {"models_digest": "other-models"})
+
+    found = runs.find_sweep("same-models", "models_digest")
+    assert found.parent_id == made["exp_b"].parent_id  # the latest: exp_b is still set
+    assert found.run_of("plain", 42) == made["exp_b"].child_ids["plain"]
+    clean_env.setenv("DVC_EXP_NAME", "exp_a")
+    assert runs.find_sweep("same-models", "models_digest").parent_id == made["exp_a"].parent_id
+    clean_env.delenv("DVC_EXP_NAME")
+    assert runs.find_sweep("same-models", "models_digest").parent_id == made["exp_b"].parent_id
+    assert runs.find_sweep("never-made", "models_digest") is None
+    statuses = {r.info.status for r in MlflowClient().search_runs([experiment_id])}
+    assert statuses == {"FINISHED"}

@@ -150,17 +150,30 @@ class FoundSweep:
 def find_sweep(models_digest: str, digest_tag: str) -> FoundSweep | None:
     """The latest FINISHED parent run tagged `digest_tag = models_digest` in any experiment
     (`base.experiment` may have changed since), and its child runs; None if this store has
-    none, e.g. when models/ came from a DVC remote filled against another store."""
+    none, e.g. when models/ came from a DVC remote filled against another store.
+
+    Under `dvc exp run` the experiment's own parent run comes first: two queued experiments
+    with the same params make the same models, and each must record into its own runs.
+    """
     client = MlflowClient()
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     if not experiments:
         return None
-    parents = client.search_runs(
-        experiments,
-        filter_string=f"tags.{digest_tag} = '{models_digest}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    wanted = f"tags.{digest_tag} = '{models_digest}' and attributes.status = 'FINISHED'"
+    own_experiment = os.environ.get("DVC_EXP_NAME")
+    filters = [wanted]
+    if own_experiment:
+        filters.insert(0, f"{wanted} and tags.dvc_exp_name = '{own_experiment}'")
+    parents = []
+    for filter_string in filters:
+        parents = client.search_runs(
+            experiments,
+            filter_string=filter_string,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if parents:
+            break
     if not parents:
         return None
     parent = parents[0]
