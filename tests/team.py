@@ -45,9 +45,12 @@ def postgres_server() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
     as_user: list[str] = []
     if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
+        # util-linux puts it in sbin, which a non-login shell's PATH may lack.
+        search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+        runuser = shutil.which("runuser", path=search)
+        if runuser is None:
             pytest.skip("running as root without runuser: cannot start PostgreSQL")
-        as_user = ["runuser", "-u", "postgres", "--"]
+        as_user = [runuser, "-u", "postgres", "--"]
     base = Path(tempfile.mkdtemp(prefix="l2lab-pg-"))  # not under pytest's root-only tmp
     if as_user:
         shutil.chown(base, "postgres")
