@@ -37,6 +37,26 @@ def test_extra_seeds_make_every_entry_train_again():
     assert tiny_params()["base"]["repeat_seeds"] == []
 
 
+def test_the_old_layout_gets_only_the_params_its_params_yaml_knows():
+    shown = subprocess.run(
+        ["git", "-C", str(ROOT), "show", "b45d537:params.yaml"], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        pytest.skip("commit b45d537 is not in this clone (shallow?)")
+    old_params_yaml = shown.stdout
+    from ruamel.yaml import YAML
+
+    template = YAML(typ="safe").load(old_params_yaml)
+    params = tiny_params()
+    params["grid"] = {"rates": [0.01]}
+    params["data"]["shape"] = "image"
+    params["sweep"]["decayed"] = {"weight_decay": 0.1}
+    known = bench.known_to(template, params)
+    assert "grid" not in known and "shape" not in known["data"]
+    assert known["sweep"] == params["sweep"]  # entries whole, as the old layout reads them
+    assert known["data"]["train_subset"] == params["data"]["train_subset"]
+
+
 @pytest.mark.slow
 def test_tiny_benchmark_writes_json_and_a_table(tmp_path: Path):
     """Parts (b)-(d) on the tiny params; (a) runs the old layout's `dvc repro` (minutes)."""
