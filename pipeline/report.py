@@ -130,7 +130,9 @@ def runs_table_link(ui_address: str, experiment_id: str) -> str:
     )
 
 
-def log_sweep(models_dir: Path, sweep: pd.DataFrame, out_dir: Path, figures: dict) -> str | None:
+def log_sweep(
+    models_dir: Path, sweep: pd.DataFrame, out_dir: Path, figure_names: list[str]
+) -> str | None:
     """Add the table, plots and best entry to the parent run of the sweep that made
     `models_dir`; returns the compare link (None when this store has no such run)."""
     from pipeline.tracking import records, runs, store
@@ -168,8 +170,9 @@ def log_sweep(models_dir: Path, sweep: pd.DataFrame, out_dir: Path, figures: dic
     )
     for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
         records.log_artifact(found.parent_id, out_dir / name)
-    for name, figure in figures.items():
-        records.log_figure(found.parent_id, figure, name)
+    for name in figure_names:
+        # The PNG report wrote: MLflow's log_figure would draw the figure a second time.
+        records.log_artifact(found.parent_id, out_dir / "plots" / f"{name}.png", folder="plots")
     return link
 
 
@@ -236,7 +239,7 @@ def report(
     figures |= choosing_figures
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
     (out_dir / CHOOSING_FILE).write_text(choosing_md)
-    link = log_sweep(models_dir, sweep, out_dir, figures)
+    link = log_sweep(models_dir, sweep, out_dir, list(figures))
 
     best = sweep.iloc[0]
     log.info(

@@ -49,11 +49,6 @@ def log_artifact(run_id: str, path: Path, folder: str | None = None) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path=folder)
 
 
-def log_figure(run_id: str, figure: Any, name: str) -> None:
-    """A matplotlib figure as `plots/<name>.png` in the run."""
-    MlflowClient().log_figure(run_id, figure, f"plots/{name}.png")
-
-
 class EpochMetricsLogger:
     """An epoch sink for many runs: every tower's `epoch_*` metrics, sent in batches.
 
