@@ -127,7 +127,8 @@ def rate_figure(
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend()
+    if not long.empty:  # a sweep with no entry on the rate axis draws the empty axes only
+        ax.legend()
     return fig
 
 
@@ -156,6 +157,10 @@ def curves_figure(histories: Mapping[str, pd.DataFrame], order: Sequence[str]) -
     return fig
 
 
+# Entries whose names fit in a legend inside a panel; more go beside the panels.
+LEGEND_INSIDE_MAX = 16
+
+
 def histograms_figure(
     kernels: Mapping[str, Mapping[str, np.ndarray]], order: Sequence[str], bins: int = 60
 ) -> Figure:
@@ -175,5 +180,13 @@ def histograms_figure(
         ax.set_xlabel("weight")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("count (log)")
-    axes[-1].legend(fontsize="small")
+    if len(order) <= LEGEND_INSIDE_MAX:
+        axes[-1].legend(fontsize="small")
+    else:  # inside the panel, a grid's 30 names leave the axes no height at all
+        fig.legend(
+            *axes[-1].get_legend_handles_labels(),
+            loc="outside right upper",
+            fontsize="small",
+            ncols=math.ceil(len(order) / LEGEND_INSIDE_MAX),
+        )
     return fig

@@ -77,6 +77,27 @@ def test_figures_draw_every_entry():
     assert len(plots.histograms_figure(kernels, ["a", "b"]).axes) == 2
 
 
+def test_a_grid_of_thirty_entries_and_an_empty_rate_axis_draw_without_warnings(tmp_path):
+    """A grid's 30 names inside a panel left the weight histograms' axes no height
+    (matplotlib: "constrained_layout not applied"); a sweep with no entry on the rate axis
+    (all on their own training sets) asked for a legend of nothing."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    names = [f"grid_{i}_all_n100" for i in range(30)]
+    kernels = {
+        e: {"hidden_1": rng.normal(size=(8, 4)), "output": rng.normal(size=(4, 2))} for e in names
+    }
+    empty = pd.DataFrame(columns=["series", "log10_rate", "l2_rate", "error"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        histograms = plots.histograms_figure(kernels, names)
+        histograms.savefig(tmp_path / "histograms.png")
+        plots.rate_figure(empty, "error", title="t", ylabel="e").savefig(tmp_path / "rate.png")
+    (legend,) = histograms.legends
+    assert [t.get_text() for t in legend.get_texts()] == names
+
+
 @pytest.mark.slow
 def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project):
     project = reproduced
