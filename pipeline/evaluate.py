@@ -33,7 +33,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
     from pipeline import data, subsets
     from pipeline.metrics import kernel_arrays, model_metrics
-    from pipeline.tracking import records
+    from pipeline.tracking import records, runs, store
 
     splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
     if config.model.builder not in ("mlp", "cnn"):
@@ -42,8 +42,9 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
         user_builder(config.model.builder, params.resolve().parent)
     meta = contracts.read_meta(prepared_dir)
-    found = find_runs(models_dir)
+    found = runs.runs_of_models(models_dir, store.connect())
     kernels: dict[str, object] = {}
+    train_splits = {None: splits["train"]}  # training_set key -> split
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
         towers = sweep.for_entry(entry.name)
@@ -52,15 +53,14 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
                 f"run `dvc repro train`"
             )
-        # Train error and tanh shares on the rows and labels the entry was trained on.
+        # Train error and tanh shares on the rows and labels the entry was trained on; each
+        # training set is read once, however many entries share it.
         key = subsets.training_set(entry, config.data, meta.pool_rows)
-        entry_splits = splits | (
-            {}
-            if key is None
-            else {
-                "train": subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
-            }
-        )
+        if key not in train_splits:
+            train_splits[key] = subsets.training_split(
+                prepared_dir, key, meta.n_classes, config.base.seed
+            )
+        entry_splits = {**splits, "train": train_splits[key]}
         per_seed = []
         for tower in towers:
             model = load_model(models_dir, tower)
@@ -101,22 +101,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
     stable_bytes.save_npz(details / contracts.KERNELS_FILE, kernels)
-
-
-def find_runs(models_dir: Path):
-    """The MLflow runs that trained models/, or None (with a warning) if this store has none."""
-    from pipeline.tracking import runs, store
-
-    uri = store.connect()
-    found = runs.find_sweep(contracts.models_digest(models_dir), contracts.MODELS_DIGEST_TAG)
-    if found is None:
-        log.warning(
-            "warning: no MLflow run in %s trained these models (DVC restored them from a cache "
-            "filled against another store?); the metrics go to files only. `dvc repro -f "
-            "train` records them here",
-            uri,
-        )
-    return found
 
 
 def load_model(models_dir: Path, tower: contracts.TowerRecord):

@@ -131,25 +131,24 @@ def runs_table_link(ui_address: str, experiment_id: str) -> str:
 
 
 def log_sweep(
-    models_dir: Path, sweep: pd.DataFrame, out_dir: Path, figure_names: list[str]
+    models_dir: Path,
+    record: contracts.SweepRecord,
+    sweep: pd.DataFrame,
+    out_dir: Path,
+    figure_names: list[str],
 ) -> str | None:
     """Add the table, plots and best entry to the parent run of the sweep that made
-    `models_dir`; returns the compare link (None when this store has no such run)."""
+    `models_dir` (`record`: its sweep.json); returns the compare link (None when this store
+    has no such run)."""
     from pipeline.tracking import records, runs, store
 
     uri = store.connect()
-    found = runs.find_sweep(contracts.models_digest(models_dir), contracts.MODELS_DIGEST_TAG)
+    found = runs.runs_of_models(models_dir, uri)
     if found is None:
-        log.warning(
-            "warning: no MLflow run in %s trained these models (DVC restored them from a cache "
-            "filled against another store?); `dvc repro -f train` records them here",
-            uri,
-        )
         return None
     best = sweep.iloc[0]
     ui = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    towers = contracts.read_sweep_record(models_dir).towers
-    tower_runs = [found.run_of(t.entry, t.seed) for t in towers]
+    tower_runs = [found.run_of(t.entry, t.seed) for t in record.towers]
     link = compare_link(ui, found.experiment_id, [r for r in tower_runs if r is not None])
     records.set_tags(
         found.parent_id,
@@ -195,7 +194,8 @@ def report(
     out_dir: Path,
 ) -> None:  # fmt: skip
     config = load_config(params)
-    entries = resolve_entries(config, contracts.read_sweep_record(models_dir).layers)
+    record = contracts.read_sweep_record(models_dir)
+    entries = resolve_entries(config, record.layers)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
@@ -228,7 +228,7 @@ def report(
     choosing_data, choosing_figures, choosing_md = choosing.analyse(
         entries,
         sweep,
-        layers=[layer for layer, _ in entries[0].layer_rates] if entries else [],
+        layers=list(record.layers),
         default_rows=config.data.train_subset,
         default_noise=config.data.label_noise,
         pool_rows=meta.pool_rows,
@@ -239,7 +239,7 @@ def report(
     figures |= choosing_figures
     write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
     (out_dir / CHOOSING_FILE).write_text(choosing_md)
-    link = log_sweep(models_dir, sweep, out_dir, list(figures))
+    link = log_sweep(models_dir, record, sweep, out_dir, list(figures))
 
     best = sweep.iloc[0]
     log.info(

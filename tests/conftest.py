@@ -65,6 +65,21 @@ def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight
     return history
 
 
+def fit_fused(inputs: list, splits: dict, *, epochs: int, sinks=()):
+    """`towers.fit_towers` of `inputs` with `fit_alone`'s settings; returns its outcome."""
+    from pipeline.towers import fit_towers
+
+    return fit_towers(
+        inputs,
+        splits["train"],
+        splits["val"],
+        learning_rate=0.01,
+        batch_size=16,
+        epochs=epochs,
+        sinks=list(sinks),
+    )
+
+
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     path = tmp_path / "params.yaml"

@@ -11,13 +11,13 @@ from pipeline.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from conftest import ROOT, fit_alone, prepared_splits  # noqa: E402
+from conftest import ROOT, fit_alone, fit_fused, prepared_splits  # noqa: E402
 
 from pipeline import data  # noqa: E402
 from pipeline.builders import build_tower, regularizable_names  # noqa: E402
 from pipeline.config import CnnConfig, ModelConfig  # noqa: E402
 from pipeline.rates import resolve_rates  # noqa: E402
-from pipeline.towers import TowerInput, fit_towers, max_weight_difference  # noqa: E402
+from pipeline.towers import TowerInput, max_weight_difference  # noqa: E402
 
 EPOCHS = 4
 CNN = ModelConfig(
@@ -67,15 +67,7 @@ def test_every_tower_of_any_builder_equals_its_model_trained_alone(splits, build
     assert shape == (8, 8, 1)
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
     inputs = [TowerInput(_model(config, n, l2, s, shape), s, d) for n, l2, d, s in sweep]
-    outcome = fit_towers(
-        inputs,
-        splits["train"],
-        splits["val"],
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
-        sinks=[],
-    )
+    outcome = fit_fused(inputs, splits, epochs=EPOCHS)
     assert outcome.diverged_at_epoch == {}
     towers = {t.model.name: t.model for t in inputs}
     assert len(towers[sweep[1][0]].losses) > 0  # the regularized towers do carry L2

@@ -15,11 +15,11 @@ from pipeline.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from conftest import fit_alone, prepared_splits  # noqa: E402
+from conftest import fit_alone, fit_fused, prepared_splits  # noqa: E402
 
 from pipeline import data  # noqa: E402
 from pipeline.model import build_mlp  # noqa: E402
-from pipeline.towers import TowerInput, fit_towers, max_weight_difference  # noqa: E402
+from pipeline.towers import TowerInput, max_weight_difference  # noqa: E402
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
 # and an extra seed (own initialisation and batch order) in one sweep.
@@ -55,12 +55,9 @@ def _fused(splits, sweep):
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
     inputs = [TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep]
     history: list[tuple[int, dict]] = []
-    outcome = fit_towers(
+    outcome = fit_fused(
         inputs,
-        splits["train"],
-        splits["val"],
-        learning_rate=0.01,
-        batch_size=16,
+        splits,
         epochs=EPOCHS,
         sinks=[lambda epoch, per_tower: history.append((epoch, per_tower))],
     )

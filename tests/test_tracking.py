@@ -147,13 +147,13 @@ def test_stages_find_the_runs_that_made_the_models_and_their_own_experiments_fir
     with runs.sweep_runs(experiment_id, ["plain"], {}) as other:
         records.set_tags(other.parent_id, {"models_digest": "other-models"})
 
-    found = runs.find_sweep("same-models", "models_digest")
+    found = runs.find_sweep("same-models")
     assert found.parent_id == made["exp_b"].parent_id  # the latest: exp_b is still set
     assert found.run_of("plain", 42) == made["exp_b"].child_ids["plain"]
     clean_env.setenv("DVC_EXP_NAME", "exp_a")
-    assert runs.find_sweep("same-models", "models_digest").parent_id == made["exp_a"].parent_id
+    assert runs.find_sweep("same-models").parent_id == made["exp_a"].parent_id
     clean_env.delenv("DVC_EXP_NAME")
-    assert runs.find_sweep("same-models", "models_digest").parent_id == made["exp_b"].parent_id
-    assert runs.find_sweep("never-made", "models_digest") is None
+    assert runs.find_sweep("same-models").parent_id == made["exp_b"].parent_id
+    assert runs.find_sweep("never-made") is None
     statuses = {r.info.status for r in MlflowClient().search_runs([experiment_id])}
     assert statuses == {"FINISHED"}

@@ -92,7 +92,7 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     )
     report.write_outputs(folder / "reports", sweep_table, "# L2 sweep\n", {}, {})
     (folder / "reports" / report.CHOOSING_FILE).write_text("# Choosing L2\n")
-    link = report.log_sweep(models, sweep_table, folder / "reports", [])
+    link = report.log_sweep(models, record, sweep_table, folder / "reports", [])
     assert link is not None
     note = MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
     assert f"({link})" in note  # the description links to what the report printed

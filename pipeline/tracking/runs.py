@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from pipeline.contracts import MODELS_DIGEST_TAG, models_digest
 from pipeline.errors import TrackingError
 from pipeline.tracking.store import one_line, project_root
 
@@ -147,8 +148,8 @@ class FoundSweep:
         return self.child_ids.get((entry, seed))
 
 
-def find_sweep(models_digest: str, digest_tag: str) -> FoundSweep | None:
-    """The latest FINISHED parent run tagged `digest_tag = models_digest` in any experiment
+def find_sweep(models_digest: str) -> FoundSweep | None:
+    """The latest FINISHED parent run tagged `MODELS_DIGEST_TAG = models_digest` in any experiment
     (`base.experiment` may have changed since), and its child runs; None if this store has
     none, e.g. when models/ came from a DVC remote filled against another store.
 
@@ -159,7 +160,7 @@ def find_sweep(models_digest: str, digest_tag: str) -> FoundSweep | None:
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     if not experiments:
         return None
-    wanted = f"tags.{digest_tag} = '{models_digest}' and attributes.status = 'FINISHED'"
+    wanted = f"tags.{MODELS_DIGEST_TAG} = '{models_digest}' and attributes.status = 'FINISHED'"
     own_experiment = os.environ.get("DVC_EXP_NAME")
     filters = [wanted]
     if own_experiment:
@@ -188,3 +189,17 @@ def find_sweep(models_digest: str, digest_tag: str) -> FoundSweep | None:
         if "entry" in run.data.tags and "seed" in run.data.tags
     }
     return FoundSweep(parent.info.run_id, parent.info.experiment_id, child_ids)
+
+
+def runs_of_models(models_dir: Path, uri: str) -> FoundSweep | None:
+    """The runs that trained the models in `models_dir`, found in the store at `uri` (which
+    `store.connect` returned); None, with one warning line, when it has none (the stages then
+    write files only)."""
+    found = find_sweep(models_digest(models_dir))
+    if found is None:
+        log.warning(
+            "warning: no MLflow run in %s trained these models (DVC restored them from a cache "
+            "filled against another store?); `dvc repro -f train` records them here",
+            uri,
+        )
+    return found
