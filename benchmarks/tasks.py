@@ -54,25 +54,26 @@ def fits_task(args: argparse.Namespace) -> dict:
     """The sweep's models trained one after another with `training.fit`, then all at once
     with `towers.fit_tower_groups` as `train` calls it, in one warm process (optionally again
     with XLA)."""
-    from pipeline import contracts
     from pipeline.config import load_config
-    from pipeline.entries import resolve_towers
-    from pipeline.runtime import init_tensorflow
+    from pipeline.config.entries import resolve_towers
+    from pipeline.core import contracts
+    from pipeline.core.runtime import init_tensorflow
 
     config = load_config(args.params)
     root = args.params.resolve().parent  # where a user builder file would be
     init_tensorflow(config.base.seed)
     import keras
 
-    from pipeline import data, training
-    from pipeline.builders import regularizable_names
-    from pipeline.towers import TowerInput, fit_tower_groups, max_weight_difference
+    from pipeline.datasets import prepared
+    from pipeline.modeling import training
+    from pipeline.modeling.builders import regularizable_names
+    from pipeline.modeling.towers import TowerInput, fit_tower_groups, max_weight_difference
     from pipeline.train import build_models, training_groups
 
     meta = contracts.read_meta(args.prepared)
     shape, n_classes = meta.example_shape, meta.n_classes
     towers = resolve_towers(config, regularizable_names(config.model, shape, n_classes, root))
-    train, val = (data.read_split(args.prepared, s) for s in ("train", "val"))
+    train, val = (prepared.read_split(args.prepared, s) for s in ("train", "val"))
     hyper = dict(
         learning_rate=config.train.learning_rate,
         batch_size=config.train.batch_size,
@@ -230,7 +231,7 @@ def time_tracking(clock: Clock, seen_metrics: dict) -> None:
 def stage_task(args: argparse.Namespace) -> dict:
     """`pipeline.train.train` as the `train` stage runs it, every MLflow call timed."""
     started = time.perf_counter()
-    from pipeline.runtime import init_tensorflow
+    from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(0)  # train() calls it again with the sweep's seed: this pays the import
     import keras  # noqa: F401
@@ -272,7 +273,7 @@ def stage_task(args: argparse.Namespace) -> dict:
 
 def imports_task(args: argparse.Namespace) -> dict:
     """A process that only imports TensorFlow: the memory floor of any training process."""
-    from pipeline.runtime import init_tensorflow
+    from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(0)
     import keras  # noqa: F401

@@ -14,10 +14,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline import contracts, stable_bytes
-from pipeline.cli import run_stage
-from pipeline.config import load_config
-from pipeline.entries import resolve_entries
+from pipeline.config import load_config, resolve_entries
+from pipeline.core import contracts, stable_bytes
+from pipeline.core.runner import run_stage
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +26,18 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     sweep = contracts.read_sweep_record(models_dir)
     entries = resolve_entries(config, sweep.layers)
 
-    from pipeline.runtime import init_tensorflow
+    from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
 
-    from pipeline import data, subsets
-    from pipeline.metrics import kernel_arrays, model_metrics
+    from pipeline.datasets import prepared, subsets
+    from pipeline.modeling import kernel_arrays, model_metrics
     from pipeline.tracking import records, runs, store
 
-    splits = {name: data.read_split(prepared_dir, name) for name in data.SPLITS}
+    splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
     if config.model.builder not in ("mlp", "cnn"):
         # Custom layers that the builder's file registers must be known to load the models.
-        from pipeline.builders import user_builder
+        from pipeline.modeling.builders import user_builder
 
         user_builder(config.model.builder, params.resolve().parent)
     meta = contracts.read_meta(prepared_dir)
@@ -115,7 +114,7 @@ def load_model(models_dir: Path, tower: contracts.TowerRecord):
 def entry_metrics(towers: list[contracts.TowerRecord], per_seed: list[dict | None]) -> dict:
     """The DVC metrics of one entry: the base seed's headline figures, rounded, and their
     mean and sample standard deviation over the seeds when there are several."""
-    from pipeline.seeds import seed_summary
+    from pipeline.core.spread import seed_summary
 
     diverged = [t.diverged_at_epoch for t in towers if t.diverged_at_epoch is not None]
     if diverged:

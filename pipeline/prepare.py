@@ -14,15 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import data
-from pipeline.cli import run_stage
-from pipeline.config import load_config
-from pipeline.contracts import PreparedMeta, write_meta
-from pipeline.entries import EntrySpec
-from pipeline.files import publish_dir, staging_dir
-from pipeline.grid import check_memory
-from pipeline.sources import load_dataset
-from pipeline.subsets import check_entries, nested_order, write_pool
+from pipeline.config import EntrySpec, check_memory, load_config
+from pipeline.core.contracts import PreparedMeta, write_meta
+from pipeline.core.files import publish_dir, staging_dir
+from pipeline.core.runner import run_stage
+from pipeline.datasets import check_entries, load_dataset, nested_order, prepared, write_pool
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +29,7 @@ def prepare(params: Path, out_dir: Path) -> None:
     dataset = load_dataset(cfg, project_root=params.resolve().parent)
     # Split, noised and scaled flat; meta.json records the shape read_split restores.
     features = dataset.features.reshape(len(dataset.labels), -1)
-    splits = data.split_dataset(
+    splits = prepared.split_dataset(
         features,
         dataset.labels,
         test_fraction=cfg.test_fraction,
@@ -42,11 +38,11 @@ def prepare(params: Path, out_dir: Path) -> None:
         seed=config.base.seed,
     )
     n_classes = len(dataset.class_names)
-    noisy, flipped = data.flip_labels(
+    noisy, flipped = prepared.flip_labels(
         splits["train"].labels, n_classes, cfg.label_noise, seed=config.base.seed
     )
-    splits["train"] = data.Split(splits["train"].features, noisy)
-    scaled, scaler = data.scale_splits(splits, cfg.scaling)
+    splits["train"] = prepared.Split(splits["train"].features, noisy)
+    scaled, scaler = prepared.scale_splits(splits, cfg.scaling)
     pool = nested_pool(features, dataset.labels, cfg, config.base.seed, scaler)
     # Only the training sets matter here; rates are resolved once the model's layers are known.
     sizes = [
@@ -66,7 +62,7 @@ def prepare(params: Path, out_dir: Path) -> None:
         pool_rows=len(pool.labels),
     )
     staging = staging_dir(out_dir)
-    data.write_splits(staging, scaled, flipped)
+    prepared.write_splits(staging, scaled, flipped)
     write_pool(staging, pool)
     write_meta(staging, meta)
     publish_dir(staging, out_dir)
@@ -80,10 +76,10 @@ def prepare(params: Path, out_dir: Path) -> None:
     )
 
 
-def nested_pool(features, labels, cfg, seed: int, scaler) -> data.Split:
+def nested_pool(features, labels, cfg, seed: int, scaler) -> prepared.Split:
     """Every training row (before `data.train_subset`), scaled like the splits, in nested
-    order with clean labels (subsets.py)."""
-    whole = data.split_dataset(
+    order with clean labels (pipeline/datasets/subsets.py)."""
+    whole = prepared.split_dataset(
         features,
         labels,
         test_fraction=cfg.test_fraction,
@@ -93,7 +89,7 @@ def nested_pool(features, labels, cfg, seed: int, scaler) -> data.Split:
     )["train"]
     order = nested_order(whole.labels, seed)
     features = scaler.transform(whole.features[order]).astype(np.float32)
-    return data.Split(features, whole.labels[order])
+    return prepared.Split(features, whole.labels[order])
 
 
 def main(argv: list[str] | None = None) -> None:

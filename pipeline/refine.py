@@ -21,11 +21,12 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline import choosing, contracts, table
-from pipeline.cli import run_stage
-from pipeline.config import load_config
-from pipeline.entries import resolve_entries
-from pipeline.errors import LabError
+from pipeline import choosing
+from pipeline.config import load_config, resolve_entries
+from pipeline.core import contracts
+from pipeline.core.errors import LabError
+from pipeline.core.runner import run_stage
+from pipeline.reporting import table
 
 log = logging.getLogger(__name__)
 

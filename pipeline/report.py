@@ -18,16 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import choosing, contracts, plots, table
-from pipeline.cli import run_stage
-from pipeline.config import load_config
-from pipeline.entries import EntrySpec, resolve_entries
-from pipeline.errors import DataError
-from pipeline.rates import markdown_by_layer
+from pipeline import choosing
+from pipeline.config import EntrySpec, load_config, resolve_entries
+from pipeline.config.rates import markdown_by_layer
+from pipeline.core import contracts
+from pipeline.core.errors import DataError
+from pipeline.core.runner import run_stage
+from pipeline.reporting import plots, table
 
 log = logging.getLogger(__name__)
 
-# The answers to "which layer, more data or L2, which rates next" (choosing.py).
+# The answers to "which layer, more data or L2, which rates next" (pipeline/choosing/).
 CHOOSING_FILE = "choosing.md"
 
 

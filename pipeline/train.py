@@ -1,7 +1,7 @@
 """Stage `train`: every model of the sweep in one process, as towers of one Keras graph.
 
 One model per entry of `sweep:` and per seed (`base.seed`, then `base.repeat_seeds`), each
-bit-identical to the same model trained alone (towers.py). For each, writes
+bit-identical to the same model trained alone (pipeline/modeling/towers.py). For each, writes
 `<out>/<entry>/` (extra seeds: `<out>/<entry>/repeats/seed_<seed>/`) with the standalone
 Keras model, its weights, the resolved params (`config.json`) and the per-epoch history; and
 `<out>/sweep.json`, every model's folder and divergence. A model whose loss turned NaN or
@@ -22,12 +22,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import contracts, stable_bytes
-from pipeline.cli import run_stage
-from pipeline.config import LabConfig, load_config
-from pipeline.entries import TowerSpec, resolve_towers
-from pipeline.files import publish_dir, staging_dir
-from pipeline.grid import check_memory
+from pipeline.config import LabConfig, TowerSpec, check_memory, load_config, resolve_towers
+from pipeline.core import contracts, stable_bytes
+from pipeline.core.files import publish_dir, staging_dir
+from pipeline.core.runner import run_stage
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +68,7 @@ class HistoryRecorder:
 
 def build_models(config: LabConfig, towers, input_shape, n_classes, root: Path):
     """Each tower's model, initialised as it would be in a process that trains it alone."""
-    from pipeline.builders import build_tower
+    from pipeline.modeling import build_tower
 
     return [
         build_tower(
@@ -122,9 +120,9 @@ def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
     """[(tower inputs, training split)] per distinct training set, in the towers' order.
 
     Entries without `train_size` or `label_noise` share `data:`'s training split; the others
-    train on prefixes of the nested pool (subsets.py), one group per (rows, noise).
+    train on prefixes of the nested pool (datasets/subsets.py), one group per (rows, noise).
     """
-    from pipeline import subsets
+    from pipeline.datasets import subsets
 
     keyed: dict[object, list] = {}
     for tower, tower_input in zip(towers, inputs, strict=True):
@@ -164,10 +162,10 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
     A builder that fails, a rate pattern that matches no layer, a list of the wrong length, a
     sweep too large for memory: all refused here, before any MLflow run or output exists.
     """
-    from pipeline import data
-    from pipeline.builders import regularizable_names
+    from pipeline.datasets import prepared
+    from pipeline.modeling import regularizable_names
 
-    train_split, val_split = (data.read_split(prepared_dir, name) for name in ("train", "val"))
+    train_split, val_split = (prepared.read_split(prepared_dir, name) for name in ("train", "val"))
     meta = contracts.read_meta(prepared_dir)
     layers = regularizable_names(config.model, meta.example_shape, meta.n_classes, root)
     towers = resolve_towers(config, layers)
@@ -180,8 +178,8 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
 
 def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path):
     """Train every tower in one graph, streaming epoch metrics to MLflow and to a history."""
-    from pipeline.progress import SweepProgress
-    from pipeline.towers import TowerInput, fit_tower_groups
+    from pipeline.core.progress import SweepProgress
+    from pipeline.modeling import TowerInput, fit_tower_groups
     from pipeline.tracking import records
 
     config = plan.config
@@ -209,7 +207,7 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path):
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
 
-    from pipeline.runtime import init_tensorflow
+    from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.

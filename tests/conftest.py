@@ -34,20 +34,20 @@ def write_yaml(path: Path, data: dict) -> None:
 
 def prepared_splits(folder: Path, **data_settings) -> dict:
     """The tiny params' splits (with `data_settings` applied), prepared under `folder`."""
-    from pipeline import data
+    from pipeline.datasets import prepared
     from pipeline.prepare import prepare
 
     params = tiny_params()
     params["data"].update(data_settings)
     write_yaml(folder / "params.yaml", params)
     prepare(folder / "params.yaml", folder / "prepared")
-    return {name: data.read_split(folder / "prepared", name) for name in data.SPLITS}
+    return {name: prepared.read_split(folder / "prepared", name) for name in prepared.SPLITS}
 
 
 def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight_decay=0.0):
     """`training.fit` of one model as a process of its own runs it (learning rate 0.01,
     batch 16, as the tower tests' fused runs); returns its per-epoch metrics."""
-    from pipeline import training
+    from pipeline.modeling import training
 
     history: list[dict[str, float]] = []
     training.fit(
@@ -67,7 +67,7 @@ def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight
 
 def fit_fused(inputs: list, splits: dict, *, epochs: int, sinks=()):
     """`towers.fit_towers` of `inputs` with `fit_alone`'s settings; returns its outcome."""
-    from pipeline.towers import fit_towers
+    from pipeline.modeling.towers import fit_towers
 
     return fit_towers(
         inputs,
@@ -201,7 +201,7 @@ def model_runs(runs: list) -> list:
 def parent_of_models(project: Project, runs: list):
     """The parent run that made the project's models/: the latest one tagged with their
     digest (a rerun with the same params makes the same models)."""
-    from pipeline import contracts
+    from pipeline.core import contracts
 
     digest = contracts.models_digest(project.root / "models")
     tag = contracts.MODELS_DIGEST_TAG

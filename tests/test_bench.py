@@ -10,29 +10,29 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, tiny_params, write_yaml
 
-from benchmarks import bench
+from benchmarks import harness, sweep_part
 
 
 def test_stage_names_come_from_the_stage_command_line():
     old = ["-m", "pipeline.train", "--entry", "l2_0", "--params", "params.yaml"]
-    assert bench.stage_name(old) == "train@l2_0"  # the per-entry layout (b45d537)
-    assert bench.stage_name(["-m", "pipeline.train", "--params", "params.yaml"]) == "train"
-    assert bench.stage_name(["-m", "pipeline.report", "--out", "reports"]) == "report"
+    assert harness.stage_name(old) == "train@l2_0"  # the per-entry layout (b45d537)
+    assert harness.stage_name(["-m", "pipeline.train", "--params", "params.yaml"]) == "train"
+    assert harness.stage_name(["-m", "pipeline.report", "--out", "reports"]) == "report"
 
 
 def test_shrinking_keeps_the_model_and_leaves_the_input_alone():
     params = tiny_params()
     params["sweep"]["third"] = {"l2": 0.1}
-    small = bench.shrink_params(params, epochs=3, entries=2)
+    small = harness.shrink_params(params, epochs=3, entries=2)
     assert list(small["sweep"]) == ["plain", "layerwise"]
     assert small["train"]["epochs"] == 3
     assert small["model"] == params["model"]
     assert len(params["sweep"]) == 3
-    assert bench.shrink_params(params) == params
+    assert harness.shrink_params(params) == params
 
 
 def test_extra_seeds_make_every_entry_train_again():
-    seeded = bench.with_extra_seeds(tiny_params(), 3)
+    seeded = harness.with_extra_seeds(tiny_params(), 3)
     assert seeded["base"]["repeat_seeds"] == [43, 44, 45]
     assert tiny_params()["base"]["repeat_seeds"] == []
 
@@ -51,7 +51,7 @@ def test_the_old_layout_gets_only_the_params_its_params_yaml_knows():
     params["grid"] = {"rates": [0.01]}
     params["data"]["shape"] = "image"
     params["sweep"]["decayed"] = {"weight_decay": 0.1}
-    known = bench.known_to(template, params)
+    known = sweep_part.known_to(template, params)
     assert "grid" not in known and "shape" not in known["data"]
     assert known["sweep"] == params["sweep"]  # entries whole, as the old layout reads them
     assert known["data"]["train_subset"] == params["data"]["train_subset"]

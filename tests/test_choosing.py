@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline import choosing
-from pipeline.entries import EntrySpec, dense_layer_names
+from pipeline.config.entries import EntrySpec, dense_layer_names
 
 LAYERS = dense_layer_names(2)
 VAL_ROWS = 270

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, tiny_params, write_yaml
 
 from pipeline.config import load_config
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 
 def test_project_params_load_and_expand_rates():

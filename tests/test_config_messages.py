@@ -9,7 +9,7 @@ import pytest
 from conftest import tiny_params, write_yaml
 
 from pipeline.config import load_config
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 
 def _message(tmp_path: Path, edit) -> str:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 # init_tensorflow, then one float32 matmul: oneDNN says which ISA it runs at its first use.
 MATMUL = """
 import os
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 init_tensorflow(1)
 import tensorflow as tf
 tf.linalg.matmul(tf.ones((32, 64)), tf.ones((64, 256)))

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from conftest import tiny_params, write_yaml
 
-from pipeline import contracts, data
-from pipeline.errors import DataError
+from pipeline.core import contracts
+from pipeline.core.errors import DataError
+from pipeline.datasets import prepared
 from pipeline.prepare import prepare
 
 
@@ -20,7 +21,7 @@ def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Pat
     write_yaml(tmp_path / "params.yaml", params)
     prepare(tmp_path / "params.yaml", tmp_path / "prepared")
     meta = contracts.read_meta(tmp_path / "prepared")
-    splits = {name: data.read_split(tmp_path / "prepared", name) for name in data.SPLITS}
+    splits = {name: prepared.read_split(tmp_path / "prepared", name) for name in prepared.SPLITS}
 
     assert meta.rows["train"] == params["data"]["train_subset"] == len(splits["train"].labels)
     assert meta.rows["test"] == math.ceil(
@@ -29,7 +30,7 @@ def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Pat
     for split in splits.values():
         assert set(np.unique(split.labels)) == set(range(10))  # stratified: every class present
     train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
-    assert train[data.FLIPPED].sum() == round(0.2 * len(train)) == meta.train_labels_flipped
+    assert train[prepared.FLIPPED].sum() == round(0.2 * len(train)) == meta.train_labels_flipped
     # Scaling is fitted on the training rows only: exactly [0, 1] there, not elsewhere.
     assert splits["train"].features.min() == 0.0 and splits["train"].features.max() == 1.0
     assert splits["test"].features.max() > 1.0 or splits["test"].features.min() < 0.0
@@ -45,7 +46,7 @@ def test_prepare_is_byte_for_byte_repeatable(tmp_path: Path):
 
 def test_flipped_labels_always_change_class():
     labels = np.repeat(np.arange(5), 40)
-    noisy, flipped = data.flip_labels(labels, n_classes=5, fraction=0.25, seed=3)
+    noisy, flipped = prepared.flip_labels(labels, n_classes=5, fraction=0.25, seed=3)
     assert flipped.sum() == 50
     assert np.all(noisy[flipped] != labels[flipped])
     assert np.all(noisy[~flipped] == labels[~flipped])
@@ -113,7 +114,7 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
     assert "dropped empty column(s) notes" in logged
     assert "dropped 1 of 40 rows with missing values (in color)" in logged
     assert "one-hot encoded text column 'color' into 3 columns (blue, green, red)" in logged
-    train = data.read_split(tmp_path / "prepared", "train")
+    train = prepared.read_split(tmp_path / "prepared", "train")
     onehot = train.features[:, 2:5]
     assert set(np.unique(onehot)) <= {0.0, 1.0}  # minmax keeps 0/1 indicators as they are
 

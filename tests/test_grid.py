@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import Project, tiny_params, write_yaml
 
-from pipeline import grid
-from pipeline.config import load_config
-from pipeline.entries import resolve_entries
-from pipeline.errors import ConfigError
+from pipeline.config import grid, load_config, memory
+from pipeline.config.entries import resolve_entries
+from pipeline.core.errors import ConfigError
 
 
 def _config(tmp_path: Path, **grid_section):
@@ -100,10 +99,10 @@ def test_the_memory_estimate_counts_weights_adam_slots_and_activations(tmp_path)
     config = _config(tmp_path, rates=[0.01], layers=["each"])  # 2 + 3 entries, 1 seed
     params = 64 * 16 + 16 + 16 * 16 + 16 + 16 * 10 + 10
     per_tower = (params * 4 + 16 * (16 + 16 + 10) * 3) * 4
-    assert grid.estimate_sweep_bytes(config, 64, 10) == 5 * per_tower
-    assert grid.check_memory(config, 64, 10, available=10**9) == 5 * per_tower
+    assert memory.estimate_sweep_bytes(config, 64, 10) == 5 * per_tower
+    assert memory.check_memory(config, 64, 10, available=10**9) == 5 * per_tower
     with pytest.raises(ConfigError, match=r"need about .* MB .* the limit is 0.04 MB"):
-        grid.check_memory(config, 64, 10, available=80_000)
+        memory.check_memory(config, 64, 10, available=80_000)
 
 
 def test_prepare_refuses_a_grid_too_large_for_memory_before_any_training(tmp_path):

@@ -1,19 +1,19 @@
-"""The L2 rule in model.py: Keras's exact penalty, on the layers it was meant for."""
+"""The L2 rule in mlp.py: Keras's exact penalty, on the layers it was meant for."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
 
 from pipeline.config import load_config  # noqa: E402
-from pipeline.entries import resolve_towers  # noqa: E402
-from pipeline.model import build_mlp, dense_layers, kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
+from pipeline.config.entries import resolve_towers  # noqa: E402
+from pipeline.modeling.mlp import build_mlp, dense_layers, kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
 
 
 def test_penalty_is_rate_times_sum_of_squares_without_a_half():

@@ -12,10 +12,10 @@ import pytest
 from conftest import tiny_params, write_yaml
 from PIL import Image
 
-from pipeline import data
 from pipeline.config import load_config
-from pipeline.contracts import read_meta
-from pipeline.errors import ConfigError, DataError
+from pipeline.core.contracts import read_meta
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.datasets import prepared
 from pipeline.prepare import prepare
 
 
@@ -26,12 +26,12 @@ def _digits():
     return digits.images, digits.target
 
 
-def _prepare(tmp_path: Path, **data_keys) -> dict[str, data.Split]:
+def _prepare(tmp_path: Path, **data_keys) -> dict[str, prepared.Split]:
     params = tiny_params()
     params["data"].update(data_keys)
     write_yaml(tmp_path / "params.yaml", params)
     prepare(tmp_path / "params.yaml", tmp_path / "prepared")
-    return {name: data.read_split(tmp_path / "prepared", name) for name in data.SPLITS}
+    return {name: prepared.read_split(tmp_path / "prepared", name) for name in prepared.SPLITS}
 
 
 def _write_pngs(folder: Path, per_class: int = 30, classes=range(10)) -> None:
@@ -55,7 +55,7 @@ def test_digits_as_images_are_the_flat_digits_reshaped(tmp_path):
     images = _prepare(tmp_path / "images", shape="image")
     assert read_meta(tmp_path / "images" / "prepared").input_shape == (8, 8, 1)
     assert read_meta(tmp_path / "flat" / "prepared").input_shape == (64,)
-    for name in data.SPLITS:
+    for name in prepared.SPLITS:
         assert images[name].features.shape[1:] == (8, 8, 1)
         np.testing.assert_array_equal(
             images[name].features.reshape(len(images[name].labels), -1), flat[name].features
@@ -237,7 +237,7 @@ def test_bad_params_for_own_models_and_data(tmp_path, changes, message):
 
 
 def test_rates_by_glob_resolve_for_the_mlp_in_params(tmp_path):
-    from pipeline.entries import resolve_entries
+    from pipeline.config.entries import resolve_entries
 
     params = tiny_params()
     params["sweep"] = {"hidden": {"l2": {"hidden_*": 0.01}}, "out": {"l2": {"output": 0.1}}}

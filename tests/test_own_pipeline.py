@@ -41,12 +41,13 @@ def _check_runs_and_models(project: Project, sweep: dict, layers: list[str]) -> 
     import keras
     import mlflow.keras
 
-    from pipeline import data, regularize
+    from pipeline.datasets import prepared
+    from pipeline.modeling import regularize
 
     runs = {run.info.run_name: run for run in _runs(project)}
     assert sorted(runs) == sorted(sweep)
     assert {run.info.status for run in runs.values()} == {"FINISHED"}
-    test_split = data.read_split(project.root / "data" / "prepared", "test")
+    test_split = prepared.read_split(project.root / "data" / "prepared", "test")
     assert test_split.features.shape[1:] == (8, 8, 1)
     mlflow.set_tracking_uri(project.tracking_uri())
     rates = {}
@@ -102,20 +103,22 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     assert record["layers"] == CNN_LAYERS
 
     # The tower DVC saved is the model trained alone, to the last bit.
-    from pipeline.runtime import init_tensorflow
+    from pipeline.core.runtime import init_tensorflow
 
     seed = params["base"]["seed"]
     init_tensorflow(seed)
     import keras
 
-    from pipeline import data, training
-    from pipeline.builders import build_tower
     from pipeline.config import load_config
-    from pipeline.towers import max_weight_difference
+    from pipeline.datasets import prepared
+    from pipeline.modeling import training
+    from pipeline.modeling.builders import build_tower
+    from pipeline.modeling.towers import max_weight_difference
 
     config = load_config(project.params_path)
-    prepared = project.root / "data" / "prepared"
-    train, val = data.read_split(prepared, "train"), data.read_split(prepared, "val")
+    prepared_dir = project.root / "data" / "prepared"
+    train = prepared.read_split(prepared_dir, "train")
+    val = prepared.read_split(prepared_dir, "val")
     alone = build_tower(
         config.model, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs", root=project.root
     )

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
 from conftest import ROOT, fit_alone, fit_fused, prepared_splits  # noqa: E402
 
-from pipeline import data  # noqa: E402
-from pipeline.builders import build_tower, regularizable_names  # noqa: E402
 from pipeline.config import CnnConfig, ModelConfig  # noqa: E402
-from pipeline.rates import resolve_rates  # noqa: E402
-from pipeline.towers import TowerInput, max_weight_difference  # noqa: E402
+from pipeline.config.rates import resolve_rates  # noqa: E402
+from pipeline.datasets import prepared  # noqa: E402
+from pipeline.modeling.builders import build_tower, regularizable_names  # noqa: E402
+from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
 
 EPOCHS = 4
 CNN = ModelConfig(
@@ -44,7 +44,7 @@ SWEEPS = {
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory) -> dict[str, data.Split]:
+def splits(tmp_path_factory) -> dict[str, prepared.Split]:
     return prepared_splits(tmp_path_factory.mktemp("prepared"), shape="image")  # 8x8x1 digits
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from pipeline import cli
-from pipeline.files import clean_stale
+from pipeline.core import runner
+from pipeline.core.files import clean_stale
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux")
 
@@ -28,12 +28,12 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the parent-deat
 STAGE = """
 import sys, time
 from pathlib import Path
-from pipeline import cli
+from pipeline.core import runner
 
 state = Path(sys.argv[1])
 state.write_text("imported")
 if sys.argv[2] == "after-parent-died":
-    while cli.os.getppid() == cli._PARENT_AT_START:
+    while runner.os.getppid() == runner._PARENT_AT_START:
         time.sleep(0.01)
 
 def body():
@@ -43,7 +43,7 @@ def body():
     finally:
         state.write_text("unwound")
 
-cli.run_stage("train", body)
+runner.run_stage("train", body)
 state.write_text("finished")
 """
 
@@ -144,7 +144,7 @@ def in_process_stage() -> Iterator[None]:
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
-    ctypes.CDLL(None).prctl(cli.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+    ctypes.CDLL(None).prctl(runner.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 
 
 def test_run_stage_cleans_leftovers_of_its_outputs_before_the_body(
@@ -154,5 +154,5 @@ def test_run_stage_cleans_leftovers_of_its_outputs_before_the_body(
     stale = out.with_name("l2_0.partial")
     stale.mkdir(parents=True)
     seen = []
-    cli.run_stage("train", lambda: seen.append(stale.exists()), outputs=[out])
+    runner.run_stage("train", lambda: seen.append(stale.exists()), outputs=[out])
     assert seen == [False]

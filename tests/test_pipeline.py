@@ -73,9 +73,9 @@ def test_repro_trains_evaluates_and_records_every_entry(reproduced_once, reprodu
     import keras
     import mlflow.keras
 
-    from pipeline import data
+    from pipeline.datasets import prepared
 
-    test_split = data.read_split(project.root / "data" / "prepared", "test")
+    test_split = prepared.read_split(project.root / "data" / "prepared", "test")
     model_dir = project.root / "models" / "layerwise"
     mlflow.set_tracking_uri(project.tracking_uri())
     logged = mlflow.keras.load_model(layerwise.data.tags["model_uri"])

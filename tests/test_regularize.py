@@ -8,19 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
 
-from pipeline import data, regularize, training  # noqa: E402
-from pipeline.builders import build_base, build_tower, regularizable_names  # noqa: E402
 from pipeline.config import ModelConfig  # noqa: E402
-from pipeline.errors import ConfigError  # noqa: E402
-from pipeline.model import build_mlp  # noqa: E402
-from pipeline.rates import resolve_rates  # noqa: E402
-from pipeline.towers import max_weight_difference  # noqa: E402
+from pipeline.config.rates import resolve_rates  # noqa: E402
+from pipeline.core.errors import ConfigError  # noqa: E402
+from pipeline.datasets import prepared  # noqa: E402
+from pipeline.modeling import regularize, training  # noqa: E402
+from pipeline.modeling.builders import build_base, build_tower, regularizable_names  # noqa: E402
+from pipeline.modeling.mlp import build_mlp  # noqa: E402
+from pipeline.modeling.towers import max_weight_difference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,7 +173,7 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     ]
     # And they train to the same weights (2 epochs on random data, as Keras trains them).
     rng = np.random.default_rng(0)
-    split = data.Split(rng.random((64, 64), dtype=np.float32), rng.integers(0, 10, 64))
+    split = prepared.Split(rng.random((64, 64), dtype=np.float32), rng.integers(0, 10, 64))
     for model in (old, new):
         init_tensorflow(42)
         training.fit(model, split, split, entry="m", learning_rate=0.01, batch_size=16, epochs=2,

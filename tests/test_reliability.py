@@ -26,8 +26,8 @@ from conftest import (
 )
 from ruamel.yaml import YAML
 
-from pipeline import cli
-from pipeline.errors import LabError, TrackingError
+from pipeline.core import runner
+from pipeline.core.errors import LabError, TrackingError
 from pipeline.tracking import runs, store
 
 
@@ -106,7 +106,7 @@ def test_train_stage_with_unreachable_server_fails_before_training(tmp_path: Pat
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert time.monotonic() - started < 30
-    assert result.returncode == cli.EXIT_BAD_INPUT, result.stderr
+    assert result.returncode == runner.EXIT_BAD_INPUT, result.stderr
     # One line, and nothing before it: no model was built, no run made, no folder written.
     assert result.stderr.strip().splitlines() == [
         line for line in result.stderr.splitlines() if line.startswith("error: ")
@@ -160,7 +160,7 @@ def test_an_interrupted_sweep_ends_its_runs_killed(local_store: Path):
         runs.sweep_runs(store.use_experiment("l2-lab"), TOWERS, {}) as sweep,
     ):
         sweep.finish("plain")  # saved before the signal came: stays FINISHED
-        raise cli.Interrupted(signal.SIGTERM)
+        raise runner.Interrupted(signal.SIGTERM)
     found = _sweep_runs(local_store)
     assert found["plain"].info.status == "FINISHED"
     for name in ("sweep", "layerwise"):
@@ -194,7 +194,7 @@ def test_a_signal_unwinds_the_stage_and_exits_128_plus_signal(
             unwound.append(True)
 
     with pytest.raises(SystemExit) as caught:
-        cli.run_stage("train", body)
+        runner.run_stage("train", body)
     assert caught.value.code == 128 + sig
     assert unwound == [True]
     name = signal.Signals(sig).name

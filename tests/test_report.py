@@ -11,9 +11,9 @@ import pytest
 from conftest import Project, children_of, mlflow_runs, parent_of_models, parent_runs
 from ruamel.yaml import YAML
 
-from pipeline import plots
-from pipeline.entries import EntrySpec
-from pipeline.table import COLUMNS, rank, rate_converter, to_markdown
+from pipeline.config.entries import EntrySpec
+from pipeline.reporting import plots
+from pipeline.reporting.table import COLUMNS, rank, rate_converter, to_markdown
 
 PLOT_FILES = (
     "error_vs_rate",
@@ -28,7 +28,7 @@ FIGURES = (
     "near_linear_vs_rate",
     "learning_curves",
     "weight_histograms",
-    "next_rates",  # the bracket of rates to try next (choosing.py)
+    "next_rates",  # the bracket of rates to try next (pipeline/choosing/)
 )
 
 
@@ -180,7 +180,7 @@ def test_markdown_names_a_diverged_entry_and_ranks_it_last():
 def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
     from conftest import ROOT
 
-    from pipeline.contracts import NEAR_LINEAR_Z
+    from pipeline.core.contracts import NEAR_LINEAR_Z
 
     titles = [
         next(iter(plot)) if isinstance(plot, dict) else plot

@@ -10,7 +10,7 @@ import pytest
 from conftest import Project, mlflow_runs, model_runs, parent_runs, write_yaml
 from ruamel.yaml import YAML
 
-from pipeline.seeds import SPREAD_METRICS, seed_summary
+from pipeline.core.spread import SPREAD_METRICS, seed_summary
 
 
 def test_seed_summary_is_mean_and_sample_std():

@@ -13,7 +13,7 @@ from conftest import Project, model_runs
 from team import mlflow_server, postgres_server, run_queued_experiments
 from test_queue import RATES, check_runs, one_entry_project
 
-from pipeline import contracts
+from pipeline.core import contracts
 
 pytestmark = pytest.mark.slow
 
@@ -68,13 +68,13 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
     import mlflow
     import mlflow.keras
 
-    from pipeline import data
+    from pipeline.datasets import prepared
 
     mlflow.set_tracking_uri(uri)
     (plain,) = (r for r in runs if r.info.run_name == "plain")
     logged = mlflow.keras.load_model(plain.data.tags["model_uri"])
     saved = keras.saving.load_model(project.root / "models" / "plain" / "model.keras")
-    features = data.read_split(project.root / "data" / "prepared", "test").features
+    features = prepared.read_split(project.root / "data" / "prepared", "test").features
     np.testing.assert_allclose(
         logged.predict(features, verbose=0), saved.predict(features, verbose=0), rtol=1e-6
     )

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import subsets
 from pipeline.config import DataConfig
-from pipeline.entries import EntrySpec
-from pipeline.errors import DataError
+from pipeline.config.entries import EntrySpec
+from pipeline.core.errors import DataError
+from pipeline.datasets import subsets
 
 
 @pytest.fixture

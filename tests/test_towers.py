@@ -11,15 +11,15 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
 from conftest import fit_alone, fit_fused, prepared_splits  # noqa: E402
 
-from pipeline import data  # noqa: E402
-from pipeline.model import build_mlp  # noqa: E402
-from pipeline.towers import TowerInput, max_weight_difference  # noqa: E402
+from pipeline.datasets import prepared  # noqa: E402
+from pipeline.modeling.mlp import build_mlp  # noqa: E402
+from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
 # and an extra seed (own initialisation and batch order) in one sweep.
@@ -35,7 +35,7 @@ EPOCHS = 6
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory) -> dict[str, data.Split]:
+def splits(tmp_path_factory) -> dict[str, prepared.Split]:
     return prepared_splits(tmp_path_factory.mktemp("prepared"))
 
 
@@ -108,9 +108,9 @@ def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_pa
 def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
     """train.py fits one group per training-set size, one after the other: each tower still
     equals its model trained alone on its own rows (nested subsets of one split)."""
-    from pipeline.towers import fit_tower_groups
+    from pipeline.modeling.towers import fit_tower_groups
 
-    small = data.Split(splits["train"].features[:40], splits["train"].labels[:40])
+    small = prepared.Split(splits["train"].features[:40], splits["train"].labels[:40])
     groups_spec = [
         (small, [("small", [0.0, 0.0], 0.0, 7), ("small_l2", [0.01, 0.01], 0.0, 7)]),
         (splits["train"], [("full", [0.0, 0.0], 0.0, 7), ("full-seed8", [0.01, 0.0], 0.0, 8)]),

@@ -6,12 +6,12 @@ import logging
 
 from conftest import ROOT, tiny_params
 
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
 from pipeline.config import LabConfig  # noqa: E402
-from pipeline.entries import resolve_towers  # noqa: E402
+from pipeline.config.entries import resolve_towers  # noqa: E402
 from pipeline.train import build_models, warn_overwhelming_penalties  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
 def test_tower_models_start_as_models_built_alone():
     import keras
 
-    from pipeline.model import build_mlp
+    from pipeline.modeling.mlp import build_mlp
 
     towers, models = _towers_and_models({"a": {"l2": 0.0}, "b": {"l2": [0.01, 0.0, 0.0]}})
     assert [m.name for m in models] == ["a", "b", "a-seed43", "b-seed43"]

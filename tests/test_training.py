@@ -6,19 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.runtime import init_tensorflow
+from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
 from conftest import fit_alone, prepared_splits  # noqa: E402
 
-from pipeline import data, training  # noqa: E402
-from pipeline.metrics import model_metrics  # noqa: E402
-from pipeline.model import build_mlp, kernel_sq_sums  # noqa: E402
+from pipeline.datasets import prepared  # noqa: E402
+from pipeline.modeling import training  # noqa: E402
+from pipeline.modeling.metrics import model_metrics  # noqa: E402
+from pipeline.modeling.mlp import build_mlp, kernel_sq_sums  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory) -> dict[str, data.Split]:
+def splits(tmp_path_factory) -> dict[str, prepared.Split]:
     return prepared_splits(tmp_path_factory.mktemp("prepared"))
 
 

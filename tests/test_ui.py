@@ -45,10 +45,12 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     from mlflow.tracking import MlflowClient
     from ruamel.yaml import YAML
 
-    from pipeline import contracts, report, table
+    from pipeline import report
     from pipeline.config import load_config
-    from pipeline.entries import resolve_entries, resolve_towers
+    from pipeline.config.entries import resolve_entries, resolve_towers
+    from pipeline.core import contracts
     from pipeline.evaluate import entry_metrics
+    from pipeline.reporting import table
     from pipeline.tracking import records, runs, store
     from pipeline.train import tower_params
 

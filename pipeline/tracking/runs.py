@@ -22,8 +22,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from pipeline.contracts import MODELS_DIGEST_TAG, models_digest
-from pipeline.errors import TrackingError
+from pipeline.core.contracts import MODELS_DIGEST_TAG, models_digest
+from pipeline.core.errors import TrackingError
 from pipeline.tracking.store import one_line, project_root
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def sweep_runs(
     """Create the sweep's parent run and a child run per tower; yield them.
 
     On leaving, runs not yet ended end FINISHED; if the block raises, FAILED with the reason
-    (KILLED on Ctrl-C or SIGTERM, which arrive as KeyboardInterrupt: see cli.py).
+    (KILLED on Ctrl-C or SIGTERM, which arrive as KeyboardInterrupt: see core/runner.py).
     """
     client = MlflowClient()
     tags = run_tags(project_root())

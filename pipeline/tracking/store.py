@@ -21,7 +21,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.errors import TrackingError
+from pipeline.core.errors import TrackingError
 
 log = logging.getLogger(__name__)
 

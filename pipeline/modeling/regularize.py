@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

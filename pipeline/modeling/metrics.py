@@ -6,10 +6,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from pipeline.contracts import NEAR_LINEAR_Z, SATURATED_Z
-from pipeline.data import Split
-from pipeline.model import dense_layers
-from pipeline.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
+from pipeline.core.contracts import NEAR_LINEAR_Z, SATURATED_Z
+from pipeline.datasets.prepared import Split
+from pipeline.modeling.mlp import dense_layers
+from pipeline.modeling.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
 
 __all__ = ["kernel_arrays", "model_metrics", "split_metrics"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import contracts
-from pipeline.entries import EntrySpec
-from pipeline.errors import DataError
+from pipeline.config.entries import EntrySpec
+from pipeline.core import contracts
+from pipeline.core.errors import DataError
 
 COLUMNS = [
     "entry",

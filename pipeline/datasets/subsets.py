@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, data
-from pipeline.config import DataConfig
-from pipeline.entries import EntrySpec
-from pipeline.errors import DataError
+from pipeline.config.entries import EntrySpec
+from pipeline.config.schema import DataConfig
+from pipeline.core import contracts
+from pipeline.core.errors import DataError
+from pipeline.datasets import prepared
 
 # Seeds derived from base.seed for the two draws, kept apart from the split's and the
 # legacy label noise's draws.
@@ -68,20 +69,20 @@ def noisy_labels(
     return noisy.astype(labels.dtype), flipped
 
 
-def write_pool(prepared_dir: Path, pool: data.Split) -> None:
+def write_pool(prepared_dir: Path, pool: prepared.Split) -> None:
     n_features = pool.features.shape[1]
     frame = pd.DataFrame(pool.features, columns=[f"x{i}" for i in range(n_features)])
-    frame[data.LABEL] = pool.labels
+    frame[prepared.LABEL] = pool.labels
     frame.to_parquet(prepared_dir / contracts.POOL_FILE, index=False)
 
 
-def read_pool(prepared_dir: Path) -> data.Split:
+def read_pool(prepared_dir: Path) -> prepared.Split:
     path = prepared_dir / contracts.POOL_FILE
     if not path.is_file():
         raise DataError(f"{path}: training pool missing; run `dvc repro -f prepare`")
     frame = pd.read_parquet(path)
     features = frame[[c for c in frame.columns if c.startswith("x")]]
-    return data.Split(features.to_numpy(np.float32), frame[data.LABEL].to_numpy(np.int64))
+    return prepared.Split(features.to_numpy(np.float32), frame[prepared.LABEL].to_numpy(np.int64))
 
 
 def training_set(entry: EntrySpec, cfg: DataConfig, pool_rows: int) -> tuple[int, float] | None:
@@ -106,15 +107,15 @@ def check_entries(entries: Sequence[EntrySpec], cfg: DataConfig, pool_rows: int)
 
 def training_split(
     prepared_dir: Path, key: tuple[int, float] | None, n_classes: int, seed: int
-) -> data.Split:
+) -> prepared.Split:
     """The training split for a `training_set` key, labels as the model is trained on them."""
     if key is None:
-        return data.read_split(prepared_dir, "train")
+        return prepared.read_split(prepared_dir, "train")
     rows, noise = key
     pool = read_pool(prepared_dir)
     labels, _ = noisy_labels(pool.labels, n_classes, noise, seed)
     shape = contracts.read_meta(prepared_dir).example_shape  # the pool is stored flat
-    return data.Split(pool.features[:rows].reshape(-1, *shape), labels[:rows])
+    return prepared.Split(pool.features[:rows].reshape(-1, *shape), labels[:rows])
 
 
 def describe(key: tuple[int, float] | None) -> str:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import DataError
+from pipeline.core.errors import DataError
 
 # --- models/: written by train, read by evaluate and report ---------------------------------
 
@@ -114,7 +114,7 @@ class PreparedMeta:
 
 META_FILE = "meta.json"
 # The whole training split in nested order, clean labels: entries with their own training-set
-# size or label noise train on a prefix of it (subsets.py).
+# size or label noise train on a prefix of it (pipeline/datasets/subsets.py).
 POOL_FILE = "train_pool.parquet"
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 L2Spec = float | Sequence[float] | Mapping[str, float]
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from pipeline.entries import dense_layer_names
+from pipeline.config.entries import dense_layer_names
 
 
 def build_mlp(

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.config import LabConfig
-from pipeline.rates import resolve_rates
+from pipeline.config.rates import resolve_rates
+from pipeline.config.schema import LabConfig
 
 
 def dense_layer_names(n_hidden: int) -> tuple[str, ...]:
@@ -25,7 +25,7 @@ class EntrySpec:
     layer_rates: tuple[tuple[str, float], ...]  # (layer name, Keras L2 rate), in layer order
     weight_decay: float
     # Set: trained on the first `train_size` rows of the nested pool with `label_noise`
-    # flipped (subsets.py); None for both: on `data:`'s training split.
+    # flipped (pipeline/datasets/subsets.py); None for both: on `data:`'s training split.
     train_size: int | None = None
     label_noise: float | None = None
 

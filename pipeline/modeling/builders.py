@@ -19,10 +19,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.config import BUILDERS_DIR, ModelConfig
-from pipeline.entries import dense_layer_names
-from pipeline.errors import ConfigError
-from pipeline.regularize import regularizable_layers, with_l2
+from pipeline.config.entries import dense_layer_names
+from pipeline.config.schema import BUILDERS_DIR, ModelConfig
+from pipeline.core.errors import ConfigError
+from pipeline.modeling.regularize import regularizable_layers, with_l2
 
 Shape = tuple[int, ...]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.contracts import SPREAD_METRICS
+from pipeline.core.contracts import SPREAD_METRICS
 
 
 def seed_summary(per_seed: list[dict[str, float]]) -> dict[str, float]:

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pipeline.errors import LabError
-from pipeline.files import clean_stale
+from pipeline.core.errors import LabError
+from pipeline.core.files import clean_stale
 
 EXIT_BAD_INPUT = 2
 # linux/prctl.h: deliver a signal to this process when the thread that forked it exits.

@@ -23,8 +23,8 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from pipeline.data import Split
-from pipeline.errors import LabError
+from pipeline.core.errors import LabError
+from pipeline.datasets.prepared import Split
 
 EpochSink = Callable[[int, dict[str, float]], None]
 
@@ -50,7 +50,7 @@ def optimizer(learning_rate: float, weight_decay: float) -> keras.optimizers.Opt
     if weight_decay == 0:
         return keras.optimizers.Adam(learning_rate=learning_rate)
     adamw = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
-    # As with the L2 rule in model.py, biases are not shrunk.
+    # As with the L2 rule in mlp.py, biases are not shrunk.
     adamw.exclude_from_weight_decay(var_names=["bias"])
     return adamw
 

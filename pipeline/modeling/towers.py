@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.data import Split
-from pipeline.training import training_dataset
+from pipeline.datasets.prepared import Split
+from pipeline.modeling.training import training_dataset
 
 # epoch (1-based), tower name -> that tower's metrics for the epoch (lab metric names)
 EpochSink = Callable[[int, dict[str, dict[str, float]]], None]

@@ -1,4 +1,4 @@
-"""`params.yaml`, validated once into frozen, typed config that every stage reads.
+"""Read `params.yaml` and validate it once into a `LabConfig` that every stage reads.
 
 Nothing here imports TensorFlow, so a bad edit is reported in well under a second,
 before any stage spends time on imports or training.
@@ -10,199 +10,15 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from pipeline.errors import ConfigError
-from pipeline.rates import resolve_rates
-
-# Entry names are interpolated into the shell commands of `dvc.yaml` (`--entry ${key}`),
-# so only plain identifiers are allowed.
-ENTRY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-EntryName = Annotated[str, Field(pattern=ENTRY_NAME_PATTERN)]
-Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
-
-# User CSVs live here: `prepare` depends on this folder in dvc.yaml, so editing one reruns it.
-RAW_DATA_DIR = Path("data/raw")
-# Users' model builders live here: `train` and `evaluate` depend on this folder in dvc.yaml.
-BUILDERS_DIR = Path("builders")
-BUILDER_PATTERN = r"^(mlp|cnn|[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*)$"
-
-Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
-
-
-class _Section(BaseModel):
-    # strict: a quoted "0.01" or a `true` must not silently become a number.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
-
-
-class BaseConfig(_Section):
-    seed: Seed
-    # Extra seeds to train every entry with again (initialisation and batch order only:
-    # the data split and label noise keep `seed`), for mean +- spread in the report.
-    repeat_seeds: list[Seed] = []
-    experiment: Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class DataConfig(_Section):
-    source: Literal["digits", "csv", "images", "npz"]
-    csv_path: str | None = None
-    target_column: str | None = None
-    # Own data (README: Your own model and data). `shape`: null keeps the source's own shape
-    # (digits and CSV flat, images h x w x c, npz as `x` is stored); `flat` makes vectors;
-    # `image` serves digits as 8x8x1 images.
-    image_dir: str | None = None
-    image_size: Annotated[
-        list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=2, max_length=2)
-    ] = [32, 32]
-    color_mode: Literal["grayscale", "rgb"] = "grayscale"
-    npz_path: str | None = None
-    shape: Literal["flat", "image"] | None = None
-    test_fraction: Fraction
-    val_fraction: Fraction
-    train_subset: Annotated[int, Field(ge=2)] | None = None
-    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.0
-    scaling: Literal["minmax", "standard"] = "minmax"
-
-
-class CnnConfig(_Section):
-    """The built-in convnet (`model.builder: cnn`): a Conv2D + 2x2 max-pool per filter count."""
-
-    filters: Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=1)] = [16, 32]
-    kernel_size: Annotated[int, Field(ge=1, le=15)] = 3
-    dense_units: Annotated[int, Field(ge=0, le=65536)] = 64  # 0: the output layer only
-    activation: Activation = "relu"
-
-
-class ModelConfig(_Section):
-    # mlp | cnn | builders/<file>.py:<function> (pipeline/builders.py)
-    builder: Annotated[str, Field(pattern=BUILDER_PATTERN)] = "mlp"
-    hidden_units: Annotated[list[Annotated[int, Field(ge=1, le=65536)]], Field(min_length=1)]
-    activation: Activation
-    cnn: CnnConfig = CnnConfig()
-
-    @property
-    def n_dense_layers(self) -> int:
-        return len(self.hidden_units) + 1
-
-
-class TrainConfig(_Section):
-    learning_rate: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)]
-    batch_size: Annotated[int, Field(ge=1)]
-    epochs: Annotated[int, Field(ge=1)]
-
-
-class SweepEntry(_Section):
-    # One rate, one per regularizable layer in order, or {layer name or glob: rate}.
-    l2: float | list[float] | dict[str, float] = 0.0
-    # Decoupled weight decay (AdamW): each step shrinks every kernel by
-    # learning_rate * weight_decay * w, outside the loss. Biases are never decayed.
-    weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
-    # Train on the first `train_size` rows of the nested training pool (subsets.py) with
-    # `label_noise` of them flipped, instead of the split that `data:` describes.
-    train_size: Annotated[int, Field(ge=2)] | None = None
-    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = None
-
-    @property
-    def uses_pool(self) -> bool:
-        """Trained on a prefix of the nested pool rather than on `data:`'s training split."""
-        return self.train_size is not None or self.label_noise is not None
-
-    @field_validator("l2", mode="before")
-    @classmethod
-    def _rates_are_finite_and_non_negative(cls, value: object) -> object:
-        # Checked here, not by constrained types: pydantic's messages for a union of
-        # constrained floats and lists name internal types instead of the problem.
-        if isinstance(value, dict):
-            rates = list(value.values())
-            if not all(isinstance(k, str) and k for k in value):
-                raise ValueError("layer names and patterns must be non-empty text")
-        else:
-            rates = value if isinstance(value, list) else [value]
-        valid = all(
-            isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
-            for r in rates
-        )
-        if not valid or not rates:
-            raise ValueError(
-                "an L2 rate must be a finite number >= 0, a list of them (one per layer), or a"
-                " mapping from layer name or glob pattern to rate"
-            )
-        if isinstance(value, dict):
-            return {k: float(r) for k, r in value.items()}
-        return [float(r) for r in value] if isinstance(value, list) else float(value)
-
-
-GridLayers = Annotated[str, Field(pattern=r"^(all|each|[A-Za-z][A-Za-z0-9_]{0,40})$")]
-
-
-class GridConfig(_Section):
-    """A product of settings that expands into named sweep entries (grid.py)."""
-
-    # No rates: no grid entries. 0 is the unregularized model.
-    rates: list[float] = []
-    # `all`: every Dense layer at the rate; `each`: one entry per layer, that layer alone;
-    # a layer name: that layer alone.
-    layers: Annotated[list[GridLayers], Field(min_length=1)] = ["all"]
-    # null: `data:`'s training split; a number n: the first n rows of the nested pool.
-    train_sizes: Annotated[list[Annotated[int, Field(ge=2)] | None], Field(min_length=1)] = [None]
-    # null: data.label_noise (on the pool when a size is set); a number: that share flipped.
-    label_noise: Annotated[
-        list[Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None],
-        Field(min_length=1),
-    ] = [None]
-    prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")] = "grid"
-
-    @field_validator("rates", mode="before")
-    @classmethod
-    def _rates_are_numbers(cls, value: object) -> object:
-        # `dvc exp run -S grid.rates=[0,1e-3]` gives an int 0 beside floats.
-        ok = isinstance(value, list) and all(
-            isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
-            for r in value
-        )
-        if not ok:
-            raise ValueError("grid.rates must be a list of finite numbers >= 0, e.g. [0, 1e-3]")
-        return [float(r) for r in value]
-
-    @field_validator("label_noise", mode="before")
-    @classmethod
-    def _noise_as_float(cls, value: object) -> object:
-        if isinstance(value, list):
-            return [
-                float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
-            ]
-        return value
-
-
-class LabConfig(_Section):
-    base: BaseConfig
-    data: DataConfig
-    model: ModelConfig
-    train: TrainConfig
-    # May be empty when the grid gives entries; load_config adds the grid's entries here.
-    sweep: dict[EntryName, SweepEntry]
-    grid: GridConfig = GridConfig()
-
-    def entry(self, name: str) -> SweepEntry:
-        if name not in self.sweep:
-            raise ConfigError(
-                f"sweep entry {name!r} is not in params.yaml; known: {', '.join(self.sweep)}"
-            )
-        return self.sweep[name]
-
-    def layer_rates(self, name: str) -> tuple[float, ...]:
-        """The MLP's L2 rate per Dense layer, hidden layers first, output layer last."""
-        n = self.model.n_dense_layers
-        layers = [*(f"hidden_{i}" for i in range(1, n)), "output"]
-        resolved = resolve_rates(self.entry(name).l2, layers, f"sweep.{name}.l2")
-        return tuple(rate for _, rate in resolved)
+from pipeline.config.grid import with_grid_entries
+from pipeline.config.rates import resolve_rates
+from pipeline.config.schema import BUILDERS_DIR, RAW_DATA_DIR, LabConfig
+from pipeline.core.errors import ConfigError
 
 
 def load_config(path: Path | str = "params.yaml") -> LabConfig:
@@ -224,9 +40,6 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
     _check_cross_fields(config, path)
-    # Imported here: grid.py builds on this module's types.
-    from pipeline.grid import with_grid_entries
-
     return with_grid_entries(config, path)
 
 

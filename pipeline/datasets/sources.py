@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import arrays
-from pipeline.config import DataConfig
-from pipeline.errors import DataError
+from pipeline.config.schema import DataConfig
+from pipeline.core.errors import DataError
+from pipeline.datasets import arrays
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A prepared split is one Parquet file per split with feature columns `x0..x{n-1}` and an
 integer `label`; the class names and row counts travel in `meta.json` beside them
-(contracts.py).
+(core/contracts.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from pipeline.contracts import read_meta
-from pipeline.errors import DataError
+from pipeline.core.contracts import read_meta
+from pipeline.core.errors import DataError
 
 SPLITS = ("train", "val", "test")
 LABEL = "label"

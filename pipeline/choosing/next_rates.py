@@ -1,0 +1,143 @@
+"""What to try next: a log-spaced bracket around the best rate, as ready-to-paste commands."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from pipeline.choosing.points import (
+    ALL,
+    Point,
+    indistinguishable,
+    unique_rates,
+)
+from pipeline.config.grid import number_token
+
+POINTS_PER_SIDE = 2
+
+
+def _two_digits(value: float) -> float:
+    return float(f"{value:.2g}")
+
+
+def next_rates(points: Sequence[Point]) -> tuple[Point, Point | None, Point | None, list[float]]:
+    """The best rate on data's training split (all layers), its neighbours among the tried
+    rates, and log-spaced rates strictly between them, not yet tried."""
+    tried = unique_rates([p for p in points if p.rows is None and p.layer == ALL])
+    best = min(tried.values(), key=lambda p: p.val)  # ranked order breaks ties
+    rates = sorted(tried)
+    i = rates.index(best.rate)
+    lower = tried[rates[i - 1]] if i > 0 else None
+    upper = tried[rates[i + 1]] if i + 1 < len(rates) else None
+    if best.rate == 0:
+        # No log axis below 0: look two decades under the smallest rate tried.
+        top = upper.rate if upper else 1e-4
+        bounds = [(top / 100, top)]
+    else:
+        low = lower.rate if lower and lower.rate > 0 else best.rate / 10
+        high = upper.rate if upper else best.rate * 10
+        bounds = [(low, best.rate), (best.rate, high)]
+    proposed = []
+    for lo, hi in bounds:
+        inner = np.geomspace(lo, hi, POINTS_PER_SIDE + 2)[1:-1]
+        proposed += [_two_digits(r) for r in inner]
+    proposed = sorted({r for r in proposed if r not in tried and r > 0})
+    return best, lower, upper, proposed
+
+
+def next_rates_figure(points: Sequence[Point]) -> Figure:
+    """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
+    the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
+    tried = unique_rates([p for p in points if p.rows is None and p.layer == ALL])
+    best, _, _, proposed = next_rates(points)
+    positive = [r for r in tried if r > 0] + proposed
+    zero = math.floor(math.log10(min(positive))) - 1 if positive else -1
+
+    def x(rate: float) -> float:
+        return math.log10(rate) if rate > 0 else zero
+
+    rates = sorted(tried)
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.errorbar(
+        [x(r) for r in rates],
+        [tried[r].val for r in rates],
+        yerr=[tried[r].val_std for r in rates] if any(p.val_std for p in tried.values()) else None,
+        marker="o",
+        capsize=3,
+        label="validation error (tried)",
+    )
+    ax.plot([x(best.rate)], [best.val], "o", ms=14, mfc="none", color="tab:red", label="best")
+    for i, rate in enumerate(proposed):
+        ax.axvline(x(rate), ls=":", color="tab:green", label="next to try" if i == 0 else None)
+        ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
+                fontsize=7, color="tab:green")  # fmt: skip
+    ticks = sorted({x(r) for r in rates})
+    ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
+    ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")
+    ax.set_ylabel("validation error")
+    ax.set_title("The best rate on validation and the rates to try next")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def next_rates_markdown(points: Sequence[Point], val_rows: int, grid_is_set: bool) -> list[str]:
+    default = [p for p in points if p.rows is None and p.layer == ALL]
+    if not default:
+        return []
+    best, lower, upper, proposed = next_rates(points)
+    neighbours = [p for p in (lower, upper) if p is not None]
+    spread = f" ± {best.val_std:.3f}" if best.val_std else ""
+    lines = [
+        "## What to try next",
+        "",
+        f"Best rate on mean validation error (all layers, data's training split): "
+        f"**{best.rate:g}** ({best.entry}, {best.val:.3f}{spread}); neighbours tried: "
+        + (", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none")
+        + ".",
+        "",
+    ]
+    seeded = any(p.val_std for p in default)
+    if seeded:
+        beaten = [p for p in neighbours if not indistinguishable(best, p, val_rows)]
+        tied = [p for p in neighbours if p not in beaten]
+        if tied:
+            lines.append(
+                f"With the seeds trained, {best.rate:g} is **not distinguishable** from "
+                + " and ".join(f"{p.rate:g}" for p in tied)
+                + ": the difference is within the seed spread. There is no single winner "
+                "here; the bracket below looks between them, and more seeds "
+                "(`base.repeat_seeds`) would narrow the spread."
+            )
+        else:
+            lines.append(
+                f"{best.rate:g} beats its neighbours by more than the seed spread "
+                f"(" + ", ".join(f"{p.rate:g}: {p.val - best.val:+.3f}" for p in neighbours) + ")."
+            )
+    else:
+        lines.append(
+            "One seed per entry: set `base.repeat_seeds` (e.g. `[43, 44]`) to learn whether "
+            "the best rate beats its neighbours by more than the seed spread."
+        )
+    if not proposed:
+        return [*lines, "", "Every rate of the bracket has been tried."]
+    lines += [
+        "",
+        "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "
+        "experiment each (every other setting as now; each trains only its own entry):",
+        "",
+        "```bash",
+    ]
+    reset = " -S 'grid.rates=[]'" if grid_is_set else ""
+    for rate in proposed:
+        name = f"l2_{number_token(rate)}"
+        lines.append(
+            f"dvc exp run --queue -n next_{number_token(rate)} -S '~sweep' "
+            f"-S '+sweep={{{name}: {{l2: {rate:g}}}}}'{reset}"
+        )
+    lines += ["dvc queue start", "dvc exp show --drop '.*' --keep 'Experiment|val_error.*'", "```"]
+    return lines

@@ -1,0 +1,37 @@
+"""The sweep's definition: `params.yaml` validated once into frozen, typed config.
+
+`schema`: the sections as pydantic models. `load`: reading and validating the file, one-line
+errors. `grid`: a grid expanded into named entries. `entries`: each entry (and each extra
+seed) resolved once into an `EntrySpec`/`TowerSpec`. `rates`: an entry's `l2` resolved
+against a model's layers. `memory`: what the towers need, refused before training.
+Imports no TensorFlow.
+"""
+
+from pipeline.config.entries import EntrySpec, TowerSpec, resolve_entries, resolve_towers
+from pipeline.config.load import load_config
+from pipeline.config.memory import check_memory
+from pipeline.config.schema import (
+    BUILDERS_DIR,
+    RAW_DATA_DIR,
+    CnnConfig,
+    DataConfig,
+    LabConfig,
+    ModelConfig,
+    SweepEntry,
+)
+
+__all__ = [
+    "BUILDERS_DIR",
+    "RAW_DATA_DIR",
+    "CnnConfig",
+    "DataConfig",
+    "EntrySpec",
+    "LabConfig",
+    "ModelConfig",
+    "SweepEntry",
+    "TowerSpec",
+    "check_memory",
+    "load_config",
+    "resolve_entries",
+    "resolve_towers",
+]

@@ -1,0 +1,12 @@
+"""The data: every source read into arrays, split, corrupted on purpose, scaled and stored.
+
+`sources`: digits, a CSV, an image folder or an `.npz` as examples and labels. `arrays`:
+reading those files, one-line errors. `prepared`: stratified splits, label noise, scaling,
+and the Parquet files `data/prepared/` holds. `subsets`: the nested training pool that
+per-entry training-set sizes take prefixes of.
+"""
+
+from pipeline.datasets.sources import load_dataset
+from pipeline.datasets.subsets import check_entries, nested_order, write_pool
+
+__all__ = ["check_entries", "load_dataset", "nested_order", "write_pool"]
