@@ -104,7 +104,7 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
         return f"{'' if i == 7 else color},{i % 4 == 0},"  # a gap, a boolean, an empty column
 
     (_raw(tmp_path) / "user.csv").write_text(_good(",color,flag,notes", extra))
-    with caplog.at_level("INFO", logger="pipeline.sources"):
+    with caplog.at_level("INFO", logger="pipeline.datasets.sources"):
         prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
     meta = contracts.read_meta(tmp_path / "prepared")
     assert meta.class_names == ("a", "b")
