@@ -45,7 +45,7 @@ def _setter(section: str, key: str, value):
         ("train", "learning_rate", True, "train.learning_rate = true: must be a number (`true`"),
         ("data", "label_noise", False, "data.label_noise = false: must be a number"),
         ("base", "experiment", None, "base.experiment = null: must be text"),
-        ("model", "hidden_units", None, "model.hidden_units = null: must be a list"),
+        ("model", "hidden_units", None, "model.hidden_units is missing or null: the MLP"),
         ("model", "activation", "tanhh", 'model.activation = "tanhh": must be one of'),
     ],
 )

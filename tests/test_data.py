@@ -23,7 +23,8 @@ def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Pat
     meta = contracts.read_meta(tmp_path / "prepared")
     splits = {name: prepared.read_split(tmp_path / "prepared", name) for name in prepared.SPLITS}
 
-    assert meta.rows["train"] == params["data"]["train_subset"] == len(splits["train"].labels)
+    demo = params["data"]["digits"]
+    assert meta.rows["train"] == demo["train_subset"] == len(splits["train"].labels)
     assert meta.rows["test"] == math.ceil(
         1797 * params["data"]["test_fraction"]
     )  # sklearn rounds up
@@ -60,9 +61,7 @@ def _raw(project: Path) -> Path:
 
 def _csv_params(tmp_path: Path, csv_name: str, target: str) -> Path:
     params = tiny_params()
-    params["data"].update(
-        source="csv", csv_path=f"data/raw/{csv_name}", target_column=target, train_subset=None
-    )
+    params["data"].update(source="csv", csv_path=f"data/raw/{csv_name}", target_column=target)
     write_yaml(tmp_path / "params.yaml", params)
     return tmp_path / "params.yaml"
 
@@ -104,7 +103,7 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
         return f"{'' if i == 7 else color},{i % 4 == 0},"  # a gap, a boolean, an empty column
 
     (_raw(tmp_path) / "user.csv").write_text(_good(",color,flag,notes", extra))
-    with caplog.at_level("INFO", logger="pipeline.sources"):
+    with caplog.at_level("INFO", logger="pipeline.datasets.sources"):
         prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
     meta = contracts.read_meta(tmp_path / "prepared")
     assert meta.class_names == ("a", "b")
