@@ -83,6 +83,9 @@ def _describe(exc: ValidationError) -> str:
     key = ".".join(str(part) for part in error["loc"] if part != "[key]")
     kind = error["type"]
     if kind == "extra_forbidden":
+        home = _home_of(key)
+        if home:
+            return f"unknown key {key!r}; it belongs under its section: write it as {home}"
         return f"unknown key {key!r}; check its spelling (allowed keys are listed in README.md)"
     if kind == "missing":
         return f"missing key {key!r}; add it (see README.md)"
@@ -108,6 +111,16 @@ def _describe(exc: ValidationError) -> str:
     extra = len(exc.errors()) - 1
     more = f" (and {_count(extra, 'more problem')})" if extra else ""
     return f"{key} = {_yaml(value)}: {message}{more}"
+
+
+def _home_of(key: str) -> str | None:
+    """`base.repeat_seeds` for a misplaced `repeat_seeds` (a key of another section)."""
+    name = key.rpartition(".")[2]
+    for section, field in LabConfig.model_fields.items():
+        inner = getattr(field.annotation, "model_fields", {})
+        if name in inner and f"{section}.{name}" != key:
+            return f"{section}.{name}"
+    return None
 
 
 def _yaml(value: object) -> str:
