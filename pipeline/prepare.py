@@ -95,7 +95,7 @@ def check_builder(config: LabConfig, input_shape: tuple[int, ...], n_classes: in
 
 
 def nested_pool(features, labels, cfg, seed: int, scaler) -> prepared.Split:
-    """Every training row (before `data.train_subset`), scaled like the splits, in nested
+    """Every training row (before the data's `train_subset`), scaled like the splits, in nested
     order with clean labels (pipeline/datasets/subsets.py)."""
     whole = prepared.split_dataset(
         features,

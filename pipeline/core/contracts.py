@@ -100,7 +100,7 @@ class PreparedMeta:
     train_labels_flipped: int
     # The shape of one example; the splits store it flattened (n_features columns).
     input_shape: tuple[int, ...] = ()
-    pool_rows: int = 0  # rows of POOL_FILE: every training row before data.train_subset
+    pool_rows: int = 0  # rows of POOL_FILE: every training row before train_subset
 
     @property
     def n_classes(self) -> int:

@@ -1,10 +1,11 @@
 """Nested training sets: one order of the training pool whose every prefix is a stratified
 subset with the same share of flipped labels, so a larger subset contains the smaller ones.
 
-`prepare` writes the whole training pool (every training row, before `data.train_subset`)
-in that order with its clean labels (`contracts.POOL_FILE`). An entry that sets `train_size`
-or `label_noise` trains on the first `train_size` rows (default: `data.train_subset`, else
-the whole pool) with labels flipped by the rule below (default share: `data.label_noise`).
+`prepare` writes the whole training pool (every training row, before the data's
+`train_subset`) in that order with its clean labels (`contracts.POOL_FILE`). An entry that
+sets `train_size` or `label_noise` trains on the first `train_size` rows (default: the
+data's `train_subset`, else the whole pool) with labels flipped by the rule below (default
+share: the data's `label_noise`; `data.digits.*` for the demo, `data.*` for a user's source).
 Entries that set neither train on `data:`'s training split, exactly as before.
 
 The flip rule is nested too: for share f, row k of the order (0-based) is flipped when
