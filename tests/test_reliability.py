@@ -203,6 +203,30 @@ def test_a_signal_unwinds_the_stage_and_exits_128_plus_signal(
     )
 
 
+@pytest.mark.parametrize("cut_while", ["staging", "publishing"])
+def test_an_interrupted_stage_leaves_its_last_complete_output_and_no_leftovers(
+    tmp_path: Path, restore_signals, cut_while: str
+):
+    from pipeline.core.files import staging_dir
+
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "model.keras").write_text("the last complete sweep")
+
+    def body():
+        staging = staging_dir(out)
+        (staging / "model.keras").write_text("half a sweep")
+        if cut_while == "publishing":  # between publish_dir's two renames
+            out.rename(out.with_name("models.old"))
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+
+    with pytest.raises(SystemExit):
+        runner.run_stage("train", body, outputs=[out])
+    assert (out / "model.keras").read_text() == "the last complete sweep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
 # --- a new SQLite store opened by parallel workers -----------------------------------------
 
 
