@@ -65,6 +65,8 @@ def prepare(params: Path, out_dir: Path) -> None:
         train_labels_flipped=int(flipped.sum()),
         input_shape=input_shape,
         pool_rows=len(pool.labels),
+        incomplete_rows_dropped=dataset.incomplete_rows_dropped,
+        rows_read=dataset.rows_read,
     )
     staging = staging_dir(out_dir)
     prepared.write_splits(staging, scaled, flipped)

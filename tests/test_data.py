@@ -120,8 +120,9 @@ def test_a_users_csv_is_used_whole_with_its_labels_as_given(tmp_path: Path):
     assert load_config(params).data.digits.label_noise > 0  # the demo's, still in the file
     prepare(params, tmp_path / "prepared")
     meta = contracts.read_meta(tmp_path / "prepared")
-    assert meta.train_labels_flipped == 0
+    assert meta.train_labels_flipped == 0 and meta.incomplete_rows_dropped == 0
     assert meta.rows["train"] == meta.pool_rows == 400 - 100 - 60
+    assert "incomplete_rows_dropped" not in (tmp_path / "prepared" / "meta.json").read_text()
     assert training_data_note(meta, load_config(params).data) is None
     train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
     assert not train[prepared.FLIPPED].any()
@@ -178,6 +179,10 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
     assert meta.class_names == ("a", "b")
     assert meta.n_features == 2 + 3 + 1  # n, x, color one-hot (3), flag
     assert sum(meta.rows.values()) == 39  # the row with the gap is dropped
+    # ... and the report says so (meta.json records it only when rows were dropped).
+    assert (meta.incomplete_rows_dropped, meta.rows_read) == (1, 40)
+    note = training_data_note(meta, load_config(tmp_path / "params.yaml").data)
+    assert note == "Data changed: 1 of 40 rows dropped for a missing value before splitting."
     logged = caplog.text
     assert "dropped empty column(s) notes" in logged
     assert "dropped 1 of 40 rows with missing values (in color)" in logged

@@ -32,6 +32,8 @@ class Dataset:
     features: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
+    incomplete_rows_dropped: int = 0  # of a CSV, for a missing value
+    rows_read: int = 0
 
 
 def load_dataset(config: DataConfig, project_root: Path) -> Dataset:
@@ -114,6 +116,7 @@ def _load_csv(path: Path, target_column: str) -> Dataset:
         )
     if len(frame.columns) < 2:
         raise DataError(f"{name}: only the target column {target_column!r}; add feature columns")
+    rows_read = len(frame)
     frame = _drop_missing(frame, target_column, name)
     features = _encode_features(frame.drop(columns=[target_column]), name)
     labels = frame[target_column]
@@ -150,6 +153,8 @@ def _load_csv(path: Path, target_column: str) -> Dataset:
         features=features,
         labels=codes.astype(np.int64),
         class_names=tuple(str(c) for c in classes),
+        incomplete_rows_dropped=rows_read - len(frame),
+        rows_read=rows_read,
     )
 
 

@@ -1,7 +1,8 @@
-"""The one sentence that says what the lab did to the training data on purpose.
+"""The one sentence that says what was done to the data before training.
 
-Rows kept by `train_subset` and labels flipped by `label_noise` change every figure of the
-report, so the report's header, choosing.md and the MLflow parent's description all say so.
+Rows with a missing value dropped from a CSV, rows kept by `train_subset` and labels flipped
+by `label_noise` change every figure of the report, so the report's header, choosing.md
+and the MLflow parent's description all say so.
 """
 
 from __future__ import annotations
@@ -11,22 +12,31 @@ from pipeline.core.contracts import PreparedMeta
 
 
 def training_data_note(meta: PreparedMeta, data: DataConfig) -> str | None:
-    """The sentence, or None when the training split is every training row, labels as given."""
+    """The sentence, or None when every row was used and every label is as given."""
     where = "data.digits." if data.source == "digits" else "data."
     kept, pool, flipped = meta.rows["train"], meta.pool_rows, meta.train_labels_flipped
-    changes = []
+    on_purpose = []
     if pool and kept < pool:
-        changes.append(f"{kept} of {pool} training rows kept ({where}train_subset)")
+        on_purpose.append(f"{kept} of {pool} training rows kept ({where}train_subset)")
     if flipped:
-        changes.append(
+        on_purpose.append(
             f"{flipped} of {kept} training labels moved to another class ({where}label_noise)"
         )
-    if not changes:
-        return None
-    return (
-        f"Training data changed on purpose: {' and '.join(changes)}; validation and test data"
-        f" are as given."
-    )
+    dropped = meta.incomplete_rows_dropped
+    missing = f"{dropped} of {meta.rows_read} rows dropped for a missing value before splitting"
+    if on_purpose and dropped:
+        return (
+            f"Data changed: {missing}; then training data changed on purpose:"
+            f" {' and '.join(on_purpose)}; validation and test labels are as given."
+        )
+    if dropped:
+        return f"Data changed: {missing}."
+    if on_purpose:
+        return (
+            f"Training data changed on purpose: {' and '.join(on_purpose)}; validation and test"
+            f" data are as given."
+        )
+    return None
 
 
 def with_note(markdown: str, note: str | None) -> str:
