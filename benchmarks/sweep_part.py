@@ -35,7 +35,11 @@ def cold_repro(work: Path, name: str, source: Path, params: dict) -> dict:
 
 def known_to(template: dict, params: dict) -> dict:
     """`params` without the sections and keys an older params.yaml (`template`) lacks (e.g.
-    `grid:`), which its validation refuses; the sweep's entries are kept whole."""
+    `grid:`), which its validation refuses; the sweep's entries are kept whole. The digits
+    demo's `data.digits:` settings go where an older file had them, directly in `data:`."""
+    demo = params.get("data", {}).get("digits")
+    if demo is not None and "digits" not in template.get("data", {"digits": None}):
+        params = {**params, "data": {**params["data"], **demo}}
     return {
         key: value
         if key == "sweep" or not isinstance(value, dict)

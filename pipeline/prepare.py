@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import EntrySpec, check_memory, load_config
+from pipeline.config import EntrySpec, LabConfig, check_memory, load_config, resolve_towers
 from pipeline.core.contracts import PreparedMeta, write_meta
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage
@@ -34,12 +34,12 @@ def prepare(params: Path, out_dir: Path) -> None:
         dataset.labels,
         test_fraction=cfg.test_fraction,
         val_fraction=cfg.val_fraction,
-        train_subset=cfg.train_subset,
+        train_subset=cfg.effective_train_subset,
         seed=config.base.seed,
     )
     n_classes = len(dataset.class_names)
     noisy, flipped = prepared.flip_labels(
-        splits["train"].labels, n_classes, cfg.label_noise, seed=config.base.seed
+        splits["train"].labels, n_classes, cfg.effective_label_noise, seed=config.base.seed
     )
     splits["train"] = prepared.Split(splits["train"].features, noisy)
     scaled, scaler = prepared.scale_splits(splits, cfg.scaling)
@@ -49,17 +49,24 @@ def prepare(params: Path, out_dir: Path) -> None:
         EntrySpec(name, (), e.weight_decay, train_size=e.train_size, label_noise=e.label_noise)
         for name, e in config.sweep.items()
     ]
-    check_entries(sizes, cfg, len(pool.labels))
+    check_entries(
+        sizes, cfg, len(pool.labels), len(scaled["train"].labels), config.train.batch_size
+    )
+    input_shape = tuple(int(n) for n in dataset.features.shape[1:])
     if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
         check_memory(config, int(features.shape[1]), n_classes)
+    else:
+        check_builder(config, input_shape, n_classes, params.resolve().parent)
     meta = PreparedMeta(
         source=cfg.source,
         class_names=tuple(dataset.class_names),
         n_features=int(features.shape[1]),
         rows={name: len(split.labels) for name, split in scaled.items()},
         train_labels_flipped=int(flipped.sum()),
-        input_shape=tuple(int(n) for n in dataset.features.shape[1:]),
+        input_shape=input_shape,
         pool_rows=len(pool.labels),
+        incomplete_rows_dropped=dataset.incomplete_rows_dropped,
+        rows_read=dataset.rows_read,
     )
     staging = staging_dir(out_dir)
     prepared.write_splits(staging, scaled, flipped)
@@ -76,8 +83,21 @@ def prepare(params: Path, out_dir: Path) -> None:
     )
 
 
+def check_builder(config: LabConfig, input_shape: tuple[int, ...], n_classes: int, root: Path):
+    """Build a model other than the MLP once (the MLP's layers are known without Keras), so
+    that a failing builder, a subclassed model or a rate pattern that matches no layer is
+    refused here, before DVC deletes `train`'s outputs to run it. Costs the Keras import
+    (README: Bad input)."""
+    from pipeline.core.runtime import init_tensorflow
+
+    init_tensorflow(config.base.seed)
+    from pipeline.modeling import regularizable_names
+
+    resolve_towers(config, regularizable_names(config.model, input_shape, n_classes, root))
+
+
 def nested_pool(features, labels, cfg, seed: int, scaler) -> prepared.Split:
-    """Every training row (before `data.train_subset`), scaled like the splits, in nested
+    """Every training row (before the data's `train_subset`), scaled like the splits, in nested
     order with clean labels (pipeline/datasets/subsets.py)."""
     whole = prepared.split_dataset(
         features,

@@ -41,7 +41,11 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
     entries = resolve_entries(config)
     sweep = table.sweep_table(entries, metrics, details)
     points = choosing.place(
-        entries, sweep, config.data.train_subset, config.data.label_noise, meta.pool_rows
+        entries,
+        sweep,
+        config.data.effective_train_subset,
+        config.data.effective_label_noise,
+        meta.pool_rows,
     )
     return points, meta.rows["val"]
 

@@ -24,7 +24,7 @@ from pipeline.config.rates import markdown_by_layer
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import plots, table
+from pipeline.reporting import data_note, plots, table
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ def log_sweep(
     sweep: pd.DataFrame,
     out_dir: Path,
     figure_names: list[str],
+    note: str | None = None,
 ) -> str | None:
     """Add the table, plots and best entry to the parent run of the sweep that made
     `models_dir` (`record`: its sweep.json); returns the compare link (None when this store
@@ -160,6 +161,7 @@ def log_sweep(
                 f"Best on validation error: **{best['entry']}**. "
                 f"[Compare the sweep's runs (l2, errors)]({link}) · "
                 f"[All runs of the experiment]({runs_table_link(ui, found.experiment_id)})"
+                + (f"\n\n{note}" if note else "")
             ),
         },
     )
@@ -230,17 +232,20 @@ def report(
         entries,
         sweep,
         layers=list(record.layers),
-        default_rows=config.data.train_subset,
-        default_noise=config.data.label_noise,
+        default_rows=config.data.effective_train_subset,
+        default_noise=config.data.effective_label_noise,
         pool_rows=meta.pool_rows,
         val_rows=meta.rows["val"],
         grid_is_set=bool(config.grid.rates),
     )
     data |= choosing_data
     figures |= choosing_figures
-    write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
-    (out_dir / CHOOSING_FILE).write_text(choosing_md)
-    link = log_sweep(models_dir, record, sweep, out_dir, list(figures))
+    note = data_note.training_data_note(meta, config.data)
+    write_outputs(
+        out_dir, sweep, data_note.with_note(markdown, note) + "\n" + converter, data, figures
+    )
+    (out_dir / CHOOSING_FILE).write_text(data_note.with_note(choosing_md, note))
+    link = log_sweep(models_dir, record, sweep, out_dir, list(figures), note)
 
     best = sweep.iloc[0]
     log.info(

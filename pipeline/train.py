@@ -40,7 +40,7 @@ def tower_params(config: LabConfig, tower: TowerSpec) -> dict:
         "l2_rate": dict(entry.layer_rates),
         "weight_decay": entry.weight_decay,
         "seed": tower.seed,
-        "data": config.data.model_dump(),
+        "data": config.data.as_trained(),
         "model": config.model.model_dump(),
         "train": config.train.model_dump(),
     }

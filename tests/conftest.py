@@ -18,7 +18,7 @@ VENV_BIN = Path(sys.executable).parent
 def tiny_params() -> dict:
     """The project's params.yaml with a small model, few epochs and a two-entry sweep."""
     params = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
-    params["data"].update(train_subset=80, label_noise=0.2)
+    params["data"]["digits"].update(train_subset=80, label_noise=0.2)
     params["model"]["hidden_units"] = [16, 16]
     params["train"].update(epochs=4, batch_size=16)
     params["sweep"] = {"plain": {"l2": 0.0}, "layerwise": {"l2": [0.01, 0.001, 0.0]}}

@@ -54,7 +54,10 @@ def test_the_old_layout_gets_only_the_params_its_params_yaml_knows():
     known = sweep_part.known_to(template, params)
     assert "grid" not in known and "shape" not in known["data"]
     assert known["sweep"] == params["sweep"]  # entries whole, as the old layout reads them
-    assert known["data"]["train_subset"] == params["data"]["train_subset"]
+    # The digits demo's settings, where the old layout reads them.
+    assert known["data"]["train_subset"] == params["data"]["digits"]["train_subset"]
+    assert known["data"]["label_noise"] == params["data"]["digits"]["label_noise"]
+    assert "digits" not in known["data"]
 
 
 @pytest.mark.slow

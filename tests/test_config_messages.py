@@ -45,7 +45,7 @@ def _setter(section: str, key: str, value):
         ("train", "learning_rate", True, "train.learning_rate = true: must be a number (`true`"),
         ("data", "label_noise", False, "data.label_noise = false: must be a number"),
         ("base", "experiment", None, "base.experiment = null: must be text"),
-        ("model", "hidden_units", None, "model.hidden_units = null: must be a list"),
+        ("model", "hidden_units", None, "model.hidden_units is missing or null: the MLP"),
         ("model", "activation", "tanhh", 'model.activation = "tanhh": must be one of'),
     ],
 )
@@ -122,3 +122,63 @@ def test_further_problems_are_counted(tmp_path: Path, bad_keys: int, more: str):
             params["train"][key] = "x"
 
     assert _message(tmp_path, edit).endswith(more)
+
+
+def _set_path(params: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    node = params
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+# Every numeric (and length- or pattern-bound) key with a value out of its bounds, and the
+# start of the message in the project's words.
+OUT_OF_BOUNDS = [
+    ("base.seed", -1, "base.seed = -1: must be at least 0"),
+    ("base.seed", 2**31, "base.seed = 2147483648: must be at most 2147483647"),
+    ("base.repeat_seeds", [-3], "base.repeat_seeds.0 = -3: must be at least 0"),
+    ("base.experiment", "", 'base.experiment = "": must not be empty'),
+    ("data.image_size", [0, 8], "data.image_size.0 = 0: must be at least 1"),
+    ("data.image_size", [8], "data.image_size = [8]: needs at least 2 item(s)"),
+    ("data.test_fraction", 0.0, "data.test_fraction = 0.0: must be greater than 0"),
+    ("data.val_fraction", 1.0, "data.val_fraction = 1.0: must be less than 1"),
+    ("data.train_subset", 1, "data.train_subset = 1: must be at least 2"),
+    ("data.label_noise", -0.1, "data.label_noise = -0.1: must be at least 0"),
+    ("data.digits.train_subset", 1, "data.digits.train_subset = 1: must be at least 2"),
+    ("data.digits.label_noise", 1.0, "data.digits.label_noise = 1.0: must be less than 1"),
+    ("model.hidden_units", [0], "model.hidden_units.0 = 0: must be at least 1"),
+    ("model.hidden_units", [70000], "model.hidden_units.0 = 70000: must be at most 65536"),
+    ("model.cnn.filters", [], "model.cnn.filters = []: needs at least 1 item(s)"),
+    ("model.cnn.kernel_size", 16, "model.cnn.kernel_size = 16: must be at most 15"),
+    ("model.cnn.dense_units", -1, "model.cnn.dense_units = -1: must be at least 0"),
+    ("train.learning_rate", 0.0, "train.learning_rate = 0.0: must be greater than 0"),
+    ("train.learning_rate", 11.0, "train.learning_rate = 11.0: must be at most 10"),
+    ("train.batch_size", 0, "train.batch_size = 0: must be at least 1"),
+    ("train.epochs", 0, "train.epochs = 0: must be at least 1"),
+    ("train.epochs", float("inf"), "train.epochs = inf: must be a whole number"),
+    ("sweep.plain.weight_decay", -1.0, "sweep.plain.weight_decay = -1.0: must be at least 0"),
+    ("sweep.plain.train_size", 1, "sweep.plain.train_size = 1: must be at least 2"),
+    ("sweep.plain.label_noise", 1.5, "sweep.plain.label_noise = 1.5: must be less than 1"),
+    ("grid.train_sizes", [1], "grid.train_sizes.0 = 1: must be at least 2"),
+    ("grid.label_noise", [2.0], "grid.label_noise.0 = 2.0: must be less than 1"),
+    ("grid.layers", [], "grid.layers = []: needs at least 1 item(s)"),
+    ("grid.layers", ["all;x"], 'grid.layers.0 = "all;x": must be all, each, or a layer name'),
+    ("grid.prefix", "1st", 'grid.prefix = "1st": must be a letter, then up to 15'),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), OUT_OF_BOUNDS)
+def test_every_bound_is_stated_in_the_projects_words(tmp_path: Path, key, value, expected):
+    params = tiny_params()
+    if key.startswith("data.") and key.split(".")[1] in ("train_subset", "label_noise"):
+        params["data"].update(source="csv", csv_path="data/raw/a.csv", target_column="y")
+    _set_path(params, key, value)
+    message = _message_of(tmp_path, params)
+    assert message.startswith(expected), message
+    for pydantic_wording in ("Input should", "should be", "Value error", "pydantic"):
+        assert pydantic_wording not in message, message
+
+
+def _message_of(tmp_path: Path, params: dict) -> str:
+    return _message(tmp_path, lambda p: p.clear() or p.update(params))

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from conftest import tiny_params, write_yaml
 
+from pipeline.config import load_config
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.datasets import prepared
 from pipeline.prepare import prepare
+from pipeline.reporting.data_note import training_data_note
 
 
 def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Path):
@@ -23,7 +25,8 @@ def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Pat
     meta = contracts.read_meta(tmp_path / "prepared")
     splits = {name: prepared.read_split(tmp_path / "prepared", name) for name in prepared.SPLITS}
 
-    assert meta.rows["train"] == params["data"]["train_subset"] == len(splits["train"].labels)
+    demo = params["data"]["digits"]
+    assert meta.rows["train"] == demo["train_subset"] == len(splits["train"].labels)
     assert meta.rows["test"] == math.ceil(
         1797 * params["data"]["test_fraction"]
     )  # sklearn rounds up
@@ -60,9 +63,7 @@ def _raw(project: Path) -> Path:
 
 def _csv_params(tmp_path: Path, csv_name: str, target: str) -> Path:
     params = tiny_params()
-    params["data"].update(
-        source="csv", csv_path=f"data/raw/{csv_name}", target_column=target, train_subset=None
-    )
+    params["data"].update(source="csv", csv_path=f"data/raw/{csv_name}", target_column=target)
     write_yaml(tmp_path / "params.yaml", params)
     return tmp_path / "params.yaml"
 
@@ -77,6 +78,74 @@ def test_user_csv_with_string_labels(tmp_path: Path):
     assert meta.class_names == ("setosa", "virginica")
     assert meta.n_features == 4
     assert sum(meta.rows.values()) == 120
+
+
+def test_the_demos_subset_and_noise_are_said_in_one_sentence(tmp_path: Path):
+    write_yaml(tmp_path / "params.yaml", tiny_params())
+    prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    meta = contracts.read_meta(tmp_path / "prepared")
+    note = training_data_note(meta, load_config(tmp_path / "params.yaml").data)
+    assert note == (
+        "Training data changed on purpose: 80 of 1077 training rows kept"
+        " (data.digits.train_subset) and 16 of 80 training labels moved to another class"
+        " (data.digits.label_noise); validation and test data are as given."
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "sweep", "expected"),
+    [
+        (100000, {}, "train.batch_size = 100000 is larger than the training split (80 rows)"),
+        (32, {"small": {"train_size": 20}}, "larger than sweep.small's training set (20 rows)"),
+    ],
+)
+def test_a_batch_larger_than_a_training_set_is_refused(tmp_path, batch_size, sweep, expected):
+    params = tiny_params()
+    params["train"]["batch_size"] = batch_size
+    params["sweep"].update(sweep)
+    write_yaml(tmp_path / "params.yaml", params)
+    with pytest.raises(DataError) as caught:
+        prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    assert expected in str(caught.value) and "full-batch" in str(caught.value)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_a_users_csv_is_used_whole_with_its_labels_as_given(tmp_path: Path):
+    # Only the three data keys a user sets: the digits demo's subset and noise stay out.
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=list("abc"))
+    frame["kind"] = np.where(frame["a"] > 0, "p", "q")
+    frame.to_csv(_raw(tmp_path) / "mine.csv", index=False)
+    params = _csv_params(tmp_path, "mine.csv", "kind")
+    assert load_config(params).data.digits.label_noise > 0  # the demo's, still in the file
+    prepare(params, tmp_path / "prepared")
+    meta = contracts.read_meta(tmp_path / "prepared")
+    assert meta.train_labels_flipped == 0 and meta.incomplete_rows_dropped == 0
+    assert meta.rows["train"] == meta.pool_rows == 400 - 100 - 60
+    assert "incomplete_rows_dropped" not in (tmp_path / "prepared" / "meta.json").read_text()
+    assert training_data_note(meta, load_config(params).data) is None
+    train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
+    assert not train[prepared.FLIPPED].any()
+
+
+def test_asked_for_subset_and_noise_are_said_in_one_sentence(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(400, 3)), columns=list("abc"))
+    frame["kind"] = np.where(frame["a"] > 0, "p", "q")
+    frame.to_csv(_raw(tmp_path) / "mine.csv", index=False)
+    params = tiny_params()
+    params["data"].update(
+        source="csv", csv_path="data/raw/mine.csv", target_column="kind", train_subset=100,
+        label_noise=0.1,
+    )  # fmt: skip
+    write_yaml(tmp_path / "params.yaml", params)
+    prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    meta = contracts.read_meta(tmp_path / "prepared")
+    assert training_data_note(meta, load_config(tmp_path / "params.yaml").data) == (
+        "Training data changed on purpose: 100 of 240 training rows kept (data.train_subset)"
+        " and 10 of 100 training labels moved to another class (data.label_noise); validation"
+        " and test data are as given."
+    )
 
 
 def _rows(header: str, rows: list[str]) -> str:
@@ -110,6 +179,10 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
     assert meta.class_names == ("a", "b")
     assert meta.n_features == 2 + 3 + 1  # n, x, color one-hot (3), flag
     assert sum(meta.rows.values()) == 39  # the row with the gap is dropped
+    # ... and the report says so (meta.json records it only when rows were dropped).
+    assert (meta.incomplete_rows_dropped, meta.rows_read) == (1, 40)
+    note = training_data_note(meta, load_config(tmp_path / "params.yaml").data)
+    assert note == "Data changed: 1 of 40 rows dropped for a missing value before splitting."
     logged = caplog.text
     assert "dropped empty column(s) notes" in logged
     assert "dropped 1 of 40 rows with missing values (in color)" in logged
@@ -130,6 +203,9 @@ _MANY_GAPS = _rows("x,y", [f"{'' if i % 3 else i},{i % 2}" for i in range(30)])
 _IDS = _rows("id,x,y", [f"user{i},{i},{i % 2}" for i in range(30)])
 _STRAY = _rows("x,y", [f"{'?' if i == 4 else i},{i % 2}" for i in range(30)])
 _RARE = _rows("x,y", [f"{i},{'rare' if i == 0 else i % 2}" for i in range(30)])
+# A penguin's body mass as the target: a quantity, not a class.
+_MASS = _rows("x,body_mass_g", [f"{i},{2700 + 25 * (i % 40)}" for i in range(80)])
+_PRICE = _rows("x,price", [f"{i},{i % 3 + 0.5}" for i in range(30)])
 
 BAD_CSV = [
     ("missing file", None, "y", "data.csv_path 'user.csv': no such file at"),
@@ -141,6 +217,14 @@ BAD_CSV = [
     ("only target", "y\n0\n1\n", "y", "only the target column 'y'; add feature columns"),
     ("single class", "a,y\n1,0\n2,0\n3,0\n", "y", "has a single class (0)"),
     ("rare class", _RARE, "y", "class 'rare' of 'y' has only 1 row(s); every class needs"),
+    (
+        "regression",
+        _MASS,
+        "body_mass_g",
+        "target column 'body_mass_g' holds 40 distinct numbers:"
+        " it looks like a regression target, and the lab trains classifiers",
+    ),
+    ("fractions", _PRICE, "price", "holds 3 distinct numbers with fractions: it looks like a"),
     ("too few rows", "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n", "y", "cannot split 6 rows"),
     ("mostly gaps", _MANY_GAPS, "y", "20 of 30 rows have missing values (in x); too many"),
     ("ids", _IDS, "y", "column 'id' has 30 distinct text values, too many to one-hot"),

@@ -66,7 +66,12 @@ def test_digits_as_images_are_the_flat_digits_reshaped(tmp_path):
 def test_an_image_folder_is_read_resized_split_and_noised(tmp_path):
     _write_pngs(tmp_path / "data" / "raw" / "pngs")
     splits = _prepare(
-        tmp_path, source="images", image_dir="data/raw/pngs", image_size=[8, 8], train_subset=80
+        tmp_path,
+        source="images",
+        image_dir="data/raw/pngs",
+        image_size=[8, 8],
+        train_subset=80,  # own data: subset and noise only when asked for
+        label_noise=0.2,
     )
     meta = json.loads((tmp_path / "prepared" / "meta.json").read_text())
     assert meta["input_shape"] == [8, 8, 1]
@@ -79,7 +84,8 @@ def test_an_image_folder_is_read_resized_split_and_noised(tmp_path):
 
 
 def test_an_image_folder_in_rgb_at_another_size(tmp_path):
-    _write_pngs(tmp_path / "data" / "raw" / "pngs", per_class=5, classes=[0, 1, 2])
+    # 18 training rows: at least one batch of the tiny params' 16.
+    _write_pngs(tmp_path / "data" / "raw" / "pngs", per_class=10, classes=[0, 1, 2])
     splits = _prepare(
         tmp_path,
         source="images",
@@ -101,14 +107,14 @@ def test_an_npz_with_text_labels_in_its_own_shape_or_as_images(tmp_path):
         (tmp_path / root / "data" / "raw").mkdir(parents=True)
         np.savez(tmp_path / root / "data" / "raw" / "digits.npz", x=images, y=names)
     own = _prepare(tmp_path / "own", source="npz", npz_path="data/raw/digits.npz")
-    assert own["train"].features.shape == (80, 8, 8)
+    assert own["train"].features.shape == (1077, 8, 8)  # own data: every training row
     shaped = _prepare(
         tmp_path / "shaped", source="npz", npz_path="data/raw/digits.npz", shape="image"
     )
     assert shaped["val"].features.shape[1:] == (8, 8, 1)
     meta = read_meta(tmp_path / "shaped" / "prepared")
     assert meta.class_names[0] == "eight"  # text labels, sorted
-    assert meta.train_labels_flipped == 16
+    assert meta.train_labels_flipped == 0  # own data: labels as given unless asked
 
 
 @pytest.fixture

@@ -133,13 +133,14 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
 def test_a_user_builder_with_glob_rates_end_to_end_after_a_refused_pattern(project: Project):
     model = {"builder": "builders/example.py:small_convnet"}
     layers = ["conv_stem", "conv_separable", "dense_hidden", "dense_output"]
-    # A pattern that matches no layer: train refuses before any run or folder exists.
+    # A pattern that matches no layer: prepare builds the model once and refuses it, before
+    # any run or folder exists.
     _write_params(project, model, {"plain": {"l2": 0.0}, "bad": {"l2": {"pool*": 0.1}}})
     failed = project.dvc("repro", check=False)
     assert failed.returncode != 0
-    error = [line for line in failed.stderr.splitlines() if line.startswith("error: train:")]
+    error = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
     assert error == [
-        "error: train: sweep.bad.l2: 'pool*' matches no regularizable layer; the layers are "
+        "error: prepare: sweep.bad.l2: 'pool*' matches no regularizable layer; the layers are "
         + ", ".join(layers)
     ], failed.stderr
     assert _runs(project) == []

@@ -203,6 +203,30 @@ def test_a_signal_unwinds_the_stage_and_exits_128_plus_signal(
     )
 
 
+@pytest.mark.parametrize("cut_while", ["staging", "publishing"])
+def test_an_interrupted_stage_leaves_its_last_complete_output_and_no_leftovers(
+    tmp_path: Path, restore_signals, cut_while: str
+):
+    from pipeline.core.files import staging_dir
+
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "model.keras").write_text("the last complete sweep")
+
+    def body():
+        staging = staging_dir(out)
+        (staging / "model.keras").write_text("half a sweep")
+        if cut_while == "publishing":  # between publish_dir's two renames
+            out.rename(out.with_name("models.old"))
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+
+    with pytest.raises(SystemExit):
+        runner.run_stage("train", body, outputs=[out])
+    assert (out / "model.keras").read_text() == "the last complete sweep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
 # --- a new SQLite store opened by parallel workers -----------------------------------------
 
 
@@ -267,12 +291,20 @@ def test_interrupts_leave_runs_killed_and_the_workspace_as_it_was(reproduced: Pr
     epochs = params["train"]["epochs"]
     params["train"]["epochs"] = 5000
     write_yaml(project.params_path, params)
+    codes = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         returncode, stderr = _repro_until(project, "[train] epoch ", sig)
-        assert returncode != 0
+        codes[signal.Signals(sig).name] = returncode
         name = signal.Signals(sig).name
         assert f"error: train: interrupted by {name}" in stderr, stderr
         assert not (project.root / "models" / "plain" / "model.keras").exists()
+        # The stage removed its unfinished folder: a later restore from the run cache
+        # (which starts no stage) leaves nothing behind.
+        assert not (project.root / "models.partial").exists()
+    # What a user sees (README: Interruptions): DVC turns its stage's failure into 255; a
+    # SIGTERM'd DVC dies of the signal (a shell shows 143).
+    print(f"dvc exit codes: {codes}")
+    assert codes == {"SIGINT": 255, "SIGTERM": -signal.SIGTERM}
     new = [run for run in mlflow_runs(project) if run.info.run_id not in runs_before]
     assert len(parent_runs(new)) == 2 and len(model_runs(new)) == 2 * 2
     assert {run.info.status for run in new} == {"KILLED"}
@@ -289,3 +321,9 @@ def test_interrupts_leave_runs_killed_and_the_workspace_as_it_was(reproduced: Pr
     assert "RUNNING" not in {run.info.status for run in runs_after}
     assert len(runs_after) == len(runs_before) + len(new)
     assert parent_of_models(project, runs_after).info.run_id == trained_by
+    # The workspace holds what a completed run holds: the models, no leftovers beside any
+    # output, and nothing for DVC to redo.
+    assert (project.root / "models" / "plain" / "model.keras").is_file()
+    leftovers = [p for p in project.root.rglob("*") if p.name.endswith((".partial", ".old"))]
+    assert leftovers == []
+    assert "changed" not in project.dvc("status").stdout

@@ -138,6 +138,12 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert sorted(r.info.run_name for r in children) == sorted(table["entry"])
     assert parent.data.metrics["best_val_error"] == pytest.approx(table["val_error"][0])
     assert parent.data.tags["best_entry"] == table["entry"][0]
+    # The tiny params keep 80 of the digits' training rows and flip 16 labels: the report's
+    # header, choosing.md and the parent run's description say so, in the same sentence.
+    note = "Training data changed on purpose: 80 of 1077 training rows kept"
+    assert (reports / "sweep.md").read_text().split("\n\n")[1].startswith(note)
+    assert (reports / "choosing.md").read_text().split("\n\n")[1].startswith(note)
+    assert note in parent.data.tags["mlflow.note.content"]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.csv", "sweep.md", "plots"} <= artifacts
     pngs = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
@@ -187,3 +193,29 @@ def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
         for plot in YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["plots"]
     ]
     assert any(f"|z| < {NEAR_LINEAR_Z:g}" in title for title in titles), titles
+
+
+def test_the_spread_of_the_total_squared_weights_is_one_column(tmp_path):
+    """With repeat seeds, `sq_weights_total_mean/_std` are spread columns, listed once."""
+    from pipeline.reporting.table import sweep_table
+
+    layers = (("hidden_1", 0.0), ("output", 0.0))
+    from pipeline.core.contracts import SPREAD_METRICS
+
+    metrics = {name: 0.5 for name in SPREAD_METRICS}
+    metrics |= {"sq_weights_hidden_1": 2.0, "sq_weights_output": 1.0}
+    for folder in ("metrics", "details"):
+        (tmp_path / folder).mkdir()
+    headline = {
+        **metrics,
+        **{f"{name}_mean": 0.5 for name in SPREAD_METRICS},
+        **{f"{name}_std": 0.0 for name in SPREAD_METRICS},
+        "n_seeds": 3,
+    }
+    (tmp_path / "metrics" / "plain.json").write_text(json.dumps(headline))
+    details = {"seeds": [{"metrics": metrics}]}
+    (tmp_path / "details" / "plain.json").write_text(json.dumps(details))
+    entries = (EntrySpec("plain", layers, 0.0),)
+    table = sweep_table(entries, tmp_path / "metrics", tmp_path / "details")
+    assert len(set(table.columns)) == len(table.columns), list(table.columns)
+    assert list(table.columns).count("sq_weights_total_mean") == 1

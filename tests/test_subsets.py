@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config import DataConfig
 from pipeline.config.entries import EntrySpec
+from pipeline.config.schema import DataConfig, DigitsDemo
 from pipeline.core.errors import DataError
 from pipeline.datasets import subsets
 
@@ -44,9 +44,8 @@ def test_every_prefix_keeps_the_noise_share_and_the_same_wrong_labels(labels):
 
 
 def test_an_entry_picks_its_rows_and_noise_and_too_many_rows_are_refused():
-    cfg = DataConfig(
-        source="digits", test_fraction=0.25, val_fraction=0.15, train_subset=300, label_noise=0.2
-    )
+    demo = DigitsDemo(train_subset=300, label_noise=0.2)
+    cfg = DataConfig(source="digits", test_fraction=0.25, val_fraction=0.15, digits=demo)
     plain = EntrySpec("plain", (("output", 0.0),), 0.0)
     assert subsets.training_set(plain, cfg, 1000) is None
     assert subsets.training_set(EntrySpec("a", (), 0.0, train_size=50), cfg, 1000) == (50, 0.2)

@@ -59,8 +59,23 @@ _TYPE_MESSAGES = {
 _PATTERN_MESSAGES = {
     "model.builder": "must be mlp, cnn, or builders/<file>.py:<function> (a function in a file"
     " under builders/ that returns the unregularized keras.Model)",
+    "grid.layers": "must be all, each, or a layer name (letters, digits and _)",
+    "grid.prefix": "must be a letter, then up to 15 letters or digits",
 }
 _NUMERIC_TYPES = {"int_type", "int_parsing", "float_type", "float_parsing", "value_error"}
+# Pydantic's wording for a bound ("Input should be greater than or equal to 1") in ours.
+_BOUND_MESSAGES = {
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be greater than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "finite_number": "must be a finite number, not infinity or NaN",
+    "too_short": "needs at least {min_length} item(s)",
+    "too_long": "takes at most {max_length} item(s)",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "has characters that are not allowed here",
+}
 
 
 def _describe(exc: ValidationError) -> str:
@@ -68,6 +83,9 @@ def _describe(exc: ValidationError) -> str:
     key = ".".join(str(part) for part in error["loc"] if part != "[key]")
     kind = error["type"]
     if kind == "extra_forbidden":
+        home = _home_of(key)
+        if home:
+            return f"unknown key {key!r}; it belongs under its section: write it as {home}"
         return f"unknown key {key!r}; check its spelling (allowed keys are listed in README.md)"
     if kind == "missing":
         return f"missing key {key!r}; add it (see README.md)"
@@ -78,10 +96,12 @@ def _describe(exc: ValidationError) -> str:
         )
     value = error["input"]
     message = _TYPE_MESSAGES.get(kind) or error["msg"].removeprefix("Value error, ")
+    if kind in _BOUND_MESSAGES:
+        message = _BOUND_MESSAGES[kind].format(**error.get("ctx", {}))
     if kind == "literal_error":
         message = f"must be one of {error['ctx']['expected']}"
-    if kind == "string_pattern_mismatch" and key in _PATTERN_MESSAGES:
-        message = _PATTERN_MESSAGES[key]
+    if kind == "string_pattern_mismatch" and key.rstrip("0123456789.") in _PATTERN_MESSAGES:
+        message = _PATTERN_MESSAGES[key.rstrip("0123456789.")]
     if kind in _NUMERIC_TYPES and _has_quoted_number(value):
         message += "; remove the quotes to make it a number"
     elif value is None:
@@ -91,6 +111,16 @@ def _describe(exc: ValidationError) -> str:
     extra = len(exc.errors()) - 1
     more = f" (and {_count(extra, 'more problem')})" if extra else ""
     return f"{key} = {_yaml(value)}: {message}{more}"
+
+
+def _home_of(key: str) -> str | None:
+    """`base.repeat_seeds` for a misplaced `repeat_seeds` (a key of another section)."""
+    name = key.rpartition(".")[2]
+    for section, field in LabConfig.model_fields.items():
+        inner = getattr(field.annotation, "model_fields", {})
+        if name in inner and f"{section}.{name}" != key:
+            return f"{section}.{name}"
+    return None
 
 
 def _yaml(value: object) -> str:
@@ -140,6 +170,12 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
             f"{path}: base.repeat_seeds = {_yaml(config.base.repeat_seeds)}: each extra seed must"
             f" differ from base.seed ({config.base.seed}) and from the others"
         )
+    for key, example in (("hidden_units", "[256, 256]"), ("activation", "tanh")):
+        if config.model.builder == "mlp" and getattr(config.model, key) is None:
+            raise ConfigError(
+                f"{path}: model.{key} is missing or null: the MLP (model.builder: mlp) needs it,"
+                f" e.g. {key}: {example}"
+            )
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
         # Other builders' layers are known once the model is built: `train` checks them.
@@ -159,6 +195,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
                 f" give one rate per layer or a single number for all"
             )
     _check_own_model_and_data(config, path)
+    _check_source_settings(config, path)
     data = config.data
     if data.source == "csv" and not (data.csv_path and data.target_column):
         raise ConfigError(
@@ -210,3 +247,31 @@ def _check_inside(path: Path, key: str, value: str, file: str, folder: Path, exa
             f"{path}: {key} = {value!r}: put it under {folder}/ and give its path from the"
             f" project root (e.g. {example}), so that DVC reruns the stages when it changes"
         )
+
+
+# The keys each source reads; set for another source they would be silently ignored.
+_SOURCE_KEYS = {
+    "csv_path": "csv",
+    "target_column": "csv",
+    "image_dir": "images",
+    "npz_path": "npz",
+}
+
+
+def _check_source_settings(config: LabConfig, path: Path) -> None:
+    """Settings for a source that is not selected are refused: the user meant something."""
+    data = config.data
+    for key, source in _SOURCE_KEYS.items():
+        if getattr(data, key) and data.source != source:
+            raise ConfigError(
+                f"{path}: data.{key} is set but data.source is {data.source!r}: set data.source:"
+                f" {source} to use it, or data.{key}: null"
+            )
+    if data.source != "digits":
+        return
+    for key in ("train_subset", "label_noise"):
+        if getattr(data, key) is not None:
+            raise ConfigError(
+                f"{path}: data.{key} applies to your own data; the digits demo's is"
+                f" data.digits.{key}: set that, or data.{key}: null"
+            )

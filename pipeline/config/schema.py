@@ -42,6 +42,18 @@ class BaseConfig(_Section):
     experiment: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+Rows = Annotated[int, Field(ge=2)]
+LabelNoise = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+
+
+class DigitsDemo(_Section):
+    """The digits demo's training set: small and noisy, so the MLP memorises it (the
+    overfitting L2 is meant to cure). Read only with `data.source: digits`."""
+
+    train_subset: Rows | None = None
+    label_noise: LabelNoise = 0.0
+
+
 class DataConfig(_Section):
     source: Literal["digits", "csv", "images", "npz"]
     csv_path: str | None = None
@@ -58,9 +70,32 @@ class DataConfig(_Section):
     shape: Literal["flat", "image"] | None = None
     test_fraction: Fraction
     val_fraction: Fraction
-    train_subset: Annotated[int, Field(ge=2)] | None = None
-    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] = 0.0
+    # A user's own data is used whole and uncorrupted unless these are set (never with
+    # `source: digits`, whose own settings are `digits:`).
+    train_subset: Rows | None = None
+    label_noise: LabelNoise | None = None
     scaling: Literal["minmax", "standard"] = "minmax"
+    digits: DigitsDemo = DigitsDemo()
+
+    @property
+    def effective_train_subset(self) -> int | None:
+        """The training rows kept for the selected source (None: all)."""
+        return self.digits.train_subset if self.source == "digits" else self.train_subset
+
+    @property
+    def effective_label_noise(self) -> float:
+        """The share of training labels flipped for the selected source."""
+        if self.source == "digits":
+            return self.digits.label_noise
+        return self.label_noise or 0.0
+
+    def as_trained(self) -> dict:
+        """The settings as one flat mapping, demo settings resolved: what a model's
+        config.json and its MLflow run record (the same keys whatever the source)."""
+        settings = self.model_dump(exclude={"digits"})
+        settings["train_subset"] = self.effective_train_subset
+        settings["label_noise"] = self.effective_label_noise
+        return settings
 
 
 class CnnConfig(_Section):
@@ -75,13 +110,17 @@ class CnnConfig(_Section):
 class ModelConfig(_Section):
     # mlp | cnn | builders/<file>.py:<function> (pipeline/modeling/builders.py)
     builder: Annotated[str, Field(pattern=BUILDER_PATTERN)] = "mlp"
-    hidden_units: Annotated[list[Annotated[int, Field(ge=1, le=65536)]], Field(min_length=1)]
-    activation: Activation
+    # The MLP's: required for it (load.py), optional for the other builders.
+    hidden_units: (
+        Annotated[list[Annotated[int, Field(ge=1, le=65536)]], Field(min_length=1)] | None
+    ) = None
+    activation: Activation | None = None
     cnn: CnnConfig = CnnConfig()
 
     @property
     def n_dense_layers(self) -> int:
-        return len(self.hidden_units) + 1
+        """The MLP's Dense layers, output included."""
+        return len(self.hidden_units or ()) + 1
 
 
 class TrainConfig(_Section):
@@ -98,8 +137,8 @@ class SweepEntry(_Section):
     weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
     # Train on the first `train_size` rows of the nested training pool (datasets/subsets.py) with
     # `label_noise` of them flipped, instead of the split that `data:` describes.
-    train_size: Annotated[int, Field(ge=2)] | None = None
-    label_noise: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None = None
+    train_size: Rows | None = None
+    label_noise: LabelNoise | None = None
 
     @property
     def uses_pool(self) -> bool:
@@ -144,7 +183,7 @@ class GridConfig(_Section):
     layers: Annotated[list[GridLayers], Field(min_length=1)] = ["all"]
     # null: `data:`'s training split; a number n: the first n rows of the nested pool.
     train_sizes: Annotated[list[Annotated[int, Field(ge=2)] | None], Field(min_length=1)] = [None]
-    # null: data.label_noise (on the pool when a size is set); a number: that share flipped.
+    # null: the data's label noise (on the pool when a size is set); a number: that share flipped.
     label_noise: Annotated[
         list[Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)] | None],
         Field(min_length=1),

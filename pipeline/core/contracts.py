@@ -100,7 +100,10 @@ class PreparedMeta:
     train_labels_flipped: int
     # The shape of one example; the splits store it flattened (n_features columns).
     input_shape: tuple[int, ...] = ()
-    pool_rows: int = 0  # rows of POOL_FILE: every training row before data.train_subset
+    pool_rows: int = 0  # rows of POOL_FILE: every training row before train_subset
+    # A CSV's rows dropped for a missing value (of `rows_read`); written only when some were.
+    incomplete_rows_dropped: int = 0
+    rows_read: int = 0
 
     @property
     def n_classes(self) -> int:
@@ -124,6 +127,8 @@ def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
         "class_names": list(meta.class_names),
         "input_shape": list(meta.example_shape),
     }
+    if not meta.incomplete_rows_dropped:  # a complete table's meta.json stays as it was
+        del payload["incomplete_rows_dropped"], payload["rows_read"]
     (prepared_dir / META_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 

@@ -24,6 +24,17 @@ def clean_stale(target: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def abandon_staging(target: Path) -> None:
+    """After an interruption: put the earlier `target` back if `publish_dir` was cut short
+    between its renames, and remove the unfinished output, so that the workspace holds what
+    the last completed run left (DVC may restore the stage from its run cache, and then no
+    stage would remove leftovers)."""
+    retired = target.with_name(target.name + ".old")
+    if retired.exists() and not target.exists():
+        retired.rename(target)
+    clean_stale(target)
+
+
 def staging_dir(target: Path) -> Path:
     """An empty folder beside `target` to write into before `publish_dir`."""
     staging = target.with_name(target.name + ".partial")

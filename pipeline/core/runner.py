@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.core.errors import LabError
-from pipeline.core.files import clean_stale
+from pipeline.core.files import abandon_staging, clean_stale
 
 EXIT_BAD_INPUT = 2
 # linux/prctl.h: deliver a signal to this process when the thread that forked it exits.
@@ -61,7 +61,8 @@ def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()
 
     Ctrl-C, SIGTERM and the death of the parent process become `error: <stage>: interrupted
     by <signal>; ...` and exit code 128 + signal number, after the stage's context managers
-    have run (the MLflow run ends KILLED, staging folders are never renamed into place).
+    have run (the MLflow run ends KILLED, staging folders are removed, never renamed into
+    place).
     Leftovers of an earlier interrupted run beside each of `outputs` are removed first.
     """
     logging.basicConfig(
@@ -81,6 +82,8 @@ def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()
         print(f"error: {stage}: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except Interrupted as exc:
+        for output in outputs:
+            abandon_staging(output)
         print(
             f"error: {stage}: {exc}; run `dvc repro` again to redo this stage",
             file=sys.stderr,

@@ -62,7 +62,7 @@ def split_dataset(
     except ValueError as exc:
         raise DataError(
             f"cannot split {len(y)} rows stratified by class ({exc}); "
-            f"add rows or lower data.test_fraction / data.val_fraction / data.train_subset"
+            f"add rows or lower data.test_fraction / data.val_fraction / the train_subset"
         ) from None
     return {
         "train": Split(x_train, y_train),

@@ -32,6 +32,8 @@ class Dataset:
     features: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
+    incomplete_rows_dropped: int = 0  # of a CSV, for a missing value
+    rows_read: int = 0
 
 
 def load_dataset(config: DataConfig, project_root: Path) -> Dataset:
@@ -114,9 +116,11 @@ def _load_csv(path: Path, target_column: str) -> Dataset:
         )
     if len(frame.columns) < 2:
         raise DataError(f"{name}: only the target column {target_column!r}; add feature columns")
+    rows_read = len(frame)
     frame = _drop_missing(frame, target_column, name)
     features = _encode_features(frame.drop(columns=[target_column]), name)
     labels = frame[target_column]
+    _refuse_regression_target(labels, name)
     if pd.api.types.is_float_dtype(labels) and (labels == labels.round()).all():
         labels = labels.astype(np.int64)  # 0.0/1.0 because the column had gaps: classes 0 and 1
     if labels.dtype == object:
@@ -149,7 +153,25 @@ def _load_csv(path: Path, target_column: str) -> Dataset:
         features=features,
         labels=codes.astype(np.int64),
         class_names=tuple(str(c) for c in classes),
+        incomplete_rows_dropped=rows_read - len(frame),
+        rows_read=rows_read,
     )
+
+
+def _refuse_regression_target(labels: pd.Series, name: str) -> None:
+    """Numbers with fractions, or more distinct numbers than a table has classes, are a
+    quantity to predict: training a classifier on them would be silently meaningless."""
+    if pd.api.types.is_bool_dtype(labels) or not pd.api.types.is_numeric_dtype(labels):
+        return
+    distinct = labels.nunique()
+    fractional = not (labels == labels.round()).all()
+    if fractional or distinct > MAX_CATEGORIES:
+        raise DataError(
+            f"{name}: target column {labels.name!r} holds {distinct} distinct numbers"
+            f"{' with fractions' if fractional else ''}: it looks like a regression target, and"
+            f" the lab trains classifiers; set data.target_column to a column of class labels"
+            f" (numbers that are class codes: write them as text, e.g. c{int(labels.iloc[0])})"
+        )
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -1,10 +1,11 @@
 """Nested training sets: one order of the training pool whose every prefix is a stratified
 subset with the same share of flipped labels, so a larger subset contains the smaller ones.
 
-`prepare` writes the whole training pool (every training row, before `data.train_subset`)
-in that order with its clean labels (`contracts.POOL_FILE`). An entry that sets `train_size`
-or `label_noise` trains on the first `train_size` rows (default: `data.train_subset`, else
-the whole pool) with labels flipped by the rule below (default share: `data.label_noise`).
+`prepare` writes the whole training pool (every training row, before the data's
+`train_subset`) in that order with its clean labels (`contracts.POOL_FILE`). An entry that
+sets `train_size` or `label_noise` trains on the first `train_size` rows (default: the
+data's `train_subset`, else the whole pool) with labels flipped by the rule below (default
+share: the data's `label_noise`; `data.digits.*` for the demo, `data.*` for a user's source).
 Entries that set neither train on `data:`'s training split, exactly as before.
 
 The flip rule is nested too: for share f, row k of the order (0-based) is flipped when
@@ -89,8 +90,8 @@ def training_set(entry: EntrySpec, cfg: DataConfig, pool_rows: int) -> tuple[int
     """(rows, label-noise share) of the entry's pool prefix; None: `data:`'s training split."""
     if not entry.uses_pool:
         return None
-    rows = entry.train_size or cfg.train_subset or pool_rows
-    noise = cfg.label_noise if entry.label_noise is None else entry.label_noise
+    rows = entry.train_size or cfg.effective_train_subset or pool_rows
+    noise = cfg.effective_label_noise if entry.label_noise is None else entry.label_noise
     if rows > pool_rows:
         raise DataError(
             f"sweep.{entry.name}.train_size = {rows}: the training pool has {pool_rows} rows;"
@@ -99,10 +100,20 @@ def training_set(entry: EntrySpec, cfg: DataConfig, pool_rows: int) -> tuple[int
     return rows, noise
 
 
-def check_entries(entries: Sequence[EntrySpec], cfg: DataConfig, pool_rows: int) -> None:
-    """Raise DataError for the first entry whose training set the pool cannot give."""
+def check_entries(
+    entries: Sequence[EntrySpec], cfg: DataConfig, pool_rows: int, train_rows: int, batch_size: int
+) -> None:
+    """Raise DataError for the first entry whose training set the pool cannot give, or that
+    is smaller than one batch (Keras would silently train on it as one full batch)."""
     for entry in entries:
-        training_set(entry, cfg, pool_rows)
+        key = training_set(entry, cfg, pool_rows)
+        rows = train_rows if key is None else key[0]
+        if batch_size > rows:
+            where = "the training split" if key is None else f"sweep.{entry.name}'s training set"
+            raise DataError(
+                f"train.batch_size = {batch_size} is larger than {where} ({rows} rows), which"
+                f" would silently become full-batch training; use at most {rows}"
+            )
 
 
 def training_split(

@@ -75,13 +75,14 @@ def sweep_table(
     for column in COLUMNS:
         if column not in table.columns:
             table[column] = math.nan  # every entry diverged
+    spread = [c for c in table.columns if c.endswith(("_mean", "_std"))]
+    spread += ["n_seeds"] if "n_seeds" in table.columns else []
+    # `sq_weights_total_mean` is a spread column, not a layer's.
     per_layer = [
         c
         for c in table.columns
-        if c.startswith(("sq_weights_", "near_linear_share_")) and c not in COLUMNS
+        if c.startswith(("sq_weights_", "near_linear_share_")) and c not in {*COLUMNS, *spread}
     ]
-    spread = [c for c in table.columns if c.endswith(("_mean", "_std"))]
-    spread += ["n_seeds"] if "n_seeds" in table.columns else []
     table = table[[*COLUMNS, *spread, *per_layer, "diverged_at_epoch"]]
     return rank(table)
 

@@ -1,0 +1,47 @@
+"""The one sentence that says what was done to the data before training.
+
+Rows with a missing value dropped from a CSV, rows kept by `train_subset` and labels flipped
+by `label_noise` change every figure of the report, so the report's header, choosing.md
+and the MLflow parent's description all say so.
+"""
+
+from __future__ import annotations
+
+from pipeline.config.schema import DataConfig
+from pipeline.core.contracts import PreparedMeta
+
+
+def training_data_note(meta: PreparedMeta, data: DataConfig) -> str | None:
+    """The sentence, or None when every row was used and every label is as given."""
+    where = "data.digits." if data.source == "digits" else "data."
+    kept, pool, flipped = meta.rows["train"], meta.pool_rows, meta.train_labels_flipped
+    on_purpose = []
+    if pool and kept < pool:
+        on_purpose.append(f"{kept} of {pool} training rows kept ({where}train_subset)")
+    if flipped:
+        on_purpose.append(
+            f"{flipped} of {kept} training labels moved to another class ({where}label_noise)"
+        )
+    dropped = meta.incomplete_rows_dropped
+    missing = f"{dropped} of {meta.rows_read} rows dropped for a missing value before splitting"
+    if on_purpose and dropped:
+        return (
+            f"Data changed: {missing}; then training data changed on purpose:"
+            f" {' and '.join(on_purpose)}; validation and test labels are as given."
+        )
+    if dropped:
+        return f"Data changed: {missing}."
+    if on_purpose:
+        return (
+            f"Training data changed on purpose: {' and '.join(on_purpose)}; validation and test"
+            f" data are as given."
+        )
+    return None
+
+
+def with_note(markdown: str, note: str | None) -> str:
+    """`markdown` with `note` as the paragraph after its title line."""
+    if note is None:
+        return markdown
+    title, _, rest = markdown.partition("\n\n")
+    return f"{title}\n\n{note}\n\n{rest}"
