@@ -3,7 +3,9 @@
 The only stage that reads the test split. Per entry it writes `<metrics>/<entry>.json`, the
 DVC metrics file with the figures people compare across experiments (and `<name>_mean`,
 `<name>_std`, `n_seeds` over the seeds with `base.repeat_seeds`), and
-`<details>/<entry>.json` with every figure per seed (per layer, tanh shares). The same
+`<details>/<entry>.json` with every figure per seed (per layer, tanh shares), and
+`<details>/held_out.npz` with each entry's predicted class per validation row, for the
+report's paired tests. The same
 numbers go into each model's MLflow run, found by the digest of models/ (train.py). A model
 that diverged gets `diverged_at_epoch` instead of figures.
 """
@@ -31,7 +33,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
 
     from pipeline.datasets import prepared, subsets
-    from pipeline.modeling import kernel_arrays, model_metrics
+    from pipeline.modeling import kernel_arrays, model_metrics, predicted_classes
     from pipeline.tracking import records, runs, store
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
@@ -43,6 +45,8 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     meta = contracts.read_meta(prepared_dir)
     found = runs.runs_of_models(models_dir, store.connect())
     kernels: dict[str, object] = {}
+    # For the report's paired tests: every entry judged on the same validation rows.
+    held_out: dict[str, object] = {contracts.HELD_OUT_LABELS: splits["val"].labels}
     train_splits = {None: splits["train"]}  # training_set key -> split
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
@@ -70,6 +74,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
                 )
+                held_out[entry.name] = predicted_classes(model, splits["val"])
         run_ids = [found.run_of(t.entry, t.seed) if found else None for t in towers]
         for run_id, metrics in zip(run_ids, per_seed, strict=True):
             if run_id is not None and metrics is not None:
@@ -100,6 +105,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
     stable_bytes.save_npz(details / contracts.KERNELS_FILE, kernels)
+    stable_bytes.save_npz(details / contracts.HELD_OUT_FILE, held_out)
 
 
 def load_model(models_dir: Path, tower: contracts.TowerRecord):

@@ -22,38 +22,13 @@ from pipeline import choosing
 from pipeline.config import EntrySpec, load_config, resolve_entries
 from pipeline.config.rates import markdown_by_layer
 from pipeline.core import contracts
-from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import plots, table
+from pipeline.reporting import plots, readers, table
 
 log = logging.getLogger(__name__)
 
 # The answers to "which layer, more data or L2, which rates next" (pipeline/choosing/).
 CHOOSING_FILE = "choosing.md"
-
-
-def read_histories(models_dir: Path, entries: list[str]) -> dict[str, pd.DataFrame]:
-    histories = {}
-    for entry in entries:
-        path = contracts.model_dir(models_dir, entry) / contracts.HISTORY_FILE
-        if not path.is_file():
-            raise DataError(f"{path}: missing; run `dvc repro train`")
-        histories[entry] = pd.read_csv(path)
-    return histories
-
-
-def read_kernels(details_dir: Path, entries: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """entry -> layer -> kernel, for the entries that have a model (not diverged)."""
-    path = details_dir / contracts.KERNELS_FILE
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro evaluate`")
-    kernels: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(path) as archive:
-        for key in archive.files:
-            entry, layer = key.split("/", 1)
-            if entry in entries:
-                kernels.setdefault(entry, {})[layer] = archive[key]
-    return kernels
 
 
 def error_by_rate(rows: pd.DataFrame) -> pd.DataFrame:
@@ -137,6 +112,7 @@ def log_sweep(
     sweep: pd.DataFrame,
     out_dir: Path,
     figure_names: list[str],
+    decision: choosing.Decision | None,
 ) -> str | None:
     """Add the table, plots and best entry to the parent run of the sweep that made
     `models_dir` (`record`: its sweep.json); returns the compare link (None when this store
@@ -158,16 +134,18 @@ def log_sweep(
             "sweep_entries": ",".join(sweep["entry"]),
             runs.NOTE_TAG: (
                 f"Best on validation error: **{best['entry']}**. "
-                f"[Compare the sweep's runs (l2, errors)]({link}) · "
+                + (f"Decision: {decision.verdict()}. " if decision else "")
+                + f"[Compare the sweep's runs (l2, errors)]({link}) · "
                 f"[All runs of the experiment]({runs_table_link(ui, found.experiment_id)})"
             ),
         },
     )
-    best_figures = table.headline_of_best(sweep)
-    records.log_metrics(
-        found.parent_id,
-        {k: v for k, v in best_figures.items() if k != "best_entry"} | {"n_entries": len(sweep)},
-    )
+    numbers = {
+        k: v
+        for k, v in best_figures(sweep, decision).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    records.log_metrics(found.parent_id, numbers | {"n_entries": len(sweep)})
     for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
         records.log_artifact(found.parent_id, out_dir / name)
     for name in figure_names:
@@ -176,18 +154,36 @@ def log_sweep(
     return link
 
 
-def write_outputs(out_dir: Path, sweep: pd.DataFrame, markdown: str, data: dict, figures: dict):
+def write_outputs(
+    out_dir: Path,
+    sweep: pd.DataFrame,
+    markdown: str,
+    data: dict,
+    figures: dict,
+    decision: choosing.Decision | None,
+):
     plots_dir = out_dir / "plots"
     shutil.rmtree(plots_dir, ignore_errors=True)  # DVC keeps it (persist): drop stale files
     plots_dir.mkdir(parents=True)
     sweep.to_csv(out_dir / "sweep.csv", index=False, float_format="%.5g")
     (out_dir / "sweep.md").write_text(markdown)
-    contracts.write_json(out_dir / "best.json", table.headline_of_best(sweep))
+    contracts.write_json(out_dir / "best.json", best_figures(sweep, decision))
     for name, frame in data.items():
         frame.to_csv(plots_dir / f"{name}.csv", index=False, float_format="%.5g")
     for name, figure in figures.items():
         # No timestamp in the PNG: the same sweep gives the same bytes.
         figure.savefig(plots_dir / f"{name}.png", dpi=110, metadata={"Software": None})
+
+
+def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dict:
+    """best.json: the entry with the lowest validation error and, with held-out predictions,
+    the decision (rule, chosen entry, its error ± SE, the entries it cannot be told from)."""
+    figures = table.headline_of_best(sweep)
+    if decision is not None:
+        for key, value in decision.headline().items():
+            if value is not None:
+                figures[key] = contracts.rounded(value) if isinstance(value, float) else value
+    return figures
 
 
 def report(
@@ -213,8 +209,8 @@ def report(
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
         rates,
-        read_histories(models_dir, list(sweep["entry"])),
-        read_kernels(details_dir, trained),
+        readers.read_histories(models_dir, list(sweep["entry"])),
+        readers.read_kernels(details_dir, trained),
     )
     if config.model.builder == "mlp":
         markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
@@ -226,6 +222,17 @@ def report(
         by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
         markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
+    held_out = readers.read_held_out(details_dir)
+    decision = None
+    if held_out is not None:
+        decision = choosing.decide(
+            entries,
+            sweep,
+            held_out,
+            rule=config.choose.rule,
+            seed=config.base.seed,
+            test_rows=meta.rows["test"],
+        )
     choosing_data, choosing_figures, choosing_md = choosing.analyse(
         entries,
         sweep,
@@ -235,12 +242,14 @@ def report(
         pool_rows=meta.pool_rows,
         val_rows=meta.rows["val"],
         grid_is_set=bool(config.grid.rates),
+        held_out=held_out,
+        decision=decision,
     )
     data |= choosing_data
     figures |= choosing_figures
-    write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures)
+    write_outputs(out_dir, sweep, markdown + "\n" + converter, data, figures, decision)
     (out_dir / CHOOSING_FILE).write_text(choosing_md)
-    link = log_sweep(models_dir, record, sweep, out_dir, list(figures))
+    link = log_sweep(models_dir, record, sweep, out_dir, list(figures), decision)
 
     best = sweep.iloc[0]
     log.info(
@@ -251,6 +260,8 @@ def report(
         len(sweep),
         out_dir / "sweep.md",
     )
+    if decision is not None:
+        log.info("%s", decision.verdict())
     if link:
         log.info("compare in MLflow (with `mlflow ui` running): %s", link)
     # The report ends with what to try next: ready-to-paste commands (choosing.md).

@@ -110,6 +110,22 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert "sklearn alpha" in (reports / "sweep.md").read_text()
     best = json.loads((reports / "best.json").read_text())
     assert best["best_entry"] == table["entry"][0]
+    # The decision: min picks the lowest validation error, with its binomial SE on the same
+    # validation rows, and names what the paired test cannot tell apart from it.
+    val_rows = json.loads((project.root / "data/prepared/meta.json").read_text())["rows"]["val"]
+    assert (best["rule"], best["chosen_entry"]) == ("min", table["entry"][0])
+    assert best["cv_error_mean"] == pytest.approx(table["val_error"][0], abs=1e-5)
+    error = best["cv_error_mean"]
+    assert best["cv_error_se"] == pytest.approx(math.sqrt(error * (1 - error) / val_rows), 1e-4)
+    assert best["test_error_ci_low"] <= best["chosen_test_error"] <= best["test_error_ci_high"]
+    held_out = np.load(project.root / "evaluation" / "held_out.npz")
+    assert set(held_out.files) == {"labels", *table["entry"]}
+    assert len(held_out["labels"]) == val_rows
+    for row in table.itertuples():  # the predictions are the models' validation errors
+        wrong = np.mean(held_out[row.entry] != held_out["labels"])
+        assert wrong == pytest.approx(row.val_error, abs=1e-4)
+    choosing_md = (reports / "choosing.md").read_text()
+    assert "## Decision" in choosing_md and f"**Chosen: {best['chosen_entry']}**" in choosing_md
     for name in PLOT_FILES:
         assert len(pd.read_csv(reports / "plots" / f"{name}.csv")) > 0, name
     for name in FIGURES:
@@ -138,6 +154,8 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert sorted(r.info.run_name for r in children) == sorted(table["entry"])
     assert parent.data.metrics["best_val_error"] == pytest.approx(table["val_error"][0])
     assert parent.data.tags["best_entry"] == table["entry"][0]
+    assert best["verdict"] in parent.data.tags["mlflow.note.content"]
+    assert parent.data.metrics["cv_error_se"] == pytest.approx(best["cv_error_se"])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.csv", "sweep.md", "plots"} <= artifacts
     pngs = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing.points import (
     ALL,
+    HeldOut,
     Point,
     indistinguishable,
     margin_words,
@@ -67,7 +68,9 @@ def layer_heatmap_figure(grid: pd.DataFrame) -> Figure:
     return fig
 
 
-def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int) -> list[str]:
+def layer_verdict(
+    points: Sequence[Point], layers: Sequence[str], val_rows: int, held_out: HeldOut | None = None
+) -> list[str]:
     """Markdown lines: which layer's L2 matters most, and whether it alone matches all layers."""
     default = [p for p in points if p.rows is None]
     zero = next((p for p in default if p.rate == 0), None)
@@ -102,8 +105,8 @@ def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int)
     others = [p for p in alone.values() if p is not top]
     if others:
         runner = min(others, key=lambda p: p.val)
-        margin = margin_words(top, runner, val_rows)
-        if indistinguishable(top, runner, val_rows):
+        margin = margin_words(top, runner, val_rows, held_out)
+        if indistinguishable(top, runner, val_rows, held_out):
             text.append(f"{top.layer} and {runner.layer} cannot be told apart (within {margin}).")
         else:
             text.append(f"It beats the next layer, {runner.layer}, by more than {margin}.")
@@ -113,15 +116,16 @@ def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int)
             f"{top.rate:g} is the largest rate tried on {top.layer} alone: its best rate may be "
             f"higher (add larger rates to the grid)."
         )
-    if zero is not None and indistinguishable(top, zero, val_rows):
+    if zero is not None and indistinguishable(top, zero, val_rows, held_out):
+        margin = margin_words(top, zero, val_rows, held_out)
         text.append(
-            f"No layer's L2 helps by more than {margin_words(top, zero, val_rows)}: on this "
-            f"model and data the layers cannot be ranked."
+            f"No layer's L2 helps by more than {margin}: on this model and data the layers "
+            f"cannot be ranked."
         )
     everything = best_of.get(ALL)
     if everything is not None:
-        margin = margin_words(top, everything, val_rows)
-        if indistinguishable(top, everything, val_rows):
+        margin = margin_words(top, everything, val_rows, held_out)
+        if indistinguishable(top, everything, val_rows, held_out):
             verdict = (
                 f"Regularizing {top.layer} alone is **as good as** all layers ({everything.val:.3f}"
                 f" at {everything.rate:g}): the difference is within {margin}."

@@ -8,14 +8,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.choosing.data_size import data_equivalents, size_curves, size_figure
+from pipeline.choosing.decision import Decision
 from pipeline.choosing.layers import (
     layer_grid,
     layer_heatmap_data,
     layer_heatmap_figure,
     layer_verdict,
 )
-from pipeline.choosing.next_rates import next_rates_figure, next_rates_markdown
-from pipeline.choosing.points import ALL, place
+from pipeline.choosing.next_rates import distinct_from, next_rates_figure, next_rates_markdown
+from pipeline.choosing.points import ALL, HeldOut, place
 from pipeline.config.entries import EntrySpec
 
 
@@ -29,12 +30,17 @@ def analyse(
     pool_rows: int,
     val_rows: int,
     grid_is_set: bool,
+    held_out: HeldOut | None = None,
+    decision: Decision | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Figure], str]:
-    """The plot data files, figures and Markdown (`choosing.md`) of the three questions."""
+    """The plot data files, figures and Markdown (`choosing.md`): the decision, then the
+    three questions. `held_out`: the validation predictions the paired tests compare."""
     points = place(entries, table, default_rows, default_noise, pool_rows)
     data: dict[str, pd.DataFrame] = {}
     figures: dict[str, Figure] = {}
     parts = ["# Choosing L2", ""]
+    if decision is not None:
+        parts += decision.markdown()
     grid = layer_grid(points, layers)
     if grid is not None:
         data["layer_heatmap"] = layer_heatmap_data(grid)
@@ -53,7 +59,7 @@ def analyse(
             "",
             *table_md,
             "",
-            *layer_verdict(points, layers, val_rows),
+            *layer_verdict(points, layers, val_rows, held_out),
             "",
         ]
     curves = size_curves(points)
@@ -75,6 +81,7 @@ def analyse(
         if not sentences:
             parts += ["Rate 0 is best on validation at every size: L2 has no data-equivalent.", ""]
     if any(p.rows is None and p.layer == ALL for p in points):
-        figures["next_rates"] = next_rates_figure(points)
-    parts += next_rates_markdown(points, val_rows, grid_is_set)
+        distinct = distinct_from(val_rows, held_out)
+        figures["next_rates"] = next_rates_figure(points, distinct)
+    parts += next_rates_markdown(points, val_rows, grid_is_set, held_out)
     return data, figures, "\n".join(parts).rstrip() + "\n"

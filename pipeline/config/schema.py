@@ -173,6 +173,15 @@ class GridConfig(_Section):
         return value
 
 
+class ChooseConfig(_Section):
+    """How the report chooses among the entries (pipeline/choosing/decision.py)."""
+
+    # min: the lowest validation error; one_se: the most regularized entry within one
+    # standard error of the lowest (ESL §7.10), falling back to min when the entries within
+    # one SE are not ordered by rate.
+    rule: Literal["min", "one_se"] = "min"
+
+
 class LabConfig(_Section):
     base: BaseConfig
     data: DataConfig
@@ -181,6 +190,7 @@ class LabConfig(_Section):
     # May be empty when the grid gives entries; load_config adds the grid's entries here.
     sweep: dict[EntryName, SweepEntry]
     grid: GridConfig = GridConfig()
+    choose: ChooseConfig = ChooseConfig()
 
     def entry(self, name: str) -> SweepEntry:
         if name not in self.sweep:

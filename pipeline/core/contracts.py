@@ -163,6 +163,11 @@ SATURATED_Z = 2.0
 # evaluation/kernels.npz: every base-seed model's kernels as "<entry>/<layer>", so the report
 # draws weight histograms without loading Keras.
 KERNELS_FILE = "kernels.npz"
+# evaluation/held_out.npz: the validation labels (`labels`) and every entry's predicted class
+# per validation row (its base seed's model, key = entry name), so the report runs paired
+# tests on the same rows without loading Keras. Diverged entries have no key.
+HELD_OUT_FILE = "held_out.npz"
+HELD_OUT_LABELS = "labels"
 # Metrics are written with this many significant digits. Two runs on one machine agree to
 # every bit; another x86 CPU can differ from about the 7th digit (README: Reproducibility), so
 # 5 digits keep the committed files stable while showing every figure the report prints.
