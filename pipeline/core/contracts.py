@@ -116,6 +116,9 @@ META_FILE = "meta.json"
 # The whole training split in nested order, clean labels: entries with their own training-set
 # size or label noise train on a prefix of it (pipeline/datasets/subsets.py).
 POOL_FILE = "train_pool.parquet"
+# The training split's rows with clean labels, then the validation split's: what k-fold
+# cross-validation cuts into folds (pipeline/datasets/folds.py).
+CV_POOL_FILE = "cv_pool.parquet"
 
 
 def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
