@@ -125,7 +125,7 @@ def log_sweep(
         return None
     best = sweep.iloc[0]
     ui = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    tower_runs = [found.run_of(t.entry, t.seed) for t in record.towers]
+    tower_runs = [found.run_of(t.entry, t.seed) for t in record.towers if t.fold is None]
     link = compare_link(ui, found.experiment_id, [r for r in tower_runs if r is not None])
     records.set_tags(
         found.parent_id,

@@ -23,6 +23,7 @@ WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"  # the resolved params the model was trained with
 HISTORY_FILE = "history.csv"  # one row per epoch, the numbers MLflow has as epoch_*
 REPEATS_DIR = "repeats"
+FOLDS_DIR = "folds"  # choose.folds: <model folder>/folds/fold_<i>/
 # models/sweep.json: every tower's folder, which towers diverged, and the model's layers.
 SWEEP_FILE = "sweep.json"
 # No file under models/ or evaluation/ names an MLflow run: DVC hashes them, and a run id
@@ -32,10 +33,14 @@ SWEEP_FILE = "sweep.json"
 MODELS_DIGEST_TAG = "models_digest"
 
 
-def model_dir(models_dir: Path, entry: str, seed: int | None = None) -> Path:
-    """The folder of `entry`'s model; `seed` is given for extra seeds only."""
+def model_dir(
+    models_dir: Path, entry: str, seed: int | None = None, fold: int | None = None
+) -> Path:
+    """The folder of `entry`'s model; `seed` is given for extra seeds only, `fold` for the
+    models of cross-validation folds."""
     folder = models_dir / entry
-    return folder if seed is None else folder / REPEATS_DIR / f"seed_{seed}"
+    folder = folder if seed is None else folder / REPEATS_DIR / f"seed_{seed}"
+    return folder if fold is None else folder / FOLDS_DIR / f"fold_{fold}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class TowerRecord:
     seed: int
     folder: str  # relative to models/
     diverged_at_epoch: int | None  # the first epoch whose loss was NaN or infinite
+    fold: int | None = None  # choose.folds: the fold it was scored on (trained on the others)
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,13 @@ class SweepRecord:
     layers: tuple[str, ...] = ()
 
     def for_entry(self, entry: str) -> list[TowerRecord]:
-        """The entry's towers, base seed first."""
-        return [tower for tower in self.towers if tower.entry == entry]
+        """The entry's towers on data's training split, base seed first."""
+        return [tower for tower in self.towers if tower.entry == entry and tower.fold is None]
+
+    def folds_of(self, entry: str) -> list[TowerRecord]:
+        """The entry's cross-validation towers, fold by fold, base seed first in each."""
+        found = [t for t in self.towers if t.entry == entry and t.fold is not None]
+        return sorted(found, key=lambda t: t.fold)
 
 
 def write_sweep_record(models_dir: Path, record: SweepRecord) -> None:
