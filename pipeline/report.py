@@ -188,7 +188,7 @@ def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dic
 
 def report(
     params: Path, metrics_dir: Path, details_dir: Path, models_dir: Path, prepared_dir: Path,
-    out_dir: Path,
+    out_dir: Path, refit_dir: Path | None = None,
 ) -> None:  # fmt: skip
     config = load_config(params)
     record = contracts.read_sweep_record(models_dir)
@@ -222,7 +222,8 @@ def report(
         by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
         markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
-    held_out = readers.read_held_out(details_dir)
+    folds = config.choose.folds
+    held_out = readers.read_held_out(details_dir, cross_validated=bool(folds))
     decision = None
     if held_out is not None:
         decision = choosing.decide(
@@ -232,6 +233,8 @@ def report(
             rule=config.choose.rule,
             seed=config.base.seed,
             test_rows=meta.rows["test"],
+            folds=folds,
+            refit=contracts.read_refit(refit_dir) if refit_dir and folds else None,
         )
     choosing_data, choosing_figures, choosing_md = choosing.analyse(
         entries,
@@ -240,7 +243,7 @@ def report(
         default_rows=config.data.train_subset,
         default_noise=config.data.label_noise,
         pool_rows=meta.pool_rows,
-        val_rows=meta.rows["val"],
+        val_rows=len(held_out.labels) if held_out is not None else meta.rows["val"],
         grid_is_set=bool(config.grid.rates),
         held_out=held_out,
         decision=decision,
@@ -277,12 +280,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--details", type=Path, default=Path("evaluation"))
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--refit", type=Path, default=Path("refit"))
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     run_stage(
         "report",
         lambda: report(
-            args.params, args.metrics, args.details, args.models, args.prepared, args.out
+            args.params,
+            args.metrics,
+            args.details,
+            args.models,
+            args.prepared,
+            args.out,
+            args.refit,
         ),
         outputs=[args.out / "plots"],
     )

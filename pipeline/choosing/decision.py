@@ -2,7 +2,9 @@
 validation rows cannot tell apart from it by a paired test.
 
 Without folds the figure is each entry's validation error (its base seed's model) and its
-binomial standard error over the validation rows. The chosen entry is compared with every
+binomial standard error over the validation rows; with `choose.folds` it is the mean CV error
+and its standard error over the folds, and the held-out rows are the pooled folds (each row
+predicted by the fold model that did not train on it). The chosen entry is compared with every
 other candidate on the same rows: the exact McNemar test, Holm's correction over those
 comparisons, and a paired bootstrap of the error difference. "L2 makes no measurable
 difference here" is said when the chosen entry cannot be told from rate 0 that way. Candidates
@@ -57,6 +59,18 @@ class Decision:
     zero: str | None  # the rate-0 candidate (no penalty, no decay), if trained
     test_error: float  # the chosen entry's test error: reported, never used to choose
     test_rows: int
+    folds: int | None = None
+    refit: dict | None = None  # refit/refit.json: the chosen entry on every pooled row
+
+    @property
+    def figure(self) -> str:
+        return "mean CV error" if self.folds else "validation error"
+
+    @property
+    def se_words(self) -> str:
+        if self.folds:
+            return f"SE over {self.folds} folds; paired tests on {self.n_rows} held-out rows"
+        return f"binomial SE, {self.n_rows} rows"
 
     @property
     def chosen(self) -> Candidate:
@@ -80,15 +94,22 @@ class Decision:
 
     @property
     def test_interval(self) -> tuple[float, float]:
+        if self.refit is not None:
+            return self.refit["test_error_ci_low"], self.refit["test_error_ci_high"]
         return error_interval(round(self.test_error * self.test_rows), self.test_rows)
+
+    @property
+    def answer_error(self) -> float:
+        """The lab's answer: the refit's test error, else the chosen entry's own."""
+        return self.refit["test_error"] if self.refit is not None else self.test_error
 
     def verdict(self) -> str:
         """One line for the console, best.json and the MLflow parent's description."""
         chosen = self.chosen
         rule = self.choice.rule + (f" (asked {self.rule_asked})" if self.fell_back else "")
         text = (
-            f"chosen by {rule}: {chosen.name}, validation error {chosen.error:.3f} ± "
-            f"{chosen.se:.3f} (binomial SE, {self.n_rows} rows)"
+            f"chosen by {rule}: {chosen.name}, {self.figure} {chosen.error:.3f} ± "
+            f"{chosen.se:.3f} ({self.se_words})"
         )
         if self.tied:
             text += (
@@ -121,7 +142,7 @@ class Decision:
             "n_indistinguishable": len(self.tied),
             "indistinguishable": ",".join(self.tied),
             "p_vs_rate_0": against.p_holm if against is not None else None,
-            "chosen_test_error": self.test_error,
+            "chosen_test_error": self.answer_error,
             "test_error_ci_low": low,
             "test_error_ci_high": high,
             "verdict": self.verdict(),
@@ -135,7 +156,7 @@ class Decision:
             "",
             f"Rule **{self.rule_asked}**: "
             + (
-                "the lowest validation error."
+                f"the lowest {self.figure}."
                 if self.rule_asked == "min"
                 else "the most regularized entry within one standard error of the lowest "
                 "(ESL §7.10; layer by layer: every layer's rate at least as large)."
@@ -143,20 +164,39 @@ class Decision:
         ]
         if self.fell_back:
             lines.append(f"It falls back to `min`: {self.choice.note}.")
+        if self.folds:
+            spread = (
+                f"standard error over {self.folds} stratified folds of the {self.n_rows} "
+                f"training and validation rows pooled"
+            )
+        else:
+            spread = (
+                f"binomial standard error over {self.n_rows} validation rows; one validation "
+                f"sample is {1 / self.n_rows:.4f}"
+            )
         lines += [
             "",
-            f"**Chosen: {chosen.name}**, validation error {chosen.error:.3f} ± {chosen.se:.3f} "
-            f"(binomial standard error over {self.n_rows} validation rows; one validation "
-            f"sample is {1 / self.n_rows:.4f}).",
+            f"**Chosen: {chosen.name}**, {self.figure} {chosen.error:.3f} ± {chosen.se:.3f} "
+            f"({spread}).",
         ]
         if chosen is not best:
             lines.append(
                 f"The lowest is {best.name} ({best.error:.3f} ± {best.se:.3f}); one SE above it "
                 f"is {self.choice.threshold:.3f}."
             )
+        if self.refit is not None:
+            lines.append(
+                f"**Refit** on all {self.refit['train_rows']} training and validation rows: "
+                f"test error **{self.answer_error:.3f}**, 95% interval [{low:.3f}, {high:.3f}] "
+                f"(Wilson, {self.refit['test_rows']} test rows). This is the lab's answer; the "
+                f"test split was used once, by the refit, after the folds chose."
+            )
+        else:
+            lines.append(
+                f"Its test error is {self.test_error:.3f}, 95% interval [{low:.3f}, {high:.3f}] "
+                f"(Wilson, {self.test_rows} test rows); reported, not used to choose."
+            )
         lines += [
-            f"Its test error is {self.test_error:.3f}, 95% interval [{low:.3f}, {high:.3f}] "
-            f"(Wilson, {self.test_rows} test rows); reported, not used to choose.",
             "",
             self.verdict()[0].upper() + self.verdict()[1:] + ".",
             "",
@@ -164,12 +204,12 @@ class Decision:
         if not self.comparisons:
             return lines
         lines += [
-            f"Against every other candidate on the same {self.n_rows} validation rows: rows "
+            f"Against every other candidate on the same {self.n_rows} held-out rows: rows "
             f"only one of the two gets wrong, the exact McNemar p-value, Holm's adjustment over "
             f"the {len(self.comparisons)} comparisons, and a paired bootstrap 95% interval of "
             f"the error difference (other - chosen).",
             "",
-            "| entry | val error ± SE | only chosen wrong | only other wrong | McNemar p | "
+            f"| entry | {self.figure} ± SE | only chosen wrong | only other wrong | McNemar p | "
             "Holm p | difference 95% | told apart |",
             "|---|---|---|---|---|---|---|---|",
         ]
@@ -186,19 +226,34 @@ class Decision:
 def candidates_of(
     entries: Sequence[EntrySpec], table: pd.DataFrame, held_out: HeldOut, n_rows: int
 ) -> list[Candidate]:
-    """The entries the decision chooses among, lowest validation error first (the base
-    seed's, the model the predictions come from; ties by cross-entropy, then name)."""
+    """The entries the decision chooses among, lowest error first: the mean CV error with
+    folds, else the validation error (the base seed's, the model the predictions come from);
+    ties by cross-entropy, then name."""
+    if "cv_error_mean" in table.columns:
+        rows = table[table["cv_error_mean"].notna() & table["entry"].map(held_out.has)]
+        rows = rows.sort_values(["cv_error_mean", "val_cross_entropy", "entry"], kind="stable")
+        by_name = {e.name: e for e in entries}
+        return [
+            Candidate(row.entry, float(row.cv_error_mean), float(row.cv_error_se),
+                      _rates(by_name[row.entry]))
+            for row in rows.itertuples()
+        ]  # fmt: skip
     by_name = {e.name: e for e in entries}
     rows = table[table["entry"].map(lambda n: n in by_name and not by_name[n].uses_pool)]
     rows = rows[rows["val_error"].notna() & rows["entry"].map(held_out.has)]
     rows = rows.sort_values(["val_error", "val_cross_entropy", "entry"], kind="stable")
     found = []
     for row in rows.itertuples():
-        entry = by_name[row.entry]
-        rates = tuple(r for _, r in entry.layer_rates) if not entry.weight_decay else None
         error = float(row.val_error)
-        found.append(Candidate(row.entry, error, binomial_se(error, n_rows), rates))
+        found.append(
+            Candidate(row.entry, error, binomial_se(error, n_rows), _rates(by_name[row.entry]))
+        )
     return found
+
+
+def _rates(entry: EntrySpec) -> tuple[float, ...] | None:
+    """The rates the one-SE rule orders by; None for weight decay (another axis)."""
+    return tuple(r for _, r in entry.layer_rates) if not entry.weight_decay else None
 
 
 def decide(
@@ -209,6 +264,8 @@ def decide(
     rule: str,
     seed: int,
     test_rows: int,
+    folds: int | None = None,
+    refit: dict | None = None,
 ) -> Decision | None:
     """The decision over the sweep's candidates (None: no candidate, e.g. all diverged)."""
     n_rows = len(held_out.labels)
@@ -226,4 +283,6 @@ def decide(
     )
     zero = next((c.name for c in candidates if c.rates is not None and not any(c.rates)), None)
     test_error = float(table.set_index("entry").at[choice.chosen.name, "test_error"])
-    return Decision(choice, rule, n_rows, comparisons, zero, test_error, test_rows)
+    if refit is not None and refit.get("entry") != choice.chosen.name:
+        refit = None  # made for another choice (an older refit/): not this decision's answer
+    return Decision(choice, rule, n_rows, comparisons, zero, test_error, test_rows, folds, refit)

@@ -75,6 +75,9 @@ def place(
             rows = entry.train_size or default_rows or pool_rows
             noise = default_noise if entry.label_noise is None else entry.label_noise
         val, val_std = _figure(row, "val_error")
+        if pd.notna(row.get("cv_error_mean")):
+            # Folds: the mean CV error; the paired test on the pooled held-out rows judges it.
+            val, val_std = float(row["cv_error_mean"]), 0.0
         test, test_std = _figure(row, "test_error")
         points.append(Point(entry.name, rate, layer, rows, noise, val, val_std, test, test_std))
     return points

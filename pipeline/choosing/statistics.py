@@ -14,6 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+# The fold SE lives in core (evaluate computes it without the choosing concern); re-exported
+# so every choosing statistic is found here.
+from pipeline.core.spread import mean_and_se  # noqa: F401
+
 # The significance level of every test and the coverage of every interval (1 - ALPHA).
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 10_000
@@ -22,15 +26,6 @@ BOOTSTRAP_RESAMPLES = 10_000
 def binomial_se(error: float, n: int) -> float:
     """Standard error of an error rate measured on `n` independent rows: sqrt(p(1-p)/n)."""
     return math.sqrt(error * (1.0 - error) / n)
-
-
-def mean_and_se(errors: Sequence[float]) -> tuple[float, float]:
-    """Mean of per-fold (or per-seed) errors and its standard error, std(ddof=1)/sqrt(k),
-    as ESL §7.10 uses for the one-standard-error rule. One value: SE 0."""
-    values = np.asarray(errors, dtype=np.float64)
-    if len(values) < 2:
-        return float(values.mean()), 0.0
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
 def error_interval(wrong: int, n: int, method: str = "wilson") -> tuple[float, float]:

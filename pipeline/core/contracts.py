@@ -182,6 +182,9 @@ KERNELS_FILE = "kernels.npz"
 # tests on the same rows without loading Keras. Diverged entries have no key.
 HELD_OUT_FILE = "held_out.npz"
 HELD_OUT_LABELS = "labels"
+# evaluation/held_out_cv.npz, with choose.folds: the same over the pooled training and
+# validation rows (clean labels), each row predicted by the fold model that held it out.
+HELD_OUT_CV_FILE = "held_out_cv.npz"
 # Metrics are written with this many significant digits. Two runs on one machine agree to
 # every bit; another x86 CPU can differ from about the 7th digit (README: Reproducibility), so
 # 5 digits keep the committed files stable while showing every figure the report prints.
@@ -202,3 +205,19 @@ def write_json(path: Path, payload: dict) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     partial.replace(path)
+
+
+# --- refit/: written by refit (with choose.folds), read by report ---------------------------
+
+# refit/refit.json: the chosen entry trained on every training and validation row, and its
+# test error with a 95% interval; `{"refit": 0}` without folds (nothing to refit).
+REFIT_FILE = "refit.json"
+
+
+def read_refit(refit_dir: Path) -> dict | None:
+    """The refit's figures, or None when there was nothing to refit (or no refit stage ran)."""
+    path = refit_dir / REFIT_FILE
+    if not path.is_file():
+        return None
+    payload = json.loads(path.read_text())
+    return payload if "test_error" in payload else None

@@ -23,6 +23,7 @@ from pipeline.datasets import prepared
 # Seed streams derived from base.seed, apart from the split's, the pool's and the noise's.
 FOLD_STREAM = 3
 FOLD_NOISE_STREAM = 4
+REFIT_NOISE_STREAM = 5
 
 
 def fold_of_rows(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -83,3 +84,10 @@ def fold_sets(
     train = prepared.Split(pool.features[train_rows], noisy)
     held_out = prepared.Split(pool.features[held_rows], pool.labels[held_rows])
     return train, held_out, held_rows
+
+
+def refit_set(pool: prepared.Split, n_classes: int, noise: float, seed: int) -> prepared.Split:
+    """Every pooled row, the share `noise` of labels flipped (its own seeded draw): what the
+    chosen entry is trained on once more after the folds chose it."""
+    noisy, _ = prepared.flip_labels(pool.labels, n_classes, noise, seed=[seed, REFIT_NOISE_STREAM])
+    return prepared.Split(pool.features, noisy)

@@ -36,10 +36,12 @@ def read_kernels(details_dir: Path, entries: list[str]) -> dict[str, dict[str, n
     return kernels
 
 
-def read_held_out(details_dir: Path) -> HeldOut | None:
-    """The validation labels and each entry's predicted class on them; None for outputs of
-    an evaluate that did not keep them (the report then falls back to the one-sample rule)."""
-    path = details_dir / contracts.HELD_OUT_FILE
+def read_held_out(details_dir: Path, cross_validated: bool = False) -> HeldOut | None:
+    """The validation labels and each entry's predicted class on them (`cross_validated`:
+    the pooled held-out folds'); None for outputs of an evaluate that did not keep them (the
+    report then falls back to the one-sample rule)."""
+    name = contracts.HELD_OUT_CV_FILE if cross_validated else contracts.HELD_OUT_FILE
+    path = details_dir / name
     if not path.is_file():
         return None
     with np.load(path) as archive:

@@ -209,3 +209,23 @@ def runs_of_models(models_dir: Path, uri: str) -> FoundSweep | None:
             uri,
         )
     return found
+
+
+@contextlib.contextmanager
+def refit_run(found: FoundSweep, entry: str) -> Iterator[str]:
+    """A run tagged `refit` under the sweep's parent run, for the chosen entry trained on
+    every training and validation row; yields its id. Ends FINISHED, or FAILED/KILLED with
+    the reason, never RUNNING."""
+    client = MlflowClient()
+    tags = {**run_tags(project_root()), "refit": "true", "entry": entry,
+            MLFLOW_PARENT_RUN_ID: found.parent_id}  # fmt: skip
+    run = client.create_run(found.experiment_id, run_name=f"refit {entry}", tags=tags)
+    runs = SweepRuns(client, run.info.run_id, {})
+    try:
+        yield run.info.run_id
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)
+        runs.end_open_runs(RunStatus.KILLED if killed else RunStatus.FAILED, one_line(exc))
+        raise
+    else:
+        runs.end_open_runs(RunStatus.FINISHED, None)
