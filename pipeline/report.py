@@ -31,24 +31,12 @@ log = logging.getLogger(__name__)
 CHOOSING_FILE = "choosing.md"
 
 
-def error_by_rate(rows: pd.DataFrame) -> pd.DataFrame:
-    """Train/val/test error per rate: the mean over seeds with its standard deviation as
-    `error_std` when `base.repeat_seeds` is set, else the single model's error."""
-    if "val_error_mean" not in rows.columns:
-        return plots.long_by_rate(rows, plots.ERROR_SERIES, "error")
-    means = {f"{column}_mean": name for column, name in plots.ERROR_SERIES.items()}
-    stds = {f"{column}_std": name for column, name in plots.ERROR_SERIES.items()}
-    errors = plots.long_by_rate(rows, means, "error")
-    # Same rows, same series order: the melted frames line up row for row.
-    errors["error_std"] = plots.long_by_rate(rows, stds, "error_std")["error_std"].to_numpy()
-    return errors
-
-
 def build_plots(
     sweep: pd.DataFrame,
     rates: dict[str, float],
     histories: dict[str, pd.DataFrame],
     kernels: dict[str, dict],
+    split_rows: dict[str, int] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
     """The data files for `dvc plots` and the matplotlib figures, both by file stem."""
     rows = plots.by_rate(sweep, rates)
@@ -56,7 +44,7 @@ def build_plots(
     sq.pop("sq_weights_total", None)
     near = plots.layer_series(sweep.columns, "near_linear_share_")
     data = {
-        "error_vs_rate": error_by_rate(rows),
+        "error_vs_rate": plots.error_by_rate(rows, split_rows),
         "sq_weights_vs_rate": plots.long_by_rate(rows, sq, "sq_weights"),
         "near_linear_vs_rate": plots.long_by_rate(
             rows, {**near, "near_linear_share": "all hidden"}, "share"
@@ -211,6 +199,7 @@ def report(
         rates,
         readers.read_histories(models_dir, list(sweep["entry"])),
         readers.read_kernels(details_dir, trained),
+        {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
     )
     if config.model.builder == "mlp":
         markdown = table.to_markdown(sweep, by_name, meta.rows["val"])

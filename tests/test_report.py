@@ -205,3 +205,27 @@ def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
         for plot in YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["plots"]
     ]
     assert any(f"|z| < {NEAR_LINEAR_Z:g}" in title for title in titles), titles
+
+
+def test_error_vs_rate_carries_a_standard_error_band():
+    table = pd.DataFrame(
+        {
+            "entry": ["a", "b"],
+            "train_error": [0.0, 0.5],
+            "val_error": [0.1, 0.2],
+            "test_error": [0.1, 0.3],
+            "cv_error_mean": [0.15, 0.25],
+            "cv_error_se": [0.01, 0.02],
+        }
+    )
+    rows = plots.by_rate(table, {"a": 0.0, "b": 0.01})
+    errors = plots.error_by_rate(rows, {"train": 50, "val": 100, "test": 200})
+    se = errors.set_index(["entry", "series"])["error_se"]
+    assert se[("a", "val")] == pytest.approx(math.sqrt(0.1 * 0.9 / 100), abs=1e-15)
+    assert se[("b", "test")] == pytest.approx(math.sqrt(0.3 * 0.7 / 200), abs=1e-15)
+    assert se[("b", "cv")] == 0.02  # the folds' SE, as evaluate wrote it
+    figure = plots.rate_figure(errors, "error", title="t", ylabel="y")
+    from matplotlib.collections import PolyCollection
+
+    bands = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 4  # train, val, test, cv: one band each
