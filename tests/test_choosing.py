@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pipeline import choosing
+from pipeline.choosing.layers import layer_grid, tied_cells
 from pipeline.config.entries import EntrySpec, dense_layer_names
 
 LAYERS = dense_layer_names(2)
@@ -226,3 +227,26 @@ def test_a_plateau_and_a_lone_entry_get_no_bracket():
     assert choosing.next_rates(points, distinct)[3] == []
     lone_entries, lone_table, _ = _paired_sweep({"r2": (0.01, 20)})
     assert choosing.next_rates(choosing.place(lone_entries, lone_table, 300, 0.2, 1000))[3] == []
+
+
+def test_the_heatmap_marks_the_cells_a_paired_test_cannot_tell_from_the_best():
+    counts = {"g0": 60, "g2_all": 20, "g2_h1": 60, "g2_h2": 22, "g2_out": 58}
+    entries = [e for e, *_ in LAYER_SWEEP if e.name in counts]
+    table = _table([(name, k / 200, k / 200) for name, k in counts.items()])
+    held_out = _held_out(counts)
+    points = choosing.place(entries, table, 300, 0.2, 1000)
+    grid = layer_grid(points, LAYERS)
+    assert tied_cells(points, grid, 200, held_out) == {("all", 0.01), ("hidden_2", 0.01)}
+    _, _, markdown = choosing.analyse(
+        entries,
+        table,
+        layers=LAYERS,
+        default_rows=300,
+        default_noise=0.2,
+        pool_rows=1000,
+        val_rows=200,
+        grid_is_set=False,
+        held_out=held_out,
+    )
+    assert "| hidden_2 alone | 0.300 | 0.110 ≈ |" in markdown
+    assert "| all layers | 0.300 | 0.100 ≈ |" in markdown

@@ -35,6 +35,23 @@ def layer_grid(points: Sequence[Point], layers: Sequence[str]) -> pd.DataFrame |
     return grid
 
 
+def tied_cells(
+    points: Sequence[Point], grid: pd.DataFrame, val_rows: int, held_out: HeldOut | None
+) -> set[tuple[str, float]]:
+    """The (layer, rate) cells that cannot be told apart from the best cell (the best one
+    included); empty without held-out predictions."""
+    if held_out is None:
+        return set()
+    default = [p for p in points if p.rows is None and (p.layer in grid.index or p.rate == 0)]
+    best = min(default, key=lambda p: p.val)
+    found = set()
+    for point in default:
+        if indistinguishable(best, point, val_rows, held_out):
+            layers = grid.index if point.rate == 0 else [point.layer]
+            found |= {(layer, point.rate) for layer in layers}
+    return found
+
+
 def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
     zero = math.floor(math.log10(min([r for r in grid.columns if r > 0] or [0.1]))) - 1
     rows = [
@@ -51,7 +68,7 @@ def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "l2_rate", "log10_rate", "val_error"])
 
 
-def layer_heatmap_figure(grid: pd.DataFrame) -> Figure:
+def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:
     fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
     fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
@@ -61,7 +78,10 @@ def layer_heatmap_figure(grid: pd.DataFrame) -> Figure:
                                           for layer in grid.index])  # fmt: skip
     for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
         if not math.isnan(value):
-            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white", fontsize=9)
+            # ≈: this cell cannot be told apart from the best one (paired test).
+            mark = " ≈" if (grid.index[i], grid.columns[j]) in tied else ""
+            ax.text(j, i, f"{value:.3f}{mark}", ha="center", va="center", color="white",
+                    fontsize=9)  # fmt: skip
     ax.set_xlabel("Keras L2 rate (0 = no penalty)")
     ax.set_title("Validation error: which layer's L2 matters")
     fig.colorbar(image, ax=ax, label="validation error")

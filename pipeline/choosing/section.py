@@ -14,6 +14,7 @@ from pipeline.choosing.layers import (
     layer_heatmap_data,
     layer_heatmap_figure,
     layer_verdict,
+    tied_cells,
 )
 from pipeline.choosing.next_rates import distinct_from, next_rates_figure, next_rates_markdown
 from pipeline.choosing.points import ALL, HeldOut, place
@@ -44,18 +45,27 @@ def analyse(
     grid = layer_grid(points, layers)
     if grid is not None:
         data["layer_heatmap"] = layer_heatmap_data(grid)
-        figures["layer_heatmap"] = layer_heatmap_figure(grid)
+        tied = tied_cells(points, grid, val_rows, held_out)
+        figures["layer_heatmap"] = layer_heatmap_figure(grid, tied)
         table_md = ["| | " + " | ".join(f"{r:g}" for r in grid.columns) + " |"]
         table_md.append("|---|" + "---|" * len(grid.columns))
         for layer, row in grid.iterrows():
-            cells = ["" if pd.isna(v) else f"{v:.3f}" for v in row]
+            cells = [
+                "" if pd.isna(v) else f"{v:.3f}" + (" ≈" if (layer, rate) in tied else "")
+                for rate, v in row.items()
+            ]
             label = "all layers" if layer == ALL else f"{layer} alone"
             table_md.append(f"| {label} | " + " | ".join(cells) + " |")
         parts += [
             "## Which layer needs it",
             "",
-            "Validation error (mean over seeds when there are several), layers x rates "
-            "(`plots/layer_heatmap.png`):",
+            "Validation error (mean over seeds when there are several; mean CV error with "
+            "folds), layers x rates (`plots/layer_heatmap.png`)"
+            + (
+                "; ≈ marks the cells a paired test cannot tell apart from the best:"
+                if tied
+                else ":"
+            ),
             "",
             *table_md,
             "",
