@@ -46,7 +46,10 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
     points = choosing.place(
         entries, sweep, config.data.train_subset, config.data.label_noise, meta.pool_rows
     )
-    return points, meta.rows["val"], readers.read_held_out(details)
+    # With folds: the mean CV errors (place) and the pooled held-out folds' predictions.
+    held_out = readers.read_held_out(details, cross_validated=bool(config.choose.folds))
+    rows = len(held_out.labels) if held_out is not None else meta.rows["val"]
+    return points, rows, held_out
 
 
 def settled(points: Sequence[choosing.Point], val_rows: int, held_out=None) -> bool:
