@@ -117,13 +117,15 @@ class Decision:
                 f"other entries (exact McNemar, Holm, p >= {ALPHA:g}): {', '.join(self.tied)}"
             )
         elif self.comparisons:
-            text += f"; better than every other entry (exact McNemar, Holm, p < {ALPHA:g})"
+            text += f"; told apart from every other entry (exact McNemar, Holm, p < {ALPHA:g})"
         if self.zero == chosen.name:
             text += "; it is rate 0: L2 does not help here"
         elif self.l2_measurable is False:
             text += "; L2 makes no measurable difference here (rate 0 cannot be told apart)"
-        elif self.l2_measurable:
+        elif self.l2_measurable and chosen.error < self.against_zero.other.error:
             text += "; L2 helps: rate 0 is measurably worse"
+        elif self.l2_measurable:
+            text += "; rate 0 is measurably better than the chosen entry"
         return text
 
     @property
