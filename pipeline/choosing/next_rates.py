@@ -111,19 +111,25 @@ def distinct_from(val_rows: int, held_out: HeldOut | None) -> Callable[[Point, P
 
 
 def next_rates_markdown(
-    points: Sequence[Point], val_rows: int, grid_is_set: bool, held_out: HeldOut | None = None
+    points: Sequence[Point],
+    val_rows: int,
+    grid_is_set: bool,
+    held_out: HeldOut | None = None,
+    cross_validated: bool = False,
 ) -> list[str]:
     default = [p for p in points if p.rows is None and p.layer == ALL]
     if not default:
         return []
     distinct = distinct_from(val_rows, held_out)
     best, lower, upper, proposed = next_rates(points, distinct)
+    figure = "mean CV error" if cross_validated else "mean validation error"
+    where = "folds of the pooled rows" if cross_validated else "data's training split"
     neighbours = [p for p in (lower, upper) if p is not None]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     lines = [
         "## What to try next",
         "",
-        f"Best rate on mean validation error (all layers, data's training split): "
+        f"Best rate on {figure} (all layers, {where}): "
         f"**{best.rate:g}** ({best.entry}, {best.val:.3f}{spread}); neighbours tried: "
         + (", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none")
         + ".",

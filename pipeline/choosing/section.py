@@ -93,5 +93,6 @@ def analyse(
     if any(p.rows is None and p.layer == ALL for p in points):
         distinct = distinct_from(val_rows, held_out)
         figures["next_rates"] = next_rates_figure(points, distinct)
-    parts += next_rates_markdown(points, val_rows, grid_is_set, held_out)
+    cross_validated = decision is not None and bool(decision.folds)
+    parts += next_rates_markdown(points, val_rows, grid_is_set, held_out, cross_validated)
     return data, figures, "\n".join(parts).rstrip() + "\n"
