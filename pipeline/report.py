@@ -201,16 +201,6 @@ def report(
         readers.read_kernels(details_dir, trained),
         {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
     )
-    if config.model.builder == "mlp":
-        markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
-    else:
-        # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
-        # order of a list of rates (README), another model's are named here with their rates.
-        shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
-        markdown = table.to_markdown(sweep.drop(columns=shares), by_name, meta.rows["val"])
-        by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
-        markdown += "\n" + markdown_by_layer(by_layer)
-    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
     folds = config.choose.folds
     held_out = readers.read_held_out(details_dir, cross_validated=bool(folds))
     decision = None
@@ -225,6 +215,18 @@ def report(
             folds=folds,
             refit=contracts.read_refit(refit_dir) if refit_dir and folds else None,
         )
+    if config.model.builder == "mlp":
+        markdown = table.to_markdown(sweep, by_name, meta.rows["val"], decision)
+    else:
+        # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
+        # order of a list of rates (README), another model's are named here with their rates.
+        shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
+        markdown = table.to_markdown(
+            sweep.drop(columns=shares), by_name, meta.rows["val"], decision
+        )
+        by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
+        markdown += "\n" + markdown_by_layer(by_layer)
+    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
     choosing_data, choosing_figures, choosing_md = choosing.analyse(
         entries,
         sweep,

@@ -126,6 +126,7 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
         assert wrong == pytest.approx(row.val_error, abs=1e-4)
     choosing_md = (reports / "choosing.md").read_text()
     assert "## Decision" in choosing_md and f"**Chosen: {best['chosen_entry']}**" in choosing_md
+    assert "Cannot be told apart from it by a paired test" in (reports / "sweep.md").read_text()
     for name in PLOT_FILES:
         assert len(pd.read_csv(reports / "plots" / f"{name}.csv")) > 0, name
     for name in FIGURES:

@@ -112,7 +112,11 @@ def tied_with_best(table: pd.DataFrame, val_rows: int) -> list[str]:
     return [e for e in table.loc[tied, "entry"] if e != best["entry"]]
 
 
-def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: int) -> str:
+def to_markdown(
+    table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: int, decision=None
+) -> str:
+    """The ranked table in Markdown. `decision` (choosing.Decision): when the paired tests
+    ran, the entries tied with the chosen one are theirs, not the one-sample rule's."""
     best = table.iloc[0]
     if pd.isna(best["val_error"]):
         return "# L2 sweep\n\nEvery entry diverged: lower train.learning_rate or the rates.\n"
@@ -132,12 +136,19 @@ def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: in
         if tied
         else ""
     )
+    if decision is not None:
+        tied_words = ", ".join(decision.tied) or "none"
+        ties = (
+            f"\n\nChosen by {decision.choice.rule}: **{decision.chosen.name}**. Cannot be told "
+            f"apart from it by a paired test on the same held-out rows (exact McNemar, Holm): "
+            f"{tied_words}. See `choosing.md`, Decision."
+        )
     if "cv_error_mean" in table.columns:
         over_seeds += (
             f" Ranked on mean cross-validation error ({best['cv_error_mean']:.4f} ± "
             f"{best['cv_error_se']:.4f} SE over folds)."
         )
-        ties = "\n\nWhich entries the folds cannot tell apart: `choosing.md`, Decision."
+        ties = ties or "\n\nWhich entries the folds cannot tell apart: `choosing.md`, Decision."
     diverged = table[table["diverged_at_epoch"].notna()]
     diverged_text = "".join(
         f"\n\n**{row.entry} diverged at epoch {int(row.diverged_at_epoch)}** (loss NaN or "
