@@ -14,6 +14,7 @@ entry's own test error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def refit(
         config.train.epochs,
     )  # fmt: skip
     staging = staging_dir(out_dir)
-    with runs.refit_run(found, entry.name) if found else _no_run() as run_id:
+    # No sweep run in this store (models restored from another): refit without MLflow.
+    with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
         model = build_tower(
             config.model, meta.example_shape, meta.n_classes, dict(entry.layer_rates),
             seed=config.base.seed, name=f"{entry.name}-refit", root=params.resolve().parent,
@@ -117,16 +119,6 @@ def refit(
         "refit %s: test error %.3f, 95%% interval [%.3f, %.3f] (%d test rows) -> %s",
         entry.name, error, low, high, len(test.labels), out_dir,
     )  # fmt: skip
-
-
-class _no_run:
-    """No sweep run in this store (models restored from another): refit without MLflow."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def main(argv: list[str] | None = None) -> None:
