@@ -3,7 +3,11 @@
 The only stage that reads the test split. Per entry it writes `<metrics>/<entry>.json`, the
 DVC metrics file with the figures people compare across experiments (and `<name>_mean`,
 `<name>_std`, `n_seeds` over the seeds with `base.repeat_seeds`), and
-`<details>/<entry>.json` with every figure per seed (per layer, tanh shares). The same
+`<details>/<entry>.json` with every figure per seed (per layer, tanh shares), and
+`<details>/held_out.npz` with each entry's predicted class per validation row, for the
+report's paired tests. With `choose.folds`, each fold's model is scored on its held-out fold:
+`cv_error_mean` and `cv_error_se` join the entry's metrics and `<details>/held_out_cv.npz`
+holds the pooled held-out predictions. The same
 numbers go into each model's MLflow run, found by the digest of models/ (train.py). A model
 that diverged gets `diverged_at_epoch` instead of figures.
 """
@@ -31,7 +35,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
 
     from pipeline.datasets import prepared, subsets
-    from pipeline.modeling import kernel_arrays, model_metrics
+    from pipeline.modeling import kernel_arrays, model_metrics, predicted_classes
     from pipeline.tracking import records, runs, store
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
@@ -42,7 +46,16 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         user_builder(config.model.builder, params.resolve().parent)
     meta = contracts.read_meta(prepared_dir)
     found = runs.runs_of_models(models_dir, store.connect())
+    cv = None
+    if config.choose.folds:
+        from pipeline.datasets import folds
+
+        cv = CrossValidation(
+            folds.read_cv_pool(prepared_dir), config.choose.folds, meta.n_classes, config
+        )
     kernels: dict[str, object] = {}
+    # For the report's paired tests: every entry judged on the same validation rows.
+    held_out: dict[str, object] = {contracts.HELD_OUT_LABELS: splits["val"].labels}
     train_splits = {None: splits["train"]}  # training_set key -> split
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
@@ -70,11 +83,14 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
                 )
+                held_out[entry.name] = predicted_classes(model, splits["val"])
         run_ids = [found.run_of(t.entry, t.seed) if found else None for t in towers]
         for run_id, metrics in zip(run_ids, per_seed, strict=True):
             if run_id is not None and metrics is not None:
                 records.log_metrics(run_id, metrics)
         headline = entry_metrics(towers, per_seed)
+        if cv is not None and sweep.folds_of(entry.name):
+            headline |= cv.score(entry.name, sweep.folds_of(entry.name), models_dir)
         contracts.write_json(out / f"{entry.name}.json", headline)
         contracts.write_json(
             details / f"{entry.name}.json",
@@ -93,13 +109,58 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 ],
             },
         )
-        spread = {k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))}
+        spread = {k: v for k, v in headline.items() if k.endswith(("_mean", "_std", "_se"))}
         if spread and run_ids[0] is not None:
             records.log_metrics(run_ids[0], spread)
         log.info("%s: %s", entry.name, describe(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
     stable_bytes.save_npz(details / contracts.KERNELS_FILE, kernels)
+    stable_bytes.save_npz(details / contracts.HELD_OUT_FILE, held_out)
+    if cv is not None:
+        stable_bytes.save_npz(details / contracts.HELD_OUT_CV_FILE, cv.predictions)
+
+
+class CrossValidation:
+    """Scores each fold's model on its held-out rows (clean labels): per entry the mean CV
+    error over folds and its standard error, and the pooled held-out predictions (every
+    row predicted by the base seed's model that did not train on it)."""
+
+    def __init__(self, pool, k: int, n_classes: int, config):
+        from pipeline.datasets import folds
+
+        self.k = k
+        noise = config.data.effective_label_noise
+        self.sets = [
+            folds.fold_sets(pool, k, i, n_classes, noise, config.base.seed) for i in range(k)
+        ]
+        self.predictions: dict[str, object] = {contracts.HELD_OUT_LABELS: pool.labels}
+        self.base_seed = config.base.seed
+
+    def score(self, entry: str, towers: list[contracts.TowerRecord], models_dir: Path) -> dict:
+        import numpy as np
+
+        from pipeline.core.spread import mean_and_se
+        from pipeline.modeling import predicted_classes
+
+        if any(t.diverged_at_epoch is not None for t in towers):
+            return {}
+        pooled = np.full(len(self.predictions[contracts.HELD_OUT_LABELS]), -1, np.int16)
+        per_fold: dict[int, list[float]] = {}
+        for tower in towers:
+            _, held_out, rows = self.sets[tower.fold]
+            predicted = predicted_classes(load_model(models_dir, tower), held_out)
+            per_fold.setdefault(tower.fold, []).append(float(np.mean(predicted != held_out.labels)))
+            if tower.seed == self.base_seed:
+                pooled[rows] = predicted
+        self.predictions[entry] = pooled
+        # Seeds averaged within a fold first: the folds are the independent samples.
+        mean, se = mean_and_se([np.mean(errors) for _, errors in sorted(per_fold.items())])
+        return {
+            "cv_error_mean": contracts.rounded(mean),
+            "cv_error_se": contracts.rounded(se),
+            "n_folds": self.k,
+        }
 
 
 def load_model(models_dir: Path, tower: contracts.TowerRecord):
@@ -133,6 +194,11 @@ def describe(metrics: dict) -> str:
         f"train_err {metrics['train_error']:.3f}  val_err {metrics['val_error']:.3f}  "
         f"test_err {metrics['test_error']:.3f}  L2 penalty {metrics['l2_penalty']:.4f}"
     )
+    if "cv_error_mean" in metrics:
+        text += (
+            f"  ({metrics['n_folds']}-fold CV err {metrics['cv_error_mean']:.3f}"
+            f" ± {metrics['cv_error_se']:.3f})"
+        )
     if "n_seeds" in metrics:
         text += (
             f"  (over {metrics['n_seeds']} seeds: val_err {metrics['val_error_mean']:.3f}"

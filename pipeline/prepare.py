@@ -18,7 +18,15 @@ from pipeline.config import EntrySpec, LabConfig, check_memory, load_config, res
 from pipeline.core.contracts import PreparedMeta, write_meta
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage
-from pipeline.datasets import check_entries, load_dataset, nested_order, prepared, write_pool
+from pipeline.datasets import (
+    check_entries,
+    check_folds,
+    load_dataset,
+    nested_order,
+    prepared,
+    write_cv_pool,
+    write_pool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,7 @@ def prepare(params: Path, out_dir: Path) -> None:
         seed=config.base.seed,
     )
     n_classes = len(dataset.class_names)
+    clean_train_labels = splits["train"].labels
     noisy, flipped = prepared.flip_labels(
         splits["train"].labels, n_classes, cfg.effective_label_noise, seed=config.base.seed
     )
@@ -53,6 +62,14 @@ def prepare(params: Path, out_dir: Path) -> None:
         sizes, cfg, len(pool.labels), len(scaled["train"].labels), config.train.batch_size
     )
     input_shape = tuple(int(n) for n in dataset.features.shape[1:])
+    # Cross-validation pools the training rows (clean labels: each fold adds its own noise)
+    # and the validation rows.
+    cv_pool = prepared.Split(
+        np.concatenate([scaled["train"].features, scaled["val"].features]),
+        np.concatenate([clean_train_labels, scaled["val"].labels]),
+    )
+    if config.choose.folds is not None:
+        check_folds(cv_pool.labels, config.choose.folds, dataset.class_names)
     if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
         check_memory(config, int(features.shape[1]), n_classes)
     else:
@@ -71,6 +88,7 @@ def prepare(params: Path, out_dir: Path) -> None:
     staging = staging_dir(out_dir)
     prepared.write_splits(staging, scaled, flipped)
     write_pool(staging, pool)
+    write_cv_pool(staging, cv_pool)
     write_meta(staging, meta)
     publish_dir(staging, out_dir)
     log.info(

@@ -5,8 +5,10 @@ after the other. Each trains the rates tried so far plus the bracket around the 
 (choosing.next_rates) as a grid on all layers (`grid.rates`, `grid.layers=[all]`, no
 hand-written entries), so every round's report compares all of them under the same seeds, and
 each lands in MLflow under its own parent run (`sweep refine_<k>`). It stops early when the
-best rate can no longer be told apart from its neighbours (within the seed spread, or one
-validation sample without `base.repeat_seeds`): a finer bracket would only fit noise.
+best rate can no longer be told apart from its neighbours (the exact McNemar test on the
+validation rows; for older outputs without evaluate's predictions, the seed spread or one
+validation sample): a finer bracket would only fit noise. A round trains only the sides of
+the bracket whose neighbour the best rate is told apart from.
 
 Choices are made on validation error only, as in the report. The workspace is left with the
 last round's results (`dvc exp show` lists every round; `git checkout params.yaml` restores
@@ -26,7 +28,7 @@ from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import LabError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import table
+from pipeline.reporting import readers, table
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,8 @@ Runner = Callable[[int, Sequence[float]], None]
 
 
 def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
-    """The workspace's entries on the choosing axes, and the validation split's size."""
+    """The workspace's entries on the choosing axes, the validation split's size, and the
+    entries' validation predictions (None for outputs without them)."""
     config = load_config(params)
     meta = contracts.read_meta(prepared)
     entries = resolve_entries(config)
@@ -47,26 +50,33 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
         config.data.effective_label_noise,
         meta.pool_rows,
     )
-    return points, meta.rows["val"]
+    # With folds: the mean CV errors (place) and the pooled held-out folds' predictions.
+    held_out = readers.read_held_out(details, cross_validated=bool(config.choose.folds))
+    rows = len(held_out.labels) if held_out is not None else meta.rows["val"]
+    return points, rows, held_out
 
 
-def settled(points: Sequence[choosing.Point], val_rows: int) -> bool:
+def settled(points: Sequence[choosing.Point], val_rows: int, held_out=None) -> bool:
     """True when the best rate cannot be told apart from any neighbour it has."""
     best, lower, upper, _ = choosing.next_rates(points)
     neighbours = [p for p in (lower, upper) if p is not None]
     return bool(neighbours) and all(
-        choosing.indistinguishable(best, p, val_rows) for p in neighbours
+        choosing.indistinguishable(best, p, val_rows, held_out) for p in neighbours
     )
 
 
 def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
     """Up to `rounds` experiments; returns the best rate after the last one."""
     for k in range(1, rounds + 1):
-        points, val_rows = read()
-        if settled(points, val_rows):
-            log.info("round %d: the best rate is within the spread of its neighbours; stop", k)
+        points, val_rows, held_out = read()
+        if settled(points, val_rows, held_out):
+            log.info("round %d: the best rate cannot be told apart from its neighbours; stop", k)
             break
-        best, _, _, proposed = choosing.next_rates(points)
+
+        def distinct(a, b, val_rows=val_rows, held_out=held_out):
+            return not choosing.indistinguishable(a, b, val_rows, held_out)
+
+        best, _, _, proposed = choosing.next_rates(points, distinct)
         if not proposed:
             log.info("round %d: every rate of the bracket around %g is tried; stop", k, best.rate)
             break
@@ -74,7 +84,7 @@ def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
         rates = sorted({*tried, *proposed})
         log.info("round %d: best %g; training %s", k, best.rate, ", ".join(f"{r:g}" for r in rates))
         run(k, rates)
-    points, _ = read()
+    points, _, _ = read()
     best = choosing.next_rates(points)[0]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     log.info(

@@ -22,9 +22,8 @@ from pipeline import choosing
 from pipeline.config import EntrySpec, load_config, resolve_entries
 from pipeline.config.rates import markdown_by_layer
 from pipeline.core import contracts
-from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import data_note, plots, table
+from pipeline.reporting import data_note, plots, readers, table
 
 log = logging.getLogger(__name__)
 
@@ -32,48 +31,12 @@ log = logging.getLogger(__name__)
 CHOOSING_FILE = "choosing.md"
 
 
-def read_histories(models_dir: Path, entries: list[str]) -> dict[str, pd.DataFrame]:
-    histories = {}
-    for entry in entries:
-        path = contracts.model_dir(models_dir, entry) / contracts.HISTORY_FILE
-        if not path.is_file():
-            raise DataError(f"{path}: missing; run `dvc repro train`")
-        histories[entry] = pd.read_csv(path)
-    return histories
-
-
-def read_kernels(details_dir: Path, entries: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """entry -> layer -> kernel, for the entries that have a model (not diverged)."""
-    path = details_dir / contracts.KERNELS_FILE
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro evaluate`")
-    kernels: dict[str, dict[str, np.ndarray]] = {}
-    with np.load(path) as archive:
-        for key in archive.files:
-            entry, layer = key.split("/", 1)
-            if entry in entries:
-                kernels.setdefault(entry, {})[layer] = archive[key]
-    return kernels
-
-
-def error_by_rate(rows: pd.DataFrame) -> pd.DataFrame:
-    """Train/val/test error per rate: the mean over seeds with its standard deviation as
-    `error_std` when `base.repeat_seeds` is set, else the single model's error."""
-    if "val_error_mean" not in rows.columns:
-        return plots.long_by_rate(rows, plots.ERROR_SERIES, "error")
-    means = {f"{column}_mean": name for column, name in plots.ERROR_SERIES.items()}
-    stds = {f"{column}_std": name for column, name in plots.ERROR_SERIES.items()}
-    errors = plots.long_by_rate(rows, means, "error")
-    # Same rows, same series order: the melted frames line up row for row.
-    errors["error_std"] = plots.long_by_rate(rows, stds, "error_std")["error_std"].to_numpy()
-    return errors
-
-
 def build_plots(
     sweep: pd.DataFrame,
     rates: dict[str, float],
     histories: dict[str, pd.DataFrame],
     kernels: dict[str, dict],
+    split_rows: dict[str, int] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
     """The data files for `dvc plots` and the matplotlib figures, both by file stem."""
     rows = plots.by_rate(sweep, rates)
@@ -81,7 +44,7 @@ def build_plots(
     sq.pop("sq_weights_total", None)
     near = plots.layer_series(sweep.columns, "near_linear_share_")
     data = {
-        "error_vs_rate": error_by_rate(rows),
+        "error_vs_rate": plots.error_by_rate(rows, split_rows),
         "sq_weights_vs_rate": plots.long_by_rate(rows, sq, "sq_weights"),
         "near_linear_vs_rate": plots.long_by_rate(
             rows, {**near, "near_linear_share": "all hidden"}, "share"
@@ -137,6 +100,7 @@ def log_sweep(
     sweep: pd.DataFrame,
     out_dir: Path,
     figure_names: list[str],
+    decision: choosing.Decision | None,
     note: str | None = None,
 ) -> str | None:
     """Add the table, plots and best entry to the parent run of the sweep that made
@@ -150,7 +114,7 @@ def log_sweep(
         return None
     best = sweep.iloc[0]
     ui = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    tower_runs = [found.run_of(t.entry, t.seed) for t in record.towers]
+    tower_runs = [found.run_of(t.entry, t.seed) for t in record.towers if t.fold is None]
     link = compare_link(ui, found.experiment_id, [r for r in tower_runs if r is not None])
     records.set_tags(
         found.parent_id,
@@ -159,17 +123,19 @@ def log_sweep(
             "sweep_entries": ",".join(sweep["entry"]),
             runs.NOTE_TAG: (
                 f"Best on validation error: **{best['entry']}**. "
-                f"[Compare the sweep's runs (l2, errors)]({link}) · "
+                + (f"Decision: {decision.verdict()}. " if decision else "")
+                + f"[Compare the sweep's runs (l2, errors)]({link}) · "
                 f"[All runs of the experiment]({runs_table_link(ui, found.experiment_id)})"
                 + (f"\n\n{note}" if note else "")
             ),
         },
     )
-    best_figures = table.headline_of_best(sweep)
-    records.log_metrics(
-        found.parent_id,
-        {k: v for k, v in best_figures.items() if k != "best_entry"} | {"n_entries": len(sweep)},
-    )
+    numbers = {
+        k: v
+        for k, v in best_figures(sweep, decision).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    records.log_metrics(found.parent_id, numbers | {"n_entries": len(sweep)})
     for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
         records.log_artifact(found.parent_id, out_dir / name)
     for name in figure_names:
@@ -178,13 +144,20 @@ def log_sweep(
     return link
 
 
-def write_outputs(out_dir: Path, sweep: pd.DataFrame, markdown: str, data: dict, figures: dict):
+def write_outputs(
+    out_dir: Path,
+    sweep: pd.DataFrame,
+    markdown: str,
+    data: dict,
+    figures: dict,
+    decision: choosing.Decision | None,
+):
     plots_dir = out_dir / "plots"
     shutil.rmtree(plots_dir, ignore_errors=True)  # DVC keeps it (persist): drop stale files
     plots_dir.mkdir(parents=True)
     sweep.to_csv(out_dir / "sweep.csv", index=False, float_format="%.5g")
     (out_dir / "sweep.md").write_text(markdown)
-    contracts.write_json(out_dir / "best.json", table.headline_of_best(sweep))
+    contracts.write_json(out_dir / "best.json", best_figures(sweep, decision))
     for name, frame in data.items():
         frame.to_csv(plots_dir / f"{name}.csv", index=False, float_format="%.5g")
     for name, figure in figures.items():
@@ -192,9 +165,20 @@ def write_outputs(out_dir: Path, sweep: pd.DataFrame, markdown: str, data: dict,
         figure.savefig(plots_dir / f"{name}.png", dpi=110, metadata={"Software": None})
 
 
+def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dict:
+    """best.json: the entry with the lowest validation error and, with held-out predictions,
+    the decision (rule, chosen entry, its error ± SE, the entries it cannot be told from)."""
+    figures = table.headline_of_best(sweep)
+    if decision is not None:
+        for key, value in decision.headline().items():
+            if value is not None:
+                figures[key] = contracts.rounded(value) if isinstance(value, float) else value
+    return figures
+
+
 def report(
     params: Path, metrics_dir: Path, details_dir: Path, models_dir: Path, prepared_dir: Path,
-    out_dir: Path,
+    out_dir: Path, refit_dir: Path | None = None,
 ) -> None:  # fmt: skip
     config = load_config(params)
     record = contracts.read_sweep_record(models_dir)
@@ -215,16 +199,33 @@ def report(
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
         rates,
-        read_histories(models_dir, list(sweep["entry"])),
-        read_kernels(details_dir, trained),
+        readers.read_histories(models_dir, list(sweep["entry"])),
+        readers.read_kernels(details_dir, trained),
+        {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
     )
+    folds = config.choose.folds
+    held_out = readers.read_held_out(details_dir, cross_validated=bool(folds))
+    decision = None
+    if held_out is not None:
+        decision = choosing.decide(
+            entries,
+            sweep,
+            held_out,
+            rule=config.choose.rule,
+            seed=config.base.seed,
+            test_rows=meta.rows["test"],
+            folds=folds,
+            refit=contracts.read_refit(refit_dir) if refit_dir and folds else None,
+        )
     if config.model.builder == "mlp":
-        markdown = table.to_markdown(sweep, by_name, meta.rows["val"])
+        markdown = table.to_markdown(sweep, by_name, meta.rows["val"], decision)
     else:
         # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
         # order of a list of rates (README), another model's are named here with their rates.
         shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
-        markdown = table.to_markdown(sweep.drop(columns=shares), by_name, meta.rows["val"])
+        markdown = table.to_markdown(
+            sweep.drop(columns=shares), by_name, meta.rows["val"], decision
+        )
         by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
         markdown += "\n" + markdown_by_layer(by_layer)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
@@ -235,17 +236,18 @@ def report(
         default_rows=config.data.effective_train_subset,
         default_noise=config.data.effective_label_noise,
         pool_rows=meta.pool_rows,
-        val_rows=meta.rows["val"],
+        val_rows=len(held_out.labels) if held_out is not None else meta.rows["val"],
         grid_is_set=bool(config.grid.rates),
+        held_out=held_out,
+        decision=decision,
     )
     data |= choosing_data
     figures |= choosing_figures
     note = data_note.training_data_note(meta, config.data)
-    write_outputs(
-        out_dir, sweep, data_note.with_note(markdown, note) + "\n" + converter, data, figures
-    )
+    markdown = data_note.with_note(markdown, note) + "\n" + converter
+    write_outputs(out_dir, sweep, markdown, data, figures, decision)
     (out_dir / CHOOSING_FILE).write_text(data_note.with_note(choosing_md, note))
-    link = log_sweep(models_dir, record, sweep, out_dir, list(figures), note)
+    link = log_sweep(models_dir, record, sweep, out_dir, list(figures), decision, note)
 
     best = sweep.iloc[0]
     log.info(
@@ -256,6 +258,8 @@ def report(
         len(sweep),
         out_dir / "sweep.md",
     )
+    if decision is not None:
+        log.info("%s", decision.verdict())
     if link:
         log.info("compare in MLflow (with `mlflow ui` running): %s", link)
     # The report ends with what to try next: ready-to-paste commands (choosing.md).
@@ -271,12 +275,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--details", type=Path, default=Path("evaluation"))
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--refit", type=Path, default=Path("refit"))
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     run_stage(
         "report",
         lambda: report(
-            args.params, args.metrics, args.details, args.models, args.prepared, args.out
+            args.params,
+            args.metrics,
+            args.details,
+            args.models,
+            args.prepared,
+            args.out,
+            args.refit,
         ),
         outputs=[args.out / "plots"],
     )

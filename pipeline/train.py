@@ -117,19 +117,38 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
 
 
 def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
-    """[(tower inputs, training split)] per distinct training set, in the towers' order.
+    """[(tower inputs, training split[, validation split])] per distinct training set, in
+    the towers' order.
 
     Entries without `train_size` or `label_noise` share `data:`'s training split; the others
-    train on prefixes of the nested pool (datasets/subsets.py), one group per (rows, noise).
+    train on prefixes of the nested pool (datasets/subsets.py), one group per (rows, noise);
+    fold towers (`choose.folds`) one group per fold, validated on its held-out rows
+    (datasets/folds.py).
     """
-    from pipeline.datasets import subsets
+    from pipeline.datasets import folds, subsets
 
     keyed: dict[object, list] = {}
     for tower, tower_input in zip(towers, inputs, strict=True):
-        key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
+        if tower.fold is not None:
+            key = ("fold", tower.fold)
+        else:
+            key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
         keyed.setdefault(key, []).append(tower_input)
+    cv_pool = folds.read_cv_pool(prepared_dir) if config.choose.folds else None
     groups = []
     for key, members in keyed.items():
+        if key is not None and key[0] == "fold":
+            k, data = config.choose.folds, config.data
+            train, held_out, _ = folds.fold_sets(
+                cv_pool, k, key[1], meta.n_classes, data.effective_label_noise, config.base.seed
+            )
+            log.info(
+                "%d models on fold %d of %d (%d training rows, %d held out); group %d of %d",
+                len(members), key[1] + 1, k, len(train.labels), len(held_out.labels),
+                len(groups) + 1, len(keyed),
+            )  # fmt: skip
+            groups.append((members, train, held_out))
+            continue
         split = (
             default_split
             if key is None
@@ -137,8 +156,9 @@ def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
         )
         if len(keyed) > 1:
             log.info(
-                "%d models on %s (%d rows)", len(members), subsets.describe(key), len(split.labels)
-            )
+                "%d models on %s (%d rows); group %d of %d",
+                len(members), subsets.describe(key), len(split.labels), len(groups) + 1, len(keyed),
+            )  # fmt: skip
         groups.append((members, split))
     return groups
 
@@ -217,18 +237,21 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
     names = [tower.name for tower in plan.towers]
-    tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in plan.towers}
+    tags = {t.name: tower_tags(t) for t in plan.towers}
+    nest_under = {t.name: t.owner for t in plan.towers if t.owner is not None}
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
     staging = staging_dir(out_dir)
-    with runs.sweep_runs(experiment_id, names, tags) as sweep:
+    with runs.sweep_runs(experiment_id, names, tags, nest_under) as sweep:
         for tower in plan.towers:
             records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
+        folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
         log.info(
-            "training %d models (%d entries x %d seeds) as one graph; MLflow parent run %s",
+            "training %d models (%d entries x %d seeds%s) as one graph; MLflow parent run %s",
             len(plan.towers),
             len(config.sweep),
             1 + len(config.base.repeat_seeds),
+            folds,
             sweep.parent_id,
         )
         outcome, history = fit_sweep(plan, sweep, prepared_dir)
@@ -251,20 +274,30 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         )
 
 
+def tower_tags(tower: TowerSpec) -> dict[str, str]:
+    tags = {"entry": tower.entry.name, "seed": str(tower.seed)}
+    return tags if tower.fold is None else {**tags, "fold": str(tower.fold)}
+
+
 def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, diverged_at: dict):
     """Write tower `index`'s model folder, log its model and end its run; returns its record."""
     from pipeline.tracking import records
 
     tower, model = plan.towers[index], plan.models[index]
     diverged = diverged_at.get(tower.name)
-    folder = contracts.model_dir(staging, tower.entry.name, tower.seed if tower.is_repeat else None)
+    seed = tower.seed if tower.is_repeat else None
+    folder = contracts.model_dir(staging, tower.entry.name, seed, tower.fold)
     folder.mkdir(parents=True)
     run_id = sweep.child_ids[tower.name]
     params = tower_params(plan.config, tower)
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     history.write(tower.name, folder / contracts.HISTORY_FILE)
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
-    if diverged is None:
+    if diverged is None and tower.fold is not None:
+        # A fold's model only scores its held-out fold (evaluate): not logged as a model.
+        stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
+        sweep.finish(tower.name)
+    elif diverged is None:
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         model.save_weights(folder / contracts.WEIGHTS_FILE)
         model_uri = records.log_keras_model(run_id, model, plan.train_split.features[:5])
@@ -278,6 +311,7 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, diver
         seed=tower.seed,
         folder=str(folder.relative_to(staging)),
         diverged_at_epoch=diverged,
+        fold=tower.fold,
     )
 
 

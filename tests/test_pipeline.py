@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 pytestmark = pytest.mark.slow
 
 ENTRIES = ("plain", "layerwise")
-STAGES = {"prepare", "train", "evaluate", "report"}
+STAGES = {"prepare", "train", "evaluate", "refit", "report"}
 
 
 def _read_json(project: Project, path: str) -> dict:

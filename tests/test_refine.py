@@ -26,7 +26,7 @@ class FakeLab:
             choosing.Point(f"r{r:g}", r, choosing.ALL, None, None, _curve(r), self.std, 0, 0)
             for r in self.rates
         ]
-        return sorted(points, key=lambda p: p.val), 270
+        return sorted(points, key=lambda p: p.val), 270, None  # no held-out predictions
 
     def run(self, k, rates):
         self.rounds.append(list(rates))

@@ -110,6 +110,23 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert "sklearn alpha" in (reports / "sweep.md").read_text()
     best = json.loads((reports / "best.json").read_text())
     assert best["best_entry"] == table["entry"][0]
+    # The decision: min picks the lowest validation error, with its binomial SE on the same
+    # validation rows, and names what the paired test cannot tell apart from it.
+    val_rows = json.loads((project.root / "data/prepared/meta.json").read_text())["rows"]["val"]
+    assert (best["rule"], best["chosen_entry"]) == ("min", table["entry"][0])
+    assert best["cv_error_mean"] == pytest.approx(table["val_error"][0], abs=1e-5)
+    error = best["cv_error_mean"]
+    assert best["cv_error_se"] == pytest.approx(math.sqrt(error * (1 - error) / val_rows), 1e-4)
+    assert best["test_error_ci_low"] <= best["chosen_test_error"] <= best["test_error_ci_high"]
+    held_out = np.load(project.root / "evaluation" / "held_out.npz")
+    assert set(held_out.files) == {"labels", *table["entry"]}
+    assert len(held_out["labels"]) == val_rows
+    for row in table.itertuples():  # the predictions are the models' validation errors
+        wrong = np.mean(held_out[row.entry] != held_out["labels"])
+        assert wrong == pytest.approx(row.val_error, abs=1e-4)
+    choosing_md = (reports / "choosing.md").read_text()
+    assert "## Decision" in choosing_md and f"**Chosen: {best['chosen_entry']}**" in choosing_md
+    assert "Cannot be told apart from it by a paired test" in (reports / "sweep.md").read_text()
     for name in PLOT_FILES:
         assert len(pd.read_csv(reports / "plots" / f"{name}.csv")) > 0, name
     for name in FIGURES:
@@ -144,6 +161,8 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert (reports / "sweep.md").read_text().split("\n\n")[1].startswith(note)
     assert (reports / "choosing.md").read_text().split("\n\n")[1].startswith(note)
     assert note in parent.data.tags["mlflow.note.content"]
+    assert best["verdict"] in parent.data.tags["mlflow.note.content"]
+    assert parent.data.metrics["cv_error_se"] == pytest.approx(best["cv_error_se"])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.csv", "sweep.md", "plots"} <= artifacts
     pngs = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
@@ -219,3 +238,27 @@ def test_the_spread_of_the_total_squared_weights_is_one_column(tmp_path):
     table = sweep_table(entries, tmp_path / "metrics", tmp_path / "details")
     assert len(set(table.columns)) == len(table.columns), list(table.columns)
     assert list(table.columns).count("sq_weights_total_mean") == 1
+
+
+def test_error_vs_rate_carries_a_standard_error_band():
+    table = pd.DataFrame(
+        {
+            "entry": ["a", "b"],
+            "train_error": [0.0, 0.5],
+            "val_error": [0.1, 0.2],
+            "test_error": [0.1, 0.3],
+            "cv_error_mean": [0.15, 0.25],
+            "cv_error_se": [0.01, 0.02],
+        }
+    )
+    rows = plots.by_rate(table, {"a": 0.0, "b": 0.01})
+    errors = plots.error_by_rate(rows, {"train": 50, "val": 100, "test": 200})
+    se = errors.set_index(["entry", "series"])["error_se"]
+    assert se[("a", "val")] == pytest.approx(math.sqrt(0.1 * 0.9 / 100), abs=1e-15)
+    assert se[("b", "test")] == pytest.approx(math.sqrt(0.3 * 0.7 / 200), abs=1e-15)
+    assert se[("b", "cv")] == 0.02  # the folds' SE, as evaluate wrote it
+    figure = plots.rate_figure(errors, "error", title="t", ylabel="y")
+    from matplotlib.collections import PolyCollection
+
+    bands = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 4  # train, val, test, cv: one band each

@@ -128,3 +128,41 @@ def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
         for (name, rates, decay, seed), tower in zip(sweep, inputs, strict=True):
             alone, _ = _alone({**splits, "train": split}, name, rates, decay, seed)
             assert max_weight_difference(tower.model, alone) == 0.0, name
+
+
+def test_fold_towers_equal_each_fold_trained_alone(splits):
+    """choose.folds: one group per fold, each with its own training rows and its held-out
+    fold as validation; every fold's tower equals that fold trained alone, and its
+    per-epoch validation figures are those of its own held-out rows."""
+    from pipeline.datasets.folds import fold_sets
+    from pipeline.modeling.towers import fit_tower_groups
+
+    pool = prepared.Split(
+        np.concatenate([splits["train"].features, splits["val"].features]),
+        np.concatenate([splits["train"].labels, splits["val"].labels]),
+    )
+    k, sweep = 3, [("plain", [0.0, 0.0], 0.0, 7), ("l2", [0.01, 0.01], 0.0, 7)]
+    sets = [fold_sets(pool, k, fold, 10, 0.2, seed=42)[:2] for fold in range(2)]
+    init_tensorflow(0)
+    groups = [
+        ([TowerInput(_model(f"{n}-fold{i}", r, s), s, d) for n, r, d, s in sweep], *sets[i])
+        for i in range(len(sets))
+    ]
+    history: list[tuple[int, dict]] = []
+    outcome = fit_tower_groups(
+        groups,
+        splits["val"],  # not used: every group has its own
+        learning_rate=0.01,
+        batch_size=16,
+        epochs=EPOCHS,
+        sinks=[lambda epoch, per_tower: history.append((epoch, per_tower))],
+    )
+    assert outcome.diverged_at_epoch == {}
+    for i, (train, held_out) in enumerate(sets):
+        for (name, rates, decay, seed), tower in zip(sweep, groups[i][0], strict=True):
+            fold_splits = {**splits, "train": train, "val": held_out}
+            alone, alone_history = _alone(fold_splits, f"{name}-fold{i}", rates, decay, seed)
+            assert max_weight_difference(tower.model, alone) == 0.0, (name, i)
+            fused = [per_tower[f"{name}-fold{i}"] for _, per_tower in history
+                     if f"{name}-fold{i}" in per_tower]  # fmt: skip
+            assert [e["val_error"] for e in fused] == [e["val_error"] for e in alone_history]

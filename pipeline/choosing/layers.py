@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing.points import (
     ALL,
+    HeldOut,
     Point,
     indistinguishable,
     margin_words,
@@ -34,6 +35,23 @@ def layer_grid(points: Sequence[Point], layers: Sequence[str]) -> pd.DataFrame |
     return grid
 
 
+def tied_cells(
+    points: Sequence[Point], grid: pd.DataFrame, val_rows: int, held_out: HeldOut | None
+) -> set[tuple[str, float]]:
+    """The (layer, rate) cells that cannot be told apart from the best cell (the best one
+    included); empty without held-out predictions."""
+    if held_out is None:
+        return set()
+    default = [p for p in points if p.rows is None and (p.layer in grid.index or p.rate == 0)]
+    best = min(default, key=lambda p: p.val)
+    found = set()
+    for point in default:
+        if indistinguishable(best, point, val_rows, held_out):
+            layers = grid.index if point.rate == 0 else [point.layer]
+            found |= {(layer, point.rate) for layer in layers}
+    return found
+
+
 def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
     zero = math.floor(math.log10(min([r for r in grid.columns if r > 0] or [0.1]))) - 1
     rows = [
@@ -50,7 +68,7 @@ def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "l2_rate", "log10_rate", "val_error"])
 
 
-def layer_heatmap_figure(grid: pd.DataFrame) -> Figure:
+def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:
     fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
     fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
@@ -60,14 +78,19 @@ def layer_heatmap_figure(grid: pd.DataFrame) -> Figure:
                                           for layer in grid.index])  # fmt: skip
     for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
         if not math.isnan(value):
-            ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white", fontsize=9)
+            # ≈: this cell cannot be told apart from the best one (paired test).
+            mark = " ≈" if (grid.index[i], grid.columns[j]) in tied else ""
+            ax.text(j, i, f"{value:.3f}{mark}", ha="center", va="center", color="white",
+                    fontsize=9)  # fmt: skip
     ax.set_xlabel("Keras L2 rate (0 = no penalty)")
     ax.set_title("Validation error: which layer's L2 matters")
     fig.colorbar(image, ax=ax, label="validation error")
     return fig
 
 
-def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int) -> list[str]:
+def layer_verdict(
+    points: Sequence[Point], layers: Sequence[str], val_rows: int, held_out: HeldOut | None = None
+) -> list[str]:
     """Markdown lines: which layer's L2 matters most, and whether it alone matches all layers."""
     default = [p for p in points if p.rows is None]
     zero = next((p for p in default if p.rate == 0), None)
@@ -102,8 +125,8 @@ def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int)
     others = [p for p in alone.values() if p is not top]
     if others:
         runner = min(others, key=lambda p: p.val)
-        margin = margin_words(top, runner, val_rows)
-        if indistinguishable(top, runner, val_rows):
+        margin = margin_words(top, runner, val_rows, held_out)
+        if indistinguishable(top, runner, val_rows, held_out):
             text.append(f"{top.layer} and {runner.layer} cannot be told apart (within {margin}).")
         else:
             text.append(f"It beats the next layer, {runner.layer}, by more than {margin}.")
@@ -113,15 +136,16 @@ def layer_verdict(points: Sequence[Point], layers: Sequence[str], val_rows: int)
             f"{top.rate:g} is the largest rate tried on {top.layer} alone: its best rate may be "
             f"higher (add larger rates to the grid)."
         )
-    if zero is not None and indistinguishable(top, zero, val_rows):
+    if zero is not None and indistinguishable(top, zero, val_rows, held_out):
+        margin = margin_words(top, zero, val_rows, held_out)
         text.append(
-            f"No layer's L2 helps by more than {margin_words(top, zero, val_rows)}: on this "
-            f"model and data the layers cannot be ranked."
+            f"No layer's L2 helps by more than {margin}: on this model and data the layers "
+            f"cannot be ranked."
         )
     everything = best_of.get(ALL)
     if everything is not None:
-        margin = margin_words(top, everything, val_rows)
-        if indistinguishable(top, everything, val_rows):
+        margin = margin_words(top, everything, val_rows, held_out)
+        if indistinguishable(top, everything, val_rows, held_out):
             verdict = (
                 f"Regularizing {top.layer} alone is **as good as** all layers ({everything.val:.3f}"
                 f" at {everything.rate:g}): the difference is within {margin}."

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.choosing.points import (
     ALL,
+    HeldOut,
     Point,
     indistinguishable,
+    margin_words,
     unique_rates,
 )
 from pipeline.config.grid import number_token
@@ -23,23 +25,38 @@ def _two_digits(value: float) -> float:
     return float(f"{value:.2g}")
 
 
-def next_rates(points: Sequence[Point]) -> tuple[Point, Point | None, Point | None, list[float]]:
+def next_rates(
+    points: Sequence[Point], distinct: Callable[[Point, Point], bool] | None = None
+) -> tuple[Point, Point | None, Point | None, list[float]]:
     """The best rate on data's training split (all layers), its neighbours among the tried
-    rates, and log-spaced rates strictly between them, not yet tried."""
+    rates, and log-spaced rates, not yet tried, where a bracket could change the decision.
+
+    A side is bracketed when its neighbour can be told apart from the best (`distinct`; None:
+    every neighbour can): between two rates that cannot, a new rate sits on the same plateau.
+    Beyond the grid's edge, a bracket is proposed when the neighbour on the other side can be
+    told apart (the curve still falls toward the edge). One rate alone, without neighbours,
+    says nothing about where to look: no bracket."""
     tried = unique_rates([p for p in points if p.rows is None and p.layer == ALL])
     best = min(tried.values(), key=lambda p: p.val)  # ranked order breaks ties
     rates = sorted(tried)
     i = rates.index(best.rate)
     lower = tried[rates[i - 1]] if i > 0 else None
     upper = tried[rates[i + 1]] if i + 1 < len(rates) else None
+
+    def apart(neighbour: Point | None) -> bool:
+        return neighbour is not None and (distinct is None or distinct(best, neighbour))
+
+    bounds = []
     if best.rate == 0:
-        # No log axis below 0: look two decades under the smallest rate tried.
-        top = upper.rate if upper else 1e-4
-        bounds = [(top / 100, top)]
+        # No log axis below 0: look two decades under the next rate tried.
+        if apart(upper):
+            bounds.append((upper.rate / 100, upper.rate))
     else:
-        low = lower.rate if lower and lower.rate > 0 else best.rate / 10
-        high = upper.rate if upper else best.rate * 10
-        bounds = [(low, best.rate), (best.rate, high)]
+        if apart(lower) or (lower is None and apart(upper)):
+            low = lower.rate if lower and lower.rate > 0 else best.rate / 10
+            bounds.append((low, best.rate))
+        if apart(upper) or (upper is None and apart(lower)):
+            bounds.append((best.rate, upper.rate if upper else best.rate * 10))
     proposed = []
     for lo, hi in bounds:
         inner = np.geomspace(lo, hi, POINTS_PER_SIDE + 2)[1:-1]
@@ -48,11 +65,13 @@ def next_rates(points: Sequence[Point]) -> tuple[Point, Point | None, Point | No
     return best, lower, upper, proposed
 
 
-def next_rates_figure(points: Sequence[Point]) -> Figure:
+def next_rates_figure(
+    points: Sequence[Point], distinct: Callable[[Point, Point], bool] | None = None
+) -> Figure:
     """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
     the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
     tried = unique_rates([p for p in points if p.rows is None and p.layer == ALL])
-    best, _, _, proposed = next_rates(points)
+    best, _, _, proposed = next_rates(points, distinct)
     positive = [r for r in tried if r > 0] + proposed
     zero = math.floor(math.log10(min(positive))) - 1 if positive else -1
 
@@ -85,46 +104,73 @@ def next_rates_figure(points: Sequence[Point]) -> Figure:
     return fig
 
 
-def next_rates_markdown(points: Sequence[Point], val_rows: int, grid_is_set: bool) -> list[str]:
+def distinct_from(val_rows: int, held_out: HeldOut | None) -> Callable[[Point, Point], bool]:
+    """Whether two points can be told apart: the paired test with predictions, else
+    points.indistinguishable's fallback rule."""
+    return lambda a, b: not indistinguishable(a, b, val_rows, held_out)
+
+
+def next_rates_markdown(
+    points: Sequence[Point],
+    val_rows: int,
+    grid_is_set: bool,
+    held_out: HeldOut | None = None,
+    cross_validated: bool = False,
+) -> list[str]:
     default = [p for p in points if p.rows is None and p.layer == ALL]
     if not default:
         return []
-    best, lower, upper, proposed = next_rates(points)
+    distinct = distinct_from(val_rows, held_out)
+    best, lower, upper, proposed = next_rates(points, distinct)
+    figure = "mean CV error" if cross_validated else "mean validation error"
+    where = "folds of the pooled rows" if cross_validated else "data's training split"
     neighbours = [p for p in (lower, upper) if p is not None]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     lines = [
         "## What to try next",
         "",
-        f"Best rate on mean validation error (all layers, data's training split): "
+        f"Best rate on {figure} (all layers, {where}): "
         f"**{best.rate:g}** ({best.entry}, {best.val:.3f}{spread}); neighbours tried: "
         + (", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none")
         + ".",
         "",
     ]
+    tied = [p for p in neighbours if not distinct(best, p)]
+    beaten = [p for p in neighbours if p not in tied]
+    if not neighbours:
+        lines.append(
+            "One rate alone says nothing about where a better one lies: train a grid around it "
+            "(`grid.rates`, README: Choosing L2) before bracketing."
+        )
+    elif tied:
+        lines.append(
+            f"{best.rate:g} **cannot be told apart** from "
+            + " and ".join(
+                f"{p.rate:g} (within {margin_words(best, p, val_rows, held_out)})" for p in tied
+            )
+            + ": a rate between them would sit on the same plateau and could not change the "
+            "decision, so no bracket is proposed on that side. More validation rows (more "
+            "data) or more seeds (`base.repeat_seeds`) would narrow it."
+        )
+    if beaten:
+        lines.append(
+            f"{best.rate:g} beats "
+            + " and ".join(
+                f"{p.rate:g} (by more than {margin_words(best, p, val_rows, held_out)})"
+                for p in beaten
+            )
+            + "."
+        )
     seeded = any(p.val_std for p in default)
-    if seeded:
-        beaten = [p for p in neighbours if not indistinguishable(best, p, val_rows)]
-        tied = [p for p in neighbours if p not in beaten]
-        if tied:
-            lines.append(
-                f"With the seeds trained, {best.rate:g} is **not distinguishable** from "
-                + " and ".join(f"{p.rate:g}" for p in tied)
-                + ": the difference is within the seed spread. There is no single winner "
-                "here; the bracket below looks between them, and more seeds "
-                "(`base.repeat_seeds`) would narrow the spread."
-            )
-        else:
-            lines.append(
-                f"{best.rate:g} beats its neighbours by more than the seed spread "
-                f"(" + ", ".join(f"{p.rate:g}: {p.val - best.val:+.3f}" for p in neighbours) + ")."
-            )
-    else:
+    if not seeded and held_out is None:
         lines.append(
             "One seed per entry: set `base.repeat_seeds` (e.g. `[43, 44]`) to learn whether "
             "the best rate beats its neighbours by more than the seed spread."
         )
     if not proposed:
-        return [*lines, "", "Every rate of the bracket has been tried."]
+        if beaten and not tied:
+            return [*lines, "", "Every rate of the bracket has been tried."]
+        return [*lines, "", "No new rates to propose: none could change the decision."]
     lines += [
         "",
         "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "

@@ -59,11 +59,19 @@ class TowerSpec:
     entry: EntrySpec
     seed: int
     is_repeat: bool  # trained with one of base.repeat_seeds
+    fold: int | None = None  # choose.folds: trained on the other folds, scored on this one
 
     @property
     def name(self) -> str:
         """Unique in the sweep: `-` cannot occur in an entry name (and `@` not in a Keras name)."""
-        return f"{self.entry.name}-seed{self.seed}" if self.is_repeat else self.entry.name
+        name = f"{self.entry.name}-seed{self.seed}" if self.is_repeat else self.entry.name
+        return name if self.fold is None else f"{name}-fold{self.fold}"
+
+    @property
+    def owner(self) -> str | None:
+        """A fold tower's model of the same entry and seed on data's split (its MLflow run
+        nests under that one's); None for the others."""
+        return None if self.fold is None else TowerSpec(self.entry, self.seed, self.is_repeat).name
 
 
 def resolve_entries(
@@ -89,9 +97,13 @@ def resolve_entries(
 
 
 def resolve_towers(config: LabConfig, layers: Sequence[str] | None = None) -> tuple[TowerSpec, ...]:
-    """Every entry with the base seed, then every entry again per extra seed."""
+    """Every entry with the base seed, then every entry again per extra seed; with
+    `choose.folds`, then all of those again per fold."""
     entries = resolve_entries(config, layers)
     towers = [TowerSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
     for seed in config.base.repeat_seeds:
         towers += [TowerSpec(entry, seed, is_repeat=True) for entry in entries]
+    base = list(towers)
+    for fold in config.choose.fold_ids:
+        towers += [TowerSpec(t.entry, t.seed, t.is_repeat, fold) for t in base]
     return tuple(towers)

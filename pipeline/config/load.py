@@ -40,7 +40,25 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_describe(exc)}") from None
     _check_cross_fields(config, path)
-    return with_grid_entries(config, path)
+    config = with_grid_entries(config, path)
+    _check_folds(config, path)
+    return config
+
+
+def _check_folds(config: LabConfig, path: Path) -> None:
+    """Folds pool data's training and validation rows: an entry with its own training set
+    (a pool prefix) has no place in them."""
+    if config.choose.folds is None:
+        return
+    for name, entry in config.sweep.items():
+        if entry.uses_pool:
+            key = "train_size" if entry.train_size is not None else "label_noise"
+            raise ConfigError(
+                f"{path}: choose.folds = {config.choose.folds} with sweep.{name}.{key}: folds are"
+                f" cut from data's training and validation rows, so entries with their own"
+                f" training set (train_size, label_noise, grid.train_sizes, grid.label_noise)"
+                f" are not supported with folds; set choose.folds: null or drop {key}"
+            )
 
 
 # Pydantic's wording for a wrong type names Python types; these say it in YAML's terms.

@@ -27,13 +27,22 @@ def mlp_parameter_count(n_features: int, hidden_units: list[int], n_classes: int
 def estimate_sweep_bytes(config: LabConfig, n_features: int, n_classes: int) -> int:
     """Bytes the sweep's towers hold while training: parameters x (weight, gradient, Adam's
     two slots) plus one batch of activations (forward and backward) per tower."""
-    n_towers = len(config.sweep) * (1 + len(config.base.repeat_seeds))
+    n_towers = sweep_tower_count(config)
     params = mlp_parameter_count(n_features, config.model.hidden_units, n_classes)
     units = sum(config.model.hidden_units) + n_classes
     per_tower = (
         params * COPIES_PER_WEIGHT + config.train.batch_size * units * COPIES_PER_ACTIVATION
     ) * FLOAT_BYTES
     return n_towers * per_tower
+
+
+def sweep_tower_count(config: LabConfig) -> int:
+    """Models the sweep trains: entries x seeds, and again per fold with `choose.folds`.
+    Counted as if all trained at once (the folds train one group after the other, so this
+    is an upper bound)."""
+    return (
+        len(config.sweep) * (1 + len(config.base.repeat_seeds)) * (1 + len(config.choose.fold_ids))
+    )
 
 
 def available_memory_bytes() -> int:
@@ -56,13 +65,15 @@ def check_memory(
     available = available_memory_bytes() if available is None else available
     limit = int(available * MEMORY_SHARE)
     if needed > limit:
-        n_towers = len(config.sweep) * (1 + len(config.base.repeat_seeds))
+        n_towers = sweep_tower_count(config)
+        folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
         raise ConfigError(
             f"the sweep's {n_towers} models ({len(config.sweep)} entries x"
-            f" {1 + len(config.base.repeat_seeds)} seeds) need about {_gb(needed)} for weights,"
-            f" gradients, Adam's two slots and a batch of activations; the limit is {_gb(limit)}"
+            f" {1 + len(config.base.repeat_seeds)} seeds{folds}) need about {_gb(needed)} for"
+            f" weights, gradients, Adam's two slots and a batch of activations; the limit is"
+            f" {_gb(limit)}"
             f" ({MEMORY_SHARE:.0%} of the {_gb(available)} available): use fewer grid.rates,"
-            f" grid.layers, grid.train_sizes or base.repeat_seeds, or a smaller model"
+            f" grid.layers, grid.train_sizes, base.repeat_seeds or choose.folds, or a smaller model"
         )
     return needed
 

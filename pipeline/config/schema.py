@@ -212,6 +212,33 @@ class GridConfig(_Section):
         return value
 
 
+class ChooseConfig(_Section):
+    """How the report chooses among the entries (pipeline/choosing/decision.py)."""
+
+    # min: the lowest validation error; one_se: the most regularized entry within one
+    # standard error of the lowest (ESL §7.10), falling back to min when the entries within
+    # one SE are not ordered by rate.
+    rule: Literal["min", "one_se"] = "min"
+    # null: choose on data's validation split. k >= 2: pool the training and validation rows,
+    # cut them into k stratified folds and train every entry and seed k times more, each time
+    # on k - 1 folds (label noise on those rows only) scored on the held-out fold.
+    folds: int | None = None
+
+    @field_validator("folds")
+    @classmethod
+    def _at_least_two_folds(cls, value: int | None) -> int | None:
+        if value is not None and value < 2:
+            raise ValueError(
+                "must be null (choose on the validation split) or a whole number >= 2 (k-fold"
+                " cross-validation, e.g. 5)"
+            )
+        return value
+
+    @property
+    def fold_ids(self) -> tuple[int, ...]:
+        return tuple(range(self.folds or 0))
+
+
 class LabConfig(_Section):
     base: BaseConfig
     data: DataConfig
@@ -220,6 +247,7 @@ class LabConfig(_Section):
     # May be empty when the grid gives entries; load_config adds the grid's entries here.
     sweep: dict[EntryName, SweepEntry]
     grid: GridConfig = GridConfig()
+    choose: ChooseConfig = ChooseConfig()
 
     def entry(self, name: str) -> SweepEntry:
         if name not in self.sweep:

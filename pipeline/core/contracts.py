@@ -23,6 +23,7 @@ WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"  # the resolved params the model was trained with
 HISTORY_FILE = "history.csv"  # one row per epoch, the numbers MLflow has as epoch_*
 REPEATS_DIR = "repeats"
+FOLDS_DIR = "folds"  # choose.folds: <model folder>/folds/fold_<i>/
 # models/sweep.json: every tower's folder, which towers diverged, and the model's layers.
 SWEEP_FILE = "sweep.json"
 # No file under models/ or evaluation/ names an MLflow run: DVC hashes them, and a run id
@@ -32,10 +33,14 @@ SWEEP_FILE = "sweep.json"
 MODELS_DIGEST_TAG = "models_digest"
 
 
-def model_dir(models_dir: Path, entry: str, seed: int | None = None) -> Path:
-    """The folder of `entry`'s model; `seed` is given for extra seeds only."""
+def model_dir(
+    models_dir: Path, entry: str, seed: int | None = None, fold: int | None = None
+) -> Path:
+    """The folder of `entry`'s model; `seed` is given for extra seeds only, `fold` for the
+    models of cross-validation folds."""
     folder = models_dir / entry
-    return folder if seed is None else folder / REPEATS_DIR / f"seed_{seed}"
+    folder = folder if seed is None else folder / REPEATS_DIR / f"seed_{seed}"
+    return folder if fold is None else folder / FOLDS_DIR / f"fold_{fold}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class TowerRecord:
     seed: int
     folder: str  # relative to models/
     diverged_at_epoch: int | None  # the first epoch whose loss was NaN or infinite
+    fold: int | None = None  # choose.folds: the fold it was scored on (trained on the others)
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,13 @@ class SweepRecord:
     layers: tuple[str, ...] = ()
 
     def for_entry(self, entry: str) -> list[TowerRecord]:
-        """The entry's towers, base seed first."""
-        return [tower for tower in self.towers if tower.entry == entry]
+        """The entry's towers on data's training split, base seed first."""
+        return [tower for tower in self.towers if tower.entry == entry and tower.fold is None]
+
+    def folds_of(self, entry: str) -> list[TowerRecord]:
+        """The entry's cross-validation towers, fold by fold, base seed first in each."""
+        found = [t for t in self.towers if t.entry == entry and t.fold is not None]
+        return sorted(found, key=lambda t: t.fold)
 
 
 def write_sweep_record(models_dir: Path, record: SweepRecord) -> None:
@@ -119,6 +130,9 @@ META_FILE = "meta.json"
 # The whole training split in nested order, clean labels: entries with their own training-set
 # size or label noise train on a prefix of it (pipeline/datasets/subsets.py).
 POOL_FILE = "train_pool.parquet"
+# The training split's rows with clean labels, then the validation split's: what k-fold
+# cross-validation cuts into folds (pipeline/datasets/folds.py).
+CV_POOL_FILE = "cv_pool.parquet"
 
 
 def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
@@ -168,6 +182,14 @@ SATURATED_Z = 2.0
 # evaluation/kernels.npz: every base-seed model's kernels as "<entry>/<layer>", so the report
 # draws weight histograms without loading Keras.
 KERNELS_FILE = "kernels.npz"
+# evaluation/held_out.npz: the validation labels (`labels`) and every entry's predicted class
+# per validation row (its base seed's model, key = entry name), so the report runs paired
+# tests on the same rows without loading Keras. Diverged entries have no key.
+HELD_OUT_FILE = "held_out.npz"
+HELD_OUT_LABELS = "labels"
+# evaluation/held_out_cv.npz, with choose.folds: the same over the pooled training and
+# validation rows (clean labels), each row predicted by the fold model that held it out.
+HELD_OUT_CV_FILE = "held_out_cv.npz"
 # Metrics are written with this many significant digits. Two runs on one machine agree to
 # every bit; another x86 CPU can differ from about the 7th digit (README: Reproducibility), so
 # 5 digits keep the committed files stable while showing every figure the report prints.
@@ -188,3 +210,19 @@ def write_json(path: Path, payload: dict) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     partial.replace(path)
+
+
+# --- refit/: written by refit (with choose.folds), read by report ---------------------------
+
+# refit/refit.json: the chosen entry trained on every training and validation row, and its
+# test error with a 95% interval; `{"refit": 0}` without folds (nothing to refit).
+REFIT_FILE = "refit.json"
+
+
+def read_refit(refit_dir: Path) -> dict | None:
+    """The refit's figures, or None when there was nothing to refit (or no refit stage ran)."""
+    path = refit_dir / REFIT_FILE
+    if not path.is_file():
+        return None
+    payload = json.loads(path.read_text())
+    return payload if "test_error" in payload else None

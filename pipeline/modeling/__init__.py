@@ -7,7 +7,7 @@ divergence. `metrics`: the figures `evaluate` computes from a trained model.
 """
 
 from pipeline.modeling.builders import build_tower, regularizable_names
-from pipeline.modeling.metrics import kernel_arrays, model_metrics
+from pipeline.modeling.metrics import kernel_arrays, model_metrics, predicted_classes
 from pipeline.modeling.towers import TowerInput, fit_tower_groups
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "fit_tower_groups",
     "kernel_arrays",
     "model_metrics",
+    "predicted_classes",
     "regularizable_names",
 ]

@@ -11,7 +11,7 @@ from pipeline.datasets.prepared import Split
 from pipeline.modeling.mlp import dense_layers
 from pipeline.modeling.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
 
-__all__ = ["kernel_arrays", "model_metrics", "split_metrics"]
+__all__ = ["kernel_arrays", "model_metrics", "predicted_classes", "split_metrics"]
 
 
 def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
@@ -21,6 +21,11 @@ def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
     error = float(np.mean(np.argmax(probabilities, axis=1) != split.labels))
     cross_entropy = keras.losses.sparse_categorical_crossentropy(split.labels, probabilities)
     return error, float(np.mean(cross_entropy))
+
+
+def predicted_classes(model: keras.Model, split: Split) -> np.ndarray:
+    """The class `model` predicts for each row of `split` (int16: a small file)."""
+    return np.argmax(model(split.features, training=False), axis=1).astype(np.int16)
 
 
 def hidden_pre_activations(model: keras.Model, features: np.ndarray) -> dict[str, np.ndarray]:

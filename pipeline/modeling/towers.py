@@ -275,7 +275,9 @@ def max_weight_difference(a: keras.Model, b: keras.Model) -> float:
 
 
 def fit_tower_groups(
-    groups: Sequence[tuple[Sequence[TowerInput], Split]],
+    groups: Sequence[
+        tuple[Sequence[TowerInput], Split] | tuple[Sequence[TowerInput], Split, Split]
+    ],
     val: Split,
     *,
     learning_rate: float,
@@ -290,15 +292,16 @@ def fit_tower_groups(
     Towers trained on different sets cannot share one `fit`: their epochs have different
     numbers of steps. Each group's `fit` builds its own graph, optimizer and seeded input
     streams, so every tower still equals its model trained alone (tests/test_towers.py).
-    `progress(n_towers)` makes a progress sink per group.
+    `progress(n_towers)` makes a progress sink per group. A group may carry its own
+    validation split as a third item (a cross-validation fold's held-out rows); else `val`.
     """
     total = FitOutcome(seconds=0.0)
-    for towers, train in groups:
+    for towers, train, *own_val in groups:
         extra = [progress(len(towers))] if progress is not None else []
         outcome = fit_towers(
             towers,
             train,
-            val,
+            own_val[0] if own_val else val,
             learning_rate=learning_rate,
             batch_size=batch_size,
             epochs=epochs,

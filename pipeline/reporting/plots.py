@@ -57,6 +57,30 @@ def long_by_rate(rows: pd.DataFrame, series: Mapping[str, str], value: str) -> p
     return melted
 
 
+def error_by_rate(rows: pd.DataFrame, split_rows: dict[str, int] | None = None) -> pd.DataFrame:
+    """Train/val/test error per rate: the mean over seeds with its standard deviation as
+    `error_std` when `base.repeat_seeds` is set, else the single model's error with its
+    binomial standard error over the split's rows as `error_se` (`split_rows`: rows per
+    series); with `choose.folds`, a `cv` series: the mean CV error ± its SE over folds."""
+    if "val_error_mean" in rows.columns:
+        means = {f"{column}_mean": name for column, name in ERROR_SERIES.items()}
+        stds = {f"{column}_std": name for column, name in ERROR_SERIES.items()}
+        errors = long_by_rate(rows, means, "error")
+        # Same rows, same series order: the melted frames line up row for row.
+        errors["error_std"] = long_by_rate(rows, stds, "error_std")["error_std"].to_numpy()
+        return errors
+    errors = long_by_rate(rows, ERROR_SERIES, "error")
+    if split_rows:
+        n = errors["series"].map(split_rows).to_numpy(dtype=float)
+        p = errors["error"].to_numpy(dtype=float)
+        errors["error_se"] = np.sqrt(p * (1 - p) / n)
+    if "cv_error_mean" in rows.columns:
+        cv = long_by_rate(rows, {"cv_error_mean": "cv"}, "error")
+        cv["error_se"] = long_by_rate(rows, {"cv_error_se": "cv"}, "e")["e"].to_numpy()
+        errors = pd.concat([errors, cv], ignore_index=True)
+    return errors
+
+
 def layer_series(columns: Sequence[str], prefix: str) -> dict[str, str]:
     """`{prefix}<layer>` columns -> layer name, in table order (hidden_1, ..., output)."""
     return {c: c.removeprefix(prefix) for c in columns if c.startswith(prefix)}
@@ -112,16 +136,22 @@ def _rate_axis(ax, rates: Sequence[float]) -> None:
 def rate_figure(
     long: pd.DataFrame, value: str, *, title: str, ylabel: str, logy: bool = False
 ) -> Figure:
-    """One line per series against the rate axis."""
+    """One line per series against the rate axis; ± one standard error as a band where a
+    `<value>_se` column gives it."""
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for name, group in long.groupby("series", sort=False):
         group = group.sort_values("log10_rate")
         # Error bars when the values are means over seeds (a `<value>_std` column).
         spread = group[f"{value}_std"] if f"{value}_std" in group.columns else None
-        ax.errorbar(
+        bars = ax.errorbar(
             group["log10_rate"], group[value], yerr=spread, marker="o", capsize=3, label=name
         )
+        if f"{value}_se" in group.columns and group[f"{value}_se"].notna().any():
+            # A band of ± one standard error (binomial, or over folds for `cv`).
+            se = group[f"{value}_se"].fillna(0)
+            ax.fill_between(group["log10_rate"], group[value] - se, group[value] + se,
+                            color=bars[0].get_color(), alpha=0.15, lw=0)  # fmt: skip
     _rate_axis(ax, list(long["l2_rate"].unique()))
     if logy:
         ax.set_yscale("log")

@@ -66,7 +66,7 @@ def sweep_table(
                 "l2_rates": entry.rates_label,
                 "weight_decay": entry.weight_decay,
                 **base["metrics"],
-                **{k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))},
+                **{k: v for k, v in headline.items() if k.endswith(("_mean", "_std", "_se"))},
                 **({"n_seeds": headline["n_seeds"]} if "n_seeds" in headline else {}),
                 "diverged_at_epoch": headline.get("diverged_at_epoch"),
             }
@@ -75,7 +75,7 @@ def sweep_table(
     for column in COLUMNS:
         if column not in table.columns:
             table[column] = math.nan  # every entry diverged
-    spread = [c for c in table.columns if c.endswith(("_mean", "_std"))]
+    spread = [c for c in table.columns if c.endswith(("_mean", "_std", "_se"))]
     spread += ["n_seeds"] if "n_seeds" in table.columns else []
     # `sq_weights_total_mean` is a spread column, not a layer's.
     per_layer = [
@@ -88,10 +88,13 @@ def sweep_table(
 
 
 def rank(table: pd.DataFrame) -> pd.DataFrame:
-    """Lowest validation error first (mean over seeds if there are several), then lowest
-    validation cross-entropy; diverged entries last."""
+    """Lowest mean cross-validation error first with `choose.folds`, else lowest validation
+    error (mean over seeds if there are several), then lowest validation cross-entropy;
+    diverged entries last."""
     over_seeds = "val_error_mean" in table.columns
     keys = ["val_error_mean", "val_cross_entropy_mean"] if over_seeds else ["val_error"]
+    if "cv_error_mean" in table.columns:
+        keys = ["cv_error_mean", *keys]
     keys += ["val_cross_entropy", "entry"]
     return table.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
@@ -110,7 +113,11 @@ def tied_with_best(table: pd.DataFrame, val_rows: int) -> list[str]:
     return [e for e in table.loc[tied, "entry"] if e != best["entry"]]
 
 
-def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: int) -> str:
+def to_markdown(
+    table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: int, decision=None
+) -> str:
+    """The ranked table in Markdown. `decision` (choosing.Decision): when the paired tests
+    ran, the entries tied with the chosen one are theirs, not the one-sample rule's."""
     best = table.iloc[0]
     if pd.isna(best["val_error"]):
         return "# L2 sweep\n\nEvery entry diverged: lower train.learning_rate or the rates.\n"
@@ -130,6 +137,19 @@ def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: in
         if tied
         else ""
     )
+    if decision is not None:
+        tied_words = ", ".join(decision.tied) or "none"
+        ties = (
+            f"\n\nChosen by {decision.choice.rule}: **{decision.chosen.name}**. Cannot be told "
+            f"apart from it by a paired test on the same held-out rows (exact McNemar, Holm): "
+            f"{tied_words}. See `choosing.md`, Decision."
+        )
+    if "cv_error_mean" in table.columns:
+        over_seeds += (
+            f" Ranked on mean cross-validation error ({best['cv_error_mean']:.4f} ± "
+            f"{best['cv_error_se']:.4f} SE over folds)."
+        )
+        ties = ties or "\n\nWhich entries the folds cannot tell apart: `choosing.md`, Decision."
     diverged = table[table["diverged_at_epoch"].notna()]
     diverged_text = "".join(
         f"\n\n**{row.entry} diverged at epoch {int(row.diverged_at_epoch)}** (loss NaN or "
@@ -147,7 +167,8 @@ def to_markdown(table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: in
         lines.append("| " + " | ".join(cells) + " |")
     return (
         "# L2 sweep\n\n"
-        f"Best on validation error: **{best['entry']}** "
+        f"Best on {'mean CV' if 'cv_error_mean' in table.columns else 'validation'} error: "
+        f"**{best['entry']}** "
         f"({regularizer_label(entries[best['entry']])}): "
         f"val error {best['val_error']:.4f}, test error {best['test_error']:.4f} "
         f"(reported, not used to choose).{over_seeds}{ties}{diverged_text}\n\n"

@@ -101,9 +101,13 @@ class SweepRuns:
 
 @contextlib.contextmanager
 def sweep_runs(
-    experiment_id: str, towers: Sequence[str], tower_tags: Mapping[str, Mapping[str, str]]
+    experiment_id: str,
+    towers: Sequence[str],
+    tower_tags: Mapping[str, Mapping[str, str]],
+    nest_under: Mapping[str, str] | None = None,
 ) -> Iterator[SweepRuns]:
-    """Create the sweep's parent run and a child run per tower; yield them.
+    """Create the sweep's parent run and a child run per tower; yield them. A tower named
+    in `nest_under` (a cross-validation fold) nests under that earlier tower's run instead.
 
     On leaving, runs not yet ended end FINISHED; if the block raises, FAILED with the reason
     (KILLED on Ctrl-C or SIGTERM, which arrive as KeyboardInterrupt: see core/runner.py).
@@ -119,10 +123,12 @@ def sweep_runs(
     runs = SweepRuns(client, parent.info.run_id, {})
     try:
         for tower in towers:
+            owner = (nest_under or {}).get(tower)
+            parent_id = runs.child_ids[owner] if owner else runs.parent_id
             child = client.create_run(
                 experiment_id,
                 run_name=tower,
-                tags={**tags, **tower_tags.get(tower, {}), MLFLOW_PARENT_RUN_ID: runs.parent_id},
+                tags={**tags, **tower_tags.get(tower, {}), MLFLOW_PARENT_RUN_ID: parent_id},
             )
             runs.add_child(tower, child.info.run_id)
         yield runs
@@ -203,3 +209,23 @@ def runs_of_models(models_dir: Path, uri: str) -> FoundSweep | None:
             uri,
         )
     return found
+
+
+@contextlib.contextmanager
+def refit_run(found: FoundSweep, entry: str) -> Iterator[str]:
+    """A run tagged `refit` under the sweep's parent run, for the chosen entry trained on
+    every training and validation row; yields its id. Ends FINISHED, or FAILED/KILLED with
+    the reason, never RUNNING."""
+    client = MlflowClient()
+    tags = {**run_tags(project_root()), "refit": "true", "entry": entry,
+            MLFLOW_PARENT_RUN_ID: found.parent_id}  # fmt: skip
+    run = client.create_run(found.experiment_id, run_name=f"refit {entry}", tags=tags)
+    runs = SweepRuns(client, run.info.run_id, {})
+    try:
+        yield run.info.run_id
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)
+        runs.end_open_runs(RunStatus.KILLED if killed else RunStatus.FAILED, one_line(exc))
+        raise
+    else:
+        runs.end_open_runs(RunStatus.FINISHED, None)

@@ -1,0 +1,149 @@
+"""The statistics behind a choice you can trust: standard errors, intervals, paired tests.
+
+Pure functions of counts and per-row outcomes; scipy does the exact binomial arithmetic.
+Errors are shares of wrongly classified rows; "wrong" arrays hold one bool per held-out row,
+the same rows in the same order for every model compared (a paired design).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+# The fold SE lives in core (evaluate computes it without the choosing concern); re-exported
+# so every choosing statistic is found here.
+from pipeline.core.spread import mean_and_se  # noqa: F401
+
+# The significance level of every test and the coverage of every interval (1 - ALPHA).
+ALPHA = 0.05
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+def binomial_se(error: float, n: int) -> float:
+    """Standard error of an error rate measured on `n` independent rows: sqrt(p(1-p)/n)."""
+    return math.sqrt(error * (1.0 - error) / n)
+
+
+def error_interval(wrong: int, n: int, method: str = "wilson") -> tuple[float, float]:
+    """95% confidence interval of an error rate from `wrong` of `n` rows: `wilson` (score
+    interval) or `exact` (Clopper-Pearson)."""
+    found = stats.binomtest(wrong, n).proportion_ci(confidence_level=1 - ALPHA, method=method)
+    return float(found.low), float(found.high)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Model A against model B on the same rows."""
+
+    only_a_wrong: int  # rows A gets wrong and B gets right
+    only_b_wrong: int
+    p_value: float  # exact McNemar, two-sided
+    diff_low: float  # 95% paired-bootstrap interval of error(B) - error(A)
+    diff_high: float
+
+
+def mcnemar_exact(a_wrong: np.ndarray, b_wrong: np.ndarray) -> tuple[int, int, float]:
+    """(only A wrong, only B wrong, two-sided exact McNemar p): under "equally good" each
+    discordant row is a fair coin, so the p-value is a binomial test of one count against
+    all discordant rows at 1/2. No discordant row: p = 1."""
+    a_wrong, b_wrong = np.asarray(a_wrong, bool), np.asarray(b_wrong, bool)
+    if a_wrong.shape != b_wrong.shape:
+        raise ValueError(f"paired outcomes differ in length: {a_wrong.shape} vs {b_wrong.shape}")
+    only_a = int(np.sum(a_wrong & ~b_wrong))
+    only_b = int(np.sum(b_wrong & ~a_wrong))
+    if only_a + only_b == 0:
+        return only_a, only_b, 1.0
+    return only_a, only_b, float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def bootstrap_rows(n: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """Row indices of `resamples` bootstrap samples of `n` rows, shape (resamples, n). One
+    draw shared by every comparison keeps them paired and reproducible."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def paired_bootstrap(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray):
+    """95% percentile interval of error(B) - error(A) over the bootstrap samples `rows`
+    (from `bootstrap_rows`), each resampling the same rows for both models."""
+    diff = np.asarray(b_wrong, np.float64) - np.asarray(a_wrong, np.float64)
+    means = diff[rows].mean(axis=1)
+    low, high = np.quantile(means, [ALPHA / 2, 1 - ALPHA / 2])
+    return float(low), float(high)
+
+
+def paired_test(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray) -> PairedTest:
+    only_a, only_b, p = mcnemar_exact(a_wrong, b_wrong)
+    low, high = paired_bootstrap(a_wrong, b_wrong, rows)
+    return PairedTest(only_a, only_b, p, low, high)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order: the i-th smallest of m is
+    multiplied by m - i + 1, then made non-decreasing and capped at 1. Rejecting where the
+    adjusted p < ALPHA keeps the chance of any false "better" at most ALPHA."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return [float(v) for v in adjusted]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An entry on the choosing table: its error (mean over folds, or the validation error),
+    that figure's standard error, and its L2 rate per layer (None: not on the rate order,
+    e.g. weight decay)."""
+
+    name: str
+    error: float
+    se: float
+    rates: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    chosen: Candidate
+    best: Candidate  # the lowest error
+    rule: str  # the rule applied: min, or one_se
+    threshold: float  # best.error + best.se under one_se; best.error under min
+    note: str  # why one_se fell back to min, or ""
+
+
+def _at_least(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x >= y for x, y in zip(a, b, strict=True))
+
+
+def choose(candidates: Sequence[Candidate], rule: str) -> Choice:
+    """The entry `rule` picks. Candidates come ranked (lowest error first, ties broken).
+
+    `min`: the first. `one_se` (ESL §7.10): the most regularized candidate whose error is
+    within one standard error of the lowest. "More regularized" is layer by layer: A is at
+    least as regularized as B when every layer's rate of A is >= B's, so [0.01, 0.01, 0] is
+    more regularized than [0.01, 0, 0] but neither of [0.01, 0, 0] and [0, 0.01, 0] is. When
+    the candidates within one SE are not all ordered that way (or one has no rates), there is
+    no "most regularized" and the rule falls back to `min`, saying so."""
+    best = candidates[0]
+    if rule == "min":
+        return Choice(best, best, "min", best.error, "")
+    threshold = best.error + best.se
+    # Errors are written to 5 significant digits: allow for that rounding.
+    within = [c for c in candidates if c.error <= threshold + 1e-9]
+    unordered = [c.name for c in within if c.rates is None]
+    if unordered:
+        note = f"{', '.join(unordered)} within one SE has no L2 rate to order by"
+        return Choice(best, best, "min", threshold, note)
+    top = max(within, key=lambda c: (sum(c.rates), -candidates.index(c)))
+    if not all(_at_least(top.rates, c.rates) for c in within):
+        others = [c.name for c in within if not _at_least(top.rates, c.rates)]
+        note = (
+            f"the entries within one SE are not ordered by rate ({top.name} vs "
+            f"{', '.join(others)}: neither is more regularized on every layer)"
+        )
+        return Choice(best, best, "min", threshold, note)
+    return Choice(top, best, "one_se", threshold, "")

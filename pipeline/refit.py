@@ -1,0 +1,143 @@
+"""Stage `refit`: with `choose.folds`, the chosen entry trained once more on every training
+and validation row, and that model's test error with its 95% interval: the lab's answer.
+
+Like `GridSearchCV(refit=True)`: the folds choose (the same decision the report writes,
+pipeline/choosing/decision.py, on the mean CV errors and pooled held-out predictions), then
+one model of the chosen entry is trained on all the pooled rows (the share
+`data.label_noise` of their labels flipped, as training rows always are) and scored on the
+test split: the only use of the test split in choosing. Writes `<out>/model.keras` and
+`<out>/refit.json`; its MLflow run is tagged `refit`, under the sweep's parent run. Without
+folds there is nothing to refit: `refit.json` says so and the report keeps the chosen
+entry's own test error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from pathlib import Path
+
+from pipeline import choosing
+from pipeline.config import load_config, resolve_entries
+from pipeline.core import contracts, stable_bytes
+from pipeline.core.files import publish_dir, staging_dir
+from pipeline.core.runner import run_stage
+from pipeline.reporting import readers, table
+
+log = logging.getLogger(__name__)
+
+
+def chosen_entry(config, models_dir: Path, metrics_dir: Path, details_dir: Path, test_rows: int):
+    """The entry the folds choose (the report's decision), and that decision."""
+    record = contracts.read_sweep_record(models_dir)
+    entries = resolve_entries(config, record.layers)
+    sweep = table.sweep_table(entries, metrics_dir, details_dir)
+    held_out = readers.read_held_out(details_dir, cross_validated=True)
+    if held_out is None:
+        raise contracts.DataError(
+            f"{details_dir / contracts.HELD_OUT_CV_FILE}: missing; run `dvc repro evaluate`"
+        )
+    decision = choosing.decide(
+        entries, sweep, held_out, rule=config.choose.rule, seed=config.base.seed,
+        test_rows=test_rows, folds=config.choose.folds,
+    )  # fmt: skip
+    if decision is None:
+        raise contracts.DataError("every entry diverged on some fold: nothing to refit")
+    return next(e for e in entries if e.name == decision.chosen.name), decision
+
+
+def refit(
+    params: Path, prepared_dir: Path, models_dir: Path, metrics_dir: Path, details_dir: Path,
+    out_dir: Path,
+) -> None:  # fmt: skip
+    config = load_config(params)
+    meta = contracts.read_meta(prepared_dir)
+    if not config.choose.folds:
+        staging = staging_dir(out_dir)
+        contracts.write_json(staging / contracts.REFIT_FILE, {"refit": 0})
+        publish_dir(staging, out_dir)
+        log.info("choose.folds is null: nothing to refit -> %s", out_dir / contracts.REFIT_FILE)
+        return
+    entry, decision = chosen_entry(config, models_dir, metrics_dir, details_dir, meta.rows["test"])
+
+    from pipeline.core.runtime import init_tensorflow
+
+    init_tensorflow(config.base.seed)
+
+    from pipeline.choosing.statistics import error_interval
+    from pipeline.datasets import folds, prepared
+    from pipeline.modeling import build_tower
+    from pipeline.modeling.metrics import split_metrics
+    from pipeline.modeling.training import fit
+    from pipeline.tracking import records, runs, store
+
+    train = folds.refit_set(
+        folds.read_cv_pool(prepared_dir), meta.n_classes, config.data.effective_label_noise,
+        config.base.seed,
+    )  # fmt: skip
+    test = prepared.read_split(prepared_dir, "test")
+    found = runs.runs_of_models(models_dir, store.connect())
+    log.info(
+        "refit %s (%s) on %d rows, %d epochs", entry.name, decision.verdict(), len(train.labels),
+        config.train.epochs,
+    )  # fmt: skip
+    staging = staging_dir(out_dir)
+    # No sweep run in this store (models restored from another): refit without MLflow.
+    with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
+        model = build_tower(
+            config.model, meta.example_shape, meta.n_classes, dict(entry.layer_rates),
+            seed=config.base.seed, name=f"{entry.name}-refit", root=params.resolve().parent,
+        )  # fmt: skip
+        # No rows are left to validate on: the per-epoch "val" figures are the training rows'.
+        seconds = fit(
+            model, train, train, entry=model.name, learning_rate=config.train.learning_rate,
+            batch_size=config.train.batch_size, epochs=config.train.epochs,
+            seed=config.base.seed, sinks=[], weight_decay=entry.weight_decay,
+        )  # fmt: skip
+        error, _ = split_metrics(model, test)
+        low, high = error_interval(round(error * len(test.labels)), len(test.labels))
+        result = {
+            "entry": entry.name,
+            "rule": decision.choice.rule,
+            "train_rows": len(train.labels),
+            "test_rows": len(test.labels),
+            "test_error": contracts.rounded(error),
+            "test_error_ci_low": contracts.rounded(low),
+            "test_error_ci_high": contracts.rounded(high),
+        }
+        stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
+        contracts.write_json(staging / contracts.REFIT_FILE, result)
+        if run_id is not None:
+            logged = {"entry": entry.name, "l2_rate": dict(entry.layer_rates)}
+            logged |= {"weight_decay": entry.weight_decay, "train_rows": len(train.labels)}
+            records.log_params(run_id, logged)
+            figures = {k: v for k, v in result.items() if k.startswith("test_")}
+            records.log_metrics(run_id, figures | {"fit_seconds": seconds})
+    publish_dir(staging, out_dir)
+    log.info(
+        "refit %s: test error %.3f, 95%% interval [%.3f, %.3f] (%d test rows) -> %s",
+        entry.name, error, low, high, len(test.labels), out_dir,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics"))
+    parser.add_argument("--details", type=Path, default=Path("evaluation"))
+    parser.add_argument("--out", type=Path, default=Path("refit"))
+    args = parser.parse_args(argv)
+    run_stage(
+        "refit",
+        lambda: refit(
+            args.params, args.prepared, args.models, args.metrics, args.details, args.out
+        ),
+        outputs=[args.out],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""`choose.folds: 3` end to end: `dvc repro` on tiny params trains every entry on each fold,
+and the metrics files, best.json, choosing.md and the nested MLflow runs say so."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import (
+    Project,
+    children_of,
+    make_project,
+    mlflow_runs,
+    parent_of_models,
+    tiny_params,
+    write_yaml,
+)
+
+from pipeline.choosing.statistics import mean_and_se
+
+K = 3
+
+
+@pytest.fixture(scope="module")
+def cross_validated(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """One tiny project reproduced with 3 folds, shared by this module's tests."""
+    lab = make_project(tmp_path_factory.mktemp("cv") / "lab")
+    params = tiny_params()
+    params["choose"] = {"folds": K, "rule": "one_se"}
+    write_yaml(lab.params_path, params)
+    result = lab.dvc("repro")
+    lab.repro_output = result.stdout + result.stderr  # the stages log to stderr
+    return lab
+
+
+@pytest.mark.slow
+def test_every_entry_has_its_cv_error_and_the_decision_uses_it(cross_validated: Project):
+    root = cross_validated.root
+    pool_rows = sum(json.loads((root / "data/prepared/meta.json").read_text())["rows"][s]
+                    for s in ("train", "val"))  # fmt: skip
+    held_out = np.load(root / "evaluation" / "held_out_cv.npz")
+    assert len(held_out["labels"]) == pool_rows
+    cv = {}
+    for entry in tiny_params()["sweep"]:
+        metrics = json.loads((root / "metrics" / f"{entry}.json").read_text())
+        assert metrics["n_folds"] == K
+        # Every pooled row is predicted by the fold model that held it out: their mean error
+        # is the folds' errors weighted by fold size, within rounding of the unweighted mean
+        # (fold sizes differ by at most one row).
+        assert (held_out[entry] >= 0).all()
+        pooled_error = float(np.mean(held_out[entry] != held_out["labels"]))
+        assert pooled_error == pytest.approx(metrics["cv_error_mean"], abs=2e-3)
+        assert 0 < metrics["cv_error_se"] < 0.5
+        cv[entry] = metrics
+        folds = sorted((root / "models" / entry / "folds").iterdir())
+        assert [f.name for f in folds] == [f"fold_{i}" for i in range(K)]
+    best = json.loads((root / "reports" / "best.json").read_text())
+    assert best["rule"] in ("one_se", "min")
+    chosen = cv[best["chosen_entry"]]
+    assert (best["cv_error_mean"], best["cv_error_se"]) == (
+        chosen["cv_error_mean"],
+        chosen["cv_error_se"],
+    )
+    lowest = min(m["cv_error_mean"] for m in cv.values())
+    assert best["cv_error_mean"] <= lowest + min(m["cv_error_se"] for m in cv.values()) + 1e-9
+    choosing_md = (root / "reports" / "choosing.md").read_text()
+    assert "## Decision" in choosing_md
+    assert f"standard error over {K} stratified folds of the {pool_rows}" in choosing_md
+    assert f"**Chosen: {best['chosen_entry']}**, mean CV error" in choosing_md
+    assert best["verdict"] in cross_validated.repro_output  # the console line says it too
+    # The SE is the folds' sample standard deviation over sqrt(k).
+    assert mean_and_se([0.1, 0.2])[1] == pytest.approx(0.05)
+
+
+@pytest.mark.slow
+def test_fold_runs_nest_under_their_entry_run(cross_validated: Project):
+    runs = mlflow_runs(cross_validated)
+    parent = parent_of_models(cross_validated, runs)
+    entry_runs = children_of(runs, parent.info.run_id)
+    assert sorted(r.info.run_name for r in entry_runs if "refit" not in r.data.tags) == sorted(
+        tiny_params()["sweep"]
+    )
+    for entry_run in entry_runs:
+        if "refit" in entry_run.data.tags:
+            continue
+        folds = children_of(runs, entry_run.info.run_id)
+        assert sorted(int(r.data.tags["fold"]) for r in folds) == list(range(K))
+        assert all(r.info.status == "FINISHED" for r in folds)
+        assert {r.data.tags["entry"] for r in folds} == {entry_run.info.run_name}
+        assert not math.isnan(entry_run.data.metrics["cv_error_mean"])
+        assert "cv_error_se" in entry_run.data.metrics
+
+
+@pytest.mark.slow
+def test_the_chosen_entry_is_refit_on_every_pooled_row_and_tested_once(cross_validated):
+    root = cross_validated.root
+    best = json.loads((root / "reports" / "best.json").read_text())
+    refit = json.loads((root / "refit" / "refit.json").read_text())
+    meta = json.loads((root / "data/prepared/meta.json").read_text())
+    assert refit["entry"] == best["chosen_entry"]
+    assert refit["train_rows"] == meta["rows"]["train"] + meta["rows"]["val"]
+    assert refit["test_rows"] == meta["rows"]["test"]
+    assert refit["test_error_ci_low"] <= refit["test_error"] <= refit["test_error_ci_high"]
+    assert (best["chosen_test_error"], best["test_error_ci_low"], best["test_error_ci_high"]) == (
+        refit["test_error"],
+        refit["test_error_ci_low"],
+        refit["test_error_ci_high"],
+    )
+    assert (root / "refit" / "model.keras").is_file()
+    assert "**Refit** on all" in (root / "reports" / "choosing.md").read_text()
+    runs = mlflow_runs(cross_validated)
+    parent = parent_of_models(cross_validated, runs)
+    (refit_run,) = [r for r in children_of(runs, parent.info.run_id) if "refit" in r.data.tags]
+    assert refit_run.info.status == "FINISHED"
+    assert refit_run.data.tags["entry"] == best["chosen_entry"]
+    assert refit_run.data.metrics["test_error"] == pytest.approx(refit["test_error"])
