@@ -105,7 +105,7 @@ def check_builder(config: LabConfig, input_shape: tuple[int, ...], n_classes: in
     """Build a model other than the MLP once (the MLP's layers are known without Keras), so
     that a failing builder, a subclassed model or a rate pattern that matches no layer is
     refused here, before DVC deletes `train`'s outputs to run it. Costs the Keras import
-    (README: Bad input)."""
+    (docs/reliability.md, Bad input)."""
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)

@@ -221,7 +221,8 @@ def report(
         markdown = table.to_markdown(sweep, by_name, meta.rows["val"], decision)
     else:
         # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
-        # order of a list of rates (README), another model's are named here with their rates.
+        # order of a list of rates (docs/own-model-and-data.md), another model's are named
+        # here with their rates.
         shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
         markdown = table.to_markdown(
             sweep.drop(columns=shares), by_name, meta.rows["val"], decision

@@ -140,7 +140,7 @@ def next_rates_markdown(
     if not neighbours:
         lines.append(
             "One rate alone says nothing about where a better one lies: train a grid around it "
-            "(`grid.rates`, README: Choosing L2) before bracketing."
+            "(`grid.rates`, docs/choosing-l2.md) before bracketing."
         )
     elif tied:
         lines.append(

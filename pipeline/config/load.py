@@ -104,9 +104,9 @@ def _describe(exc: ValidationError) -> str:
         home = _home_of(key)
         if home:
             return f"unknown key {key!r}; it belongs under its section: write it as {home}"
-        return f"unknown key {key!r}; check its spelling (allowed keys are listed in README.md)"
+        return f"unknown key {key!r}; check its spelling (docs/params.md lists them)"
     if kind == "missing":
-        return f"missing key {key!r}; add it (see README.md)"
+        return f"missing key {key!r}; add it (see docs/params.md)"
     if "[key]" in error["loc"]:
         return (
             f"sweep entry name {error['input']!r} is not allowed: use letters, digits and"

@@ -58,7 +58,7 @@ class DataConfig(_Section):
     source: Literal["digits", "csv", "images", "npz"]
     csv_path: str | None = None
     target_column: str | None = None
-    # Own data (README: Your own model and data). `shape`: null keeps the source's own shape
+    # Own data (docs/own-model-and-data.md). `shape`: null keeps the source's own shape
     # (digits and CSV flat, images h x w x c, npz as `x` is stored); `flat` makes vectors;
     # `image` serves digits as 8x8x1 images.
     image_dir: str | None = None

@@ -191,7 +191,7 @@ HELD_OUT_LABELS = "labels"
 # validation rows (clean labels), each row predicted by the fold model that held it out.
 HELD_OUT_CV_FILE = "held_out_cv.npz"
 # Metrics are written with this many significant digits. Two runs on one machine agree to
-# every bit; another x86 CPU can differ from about the 7th digit (README: Reproducibility), so
+# every bit; another x86 CPU can differ from about the 7th digit (docs/reliability.md), so
 # 5 digits keep the committed files stable while showing every figure the report prints.
 SIGNIFICANT_DIGITS = 5
 

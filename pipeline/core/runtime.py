@@ -17,8 +17,8 @@ from collections.abc import Iterator
 # up to 3e-7 apart under SSE4.1 and AVX2 on one machine, and the sweep's metrics differed
 # between an AVX-512 and an AVX2 machine. Capped at AVX2, every x86 CPU with AVX2 runs the
 # same kernels. An AVX2 machine is unchanged by the cap (bit-identical weights, same speed),
-# and matmuls are a small share of a step (README, Reproducibility across x86 CPUs). Set
-# ONEDNN_MAX_CPU_ISA yourself to override it.
+# and matmuls are a small share of a step (docs/reliability.md, Reproducibility across x86
+# CPUs). Set ONEDNN_MAX_CPU_ISA yourself to override it.
 CPU_ISA = "AVX2"
 
 
