@@ -3,9 +3,9 @@
 The only stage that reads the test split. Per entry it writes `<metrics>/<entry>.json`, the
 DVC metrics file with the figures people compare across experiments (and `<name>_mean`,
 `<name>_std`, `n_seeds` over the seeds with `base.repeat_seeds`), and
-`<details>/<entry>.json` with every figure per seed (per layer, tanh shares). The same
-numbers go into each model's MLflow run, found by the digest of models/ (train.py). A model
-that diverged gets `diverged_at_epoch` instead of figures.
+`<details>/<entry>.json` with every figure per seed (per layer, tanh shares), which the
+`record` stage puts into each model's MLflow run. A model that diverged gets
+`diverged_at_epoch` instead of figures.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
     from pipeline.datasets import prepared, subsets
     from pipeline.modeling import kernel_arrays, model_metrics
-    from pipeline.tracking import records, runs, store
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
     if config.model.builder not in ("mlp", "cnn"):
@@ -41,7 +40,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
         user_builder(config.model.builder, params.resolve().parent)
     meta = contracts.read_meta(prepared_dir)
-    found = runs.runs_of_models(models_dir, store.connect())
     kernels: dict[str, object] = {}
     train_splits = {None: splits["train"]}  # training_set key -> split
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
@@ -70,10 +68,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 kernels.update(
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
                 )
-        run_ids = [found.run_of(t.entry, t.seed) if found else None for t in towers]
-        for run_id, metrics in zip(run_ids, per_seed, strict=True):
-            if run_id is not None and metrics is not None:
-                records.log_metrics(run_id, metrics)
         headline = entry_metrics(towers, per_seed)
         contracts.write_json(out / f"{entry.name}.json", headline)
         contracts.write_json(
@@ -93,9 +87,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 ],
             },
         )
-        spread = {k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))}
-        if spread and run_ids[0] is not None:
-            records.log_metrics(run_ids[0], spread)
         log.info("%s: %s", entry.name, describe(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)

@@ -4,13 +4,14 @@ link that the report stores in the parent's description shows every entry's `l2`
 `test_error` side by side.
 
 Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them) and selenium. The
-store is filled as `train`, `evaluate` and `report` fill it (pipeline.tracking,
-`train.tower_params`, `evaluate.entry_metrics`, `report.log_sweep`), without training:
+store is filled as `train` and `record` fill it (pipeline.tracking, `train.tower_params`,
+`record.record`) from files written as `evaluate` and `report` write them, without training:
 seconds, not minutes.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     from mlflow.tracking import MlflowClient
     from ruamel.yaml import YAML
 
+    from pipeline import record as record_stage
     from pipeline import report
     from pipeline.config import load_config
     from pipeline.config.entries import resolve_entries, resolve_towers
@@ -77,10 +79,9 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
         digest = contracts.models_digest(models)
         records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
 
-    # evaluate: the figures into each run, metrics/ and evaluation/.
+    # evaluate: metrics/ and evaluation/.
     for tower, saved in zip(towers, record.towers, strict=True):
         figures = _entry_figures(SWEEP[tower.entry.name][1])
-        records.log_metrics(sweep.child_ids[tower.name], figures)
         name = tower.entry.name
         contracts.write_json(folder / "metrics" / f"{name}.json", entry_metrics([saved], [figures]))
         contracts.write_json(
@@ -88,16 +89,15 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
             {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
         )
 
-    # report: the table into the parent run, and the compare link in its description.
+    # report: reports/; record: all of it into the runs, and the links into the description.
     sweep_table = table.sweep_table(
         resolve_entries(config), folder / "metrics", folder / "evaluation"
     )
     report.write_outputs(folder / "reports", sweep_table, "# L2 sweep\n", {}, {})
     (folder / "reports" / report.CHOOSING_FILE).write_text("# Choosing L2\n")
-    link = report.log_sweep(models, record, sweep_table, folder / "reports", [])
-    assert link is not None
+    record_stage.record(models, folder / "metrics", folder / "evaluation", folder / "reports")
     note = MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
-    assert f"({link})" in note  # the description links to what the report printed
+    link = re.search(r"\((#/compare-runs[^)]*)\)", note).group(1)
     return experiment_id, link
 
 
@@ -117,8 +117,8 @@ def _browser(profile: Path):
 
 
 def _on_server(link: str, server_uri: str) -> str:
-    """The report's link (made for `mlflow ui` on port 5000) on the test's server."""
-    return server_uri + link[link.index("/#/") :]
+    """A relative link of the parent's description on the test's server."""
+    return f"{server_uri}/{link}"
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,65 @@
+"""A sweep's final results into its MLflow runs: each model's final metrics into its run, the
+report (table, plots, best entry, links) into the parent run.
+
+DVC skips `evaluate` and `report` whenever their outputs would come out the same: in a fresh
+clone with the committed reports, or after `dvc repro -f train` retrains bit-identical models.
+The parent run that the new `train` made would then never get them, so one cheap stage
+(`record`, which DVC runs on every `dvc repro`) copies the files those stages wrote into every
+parent run of the same models. A parent already holding these exact files (tag
+`RESULTS_DIGEST_TAG`) is left alone: a repeat costs one search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.tracking import records
+from pipeline.tracking.runs import NOTE_TAG, FoundSweep
+
+# The digest of the result files a parent run holds (SweepResults.digest).
+RESULTS_DIGEST_TAG = "results_digest"
+
+
+@dataclass(frozen=True)
+class SweepResults:
+    """What `evaluate` and `report` wrote for one models/ folder, ready to log."""
+
+    per_seed: Mapping[tuple[str, int], Mapping[str, float]]  # (entry, seed) -> final metrics
+    # entry -> (base seed, its mean and std over the seeds), with `base.repeat_seeds`
+    spread: Mapping[str, tuple[int, Mapping[str, float]]]
+    best: Mapping[str, object]  # reports/best.json: best_entry, best_*_error
+    entries: tuple[str, ...]  # ranked on validation error
+    artifacts: tuple[tuple[Path, str | None], ...]  # (file, folder in the parent's artifacts)
+    digest: str  # over every file the above were read from
+
+
+def is_recorded(sweep: FoundSweep, results: SweepResults) -> bool:
+    return sweep.tags.get(RESULTS_DIGEST_TAG) == results.digest
+
+
+def record_results(sweep: FoundSweep, results: SweepResults, description: str) -> None:
+    """Log `results` into the runs of `sweep`; the digest tag goes last, so a record cut short
+    is done again next time."""
+    for (entry, seed), metrics in results.per_seed.items():
+        run_id = sweep.run_of(entry, seed)
+        if run_id is not None and metrics:
+            records.log_metrics(run_id, metrics)
+    for entry, (seed, spread) in results.spread.items():
+        run_id = sweep.run_of(entry, seed)
+        if run_id is not None and spread:
+            records.log_metrics(run_id, spread)
+    best_figures = {k: v for k, v in results.best.items() if k != "best_entry"}
+    records.log_metrics(sweep.parent_id, {**best_figures, "n_entries": len(results.entries)})
+    for path, folder in results.artifacts:
+        records.log_artifact(sweep.parent_id, path, folder=folder)
+    records.set_tags(
+        sweep.parent_id,
+        {
+            "best_entry": results.best["best_entry"],
+            "sweep_entries": ",".join(results.entries),
+            NOTE_TAG: description,
+        },
+    )
+    records.set_tags(sweep.parent_id, {RESULTS_DIGEST_TAG: results.digest})
