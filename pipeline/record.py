@@ -55,6 +55,12 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
             {k: v for k, v in headline.items() if k.endswith(("_mean", "_std"))},
         )
     best = _read_json(reports_dir / "best.json", "report")
+    by_rate = reports_dir / "plots" / "error_vs_rate.csv"  # the DVC plots' rate axis
+    log10_rates = (
+        dict(pd.read_csv(by_rate).drop_duplicates("entry")[["entry", "log10_rate"]].values)
+        if by_rate.is_file()
+        else {}
+    )
     ranked = pd.read_csv(reports_dir / "sweep.csv")["entry"].astype(str)
     artifacts = [(reports_dir / name, None) for name in REPORT_FILES]
     artifacts += [(png, "plots") for png in sorted((reports_dir / "plots").glob("*.png"))]
@@ -62,9 +68,11 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
         if not path.is_file():
             raise DataError(f"{path}: missing; run `dvc repro report`")
     read += [reports_dir / "best.json", *(path for path, _ in artifacts)]
+    read += [by_rate] if by_rate.is_file() else []
     return SweepResults(
         per_seed=per_seed,
         spread=spread,
+        log10_rates={str(e): float(x) for e, x in log10_rates.items()},
         best=best,
         entries=tuple(ranked),
         artifacts=tuple(artifacts),
@@ -94,22 +102,21 @@ def record(models_dir: Path, metrics_dir: Path, details_dir: Path, reports_dir: 
     found = read_results(models_dir, metrics_dir, details_dir, reports_dir)
     pending = [sweep for sweep in sweeps if not results.is_recorded(sweep, found)]
     for sweep in pending:
-        children = [sweep.run_of(entry, seed) for entry, seed in found.per_seed]
-        note = views.description(
-            str(found.best["best_entry"]),
-            sweep.experiment_id,
-            [run_id for run_id in children if run_id is not None],
-        )
-        results.record_results(sweep, found, note)
+        results.record_results(sweep, found)
     log.info(
         "results in %d MLflow parent run(s) of these models (%d just completed)",
         len(sweeps),
         len(pending),
     )
     latest = sweeps[0]
+    key = views.sweep_view_key(latest.parent_id)
     log.info(
-        "see the sweep in MLflow (with `mlflow ui` running): %s",
-        views.absolute(views.runs_link(latest.experiment_id), uri),
+        "the sweep in MLflow, best on validation first (with `mlflow ui` running): %s",
+        views.absolute(views.view_link(latest.experiment_id, key), uri),
+    )
+    log.info(
+        "its chart of validation error vs L2 rate: %s",
+        views.absolute(views.view_link(latest.experiment_id, key, chart=True), uri),
     )
 
 

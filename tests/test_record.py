@@ -58,7 +58,7 @@ def test_every_parent_run_is_complete_whatever_dvc_skipped(reproduced: Project):
     runs = mlflow_runs(clone)
     (parent,) = parent_runs(runs)
     _assert_complete(clone, parent, runs)
-    assert "see the sweep in MLflow" in first.stderr
+    assert "the sweep in MLflow, best on validation first" in first.stderr
 
     # Retraining bit-identical models (the README's remedy for a store without the runs):
     # DVC then skips `evaluate` and `report`; the new parent and its children get their

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.tracking import records
+from mlflow.tracking import MlflowClient
+
+from pipeline.tracking import records, views
 from pipeline.tracking.runs import NOTE_TAG, FoundSweep
 
 # The digest of the result files a parent run holds (SweepResults.digest).
@@ -29,6 +31,8 @@ class SweepResults:
     per_seed: Mapping[tuple[str, int], Mapping[str, float]]  # (entry, seed) -> final metrics
     # entry -> (base seed, its mean and std over the seeds), with `base.repeat_seeds`
     spread: Mapping[str, tuple[int, Mapping[str, float]]]
+    # entry -> log10 of its rate (rate 0 a decade below the smallest), for entries with one
+    log10_rates: Mapping[str, float]
     best: Mapping[str, object]  # reports/best.json: best_entry, best_*_error
     entries: tuple[str, ...]  # ranked on validation error
     artifacts: tuple[tuple[Path, str | None], ...]  # (file, folder in the parent's artifacts)
@@ -39,13 +43,17 @@ def is_recorded(sweep: FoundSweep, results: SweepResults) -> bool:
     return sweep.tags.get(RESULTS_DIGEST_TAG) == results.digest
 
 
-def record_results(sweep: FoundSweep, results: SweepResults, description: str) -> None:
-    """Log `results` into the runs of `sweep`; the digest tag goes last, so a record cut short
-    is done again next time."""
+def record_results(sweep: FoundSweep, results: SweepResults) -> str:
+    """Log `results` into the runs of `sweep` and save its view; returns the view's key.
+
+    The digest tag goes last, so a record cut short is done again next time.
+    """
     for (entry, seed), metrics in results.per_seed.items():
         run_id = sweep.run_of(entry, seed)
         if run_id is not None and metrics:
-            records.log_metrics(run_id, metrics)
+            log10_l2 = results.log10_rates.get(entry)
+            extra = {} if log10_l2 is None else {views.LOG10_L2_METRIC: log10_l2}
+            records.log_metrics(run_id, {**metrics, **extra})
     for entry, (seed, spread) in results.spread.items():
         run_id = sweep.run_of(entry, seed)
         if run_id is not None and spread:
@@ -54,12 +62,21 @@ def record_results(sweep: FoundSweep, results: SweepResults, description: str) -
     records.log_metrics(sweep.parent_id, {**best_figures, "n_entries": len(results.entries)})
     for path, folder in results.artifacts:
         records.log_artifact(sweep.parent_id, path, folder=folder)
+    key = views.sweep_view_key(sweep.parent_id)
+    state = views.sweep_view_state(sweep.parent_id, ["val_error", "test_error"])
+    run_name = sweep.tags.get("mlflow.runName", "sweep")
+    name = f"{run_name} {sweep.parent_id[:8]}: best on validation"
+    MlflowClient().set_experiment_tag(
+        sweep.experiment_id, views.SHARED_VIEW_TAG_PREFIX + key, views.saved_view(name, state)
+    )
+    best_entry = str(results.best["best_entry"])
+    children = [sweep.run_of(entry, seed) for entry, seed in results.per_seed]
+    note = views.description(
+        best_entry, sweep.experiment_id, key, [run_id for run_id in children if run_id]
+    )
     records.set_tags(
         sweep.parent_id,
-        {
-            "best_entry": results.best["best_entry"],
-            "sweep_entries": ",".join(results.entries),
-            NOTE_TAG: description,
-        },
+        {"best_entry": best_entry, "sweep_entries": ",".join(results.entries), NOTE_TAG: note},
     )
     records.set_tags(sweep.parent_id, {RESULTS_DIGEST_TAG: results.digest})
+    return key
