@@ -110,3 +110,8 @@ def test_try_one_entry_in_a_temp_experiment_show_it_in_80_columns_and_apply_it(
     assert list(params["sweep"]) == ["l2_2e_2"]
     assert sorted(p.name for p in (project.root / "metrics").glob("*.json")) == ["l2_2e_2.json"]
     assert project.run("git", "status", "--porcelain").stdout != ""
+    # The README's way back to the commit.
+    project.run("git", "checkout", "--", ".")
+    project.dvc("checkout", "-q")
+    project.run("git", "clean", "-fq", "--", "metrics")
+    assert _snapshot(project) == before
