@@ -36,11 +36,12 @@ BUNDLE_MARKER = "/*VEGA_BUNDLE*/"
 # which sets window.vega, window.vegaLite and window.vegaEmbed, as DVC's plot divs expect.
 _PRINT_BUNDLE = "import sys, vl_convert; sys.stdout.write(vl_convert.javascript_bundle())"
 # Debian packages the tests start for real (a browser for the MLflow UI, a PostgreSQL-backed
-# tracking server), each with a file that shows it is installed.
+# tracking server, a terminal), each with a file that shows it is installed.
 TEST_SYSTEM_PACKAGES = {
     "chromium": "/usr/bin/chromium",
     "chromium-driver": "/usr/bin/chromedriver",
     "postgresql": "/usr/lib/postgresql",
+    "tmux": "/usr/bin/tmux",  # a real 80-column terminal for `dvc exp show`
 }
 
 

@@ -7,9 +7,8 @@ DVC metrics file with the figures people compare across experiments (and `<name>
 `<details>/held_out.npz` with each entry's predicted class per validation row, for the
 report's paired tests. With `choose.folds`, each fold's model is scored on its held-out fold:
 `cv_error_mean` and `cv_error_se` join the entry's metrics and `<details>/held_out_cv.npz`
-holds the pooled held-out predictions. The same
-numbers go into each model's MLflow run, found by the digest of models/ (train.py). A model
-that diverged gets `diverged_at_epoch` instead of figures.
+holds the pooled held-out predictions. The `record` stage puts these figures into each
+model's MLflow run. A model that diverged gets `diverged_at_epoch` instead of figures.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
     from pipeline.datasets import prepared, subsets
     from pipeline.modeling import kernel_arrays, model_metrics, predicted_classes
-    from pipeline.tracking import records, runs, store
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
     if config.model.builder not in ("mlp", "cnn"):
@@ -45,7 +43,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
         user_builder(config.model.builder, params.resolve().parent)
     meta = contracts.read_meta(prepared_dir)
-    found = runs.runs_of_models(models_dir, store.connect())
     cv = None
     if config.choose.folds:
         from pipeline.datasets import folds
@@ -84,10 +81,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                     {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
                 )
                 held_out[entry.name] = predicted_classes(model, splits["val"])
-        run_ids = [found.run_of(t.entry, t.seed) if found else None for t in towers]
-        for run_id, metrics in zip(run_ids, per_seed, strict=True):
-            if run_id is not None and metrics is not None:
-                records.log_metrics(run_id, metrics)
         headline = entry_metrics(towers, per_seed)
         if cv is not None and sweep.folds_of(entry.name):
             headline |= cv.score(entry.name, sweep.folds_of(entry.name), models_dir)
@@ -109,9 +102,6 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 ],
             },
         )
-        spread = {k: v for k, v in headline.items() if k.endswith(("_mean", "_std", "_se"))}
-        if spread and run_ids[0] is not None:
-            records.log_metrics(run_ids[0], spread)
         log.info("%s: %s", entry.name, describe(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)

@@ -3,14 +3,13 @@
 Writes `<out>/sweep.csv` and `<out>/sweep.md` (ranked on validation only, ties named, with a
 rate converter), `<out>/best.json` (the DVC metrics of the sweep: best entry and its
 errors), and under `<out>/plots/` the data files that `dvc.yaml` declares as plots plus the
-same views as PNGs. The parent run that `train` made gets the table, the PNGs, the best
-entry and a link that opens the sweep's runs side by side. Imports no TensorFlow.
+same views as PNGs, which the `record` stage puts into the sweep's MLflow parent run.
+Imports no TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -79,69 +78,6 @@ def build_plots(
         "weight_histograms": plots.histograms_figure(kernels, [e for e in order if e in kernels]),
     }
     return data, figures
-
-
-def compare_link(ui_address: str, experiment_id: str, run_ids: list[str]) -> str:
-    """The MLflow UI's compare view of `run_ids`: params (`l2`) and metrics side by side."""
-    runs = json.dumps(run_ids, separators=(",", ":"))
-    return f'{ui_address.rstrip("/")}/#/compare-runs?runs={runs}&experiments=["{experiment_id}"]'
-
-
-def runs_table_link(ui_address: str, experiment_id: str) -> str:
-    """The experiment's runs table; MLflow 3 otherwise opens a new browser on its GenAI view."""
-    return (
-        f"{ui_address.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-    )
-
-
-def log_sweep(
-    models_dir: Path,
-    record: contracts.SweepRecord,
-    sweep: pd.DataFrame,
-    out_dir: Path,
-    figure_names: list[str],
-    decision: choosing.Decision | None,
-    note: str | None = None,
-) -> str | None:
-    """Add the table, plots and best entry to the parent run of the sweep that made
-    `models_dir` (`record`: its sweep.json); returns the compare link (None when this store
-    has no such run)."""
-    from pipeline.tracking import records, runs, store
-
-    uri = store.connect()
-    found = runs.runs_of_models(models_dir, uri)
-    if found is None:
-        return None
-    best = sweep.iloc[0]
-    ui = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    tower_runs = [found.run_of(t.entry, t.seed) for t in record.towers if t.fold is None]
-    link = compare_link(ui, found.experiment_id, [r for r in tower_runs if r is not None])
-    records.set_tags(
-        found.parent_id,
-        {
-            "best_entry": best["entry"],
-            "sweep_entries": ",".join(sweep["entry"]),
-            runs.NOTE_TAG: (
-                f"Best on validation error: **{best['entry']}**. "
-                + (f"Decision: {decision.verdict()}. " if decision else "")
-                + f"[Compare the sweep's runs (l2, errors)]({link}) · "
-                f"[All runs of the experiment]({runs_table_link(ui, found.experiment_id)})"
-                + (f"\n\n{note}" if note else "")
-            ),
-        },
-    )
-    numbers = {
-        k: v
-        for k, v in best_figures(sweep, decision).items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    }
-    records.log_metrics(found.parent_id, numbers | {"n_entries": len(sweep)})
-    for name in ("sweep.csv", "sweep.md", CHOOSING_FILE):
-        records.log_artifact(found.parent_id, out_dir / name)
-    for name in figure_names:
-        # The PNG report wrote: MLflow's log_figure would draw the figure a second time.
-        records.log_artifact(found.parent_id, out_dir / "plots" / f"{name}.png", folder="plots")
-    return link
 
 
 def write_outputs(
@@ -248,7 +184,6 @@ def report(
     markdown = data_note.with_note(markdown, note) + "\n" + converter
     write_outputs(out_dir, sweep, markdown, data, figures, decision)
     (out_dir / CHOOSING_FILE).write_text(data_note.with_note(choosing_md, note))
-    link = log_sweep(models_dir, record, sweep, out_dir, list(figures), decision, note)
 
     best = sweep.iloc[0]
     log.info(
@@ -261,8 +196,6 @@ def report(
     )
     if decision is not None:
         log.info("%s", decision.verdict())
-    if link:
-        log.info("compare in MLflow (with `mlflow ui` running): %s", link)
     # The report ends with what to try next: ready-to-paste commands (choosing.md).
     for line in choosing_md.split("## What to try next", 1)[-1].splitlines():
         if line.startswith("dvc "):

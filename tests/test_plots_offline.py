@@ -191,3 +191,15 @@ def _rendered(driver, page: Path, expected: int, wait: float) -> int:
     with contextlib.suppress(TimeoutException):  # then the count says how many did
         WebDriverWait(driver, wait).until(lambda d: d.execute_script(count) >= expected)
     return driver.execute_script(count)
+
+
+def test_the_default_sweep_shows_every_plot_without_a_warning_into_an_ignored_folder(
+    plots_project: Project,
+):
+    """The committed default sweep has no grid or data-size entries: their plot files are
+    header only, so `dvc plots show` finds every declared file; its page is git-ignored."""
+    shown = plots_project.dvc("plots", "show")
+    assert "failed to load" not in shown.stdout + shown.stderr, shown.stderr
+    assert (plots_project.root / "dvc_plots" / "index.html").is_file()
+    shutil.copy(ROOT / ".gitignore", plots_project.root / ".gitignore")
+    assert plots_project.run("git", "check-ignore", "-q", "dvc_plots/index.html").returncode == 0

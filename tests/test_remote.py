@@ -4,7 +4,7 @@ prepared data and models and has nothing to reproduce."""
 from __future__ import annotations
 
 import pytest
-from conftest import Project
+from conftest import Project, ran_stages
 from test_queue import one_entry_project
 
 pytestmark = pytest.mark.slow
@@ -32,6 +32,6 @@ def test_a_fresh_clone_pulls_data_and_models_and_has_nothing_to_rerun(project: P
     ):
         assert (clone.root / name).read_bytes() == (project.root / name).read_bytes()
     again = clone.dvc("repro")
-    assert "Running stage" not in again.stdout, again.stdout
-    assert "Data and pipelines are up to date." in again.stdout
+    # Only `record`, which runs on every `dvc repro`, and finds no store to record into.
+    assert ran_stages(again.stdout) == {"record": "ran"}, again.stdout
     assert not (clone.root / "mlflow.db").exists()  # nothing trained, nothing logged

@@ -53,7 +53,7 @@ def test_pipeline_records_every_run_metric_and_model_on_the_server(
     digest = contracts.models_digest(project.root / "models")
     assert parent.data.tags[contracts.MODELS_DIGEST_TAG] == digest
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
-    assert "compare-runs" in parent.data.tags["mlflow.note.content"]  # the report reached it
+    assert "compare-runs" in parent.data.tags["mlflow.note.content"]  # record reached it
     for run in runs:
         name = run.info.run_name
         details = json.loads((project.root / "evaluation" / f"{name}.json").read_text())

@@ -124,12 +124,10 @@ def test_a_copied_or_moved_project_keeps_its_artifacts_inside(clean_env, tmp_pat
         assert not first.exists()
 
 
-def test_stages_find_the_runs_that_made_the_models_and_their_own_experiments_first(
-    clean_env, tmp_path: Path
-):
-    """Later stages find the sweep by the models' digest: the latest finished parent run with
-    it, but under `dvc exp run` that experiment's own, though another (queued in parallel
-    with the same params) finished later."""
+def test_record_finds_every_parent_run_that_made_the_models_latest_first(clean_env, tmp_path: Path):
+    """`record` finds the sweeps by the models' digest: every finished parent run with it (two
+    queued experiments with the same params, `dvc repro -f train`), latest first, each with
+    its own child runs; none for models no run made."""
     from mlflow.tracking import MlflowClient
 
     from pipeline.tracking import runs
@@ -147,13 +145,11 @@ def test_stages_find_the_runs_that_made_the_models_and_their_own_experiments_fir
     with runs.sweep_runs(experiment_id, ["plain"], {}) as other:
         records.set_tags(other.parent_id, {"models_digest": "other-models"})
 
-    found = runs.find_sweep("same-models")
-    assert found.parent_id == made["exp_b"].parent_id  # the latest: exp_b is still set
-    assert found.run_of("plain", 42) == made["exp_b"].child_ids["plain"]
-    clean_env.setenv("DVC_EXP_NAME", "exp_a")
-    assert runs.find_sweep("same-models").parent_id == made["exp_a"].parent_id
-    clean_env.delenv("DVC_EXP_NAME")
-    assert runs.find_sweep("same-models").parent_id == made["exp_b"].parent_id
-    assert runs.find_sweep("never-made") is None
+    found = runs.find_sweeps("same-models")
+    assert [s.parent_id for s in found] == [made["exp_b"].parent_id, made["exp_a"].parent_id]
+    for sweep in found:
+        own = made[sweep.tags["dvc_exp_name"]]
+        assert sweep.run_of("plain", 42) == own.child_ids["plain"]
+    assert runs.find_sweeps("never-made") == []
     statuses = {r.info.status for r in MlflowClient().search_runs([experiment_id])}
     assert statuses == {"FINISHED"}

@@ -1,16 +1,18 @@
 """The MLflow UI in a real browser: a sweep logged by the pipeline's own tracking code opens on
-the runs table, shows as one parent run with the entries nested under it, and the compare
-link that the report stores in the parent's description shows every entry's `l2` and
-`test_error` side by side.
+the runs table, shows as one parent run with the entries nested under it; the saved view that
+`record` prints and puts in the parent's description opens on the answer with no clicks (and
+the UI saves it back unchanged); its compare link shows every entry's `l2` and `test_error`
+side by side.
 
 Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them) and selenium. The
-store is filled as `train`, `evaluate` and `report` fill it (pipeline.tracking,
-`train.tower_params`, `evaluate.entry_metrics`, `report.log_sweep`), without training:
+store is filled as `train` and `record` fill it (pipeline.tracking, `train.tower_params`,
+`record.record`) from files written as `evaluate` and `report` write them, without training:
 seconds, not minutes.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,18 +41,20 @@ def _entry_figures(test_error: float) -> dict[str, float]:
     }
 
 
-def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, str]:
-    """Log a two-entry sweep as the stages do; return (experiment id, the report's link)."""
+def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, dict]:
+    """Log a two-entry sweep as the stages do; return the experiment id and the links of the
+    parent run's description, by their text."""
     from conftest import write_yaml
     from mlflow.tracking import MlflowClient
     from ruamel.yaml import YAML
 
+    from pipeline import record as record_stage
     from pipeline import report
     from pipeline.config import load_config
     from pipeline.config.entries import resolve_entries, resolve_towers
     from pipeline.core import contracts
     from pipeline.evaluate import entry_metrics
-    from pipeline.reporting import table
+    from pipeline.reporting import plots, table
     from pipeline.tracking import records, runs, store
     from pipeline.train import tower_params
 
@@ -77,10 +81,9 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
         digest = contracts.models_digest(models)
         records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
 
-    # evaluate: the figures into each run, metrics/ and evaluation/.
+    # evaluate: metrics/ and evaluation/.
     for tower, saved in zip(towers, record.towers, strict=True):
         figures = _entry_figures(SWEEP[tower.entry.name][1])
-        records.log_metrics(sweep.child_ids[tower.name], figures)
         name = tower.entry.name
         contracts.write_json(folder / "metrics" / f"{name}.json", entry_metrics([saved], [figures]))
         contracts.write_json(
@@ -88,17 +91,20 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
             {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
         )
 
-    # report: the table into the parent run, and the compare link in its description.
+    # report: reports/; record: all of it into the runs, and the links into the description.
     sweep_table = table.sweep_table(
         resolve_entries(config), folder / "metrics", folder / "evaluation"
     )
-    report.write_outputs(folder / "reports", sweep_table, "# L2 sweep\n", {}, {})
+    rates = {entry: rate for entry, (rate, _) in SWEEP.items()}
+    by_rate = plots.long_by_rate(plots.by_rate(sweep_table, rates), plots.ERROR_SERIES, "error")
+    report.write_outputs(
+        folder / "reports", sweep_table, "# L2 sweep\n", {"error_vs_rate": by_rate}, {}
+    )
     (folder / "reports" / report.CHOOSING_FILE).write_text("# Choosing L2\n")
-    link = report.log_sweep(models, record, sweep_table, folder / "reports", [])
-    assert link is not None
+    record_stage.record(models, folder / "metrics", folder / "evaluation", folder / "reports")
     note = MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
-    assert f"({link})" in note  # the description links to what the report printed
-    return experiment_id, link
+    links = dict(re.findall(r"\[([^]]+)\]\((#/[^)]*)\)", note))
+    return experiment_id, links
 
 
 def _browser(profile: Path):
@@ -117,13 +123,14 @@ def _browser(profile: Path):
 
 
 def _on_server(link: str, server_uri: str) -> str:
-    """The report's link (made for `mlflow ui` on port 5000) on the test's server."""
-    return server_uri + link[link.index("/#/") :]
+    """A relative link of the parent's description on the test's server."""
+    return f"{server_uri}/{link}"
 
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A filled store served by `mlflow server`: its URI, the experiment id, the report's link."""
+    """A filled store served by `mlflow server`: its URI, the experiment id, the links of the
+    sweep parent's description."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium "
                     "chromium-driver)")  # fmt: skip
@@ -137,9 +144,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         patch.setenv("MLFLOW_TRACKING_URI", store_uri)
         patch.setenv("DVC_ROOT", str(folder))
         patch.chdir(folder)
-        experiment_id, link = _fill_store(folder / "params.yaml", folder, "ui-test")
+        experiment_id, links = _fill_store(folder / "params.yaml", folder, "ui-test")
     with mlflow_server(store_uri, folder / "artifacts", folder / "server.log", workers=1) as uri:
-        yield {"uri": uri, "experiment_id": experiment_id, "link": link}
+        yield {"uri": uri, "experiment_id": experiment_id, "links": links}
 
 
 @pytest.fixture
@@ -215,9 +222,10 @@ def test_the_sweep_is_one_parent_run_with_the_entries_nested_and_l2_test_error_c
     assert {"0.0", "0.01"} <= cells, cells
 
 
-def test_the_reports_compare_link_shows_each_entrys_l2_and_test_error(ui: dict, driver):
-    assert f'&experiments=["{ui["experiment_id"]}"]' in ui["link"]
-    driver.get(_on_server(ui["link"], ui["uri"]))
+def test_the_descriptions_compare_link_shows_each_entrys_l2_and_test_error(ui: dict, driver):
+    link = ui["links"]["Compare the runs side by side"]
+    assert f'&experiments=["{ui["experiment_id"]}"]' in link
+    driver.get(_on_server(link, ui["uri"]))
     _wait(
         driver, lambda: "\nMetrics\n" in _body_text(driver) and "test_error" in _body_text(driver)
     )
@@ -255,15 +263,102 @@ def test_the_experiment_opens_on_the_runs_table_once_model_training_is_chosen(ui
     assert "genai" not in driver.current_url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MLflow 3.17.2's UI ignores mlflow.experimentKind (workflow navigation is always on): "
-    "a browser that never chose 'Model training' opens every experiment on the GenAI view",
-)
-def test_a_fresh_browser_opens_the_experiment_on_the_runs_table(ui: dict, driver):
-    driver.get(f"{ui['uri']}/#/experiments/{ui['experiment_id']}")
-    _wait(driver, lambda: _on_runs_table(driver) or "workflowType=genai" in driver.current_url)
-    assert _on_runs_table(driver), driver.current_url
+def _view_links(ui: dict) -> tuple[str, str]:
+    """The saved view's table and chart links, from the parent run's description."""
+    table = ui["links"]["The sweep by validation error"]
+    chart = ui["links"]["Chart: validation error vs L2 rate"]
+    return table, chart
+
+
+def test_a_fresh_browser_opens_the_printed_view_on_the_answer_with_no_clicks(ui: dict, driver):
+    """The link `record` prints and the description holds: the sweep's model runs, best on
+    validation first, with l2 and val_error; the workflow type in the link skips the GenAI
+    view that a fresh browser otherwise opens on."""
+    from selenium.webdriver.common.by import By
+
+    table, _ = _view_links(ui)
+    assert table.startswith(f"#/experiments/{ui['experiment_id']}/runs?workflowType=")
+    driver.get(_on_server(table, ui["uri"]))
+
+    def cells(column: str) -> list[str]:
+        found = driver.find_elements(By.CSS_SELECTOR, f'[role="gridcell"][col-id="{column}"]')
+        return [cell.text.strip() for cell in found]
+
+    _wait(driver, lambda: len(cells("metrics.`val_error`")) == len(SWEEP))
+    # Best on validation first: l2_1e_2 (val_error 0.128) above l2_0 (0.292).
+    text = _body_text(driver)
+    assert 0 <= text.find("l2_1e_2") < text.find("l2_0"), text
+    assert cells("metrics.`val_error`") == ["0.128", "0.292"]
+    assert cells("params.`l2`") == ["0.01", "0.0"]
+    assert "genai" not in driver.current_url
+
+
+def test_the_views_chart_plots_validation_error_against_log10_of_the_rate(ui: dict, driver):
+    _, chart = _view_links(ui)
+    driver.get(_on_server(chart, ui["uri"]))
+    _wait(driver, lambda: "log10_l2 vs. val_error" in _body_text(driver))
+    # The points' x: rate 0 a decade below 0.01, as in the DVC plots.
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient(ui["uri"]).search_runs([ui["experiment_id"]])
+    x = {r.info.run_name: r.data.metrics.get("log10_l2") for r in runs}
+    assert {name: x[name] for name in SWEEP} == {"l2_0": -3.0, "l2_1e_2": -2.0}
+
+
+def _view_state(text: str) -> dict:
+    """A saved view's state as the UI writes it: JSON, or `deflate;` and zlib in base64."""
+    import base64
+    import json
+    import zlib
+
+    if text.startswith("deflate;"):
+        text = zlib.decompress(base64.b64decode(text.removeprefix("deflate;"))).decode()
+    return json.loads(text)
+
+
+def test_the_views_tag_has_the_format_of_one_the_ui_saves(ui: dict, driver):
+    """The UI's "Save as new view" writes a view tag (of the user's own state, not of the
+    shared one shown); ours has its envelope, its state keys and its column names."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    table, _ = _view_links(ui)
+    key = table.split("viewStateShareKey=", 1)[1].split("&", 1)[0]
+    client = MlflowClient(ui["uri"])
+
+    def views() -> dict[str, dict]:
+        tags = client.get_experiment(ui["experiment_id"]).tags
+        prefix = "mlflow.sharedViewState."
+        return {
+            k.removeprefix(prefix): json.loads(v) for k, v in tags.items() if k.startswith(prefix)
+        }
+
+    ours = views()[key]
+    driver.get(_on_server(table, ui["uri"]))
+    trigger = "[data-component-id='mlflow.experiment_page.saved_views.trigger']"
+    # The view applied (sorted, filtered) before saving: the UI saves what it shows.
+    _wait(driver, lambda: "Sort: val_error" in _body_text(driver) and "l2_0" in _body_text(driver))
+    driver.find_element(By.CSS_SELECTOR, trigger).click()
+    _wait(driver, lambda: "Save as new view" in _body_text(driver))
+    item = next(m for m in driver.find_elements(By.CSS_SELECTOR, "[role=menuitem]")
+                if "Save as new view" in m.text)  # fmt: skip
+    item.click()
+    name_input = "[data-component-id='mlflow.experiment_page.save_and_share_view.name_input']"
+    _wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, name_input))
+    driver.find_element(By.CSS_SELECTOR, name_input).send_keys("made in the UI", Keys.ENTER)
+    made = _wait(driver, lambda: [v for v in views().values() if v["name"] == "made in the UI"])
+    state, written = json.loads(ours["state"]), _view_state(made[0]["state"])
+    # The same envelope, and state keys the UI itself writes (charts and sections it writes
+    # once a chart is edited), columns named as the UI names them.
+    assert ours.keys() == made[0].keys()
+    assert state.keys() - {"compareRunCharts", "compareRunSections"} <= written.keys()
+    column = re.compile(r"^(attributes|params|metrics|tags)\.`[^`]+`$")
+    for name in [*written["selectedColumns"], *state["selectedColumns"], state["orderByKey"]]:
+        assert column.match(name), name
+    assert state["runsHiddenMode"] in {written["runsHiddenMode"], "SHOW_ALL"}
 
 
 def _tree_item(name: str) -> str:

@@ -17,6 +17,9 @@ from pipeline.choosing.points import (
     margin_words,
 )
 
+# layer_heatmap.csv, the data of `dvc.yaml`'s heatmap plot.
+HEATMAP_COLUMNS = ["layer", "l2_rate", "log10_rate", "val_error"]
+
 
 def layer_grid(points: Sequence[Point], layers: Sequence[str]) -> pd.DataFrame | None:
     """Validation error per (layer, rate) on data's training split: rows `layers` and `all`,
@@ -65,7 +68,7 @@ def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
         for rate in grid.columns
         if pd.notna(grid.at[layer, rate])
     ]
-    return pd.DataFrame(rows, columns=["layer", "l2_rate", "log10_rate", "val_error"])
+    return pd.DataFrame(rows, columns=HEATMAP_COLUMNS)
 
 
 def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from pipeline.choosing.data_size import data_equivalents, size_curves, size_figure
 from pipeline.choosing.decision import Decision
 from pipeline.choosing.layers import (
+    HEATMAP_COLUMNS,
     layer_grid,
     layer_heatmap_data,
     layer_heatmap_figure,
@@ -42,6 +43,9 @@ def analyse(
     parts = ["# Choosing L2", ""]
     if decision is not None:
         parts += decision.markdown()
+    # Both plot files of dvc.yaml are always written, header only when the sweep lacks the
+    # entries: `dvc plots show` warns about a declared plot whose file is missing.
+    data["layer_heatmap"] = pd.DataFrame(columns=HEATMAP_COLUMNS)
     grid = layer_grid(points, layers)
     if grid is not None:
         data["layer_heatmap"] = layer_heatmap_data(grid)
@@ -73,8 +77,8 @@ def analyse(
             "",
         ]
     curves = size_curves(points)
+    data["error_vs_train_size"] = curves
     if not curves.empty:
-        data["error_vs_train_size"] = curves
         figures["error_vs_train_size"] = size_figure(curves)
         parts += [
             "## Would more data do better?",

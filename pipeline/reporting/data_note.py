@@ -45,3 +45,11 @@ def with_note(markdown: str, note: str | None) -> str:
         return markdown
     title, _, rest = markdown.partition("\n\n")
     return f"{title}\n\n{note}\n\n{rest}"
+
+
+def note_of(markdown: str) -> str | None:
+    """The sentence `with_note` put into `markdown`, or None (for readers of the report)."""
+    paragraphs = markdown.split("\n\n")
+    if len(paragraphs) > 1 and paragraphs[1].startswith(("Training data changed", "Data changed")):
+        return paragraphs[1]
+    return None

@@ -3,7 +3,7 @@
 All runs are created before training starts, so the UI shows the whole sweep at once. Every
 run ends FINISHED, FAILED with the reason (a model that diverged, an error) or KILLED
 (Ctrl-C, SIGTERM, the `dvc` parent gone), never RUNNING. Later stages find the runs by the
-digest of the models they made (`find_sweep`) and add to them through the client, without
+digest of the models they made (`find_sweeps`) and add to them through the client, without
 reopening them, so a run's duration is its training time.
 """
 
@@ -14,7 +14,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow.entities import RunStatus, ViewType
@@ -149,41 +149,32 @@ class FoundSweep:
     parent_id: str
     experiment_id: str
     child_ids: dict[tuple[str, int], str]  # (entry, seed) -> run id
+    tags: dict[str, str] = field(default_factory=dict)  # the parent run's tags
 
     def run_of(self, entry: str, seed: int) -> str | None:
         return self.child_ids.get((entry, seed))
 
 
-def find_sweep(models_digest: str) -> FoundSweep | None:
-    """The latest FINISHED parent run tagged `MODELS_DIGEST_TAG = models_digest` in any experiment
-    (`base.experiment` may have changed since), and its child runs; None if this store has
-    none, e.g. when models/ came from a DVC remote filled against another store.
-
-    Under `dvc exp run` the experiment's own parent run comes first: two queued experiments
-    with the same params make the same models, and each must record into its own runs.
-    """
+def find_sweeps(models_digest: str) -> list[FoundSweep]:
+    """Every FINISHED parent run tagged `MODELS_DIGEST_TAG = models_digest`, in any
+    experiment, latest first, with their child runs: each execution of `train` that made
+    exactly these models (`dvc repro -f train` makes the same models again)."""
     client = MlflowClient()
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     if not experiments:
-        return None
-    wanted = f"tags.{MODELS_DIGEST_TAG} = '{models_digest}' and attributes.status = 'FINISHED'"
-    own_experiment = os.environ.get("DVC_EXP_NAME")
-    filters = [wanted]
-    if own_experiment:
-        filters.insert(0, f"{wanted} and tags.dvc_exp_name = '{own_experiment}'")
-    parents = []
-    for filter_string in filters:
-        parents = client.search_runs(
-            experiments,
-            filter_string=filter_string,
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if parents:
-            break
-    if not parents:
-        return None
-    parent = parents[0]
+        return []
+    parents = client.search_runs(
+        experiments,
+        filter_string=(
+            f"tags.{MODELS_DIGEST_TAG} = '{models_digest}' and attributes.status = 'FINISHED'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    return [_with_children(client, parent) for parent in parents]
+
+
+def _with_children(client: MlflowClient, parent) -> FoundSweep:
     children = client.search_runs(
         [parent.info.experiment_id],
         filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
@@ -194,15 +185,20 @@ def find_sweep(models_digest: str) -> FoundSweep | None:
         for run in children
         if "entry" in run.data.tags and "seed" in run.data.tags
     }
-    return FoundSweep(parent.info.run_id, parent.info.experiment_id, child_ids)
+    return FoundSweep(
+        parent.info.run_id,
+        parent.info.experiment_id,
+        child_ids,
+        dict(parent.data.tags),
+    )
 
 
-def runs_of_models(models_dir: Path, uri: str) -> FoundSweep | None:
-    """The runs that trained the models in `models_dir`, found in the store at `uri` (which
-    `store.connect` returned); None, with one warning line, when it has none (the stages then
-    write files only)."""
-    found = find_sweep(models_digest(models_dir))
-    if found is None:
+def sweeps_of_models(models_dir: Path, uri: str) -> list[FoundSweep]:
+    """The runs that trained the models in `models_dir` (every execution of `train` that made
+    them), found in the store at `uri` (which `store.connect` returned); none, with one
+    warning line, when it has none."""
+    found = find_sweeps(models_digest(models_dir))
+    if not found:
         log.warning(
             "warning: no MLflow run in %s trained these models (DVC restored them from a cache "
             "filled against another store?); `dvc repro -f train` records them here",

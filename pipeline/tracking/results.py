@@ -1,0 +1,88 @@
+"""A sweep's final results into its MLflow runs: each model's final metrics into its run, the
+report (table, plots, best entry, links) into the parent run.
+
+DVC skips `evaluate` and `report` whenever their outputs would come out the same: in a fresh
+clone with the committed reports, or after `dvc repro -f train` retrains bit-identical models.
+The parent run that the new `train` made would then never get them, so one cheap stage
+(`record`, which DVC runs on every `dvc repro`) copies the files those stages wrote into every
+parent run of the same models. A parent already holding these exact files (tag
+`RESULTS_DIGEST_TAG`) is left alone: a repeat costs one search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from pipeline.tracking import records, views
+from pipeline.tracking.runs import NOTE_TAG, FoundSweep
+
+# The digest of the result files a parent run holds (SweepResults.digest).
+RESULTS_DIGEST_TAG = "results_digest"
+
+
+@dataclass(frozen=True)
+class SweepResults:
+    """What `evaluate` and `report` wrote for one models/ folder, ready to log."""
+
+    per_seed: Mapping[tuple[str, int], Mapping[str, float]]  # (entry, seed) -> final metrics
+    # entry -> (base seed, its mean and std over the seeds), with `base.repeat_seeds`
+    spread: Mapping[str, tuple[int, Mapping[str, float]]]
+    # entry -> log10 of its rate (rate 0 a decade below the smallest), for entries with one
+    log10_rates: Mapping[str, float]
+    best: Mapping[str, object]  # reports/best.json: best_entry, best_*_error, the decision
+    said: tuple[str, ...]  # sentences for the description: the decision, the data's changes
+    entries: tuple[str, ...]  # ranked on validation error
+    artifacts: tuple[tuple[Path, str | None], ...]  # (file, folder in the parent's artifacts)
+    digest: str  # over every file the above were read from
+
+
+def is_recorded(sweep: FoundSweep, results: SweepResults) -> bool:
+    return sweep.tags.get(RESULTS_DIGEST_TAG) == results.digest
+
+
+def record_results(sweep: FoundSweep, results: SweepResults) -> str:
+    """Log `results` into the runs of `sweep` and save its view; returns the view's key.
+
+    The digest tag goes last, so a record cut short is done again next time.
+    """
+    for (entry, seed), metrics in results.per_seed.items():
+        run_id = sweep.run_of(entry, seed)
+        if run_id is not None and metrics:
+            log10_l2 = results.log10_rates.get(entry)
+            extra = {} if log10_l2 is None else {views.LOG10_L2_METRIC: log10_l2}
+            records.log_metrics(run_id, {**metrics, **extra})
+    for entry, (seed, spread) in results.spread.items():
+        run_id = sweep.run_of(entry, seed)
+        if run_id is not None and spread:
+            records.log_metrics(run_id, spread)
+    best_figures = {
+        k: v
+        for k, v in results.best.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    records.log_metrics(sweep.parent_id, {**best_figures, "n_entries": len(results.entries)})
+    for path, folder in results.artifacts:
+        records.log_artifact(sweep.parent_id, path, folder=folder)
+    key = views.sweep_view_key(sweep.parent_id)
+    state = views.sweep_view_state(sweep.parent_id, ["val_error", "test_error"])
+    run_name = sweep.tags.get("mlflow.runName", "sweep")
+    name = f"{run_name} {sweep.parent_id[:8]}: best on validation"
+    MlflowClient().set_experiment_tag(
+        sweep.experiment_id, views.SHARED_VIEW_TAG_PREFIX + key, views.saved_view(name, state)
+    )
+    best_entry = str(results.best["best_entry"])
+    children = [sweep.run_of(entry, seed) for entry, seed in results.per_seed]
+    note = views.description(
+        best_entry, sweep.experiment_id, key, [run_id for run_id in children if run_id]
+    )
+    note += "".join(f"\n\n{sentence}" for sentence in results.said)
+    records.set_tags(
+        sweep.parent_id,
+        {"best_entry": best_entry, "sweep_entries": ",".join(results.entries), NOTE_TAG: note},
+    )
+    records.set_tags(sweep.parent_id, {RESULTS_DIGEST_TAG: results.digest})
+    return key

@@ -1,0 +1,117 @@
+"""The README's DVC experiment recipes as a user meets them: `dvc exp run --temp` tries one
+entry and leaves the workspace alone, `dvc exp show` recipes show the answer in a real
+80-column terminal (tmux), and `dvc exp apply` brings the experiment into the workspace."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+from conftest import VENV_BIN, Project
+from ruamel.yaml import YAML
+
+from pipeline.choosing.next_rates import EXP_SHOW_BEST
+
+pytestmark = pytest.mark.slow
+
+TRY = ["-n", "try_2e_2", "-S", "~sweep", "-S", "+sweep={l2_2e_2: {l2: 0.02}}"]
+
+
+def _snapshot(project: Project) -> dict[str, str]:
+    """Every file git tracks or DVC writes outside .git and .dvc, by its SHA-256."""
+    skip = {".git", ".dvc", "mlflow.db", "mlflow.db.lock", "mlartifacts"}
+    return {
+        str(path.relative_to(project.root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(project.root.rglob("*"))
+        if path.is_file()
+        and not ({*path.relative_to(project.root).parts} & skip)
+        and "__pycache__" not in path.parts
+    }
+
+
+def in_terminal(project: Project, command: str, columns: int = 80) -> list[str]:
+    """The screen of a real `columns`-wide terminal (tmux) after `command` ran in it."""
+    session = f"l2lab-{uuid.uuid4().hex[:8]}"
+    done = "__command_done__"
+    shell = f"export PATH={shlex.quote(str(VENV_BIN))}:$PATH; {command}; echo {done}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "50",
+         "-c", str(project.root), "bash", "--norc", "-c", f"{shell}; sleep 600"],
+        check=True, env=project.env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            # A table wider than the terminal opens DVC's pager, and `done` never shows.
+            if done in screen:
+                break
+            assert time.monotonic() < deadline, f"{command} did not finish:\n{screen}"
+            time.sleep(0.5)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    return [line for line in screen.splitlines()[: screen.splitlines().index(done)] if line]
+
+
+def _assert_fits(screen: list[str]) -> None:
+    for line in screen:
+        assert len(line) <= 80, line
+        assert not line.rstrip().endswith((">", "…")), "\n".join(screen)  # a cut column
+
+
+def test_try_one_entry_in_a_temp_experiment_show_it_in_80_columns_and_apply_it(
+    reproduced: Project,
+):
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux (apt-get install tmux; `python -m pipeline.bootstrap setup`)")
+    project = reproduced
+    project.run("git", "add", "-A")
+    project.run("git", "commit", "-qm", "the sweep")
+    before = _snapshot(project)
+
+    # The README's recipe: the experiment runs in a temporary copy; nothing here changes.
+    ran = project.dvc("exp", "run", "--temp", *TRY)
+    assert "applied to your workspace" not in ran.stdout + ran.stderr
+    assert _snapshot(project) == before
+    assert project.run("git", "status", "--porcelain").stdout == ""
+
+    # Its answer in 80 columns: each experiment's best entry and errors, best first.
+    screen = in_terminal(project, EXP_SHOW_BEST)
+    _assert_fits(screen)
+    header = next(line for line in screen if "Experiment" in line)
+    assert header.split() == ["Experiment", "best_entry", "best_test_error", "best_val_error"]
+    table = list(csv.DictReader(io.StringIO(project.dvc("exp", "show", "--csv").stdout)))
+    tried = next(row for row in table if row["Experiment"] == "try_2e_2")
+    (row,) = [line for line in screen if "[try_2e_2]" in line]
+    shown = [tried[k] for k in ("best_entry", "best_test_error", "best_val_error")]
+    assert row.split()[-3:] == shown, (screen, tried)
+    assert shown[0] == "l2_2e_2"
+
+    # One entry across experiments, in 80 columns too.
+    entry_screen = in_terminal(
+        project, "dvc exp show --drop '.*' --keep 'Experiment|metrics/plain.json:val_error'"
+    )
+    _assert_fits(entry_screen)
+    assert any("metrics/plain.json:val_error" in line for line in entry_screen), entry_screen
+
+    # `dvc exp apply` puts the experiment's params, metrics and reports into the workspace.
+    project.dvc("exp", "apply", "try_2e_2")
+    params = YAML(typ="safe").load(project.params_path.read_text())
+    assert list(params["sweep"]) == ["l2_2e_2"]
+    assert sorted(p.name for p in (project.root / "metrics").glob("*.json")) == ["l2_2e_2.json"]
+    assert project.run("git", "status", "--porcelain").stdout != ""
+    # The README's way back to the commit.
+    project.run("git", "checkout", "--", ".")
+    project.dvc("checkout", "-q")
+    project.run("git", "clean", "-fq", "--", "metrics")
+    assert _snapshot(project) == before
