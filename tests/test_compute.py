@@ -161,3 +161,34 @@ def test_a_group_that_raises_fails_alone_with_its_reason(on_workers):
     assert "RuntimeError: this builder fails on purpose" in failure.reason
     assert len(outcome.results) == 3  # every other group is recorded
     assert executor.workers == []  # and no worker outlives the run
+
+
+def test_the_stage_on_two_workers_retrains_nothing_and_repeats_its_models(reproduced):
+    """`compute:` is no DVC param: changing it leaves `train` up to date; forced to run on two
+    workers, `train` writes the same bytes (dvc.lock's hash of models/) and tags each run
+    with the environment that decided its bits."""
+    from conftest import children_of, mlflow_runs, parent_of_models, write_yaml
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    params = yaml.load(reproduced.params_path.read_text())
+    params["compute"] = {"workers": 2, "group_size": 1, "threads_per_worker": 1}
+    write_yaml(reproduced.params_path, params)
+    assert "train" not in reproduced.dvc("status").stdout
+
+    def models_hash() -> str:
+        lock = yaml.load((reproduced.root / "dvc.lock").read_text())
+        return lock["stages"]["train"]["outs"][0]["md5"]
+
+    before = models_hash()
+    result = reproduced.dvc("repro", "-f", "train")
+    assert "2 local worker processes" in result.stderr + result.stdout
+    assert models_hash() == before
+    runs = mlflow_runs(reproduced)
+    children = children_of(runs, parent_of_models(reproduced, runs).info.run_id)
+    assert len(children) == 2
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["compute.intra_op_threads"] == "1"
+        assert run.data.tags["compute.onednn_max_cpu_isa"] == "AVX2"
+    assert {run.data.tags["compute.group"] for run in children} == {"1", "2"}
