@@ -12,6 +12,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +196,46 @@ def test_the_stage_on_two_workers_retrains_nothing_and_repeats_its_models(reprod
         assert run.data.tags["compute.intra_op_threads"] == "1"
         assert run.data.tags["compute.onednn_max_cpu_isa"] == "AVX2"
     assert {run.data.tags["compute.group"] for run in children} == {"1", "2"}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_sigterm_to_the_stage_ends_every_run_killed_and_every_worker(reproduced):
+    from conftest import mlflow_runs, write_yaml
+    from ruamel.yaml import YAML
+
+    params = YAML(typ="safe", pure=True).load(reproduced.params_path.read_text())
+    params["train"]["epochs"] = 5000
+    params["compute"] = {"workers": 2, "group_size": 1}
+    write_yaml(reproduced.params_path, params)
+    runs_before = {run.info.run_id for run in mlflow_runs(reproduced)}
+    err_path = reproduced.root.parent / "train.err"
+    with err_path.open("w") as err:
+        stage = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.train", "--params", "params.yaml"],
+            cwd=reproduced.root, env=reproduced.env, stderr=err, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 240
+        while "[train] epoch progress" not in err_path.read_text():
+            assert stage.poll() is None, err_path.read_text()
+            assert time.monotonic() < deadline, err_path.read_text()
+            time.sleep(0.2)
+        workers = _children(stage.pid)
+        assert len(workers) == 2
+        stage.send_signal(signal.SIGTERM)  # the stage alone: it must end its workers itself
+        assert stage.wait(timeout=120) == 128 + signal.SIGTERM
+    assert "error: train: interrupted by SIGTERM" in err_path.read_text()
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    new = [r for r in mlflow_runs(reproduced) if r.info.run_id not in runs_before]
+    assert len(new) == 3  # the sweep's parent and its two models
+    assert {run.info.status for run in new} == {"KILLED"}

@@ -87,8 +87,9 @@ class GroupedProgress:
         self.tenths = max(tenths, self.tenths)
         self.last = now
         log.info(
-            "%3d%% of %d model-epochs  %5.1fs  %s",
+            "epoch progress %3d%% (%d/%d model-epochs)  %5.1fs  %s",
             100 * done // self.total,
+            done,
             self.total,
             now - self.started,
             SweepProgress(1, len(self.latest)).describe(self.latest),
