@@ -135,7 +135,7 @@ def group_tasks(plan: SweepPlan, prepared_dir: Path, root: Path) -> list:
         example_shape=tuple(plan.meta.example_shape),
         n_classes=plan.meta.n_classes,
         root=root,
-        prepared_dir=prepared_dir,
+        prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
         base_seed=config.base.seed,
         learning_rate=config.train.learning_rate,
         batch_size=config.train.batch_size,

@@ -63,3 +63,24 @@ def test_a_two_node_ray_cluster_gives_the_same_bits(cluster, recipe, reference):
     # Every group's epochs streamed back while it trained, from both nodes' workers.
     assert len(epochs_seen) == len(tasks) * recipe.epochs
     assert {r.environment["intra_op_threads"] for r in outcome.results} == {"1"}
+
+
+def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, reproduced):
+    """`dvc repro -f train` with RAY_ADDRESS set: the same hash of models/ in dvc.lock, and
+    the stage's runs FINISHED (only the stage talks to MLflow)."""
+    from conftest import children_of, mlflow_runs, parent_of_models
+    from ruamel.yaml import YAML
+
+    def models_hash() -> str:
+        lock = YAML(typ="safe", pure=True).load((reproduced.root / "dvc.lock").read_text())
+        return lock["stages"]["train"]["outs"][0]["md5"]
+
+    before = models_hash()
+    reproduced.env.update(RAY_ENV, RAY_ADDRESS=cluster.address, HOME=os.environ["HOME"])
+    result = reproduced.dvc("repro", "-f", "train")
+    assert "Ray tasks on the cluster" in result.stderr + result.stdout
+    assert models_hash() == before
+    runs = mlflow_runs(reproduced)
+    children = children_of(runs, parent_of_models(reproduced, runs).info.run_id)
+    assert {run.info.status for run in children} == {"FINISHED"}
+    assert all(run.data.tags["compute.onednn_max_cpu_isa"] == "AVX2" for run in children)
