@@ -93,3 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     print(results["conditions"])
     print()
     print(results["table"])
+
+
+if __name__ == "__main__":
+    main()
