@@ -66,10 +66,10 @@ from pipeline.config import load_config
 from pipeline.core.runtime import init_tensorflow
 config = load_config(Path({str(params_path)!r}))
 init_tensorflow(config.base.seed)
-from pipeline.train import plan_sweep, group_tasks
-from pipeline.compute import run_groups
+from pipeline.train import plan_sweep
+from pipeline.compute import run_groups, sweep_groups
 plan = plan_sweep(config, Path({str(prepared)!r}), Path({str(ROOT)!r}))
-tasks = group_tasks(plan, Path({str(prepared)!r}), Path({str(ROOT)!r}))
+tasks = sweep_groups(config, plan.towers, plan.meta, Path({str(prepared)!r}), Path({str(ROOT)!r}))
 planned = time.perf_counter()
 outcome = run_groups(tasks, config.compute, lambda *_: None, {{m.name: m for m in plan.models}})
 done = time.perf_counter()
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         from pipeline.prepare import prepare
 
         prepare(work / "params.yaml", work / "prepared")
-        with old_worktree(BEFORE, work / "before") as before:
+        with old_worktree(BEFORE, work / "before-tree") as before:
             if "first_epoch" in parts:
                 sizes = [int(s) for s in args.sizes.split(",")]
                 results["first_epoch"] = bench_first_epoch(ROOT, before, work / "prepared", sizes)

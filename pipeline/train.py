@@ -121,45 +121,6 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
             )
 
 
-def group_tasks(plan: SweepPlan, prepared_dir: Path, root: Path) -> list:
-    """The sweep's towers as groups (pipeline/compute): per training set, at most
-    `compute.group_size` towers. Entries without `train_size` or `label_noise` share
-    `data:`'s training split; the others train on prefixes of the nested pool
-    (datasets/subsets.py), one training set per (rows, noise)."""
-    from pipeline.compute import Recipe, TowerTask, cut_groups
-    from pipeline.datasets import subsets
-
-    config = plan.config
-    recipe = Recipe(
-        model=config.model,
-        example_shape=tuple(plan.meta.example_shape),
-        n_classes=plan.meta.n_classes,
-        root=root,
-        prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
-        base_seed=config.base.seed,
-        learning_rate=config.train.learning_rate,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-    )
-    towers = [
-        (
-            TowerTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
-            subsets.training_set(t.entry, config.data, plan.meta.pool_rows),
-        )
-        for t in plan.towers
-    ]
-    tasks = cut_groups(towers, config.compute.group_size, recipe)
-    for task in tasks:
-        if len(tasks) > 1:
-            log.info(
-                "%s: %d models on %s",
-                task.describe(),
-                len(task.towers),
-                subsets.describe(task.training_set),
-            )
-    return tasks
-
-
 @dataclass
 class SweepPlan:
     """Everything `train` settles before the first MLflow run exists."""
@@ -196,7 +157,7 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
 def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
     """Train every group of towers with the configured executor, streaming epoch metrics to
     MLflow and to a history; the stage's models end with the trained weights."""
-    from pipeline.compute import run_groups
+    from pipeline.compute import run_groups, sweep_groups
     from pipeline.core.progress import GroupedProgress
     from pipeline.tracking import records
 
@@ -209,7 +170,7 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
         for sink in (epoch_logger, history, progress):
             sink(epoch, per_tower)
 
-    tasks = group_tasks(plan, prepared_dir, root)
+    tasks = sweep_groups(config, plan.towers, plan.meta, prepared_dir, root)
     models = {model.name: model for model in plan.models}
     outcome = run_groups(tasks, config.compute, on_epoch, models)
     epoch_logger.flush()
@@ -326,3 +287,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+

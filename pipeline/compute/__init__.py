@@ -1,7 +1,8 @@
 """How a sweep is computed: cut into groups of towers, trained by an executor.
 
 `groups`: the picklable group descriptions (a group = towers sharing a training set, at
-most `compute.group_size`) and their numpy results. `work`: training one group, wherever it
+most `compute.group_size`) and their numpy results; `planning`: a sweep's towers cut into
+groups. `work`: training one group, wherever it
 runs. `executors`: in this process (the default), `local` worker processes (`worker` is
 their entry point, `channel` their pipe messages), or `ray_tasks` on a Ray cluster when
 RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling.md).
@@ -17,6 +18,7 @@ from pipeline.compute.groups import (
     TowerTask,
     cut_groups,
 )
+from pipeline.compute.planning import sweep_groups
 
 __all__ = [
     "GroupFailure",
@@ -28,4 +30,5 @@ __all__ = [
     "cut_groups",
     "describe",
     "run_groups",
+    "sweep_groups",
 ]
