@@ -122,3 +122,21 @@ def test_further_problems_are_counted(tmp_path: Path, bad_keys: int, more: str):
             params["train"][key] = "x"
 
     assert _message(tmp_path, edit).endswith(more)
+
+
+@pytest.mark.parametrize(
+    ("compute", "expected"),
+    [
+        ({"workers": -1}, "compute.workers = -1"),
+        ({"group_size": 0}, "compute.group_size = 0"),
+        ({"workers": "2"}, 'compute.workers = "2": must be a whole number; remove the quotes'),
+        ({"threads": 2}, "unknown key 'compute.threads'"),
+    ],
+)
+def test_compute_settings_are_validated_though_dvc_does_not_track_them(
+    tmp_path: Path, compute: dict, expected: str
+):
+    def edit(params: dict) -> None:
+        params["compute"] = compute
+
+    assert _message(tmp_path, edit).startswith(expected)
