@@ -64,16 +64,16 @@ def fits_task(args: argparse.Namespace) -> dict:
     init_tensorflow(config.base.seed)
     import keras
 
-    from pipeline.datasets import prepared
+    from pipeline.datasets import prepared, subsets
     from pipeline.modeling import training
     from pipeline.modeling.builders import regularizable_names
     from pipeline.modeling.towers import TowerInput, fit_tower_groups, max_weight_difference
-    from pipeline.train import build_models, training_groups
+    from pipeline.train import build_models
 
     meta = contracts.read_meta(args.prepared)
     shape, n_classes = meta.example_shape, meta.n_classes
     towers = resolve_towers(config, regularizable_names(config.model, shape, n_classes, root))
-    train, val = (prepared.read_split(args.prepared, s) for s in ("train", "val"))
+    val = prepared.read_split(args.prepared, "val")
     hyper = dict(
         learning_rate=config.train.learning_rate,
         batch_size=config.train.batch_size,
@@ -81,8 +81,15 @@ def fits_task(args: argparse.Namespace) -> dict:
     )
 
     def groups(inputs) -> list:
-        """As `train` groups them: one fused `fit` per distinct training set."""
-        return training_groups(config, towers, inputs, args.prepared, meta, train)
+        """One fused `fit` per distinct training set (`train` also bounds a group's size)."""
+        keyed: dict = {}
+        for tower, item in zip(towers, inputs, strict=True):
+            key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
+            keyed.setdefault(key, []).append(item)
+        return [
+            (members, subsets.training_split(args.prepared, key, n_classes, config.base.seed))
+            for key, members in keyed.items()
+        ]
 
     split_of = {t.name: split for members, split in groups(towers) for t in members}
 

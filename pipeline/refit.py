@@ -77,7 +77,8 @@ def refit(
         config.base.seed,
     )  # fmt: skip
     test = prepared.read_split(prepared_dir, "test")
-    found = runs.runs_of_models(models_dir, store.connect())
+    # The latest execution of `train` that made these models holds the refit run.
+    found = next(iter(runs.sweeps_of_models(models_dir, store.connect())), None)
     log.info(
         "refit %s (%s) on %d rows, %d epochs", entry.name, decision.verdict(), len(train.labels),
         config.train.epochs,

@@ -1,7 +1,10 @@
-"""Stage `train`: every model of the sweep in one process, as towers of one Keras graph.
+"""Stage `train`: every model of the sweep, as towers of Keras graphs, in groups.
 
 One model per entry of `sweep:` and per seed (`base.seed`, then `base.repeat_seeds`), each
-bit-identical to the same model trained alone (pipeline/modeling/towers.py). For each, writes
+bit-identical to the same model trained alone (pipeline/modeling/towers.py). Groups of towers
+(pipeline/compute) train in this process, in local worker processes (`compute.workers`) or
+on a Ray cluster (RAY_ADDRESS), with the same bits; only this process talks to MLflow. For
+each model, writes
 `<out>/<entry>/` (extra seeds: `<out>/<entry>/repeats/seed_<seed>/`) with the standalone
 Keras model, its weights, the resolved params (`config.json`) and the per-epoch history; and
 `<out>/sweep.json`, every model's folder and divergence. A model whose loss turned NaN or
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from pipeline.config import LabConfig, TowerSpec, check_memory, load_config, resolve_towers
 from pipeline.core import contracts, stable_bytes
+from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage
 
@@ -40,7 +44,7 @@ def tower_params(config: LabConfig, tower: TowerSpec) -> dict:
         "l2_rate": dict(entry.layer_rates),
         "weight_decay": entry.weight_decay,
         "seed": tower.seed,
-        "data": config.data.as_trained(),
+        "data": config.data.model_dump(),
         "model": config.model.model_dump(),
         "train": config.train.model_dump(),
     }
@@ -50,14 +54,15 @@ class HistoryRecorder:
     """An epoch sink that keeps every model's per-epoch metrics, to write them beside it."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[dict[str, float]]] = {}
+        # model -> epoch -> row: a group trained again (its worker died) overwrites its epochs
+        self.rows: dict[str, dict[int, dict[str, float]]] = {}
 
     def __call__(self, epoch: int, per_model: dict[str, dict[str, float]]) -> None:
         for name, metrics in per_model.items():
-            self.rows.setdefault(name, []).append({"epoch": epoch, **metrics})
+            self.rows.setdefault(name, {})[epoch] = {"epoch": epoch, **metrics}
 
     def write(self, name: str, path: Path) -> None:
-        rows = self.rows.get(name, [])
+        rows = [row for _, row in sorted(self.rows.get(name, {}).items())]
         fields = ["epoch", "loss", "data_loss", "l2_penalty", "train_error"]
         fields += ["val_data_loss", "val_error"]
         with path.open("w", newline="") as handle:
@@ -116,53 +121,6 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
             )
 
 
-def training_groups(config, towers, inputs, prepared_dir, meta, default_split):
-    """[(tower inputs, training split[, validation split])] per distinct training set, in
-    the towers' order.
-
-    Entries without `train_size` or `label_noise` share `data:`'s training split; the others
-    train on prefixes of the nested pool (datasets/subsets.py), one group per (rows, noise);
-    fold towers (`choose.folds`) one group per fold, validated on its held-out rows
-    (datasets/folds.py).
-    """
-    from pipeline.datasets import folds, subsets
-
-    keyed: dict[object, list] = {}
-    for tower, tower_input in zip(towers, inputs, strict=True):
-        if tower.fold is not None:
-            key = ("fold", tower.fold)
-        else:
-            key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
-        keyed.setdefault(key, []).append(tower_input)
-    cv_pool = folds.read_cv_pool(prepared_dir) if config.choose.folds else None
-    groups = []
-    for key, members in keyed.items():
-        if key is not None and key[0] == "fold":
-            k, data = config.choose.folds, config.data
-            train, held_out, _ = folds.fold_sets(
-                cv_pool, k, key[1], meta.n_classes, data.effective_label_noise, config.base.seed
-            )
-            log.info(
-                "%d models on fold %d of %d (%d training rows, %d held out); group %d of %d",
-                len(members), key[1] + 1, k, len(train.labels), len(held_out.labels),
-                len(groups) + 1, len(keyed),
-            )  # fmt: skip
-            groups.append((members, train, held_out))
-            continue
-        split = (
-            default_split
-            if key is None
-            else subsets.training_split(prepared_dir, key, meta.n_classes, config.base.seed)
-        )
-        if len(keyed) > 1:
-            log.info(
-                "%d models on %s (%d rows); group %d of %d",
-                len(members), subsets.describe(key), len(split.labels), len(groups) + 1, len(keyed),
-            )  # fmt: skip
-        groups.append((members, split))
-    return groups
-
-
 @dataclass
 class SweepPlan:
     """Everything `train` settles before the first MLflow run exists."""
@@ -196,30 +154,33 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
     return SweepPlan(config, meta, layers, list(towers), models, train_split, val_split)
 
 
-def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path):
-    """Train every tower in one graph, streaming epoch metrics to MLflow and to a history."""
-    from pipeline.core.progress import SweepProgress
-    from pipeline.modeling import TowerInput, fit_tower_groups
+def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
+    """Train every group of towers with the configured executor, streaming epoch metrics to
+    MLflow and to a history; the stage's models end with the trained weights."""
+    from pipeline.compute import run_groups, sweep_groups
+    from pipeline.core.progress import GroupedProgress
     from pipeline.tracking import records
 
     config = plan.config
     epoch_logger = records.EpochMetricsLogger(sweep.child_ids)
     history = HistoryRecorder()
-    inputs = [
-        TowerInput(m, t.seed, t.entry.weight_decay)
-        for m, t in zip(plan.models, plan.towers, strict=True)
-    ]
-    groups = training_groups(config, plan.towers, inputs, prepared_dir, plan.meta, plan.train_split)
-    outcome = fit_tower_groups(
-        groups,
-        plan.val_split,
-        learning_rate=config.train.learning_rate,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-        sinks=[epoch_logger, history],
-        progress=lambda n: SweepProgress(config.train.epochs, n),
-    )
+    progress = GroupedProgress(config.train.epochs, len(plan.towers))
+
+    def on_epoch(epoch: int, per_tower: dict) -> None:
+        for sink in (epoch_logger, history, progress):
+            sink(epoch, per_tower)
+
+    tasks = sweep_groups(config, plan.towers, plan.meta, prepared_dir, root)
+    models = {model.name: model for model in plan.models}
+    outcome = run_groups(tasks, config.compute, on_epoch, models)
     epoch_logger.flush()
+    for result in outcome.results:
+        for name, weights in result.weights.items():
+            models[name].set_weights(weights)
+            tags = {f"compute.{key}": value for key, value in result.environment.items()}
+            tags["compute.group"] = str(result.index + 1)
+            tags["compute.attempts"] = str(result.attempts)
+            records.set_tags(sweep.child_ids[name], tags)
     records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
     return outcome, history
 
@@ -227,17 +188,20 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path):
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
 
+    from pipeline.compute import describe
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
     from pipeline.tracking import records, runs, store
 
-    plan = plan_sweep(config, prepared_dir, params.resolve().parent)
+    root = params.resolve().parent
+    plan = plan_sweep(config, prepared_dir, root)
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
     names = [tower.name for tower in plan.towers]
     tags = {t.name: tower_tags(t) for t in plan.towers}
+    # Fold runs (choose.folds) nest under their entry's run, entry runs under the sweep's.
     nest_under = {t.name: t.owner for t in plan.towers if t.owner is not None}
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
@@ -247,18 +211,26 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
         folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
         log.info(
-            "training %d models (%d entries x %d seeds%s) as one graph; MLflow parent run %s",
+            "training %d models (%d entries x %d seeds%s) in %s; MLflow parent run %s",
             len(plan.towers),
             len(config.sweep),
             1 + len(config.base.repeat_seeds),
             folds,
+            describe(config.compute),
             sweep.parent_id,
         )
-        outcome, history = fit_sweep(plan, sweep, prepared_dir)
+        outcome, history = fit_sweep(plan, sweep, prepared_dir, root)
         saved = [
-            save_tower(staging, plan, i, history, sweep, outcome.diverged_at_epoch)
-            for i in range(len(plan.towers))
+            save_tower(staging, plan, i, history, sweep, outcome) for i in range(len(plan.towers))
         ]
+        if outcome.failures:
+            # The groups that trained are recorded; no output folder replaces the last one.
+            raise LabError(
+                "; ".join(
+                    f"group {f.index + 1} ({', '.join(f.names)}) failed: {f.reason}"
+                    for f in outcome.failures
+                )
+            )
         record = contracts.SweepRecord(tuple(saved), tuple(plan.layers))
         contracts.write_sweep_record(staging, record)
         digest = contracts.models_digest(staging)
@@ -279,12 +251,14 @@ def tower_tags(tower: TowerSpec) -> dict[str, str]:
     return tags if tower.fold is None else {**tags, "fold": str(tower.fold)}
 
 
-def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, diverged_at: dict):
-    """Write tower `index`'s model folder, log its model and end its run; returns its record."""
+def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outcome):
+    """Write tower `index`'s model folder, log its model and end its run; returns its record.
+    A tower whose group failed gets its config and history, and its run ends FAILED."""
     from pipeline.tracking import records
 
     tower, model = plan.towers[index], plan.models[index]
-    diverged = diverged_at.get(tower.name)
+    diverged = outcome.diverged_at_epoch.get(tower.name)
+    failed = outcome.failed.get(tower.name)
     seed = tower.seed if tower.is_repeat else None
     folder = contracts.model_dir(staging, tower.entry.name, seed, tower.fold)
     folder.mkdir(parents=True)
@@ -293,7 +267,9 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, diver
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     history.write(tower.name, folder / contracts.HISTORY_FILE)
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
-    if diverged is None and tower.fold is not None:
+    if failed is not None:
+        sweep.fail(tower.name, f"its group failed: {failed}")
+    elif diverged is None and tower.fold is not None:
         # A fold's model only scores its held-out fold (evaluate): not logged as a model.
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         sweep.finish(tower.name)

@@ -182,3 +182,21 @@ def test_every_bound_is_stated_in_the_projects_words(tmp_path: Path, key, value,
 
 def _message_of(tmp_path: Path, params: dict) -> str:
     return _message(tmp_path, lambda p: p.clear() or p.update(params))
+
+
+@pytest.mark.parametrize(
+    ("compute", "expected"),
+    [
+        ({"workers": -1}, "compute.workers = -1"),
+        ({"group_size": 0}, "compute.group_size = 0"),
+        ({"workers": "2"}, 'compute.workers = "2": must be a whole number; remove the quotes'),
+        ({"threads": 2}, "unknown key 'compute.threads'"),
+    ],
+)
+def test_compute_settings_are_validated_though_dvc_does_not_track_them(
+    tmp_path: Path, compute: dict, expected: str
+):
+    def edit(params: dict) -> None:
+        params["compute"] = compute
+
+    assert _message(tmp_path, edit).startswith(expected)

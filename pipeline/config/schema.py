@@ -239,6 +239,24 @@ class ChooseConfig(_Section):
         return tuple(range(self.folds or 0))
 
 
+# Towers per graph by default: graph building and tracing grow with the towers of a graph,
+# and a group is also the unit that a worker or a Ray task trains.
+DEFAULT_GROUP_SIZE = 16
+
+
+class ComputeConfig(_Section):
+    """How the sweep is computed, never what it computes: every tower's weights are the same
+    bits whatever these say (docs/scaling.md), so `dvc.yaml` leaves them out of `params:`."""
+
+    # At most this many towers share one graph (towers on different training sets never do).
+    group_size: Annotated[int, Field(ge=1)] = DEFAULT_GROUP_SIZE
+    # 0: the groups train one after the other in the stage's process; N: in N local worker
+    # processes. With RAY_ADDRESS set, one Ray task per group instead.
+    workers: Annotated[int, Field(ge=0, le=256)] = 0
+    # TensorFlow's intra-op threads per worker process or Ray task (inter-op: 2).
+    threads_per_worker: Annotated[int, Field(ge=1, le=256)] = 1
+
+
 class LabConfig(_Section):
     base: BaseConfig
     data: DataConfig
@@ -248,6 +266,7 @@ class LabConfig(_Section):
     sweep: dict[EntryName, SweepEntry]
     grid: GridConfig = GridConfig()
     choose: ChooseConfig = ChooseConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     def entry(self, name: str) -> SweepEntry:
         if name not in self.sweep:

@@ -59,3 +59,38 @@ class SweepProgress:
             f", worst {per_model[worst]['val_error']:.3f} ({worst})"
             f"  train err {min(train):.3f}-{max(train):.3f}{tail}"
         )
+
+
+class GroupedProgress:
+    """An epoch sink for towers trained in groups, in any order and in parallel: one line per
+    tenth of all the sweep's model-epochs (and at least every `min_interval_s`), with the
+    latest figures of every model, however many groups or workers there are."""
+
+    def __init__(self, epochs: int, n_models: int, min_interval_s: float = 30.0):
+        self.total = epochs * n_models
+        self.min_interval_s = min_interval_s
+        self.reached: dict[str, int] = {}  # model -> its latest epoch (a rerun starts over)
+        self.latest: dict[str, Mapping[str, float]] = {}
+        self.started = time.perf_counter()
+        self.last = self.started
+        self.tenths = 0
+
+    def __call__(self, epoch: int, per_model: Mapping[str, Mapping[str, float]]) -> None:
+        for name, metrics in per_model.items():
+            self.reached[name] = epoch
+            self.latest[name] = metrics
+        done = sum(self.reached.values())
+        tenths = done * 10 // self.total
+        now = time.perf_counter()
+        if tenths <= self.tenths and now - self.last < self.min_interval_s:
+            return
+        self.tenths = max(tenths, self.tenths)
+        self.last = now
+        log.info(
+            "epoch progress %3d%% (%d/%d model-epochs)  %5.1fs  %s",
+            100 * done // self.total,
+            done,
+            self.total,
+            now - self.started,
+            SweepProgress(1, len(self.latest)).describe(self.latest),
+        )

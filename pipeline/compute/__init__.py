@@ -1,0 +1,34 @@
+"""How a sweep is computed: cut into groups of towers, trained by an executor.
+
+`groups`: the picklable group descriptions (a group = towers sharing a training set, at
+most `compute.group_size`) and their numpy results; `planning`: a sweep's towers cut into
+groups. `work`: training one group, wherever it
+runs. `executors`: in this process (the default), `local` worker processes (`worker` is
+their entry point, `channel` their pipe messages), or `ray_tasks` on a Ray cluster when
+RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling.md).
+"""
+
+from pipeline.compute.executors import describe, run_groups
+from pipeline.compute.groups import (
+    GroupFailure,
+    GroupResult,
+    GroupTask,
+    Recipe,
+    SweepOutcome,
+    TowerTask,
+    cut_groups,
+)
+from pipeline.compute.planning import sweep_groups
+
+__all__ = [
+    "GroupFailure",
+    "GroupResult",
+    "GroupTask",
+    "Recipe",
+    "SweepOutcome",
+    "TowerTask",
+    "cut_groups",
+    "describe",
+    "run_groups",
+    "sweep_groups",
+]

@@ -1,0 +1,57 @@
+"""Which executor trains the groups: this process, local workers, or a Ray cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+from pipeline.compute.groups import GroupFailure, GroupTask, SweepOutcome
+from pipeline.compute.work import EpochSink, run_group
+from pipeline.config.schema import ComputeConfig
+
+log = logging.getLogger(__name__)
+
+
+def in_process(
+    tasks: Sequence[GroupTask], on_epoch: EpochSink, models: Mapping[str, object] | None = None
+) -> SweepOutcome:
+    """The groups one after the other here; `models`: the stage's own models by tower name,
+    trained in place."""
+    outcome = SweepOutcome()
+    for task in tasks:
+        own = [models[name] for name in task.names] if models is not None else None
+        try:
+            outcome.results.append(run_group(task, on_epoch, own))
+        except Exception as exc:  # the group's runs fail with the reason; the others go on
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("error: %s failed: %s", task.describe(), reason)
+            outcome.failures.append(GroupFailure(task.index, task.names, reason))
+    return outcome
+
+
+def describe(compute: ComputeConfig) -> str:
+    if os.environ.get("RAY_ADDRESS"):
+        return f"Ray tasks on the cluster at RAY_ADDRESS ({compute.threads_per_worker} CPU each)"
+    if compute.workers:
+        return f"{compute.workers} local worker processes"
+    return "this process"
+
+
+def run_groups(
+    tasks: Sequence[GroupTask],
+    compute: ComputeConfig,
+    on_epoch: EpochSink,
+    models: Mapping[str, object] | None = None,
+) -> SweepOutcome:
+    if os.environ.get("RAY_ADDRESS"):
+        from pipeline.compute.ray_tasks import run_on_ray
+
+        return run_on_ray(tasks, compute, on_epoch)
+    if compute.workers:
+        from pipeline.compute.local import LocalWorkers
+
+        seed = tasks[0].recipe.base_seed if tasks else 0
+        workers = LocalWorkers(compute.workers, compute.threads_per_worker, seed)
+        return workers.run(tasks, on_epoch)
+    return in_process(tasks, on_epoch, models)

@@ -1,0 +1,131 @@
+"""The sweep cut into groups: towers that share a training set, at most `compute.group_size`.
+
+A group is what one `fit` trains as one graph, and what a worker process or a Ray task
+receives. Its description is plain data (picklable, no TensorFlow object): the worker
+builds the towers itself with the seeds they have alone, so where a group runs changes no
+bit of its weights (tests/test_compute.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config.schema import ModelConfig
+
+
+@dataclass(frozen=True)
+class TowerTask:
+    """One tower as a worker builds it: its name, L2 rate per layer, seed and weight decay."""
+
+    name: str
+    layer_rates: tuple[tuple[str, float], ...]
+    seed: int
+    weight_decay: float
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every group of a sweep shares: how to build, where the data is, how to train."""
+
+    model: ModelConfig
+    example_shape: tuple[int, ...]
+    n_classes: int
+    root: Path  # builders/ are found from here
+    prepared_dir: Path
+    base_seed: int  # label noise of pool subsets, and each process's global seed
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    folds: int | None = None  # choose.folds: k, for the fold groups' training and held-out rows
+    fold_label_noise: float = 0.0  # the share of a fold's training labels flipped
+
+
+# Where a group's training rows come from: None, data's training split; (rows, noise), a
+# prefix of the nested pool (datasets/subsets.py); ("fold", i), every fold of the pooled
+# training and validation rows but fold i, which is then its validation split
+# (datasets/folds.py).
+TrainingSet = tuple[int, float] | tuple[str, int] | None
+
+
+def is_fold(training_set: TrainingSet) -> bool:
+    return training_set is not None and training_set[0] == "fold"
+
+
+@dataclass(frozen=True)
+class GroupTask:
+    index: int
+    towers: tuple[TowerTask, ...]
+    training_set: TrainingSet
+    recipe: Recipe
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.towers]
+
+    def describe(self) -> str:
+        names = self.names
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"group {self.index + 1} ({shown})"
+
+
+@dataclass
+class GroupResult:
+    """What a group's training returns: numpy only, never a Keras object."""
+
+    index: int
+    weights: dict[str, list[np.ndarray]]  # tower name -> model.get_weights()
+    diverged_at_epoch: dict[str, int]
+    seconds: float
+    environment: dict[str, str]
+    attempts: int = 1
+
+
+@dataclass
+class GroupFailure:
+    index: int
+    names: list[str]
+    reason: str
+
+
+@dataclass
+class SweepOutcome:
+    """Every group's result and failure, in group order."""
+
+    results: list[GroupResult] = field(default_factory=list)
+    failures: list[GroupFailure] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.results)
+
+    @property
+    def diverged_at_epoch(self) -> dict[str, int]:
+        return {name: e for r in self.results for name, e in r.diverged_at_epoch.items()}
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {name: f.reason for f in self.failures for name in f.names}
+
+
+def cut_groups(
+    towers: Sequence[tuple[TowerTask, TrainingSet]], group_size: int, recipe: Recipe
+) -> list[GroupTask]:
+    """Towers with the same training set, in their order, cut into groups of `group_size`.
+
+    Chunks of one training set are as even as the size allows (17 towers at 16: 9 + 8), so no
+    group is left with a single straggler."""
+    by_set: dict[object, list[TowerTask]] = {}
+    for tower, key in towers:
+        by_set.setdefault(key, []).append(tower)
+    tasks: list[GroupTask] = []
+    for key, members in by_set.items():
+        n_chunks = -(-len(members) // group_size)
+        bounds = [round(i * len(members) / n_chunks) for i in range(n_chunks + 1)]
+        for start, stop in itertools.pairwise(bounds):
+            tasks.append(GroupTask(len(tasks), tuple(members[start:stop]), key, recipe))
+    return tasks

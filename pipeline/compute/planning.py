@@ -1,0 +1,65 @@
+"""A sweep's towers as group tasks: per training set, at most `compute.group_size` towers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.compute.groups import GroupTask, Recipe, TowerTask, cut_groups, is_fold
+from pipeline.config import LabConfig, TowerSpec
+from pipeline.core.contracts import PreparedMeta
+from pipeline.datasets import subsets
+
+log = logging.getLogger(__name__)
+
+
+def sweep_groups(
+    config: LabConfig,
+    towers: Sequence[TowerSpec],
+    meta: PreparedMeta,
+    prepared_dir: Path,
+    root: Path,
+) -> list[GroupTask]:
+    """Entries without `train_size` or `label_noise` share `data:`'s training split; the
+    others train on prefixes of the nested pool (datasets/subsets.py), one training set per
+    (rows, noise); fold towers (`choose.folds`) one per fold, validated on its held-out rows.
+    `root`: where builders/ is."""
+    recipe = Recipe(
+        model=config.model,
+        example_shape=tuple(meta.example_shape),
+        n_classes=meta.n_classes,
+        root=root,
+        prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
+        base_seed=config.base.seed,
+        learning_rate=config.train.learning_rate,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
+        folds=config.choose.folds,
+        fold_label_noise=config.data.effective_label_noise,
+    )
+    keyed = [
+        (
+            TowerTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
+            ("fold", t.fold)
+            if t.fold is not None
+            else subsets.training_set(t.entry, config.data, meta.pool_rows),
+        )
+        for t in towers
+    ]
+    tasks = cut_groups(keyed, config.compute.group_size, recipe)
+    if len(tasks) > 1:
+        for task in tasks:
+            log.info(
+                "%s: %d models on %s",
+                task.describe(),
+                len(task.towers),
+                describe(task.training_set, config.choose.folds),
+            )
+    return tasks
+
+
+def describe(training_set, folds: int | None) -> str:
+    if is_fold(training_set):
+        return f"fold {training_set[1] + 1} of {folds} (validated on its held-out rows)"
+    return subsets.describe(training_set)

@@ -1,0 +1,113 @@
+"""Training one group where it runs: in the stage's process, a worker process or a Ray task.
+
+Needs TensorFlow set up by `core.runtime.init_tensorflow` (the worker entry points do it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from pipeline.compute.groups import GroupResult, GroupTask
+
+# epoch (1-based), tower name -> that tower's metrics for the epoch
+EpochSink = Callable[[int, dict[str, dict[str, float]]], None]
+
+
+def environment() -> dict[str, str]:
+    """What decides a float32 result's bits besides the params and data: TensorFlow's and
+    Keras's versions, oneDNN's instruction set, and the thread pools (docs/reliability.md,
+    Reproducibility across x86 CPUs). Recorded per run, so runs from unlike nodes are told
+    apart."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"),
+        "intra_op_threads": _threads(
+            "TF_NUM_INTRAOP_THREADS", tf.config.threading.get_intra_op_parallelism_threads()
+        ),
+        "inter_op_threads": _threads(
+            "TF_NUM_INTEROP_THREADS", tf.config.threading.get_inter_op_parallelism_threads()
+        ),
+        "cpu_count": str(os.cpu_count()),
+    }
+
+
+def _threads(variable: str, configured: int) -> str:
+    """A thread pool's size: as set in the environment before TensorFlow's import, or in its
+    config; 0 from both means TensorFlow's default, one thread per core."""
+    return os.environ.get(variable) or (str(configured) if configured else "default")
+
+
+def build_group_models(task: GroupTask) -> list:
+    from pipeline.modeling.builders import build_tower
+
+    recipe = task.recipe
+    return [
+        build_tower(
+            recipe.model,
+            recipe.example_shape,
+            recipe.n_classes,
+            dict(tower.layer_rates),
+            seed=tower.seed,
+            name=tower.name,
+            root=recipe.root,
+        )
+        for tower in task.towers
+    ]
+
+
+def group_splits(task: GroupTask):
+    """(training split, validation split) of the group: a fold group is validated on its
+    held-out fold, every other group on data's validation split."""
+    from pipeline.compute.groups import is_fold
+    from pipeline.datasets import folds, prepared, subsets
+
+    recipe = task.recipe
+    if is_fold(task.training_set):
+        train, held_out, _ = folds.fold_sets(
+            folds.read_cv_pool(recipe.prepared_dir),
+            recipe.folds,
+            task.training_set[1],
+            recipe.n_classes,
+            recipe.fold_label_noise,
+            recipe.base_seed,
+        )
+        return train, held_out
+    train = subsets.training_split(
+        recipe.prepared_dir, task.training_set, recipe.n_classes, recipe.base_seed
+    )
+    return train, prepared.read_split(recipe.prepared_dir, "val")
+
+
+def run_group(task: GroupTask, on_epoch: EpochSink, models: Sequence | None = None) -> GroupResult:
+    """Train the group's towers as one graph; `models`: already built ones (the stage's own,
+    in process), else built here from the task."""
+    from pipeline.modeling.towers import TowerInput, fit_towers
+
+    recipe = task.recipe
+    models = list(models) if models is not None else build_group_models(task)
+    train, val = group_splits(task)
+    inputs = [
+        TowerInput(model, tower.seed, tower.weight_decay)
+        for model, tower in zip(models, task.towers, strict=True)
+    ]
+    outcome = fit_towers(
+        inputs,
+        train,
+        val,
+        learning_rate=recipe.learning_rate,
+        batch_size=recipe.batch_size,
+        epochs=recipe.epochs,
+        sinks=[on_epoch],
+    )
+    return GroupResult(
+        index=task.index,
+        weights={model.name: model.get_weights() for model in models},
+        diverged_at_epoch=dict(outcome.diverged_at_epoch),
+        seconds=outcome.seconds,
+        environment=environment(),
+    )

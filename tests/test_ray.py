@@ -1,0 +1,86 @@
+"""A 2-node Ray cluster on loopback trains the groups with the same bits as this process.
+
+Real Ray: `ray.cluster_utils.Cluster` as Ray's own tests use it, two nodes of 1 CPU each on
+127.0.0.1 only (/work/shared/RAY-ON-LOOPBACK.md: both settings), dashboard and usage stats
+off, token authentication set explicitly, a HOME of its own. One cluster for the module,
+shut down by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # with node_ip_address: loopback only
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(16),
+}
+# Ray reads these when it is imported; the fixture below puts the earlier values back.
+_SAVED = {k: os.environ.get(k) for k in [*RAY_ENV, "HOME", "RAY_ADDRESS"]}
+os.environ.update(RAY_ENV)
+ray = pytest.importorskip("ray")
+
+from test_compute import max_difference, recipe, reference, towers, weights_of  # noqa: E402, F401
+
+from pipeline.compute import cut_groups, run_groups  # noqa: E402
+from pipeline.config import ComputeConfig  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from ray.cluster_utils import Cluster
+
+    os.environ.update(RAY_ENV, HOME=str(tmp_path_factory.mktemp("ray-home")))
+    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
+    started = Cluster(initialize_head=True, head_node_args=node)
+    try:
+        started.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        started.wait_for_nodes()
+        os.environ["RAY_ADDRESS"] = started.address
+        yield started
+    finally:
+        started.shutdown()
+        for key, value in _SAVED.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_a_two_node_ray_cluster_gives_the_same_bits(cluster, recipe, reference):  # noqa: F811
+    tasks = cut_groups(towers(), 3, recipe)
+    epochs_seen: list[int] = []
+    outcome = run_groups(
+        tasks,
+        ComputeConfig(group_size=3),
+        lambda epoch, per_tower: epochs_seen.append(epoch),
+    )
+    assert max_difference(weights_of(outcome), reference) == 0.0
+    # Every group's epochs streamed back while it trained, from both nodes' workers.
+    assert len(epochs_seen) == len(tasks) * recipe.epochs
+    assert {r.environment["intra_op_threads"] for r in outcome.results} == {"1"}
+
+
+def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, reproduced):
+    """`dvc repro -f train` with RAY_ADDRESS set: the same hash of models/ in dvc.lock, and
+    the stage's runs FINISHED (only the stage talks to MLflow)."""
+    from conftest import children_of, mlflow_runs, parent_of_models
+    from ruamel.yaml import YAML
+
+    def models_hash() -> str:
+        lock = YAML(typ="safe", pure=True).load((reproduced.root / "dvc.lock").read_text())
+        return lock["stages"]["train"]["outs"][0]["md5"]
+
+    before = models_hash()
+    reproduced.env.update(RAY_ENV, RAY_ADDRESS=cluster.address, HOME=os.environ["HOME"])
+    result = reproduced.dvc("repro", "-f", "train")
+    assert "Ray tasks on the cluster" in result.stderr + result.stdout
+    assert models_hash() == before
+    runs = mlflow_runs(reproduced)
+    children = children_of(runs, parent_of_models(reproduced, runs).info.run_id)
+    assert {run.info.status for run in children} == {"FINISHED"}
+    assert all(run.data.tags["compute.onednn_max_cpu_isa"] == "AVX2" for run in children)
