@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
@@ -53,21 +52,15 @@ def check_folds(labels: np.ndarray, k: int, class_names) -> None:
 
 
 def write_cv_pool(prepared_dir: Path, pool: prepared.Split) -> None:
-    frame = pd.DataFrame(pool.features, columns=[f"x{i}" for i in range(pool.features.shape[1])])
-    frame[prepared.LABEL] = pool.labels
-    frame.to_parquet(prepared_dir / contracts.CV_POOL_FILE, index=False)
+    prepared.write_rows(prepared_dir / contracts.CV_POOL_FILE, pool)
 
 
 def read_cv_pool(prepared_dir: Path) -> prepared.Split:
     """The pooled rows, clean labels, each example in its shape."""
     path = prepared_dir / contracts.CV_POOL_FILE
-    if not path.is_file():
-        raise DataError(f"{path}: cross-validation rows missing; run `dvc repro -f prepare`")
-    frame = pd.read_parquet(path)
-    features = frame[[c for c in frame.columns if c.startswith("x")]].to_numpy(np.float32)
-    shape = contracts.read_meta(prepared_dir).example_shape
-    labels = frame[prepared.LABEL].to_numpy(np.int64)
-    return prepared.Split(features.reshape(len(features), *shape), labels)
+    return prepared.in_example_shape(
+        prepared.read_rows(path, "cross-validation rows missing"), prepared_dir
+    )
 
 
 def fold_sets(

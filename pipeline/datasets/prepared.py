@@ -115,24 +115,35 @@ def write_splits(
     """Write the splits into the existing folder `out_dir` (contracts.write_meta adds their
     metadata)."""
     for name, split in splits.items():
-        n_features = split.features.shape[1]
-        frame = pd.DataFrame(split.features, columns=[f"x{i}" for i in range(n_features)])
-        frame[LABEL] = split.labels
-        if name == "train":
-            frame[FLIPPED] = flipped
-        frame.to_parquet(out_dir / f"{name}.parquet", index=False)
+        extra = {FLIPPED: flipped} if name == "train" else {}
+        write_rows(out_dir / f"{name}.parquet", split, extra)
 
 
 def read_split(prepared_dir: Path, name: str) -> Split:
-    path = prepared_dir / f"{name}.parquet"
-    if not path.is_file():
-        raise DataError(f"{path}: prepared split missing; run `dvc repro prepare`")
-    frame = pd.read_parquet(path)
-    feature_columns = [c for c in frame.columns if c.startswith("x")]
-    features = frame[feature_columns].to_numpy(dtype=np.float32)
+    flat = read_rows(prepared_dir / f"{name}.parquet", "prepared split missing")
     # Stored flat; served in the shape of one example (e.g. 8x8x1 images) recorded in meta.
+    return in_example_shape(flat, prepared_dir)
+
+
+def in_example_shape(flat: Split, prepared_dir: Path) -> Split:
     shape = read_meta(prepared_dir).example_shape
-    return Split(
-        features=features.reshape(len(features), *shape),
-        labels=frame[LABEL].to_numpy(dtype=np.int64),
-    )
+    return Split(flat.features.reshape(len(flat.features), *shape), flat.labels)
+
+
+def write_rows(path: Path, split: Split, extra: dict[str, np.ndarray] | None = None) -> None:
+    """Rows as Parquet: flat feature columns `x0..x{n-1}`, then `label` (then `extra`)."""
+    n_features = split.features.shape[1]
+    frame = pd.DataFrame(split.features, columns=[f"x{i}" for i in range(n_features)])
+    frame[LABEL] = split.labels
+    for column, values in (extra or {}).items():
+        frame[column] = values
+    frame.to_parquet(path, index=False)
+
+
+def read_rows(path: Path, missing: str) -> Split:
+    """The rows `write_rows` wrote, features flat; `missing`: what the error calls the file."""
+    if not path.is_file():
+        raise DataError(f"{path}: {missing}; run `dvc repro -f prepare`")
+    frame = pd.read_parquet(path)
+    features = frame[[c for c in frame.columns if c.startswith("x")]].to_numpy(np.float32)
+    return Split(features, frame[LABEL].to_numpy(np.int64))

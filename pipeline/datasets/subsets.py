@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline.config.entries import EntrySpec
 from pipeline.config.schema import DataConfig
@@ -71,19 +70,11 @@ def noisy_labels(
 
 
 def write_pool(prepared_dir: Path, pool: prepared.Split) -> None:
-    n_features = pool.features.shape[1]
-    frame = pd.DataFrame(pool.features, columns=[f"x{i}" for i in range(n_features)])
-    frame[prepared.LABEL] = pool.labels
-    frame.to_parquet(prepared_dir / contracts.POOL_FILE, index=False)
+    prepared.write_rows(prepared_dir / contracts.POOL_FILE, pool)
 
 
 def read_pool(prepared_dir: Path) -> prepared.Split:
-    path = prepared_dir / contracts.POOL_FILE
-    if not path.is_file():
-        raise DataError(f"{path}: training pool missing; run `dvc repro -f prepare`")
-    frame = pd.read_parquet(path)
-    features = frame[[c for c in frame.columns if c.startswith("x")]]
-    return prepared.Split(features.to_numpy(np.float32), frame[prepared.LABEL].to_numpy(np.int64))
+    return prepared.read_rows(prepared_dir / contracts.POOL_FILE, "training pool missing")
 
 
 def training_set(entry: EntrySpec, cfg: DataConfig, pool_rows: int) -> tuple[int, float] | None:
