@@ -86,7 +86,7 @@ def write_outputs(
     markdown: str,
     data: dict,
     figures: dict,
-    decision: choosing.Decision | None,
+    decision: choosing.Decision | None = None,
 ):
     plots_dir = out_dir / "plots"
     shutil.rmtree(plots_dir, ignore_errors=True)  # DVC keeps it (persist): drop stale files

@@ -168,6 +168,11 @@ def reproduced(reproduced_once: tuple[Path, str], tmp_path: Path) -> Project:
     return Project(root)
 
 
+# `record` completes the MLflow runs from the files on every `dvc repro` (always_changed).
+ALWAYS_RUN = {"record": "ran"}
+UP_TO_DATE = {"record": ["always changed"]}  # `dvc status --json` with nothing to redo
+
+
 def ran_stages(output: str) -> dict[str, str]:
     """stage name -> "ran" or "restored" (from DVC's run cache), from `dvc repro` stdout."""
     found = {}

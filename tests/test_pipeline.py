@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from conftest import (
+    ALWAYS_RUN,
     Project,
     children_of,
     mlflow_runs,
@@ -23,8 +24,6 @@ pytestmark = pytest.mark.slow
 
 ENTRIES = ("plain", "layerwise")
 STAGES = {"prepare", "train", "evaluate", "refit", "report", "record"}
-# DVC runs `record` on every `dvc repro`: it completes the MLflow runs from the files.
-ALWAYS_RUN = {"record": "ran"}
 
 
 def _read_json(project: Project, path: str) -> dict:

@@ -4,6 +4,7 @@ store opened by parallel workers. Each is reported in one line and leaves no run
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    UP_TO_DATE,
     Project,
     mlflow_runs,
     model_runs,
@@ -326,4 +328,4 @@ def test_interrupts_leave_runs_killed_and_the_workspace_as_it_was(reproduced: Pr
     assert (project.root / "models" / "plain" / "model.keras").is_file()
     leftovers = [p for p in project.root.rglob("*") if p.name.endswith((".partial", ".old"))]
     assert leftovers == []
-    assert "changed" not in project.dvc("status").stdout
+    assert json.loads(project.dvc("status", "--json").stdout) == UP_TO_DATE

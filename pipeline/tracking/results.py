@@ -79,7 +79,7 @@ def record_results(sweep: FoundSweep, results: SweepResults) -> str:
     note = views.description(
         best_entry, sweep.experiment_id, key, [run_id for run_id in children if run_id]
     )
-    note += "".join(f"\n\n{s[:1].upper()}{s[1:]}" for s in results.said)
+    note += "".join(f"\n\n{sentence}" for sentence in results.said)
     records.set_tags(
         sweep.parent_id,
         {"best_entry": best_entry, "sweep_entries": ",".join(results.entries), NOTE_TAG: note},
