@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -30,13 +29,6 @@ log = logging.getLogger(__name__)
 REPORT_FILES = ("sweep.csv", "sweep.md", "choosing.md")
 
 
-def _read_json(path: Path, stage: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise DataError(f"{path}: missing or unreadable; run `dvc repro {stage}`") from None
-
-
 def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports_dir: Path):
     """The SweepResults of `models_dir` from what `evaluate` and `report` wrote."""
     from pipeline.tracking.results import SweepResults
@@ -45,8 +37,8 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
     entries = list(dict.fromkeys(tower.entry for tower in sweep.towers))
     per_seed, spread, read = {}, {}, []
     for entry in entries:
-        details = _read_json(details_dir / f"{entry}.json", "evaluate")
-        headline = _read_json(metrics_dir / f"{entry}.json", "evaluate")
+        details = contracts.read_stage_json(details_dir / f"{entry}.json", "evaluate")
+        headline = contracts.read_stage_json(metrics_dir / f"{entry}.json", "evaluate")
         read += [details_dir / f"{entry}.json", metrics_dir / f"{entry}.json"]
         for seed in details.get("seeds", []):
             per_seed[(entry, int(seed["seed"]))] = seed.get("metrics") or {}
@@ -55,7 +47,7 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
             base_seed,
             {k: v for k, v in headline.items() if k.endswith(("_mean", "_std", "_se"))},
         )
-    best = _read_json(reports_dir / "best.json", "report")
+    best = contracts.read_stage_json(reports_dir / "best.json", "report")
     by_rate = reports_dir / "plots" / "error_vs_rate.csv"  # the DVC plots' rate axis
     log10_rates = (
         dict(pd.read_csv(by_rate).drop_duplicates("entry")[["entry", "log10_rate"]].values)

@@ -219,6 +219,15 @@ def write_json(path: Path, payload: dict) -> None:
 REFIT_FILE = "refit.json"
 
 
+def read_stage_json(path: Path, stage: str) -> dict:
+    """A JSON file a stage wrote; one line naming the stage to rerun when it is missing or
+    unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise DataError(f"{path}: missing or unreadable; run `dvc repro {stage}`") from None
+
+
 def read_refit(refit_dir: Path) -> dict | None:
     """The refit's figures, or None when there was nothing to refit (or no refit stage ran)."""
     path = refit_dir / REFIT_FILE

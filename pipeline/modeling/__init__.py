@@ -8,12 +8,11 @@ divergence. `metrics`: the figures `evaluate` computes from a trained model.
 
 from pipeline.modeling.builders import build_tower, regularizable_names
 from pipeline.modeling.metrics import kernel_arrays, model_metrics, predicted_classes
-from pipeline.modeling.towers import TowerInput, fit_tower_groups
+from pipeline.modeling.towers import TowerInput
 
 __all__ = [
     "TowerInput",
     "build_tower",
-    "fit_tower_groups",
     "kernel_arrays",
     "model_metrics",
     "predicted_classes",

@@ -7,7 +7,6 @@ report says which entries are tied. The test error is shown, never used to choos
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pandas as pd
 
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
-from pipeline.core.errors import DataError
 
 COLUMNS = [
     "entry",
@@ -44,12 +42,6 @@ def regularizer_label(entry: EntrySpec) -> str:
     return f"L2 {entry.rates_label}"
 
 
-def _read(path: Path, stage: str) -> dict:
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro {stage}`")
-    return json.loads(path.read_text())
-
-
 def sweep_table(
     entries: tuple[EntrySpec, ...], metrics_dir: Path, details_dir: Path
 ) -> pd.DataFrame:
@@ -57,8 +49,8 @@ def sweep_table(
     and `diverged_at_epoch` set."""
     rows = []
     for entry in entries:
-        headline = _read(metrics_dir / f"{entry.name}.json", "evaluate")
-        details = _read(details_dir / f"{entry.name}.json", "evaluate")
+        headline = contracts.read_stage_json(metrics_dir / f"{entry.name}.json", "evaluate")
+        details = contracts.read_stage_json(details_dir / f"{entry.name}.json", "evaluate")
         base = details["seeds"][0]
         rows.append(
             {
