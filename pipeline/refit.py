@@ -18,18 +18,21 @@ import contextlib
 import logging
 from pathlib import Path
 
-from pipeline import choosing
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage
-from pipeline.reporting import readers, table
 
 log = logging.getLogger(__name__)
 
 
 def chosen_entry(config, models_dir: Path, metrics_dir: Path, details_dir: Path, test_rows: int):
     """The entry the folds choose (the report's decision), and that decision."""
+    # Here, not at the top: SciPy and Matplotlib cost a second, and without folds (the
+    # default) the stage only writes that there is nothing to refit.
+    from pipeline import choosing
+    from pipeline.reporting import readers, table
+
     record = contracts.read_sweep_record(models_dir)
     entries = resolve_entries(config, record.layers)
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
