@@ -54,7 +54,7 @@ class HistoryRecorder:
     """An epoch sink that keeps every model's per-epoch metrics, to write them beside it."""
 
     def __init__(self) -> None:
-        # model -> epoch -> row: a group trained again (its worker died) overwrites its epochs
+        # model -> epoch -> row
         self.rows: dict[str, dict[int, dict[str, float]]] = {}
 
     def __call__(self, epoch: int, per_model: dict[str, dict[str, float]]) -> None:

@@ -27,6 +27,7 @@ init_tensorflow(seed=0)
 from conftest import ROOT, prepared_splits  # noqa: E402
 
 from pipeline.compute import Recipe, TowerTask, cut_groups, run_groups  # noqa: E402
+from pipeline.compute.executors import EachEpochOnce  # noqa: E402
 from pipeline.compute.local import LocalWorkers  # noqa: E402
 from pipeline.config import ComputeConfig, ModelConfig  # noqa: E402
 from pipeline.core import contracts  # noqa: E402
@@ -117,15 +118,18 @@ def on_workers(recipe, tmp_path_factory):
     tasks.append(dataclasses.replace(boom, index=len(tasks)))
     executor = LocalWorkers(n_workers=2, threads=1, seed=SEED)
     killed = []
+    plain_epochs = []  # what the stage's sinks see of "plain", killed and trained again
 
     def kill_group_one_once(epoch, per_tower):
         if not killed and "plain" in per_tower:
             pid = executor.pid_of_group(0)
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
+        if "plain" in per_tower:
+            plain_epochs.append(epoch)
 
-    outcome = executor.run(tasks, kill_group_one_once)
-    return outcome, killed, executor
+    outcome = executor.run(tasks, EachEpochOnce(kill_group_one_once))
+    return outcome, killed, executor, plain_epochs
 
 
 def test_group_sizes_one_three_and_all_give_the_same_bits(recipe, reference):
@@ -146,7 +150,7 @@ def test_groups_are_cut_evenly_per_training_set(recipe):
 
 
 def test_two_local_workers_give_the_same_bits_even_after_a_sigkill(on_workers, reference):
-    outcome, killed, _ = on_workers
+    outcome, killed, _, plain_epochs = on_workers
     assert len(killed) == 1
     results = {r.index: r for r in outcome.results}
     assert results[0].attempts == 2  # the killed group trained again
@@ -156,10 +160,12 @@ def test_two_local_workers_give_the_same_bits_even_after_a_sigkill(on_workers, r
     # The bit-deciding environment comes back with every group: pinned thread pools.
     assert {r.environment["intra_op_threads"] for r in outcome.results} == {"1"}
     assert {r.environment["inter_op_threads"] for r in outcome.results} == {"2"}
+    # The rerun's repeated epochs reach MLflow, the history and the progress block once.
+    assert plain_epochs == list(range(1, EPOCHS + 1))
 
 
 def test_a_group_that_raises_fails_alone_with_its_reason(on_workers):
-    outcome, _, executor = on_workers
+    outcome, _, executor, _ = on_workers
     [failure] = outcome.failures
     assert failure.names == ["broken"]
     assert "RuntimeError: this builder fails on purpose" in failure.reason

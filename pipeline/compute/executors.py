@@ -13,6 +13,26 @@ from pipeline.config.schema import ComputeConfig
 log = logging.getLogger(__name__)
 
 
+class EachEpochOnce:
+    """Passes each tower's epochs on once, in order.
+
+    A group trained again (its worker or node was lost) repeats the epochs it had reached,
+    with the same bits; MLflow, the history and the progress block have them already, so a
+    rerun shows nothing until it passes the epoch where the lost attempt stopped.
+    """
+
+    def __init__(self, sink: EpochSink):
+        self.sink = sink
+        self.reached: dict[str, int] = {}
+
+    def __call__(self, epoch: int, per_tower: Mapping[str, Mapping[str, float]]) -> None:
+        fresh = {name: m for name, m in per_tower.items() if epoch > self.reached.get(name, 0)}
+        if per_tower and not fresh:
+            return
+        self.reached.update(dict.fromkeys(fresh, epoch))
+        self.sink(epoch, fresh)
+
+
 def in_process(
     tasks: Sequence[GroupTask], on_epoch: EpochSink, models: Mapping[str, object] | None = None
 ) -> SweepOutcome:
@@ -44,6 +64,7 @@ def run_groups(
     on_epoch: EpochSink,
     models: Mapping[str, object] | None = None,
 ) -> SweepOutcome:
+    on_epoch = EachEpochOnce(on_epoch)
     if os.environ.get("RAY_ADDRESS"):
         from pipeline.compute.ray_tasks import run_on_ray
 

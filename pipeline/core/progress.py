@@ -69,7 +69,7 @@ class GroupedProgress:
     def __init__(self, epochs: int, n_models: int, min_interval_s: float = 30.0):
         self.total = epochs * n_models
         self.min_interval_s = min_interval_s
-        self.reached: dict[str, int] = {}  # model -> its latest epoch (a rerun starts over)
+        self.reached: dict[str, int] = {}  # model -> its latest epoch
         self.latest: dict[str, Mapping[str, float]] = {}
         self.started = time.perf_counter()
         self.last = self.started
