@@ -24,7 +24,14 @@ _SAVED = {k: os.environ.get(k) for k in [*RAY_ENV, "HOME", "RAY_ADDRESS"]}
 os.environ.update(RAY_ENV)
 ray = pytest.importorskip("ray")
 
-from test_compute import max_difference, recipe, reference, towers, weights_of  # noqa: E402, F401
+from test_compute import (  # noqa: E402, F401
+    SWEEP,
+    max_difference,
+    recipe,
+    reference,
+    towers,
+    weights_of,
+)
 
 from pipeline.compute import cut_groups, run_groups  # noqa: E402
 from pipeline.config import ComputeConfig  # noqa: E402
@@ -84,3 +91,34 @@ def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, reproduc
     children = children_of(runs, parent_of_models(reproduced, runs).info.run_id)
     assert {run.info.status for run in children} == {"FINISHED"}
     assert all(run.data.tags["compute.onednn_max_cpu_isa"] == "AVX2" for run in children)
+
+
+def test_a_node_removed_while_its_group_trains_costs_a_rerun_not_a_bit(
+    cluster,
+    recipe,  # noqa: F811
+    reference,  # noqa: F811
+):
+    """A third node joins; at the sweep's first epoch, with one group on each of the three
+    single-CPU nodes, it is removed. The group it held trains again elsewhere: the same bits,
+    and its repeated epochs reach the stage's sinks once."""
+    extra = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    cluster.wait_for_nodes()
+    tasks = cut_groups(towers(), 3, recipe)
+    assert len(tasks) == 3  # one group per node's CPU
+    epochs_seen: list[tuple[int, str]] = []
+    removed = []
+
+    def remove_the_extra_node_once(epoch, per_tower):
+        if not removed:
+            cluster.remove_node(extra, allow_graceful=False)
+            removed.append(epoch)
+        epochs_seen.extend((epoch, name) for name in per_tower)
+
+    outcome = run_groups(tasks, ComputeConfig(group_size=3), remove_the_extra_node_once)
+    assert removed == [1]
+    attempts = sorted(r.attempts for r in outcome.results)
+    assert attempts == [1, 1, 2]  # the removed node's group, and only it, trained again
+    assert max_difference(weights_of(outcome), reference) == 0.0
+    assert sorted(epochs_seen) == sorted(
+        (epoch, name) for epoch in range(1, recipe.epochs + 1) for name, *_ in SWEEP
+    )
