@@ -37,12 +37,18 @@ def first_epoch(source: Path, prepared: Path, towers: int, epochs: int) -> float
     return payload["fit_s"]
 
 
-def bench_first_epoch(source_now: Path, source_before: Path, prepared: Path, sizes) -> dict:
+def bench_first_epoch(
+    source_now: Path, source_before: Path, prepared: Path, sizes, baseline_max: int
+) -> dict:
     """fit(epochs=1) and fit(epochs=3) per size: the first epoch is one-epoch time minus the
-    mean of the later epochs."""
+    mean of the later epochs. The baseline only up to `baseline_max` towers: its first epoch
+    grows faster than the towers (56 s for 40), so 160 would take most of an hour."""
     rows = {}
     for towers in sizes:
-        for name, source in (("now", source_now), ("before", source_before)):
+        sources = [("now", source_now)]
+        if towers <= baseline_max:
+            sources.append(("before", source_before))
+        for name, source in sources:
             one = first_epoch(source, prepared, towers, 1)
             three = first_epoch(source, prepared, towers, 3)
             later = max(three - one, 0.0) / 2
@@ -123,6 +129,27 @@ def bench_ray(work: Path, params: dict, prepared: Path) -> dict:
     return row
 
 
+# The layer grid of docs/choosing-l2.md: 6 rates x (all + each of 3 layers) - 3 duplicates
+# of rate 0 = 21 entries, x 3 seeds = 63 models.
+LAYER_GRID = {
+    "sweep": {},
+    "grid": {
+        "rates": [0, 0.001, 0.003, 0.01, 0.03, 0.1],
+        "layers": ["all", "each"],
+        "train_sizes": [None],
+        "label_noise": [None],
+    },
+}
+
+
+def layer_grid_params(params: dict) -> dict:
+    return {
+        **params,
+        **LAYER_GRID,
+        "base": {**params["base"], "repeat_seeds": [43, 44]},
+    }
+
+
 def projection(executors: dict, cores: int = 16, nodes: int = 4) -> dict:
     """From the measured per-group fit times on 1 worker: groups spread over `cores`
     single-thread workers per node (a projection, not a measurement)."""
@@ -146,7 +173,13 @@ def table(results: dict) -> str:
     fe = results.get("first_epoch", {})
     for key, row in fe.items():
         if key.startswith("now_"):
-            before = fe[key.replace("now_", "before_")]
+            before = fe.get(key.replace("now_", "before_"))
+            if before is None:
+                rows.append(
+                    f"| first epoch per tower, {row['towers']} towers | "
+                    f"{row['first_epoch_per_tower_s']:.2f} s | not measured | |"
+                )
+                continue
             rows.append(
                 f"| first epoch per tower, {row['towers']} towers | "
                 f"{row['first_epoch_per_tower_s']:.2f} s | {BEFORE}: "
@@ -159,6 +192,13 @@ def table(results: dict) -> str:
         rows.append(
             f"| cold `dvc repro -f`, default sweep | {now['cold_repro_s']:.1f} s | {BEFORE}: "
             f"{before['cold_repro_s']:.1f} s | {ratio:.2f}x |"
+        )
+    if "layer_grid" in results:
+        now, before = results["layer_grid"]["now"], results["layer_grid"]["before"]
+        ratio = before["cold_repro_s"] / now["cold_repro_s"]
+        rows.append(
+            f"| cold `dvc repro -f`, the 63-model layer grid | {now['cold_repro_s']:.1f} s | "
+            f"{BEFORE}: {before['cold_repro_s']:.1f} s | {ratio:.2f}x |"
         )
     ex = results.get("executors", {})
     if ex:
@@ -180,8 +220,9 @@ def table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parts", default="first_epoch,executors,sweep")
-    parser.add_argument("--sizes", default="10,40")
+    parser.add_argument("--parts", default="first_epoch,executors,sweep,layer_grid")
+    parser.add_argument("--sizes", default="10,40,160")
+    parser.add_argument("--baseline-max-towers", type=int, default=40)
     parser.add_argument("--executor-epochs", type=int, default=20)
     parser.add_argument("--ray", action="store_true", help="also a 2-node local Ray cluster")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "compute_results.json")
@@ -189,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[bench] %(message)s", stream=sys.stderr)
     parts = args.parts.split(",")
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text())
-    results: dict = {"machine": machine()}
+    # A run of some parts keeps the other parts' figures from earlier runs.
+    results: dict = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results["machine"] = machine()
     with tempfile.TemporaryDirectory(prefix="l2lab-scale-") as tmp:
         work = Path(tmp)
         write_params(work / "params.yaml", params)
@@ -199,12 +242,20 @@ def main(argv: list[str] | None = None) -> None:
         with old_worktree(BEFORE, work / "before-tree") as before:
             if "first_epoch" in parts:
                 sizes = [int(s) for s in args.sizes.split(",")]
-                results["first_epoch"] = bench_first_epoch(ROOT, before, work / "prepared", sizes)
+                results["first_epoch"] = bench_first_epoch(
+                    ROOT, before, work / "prepared", sizes, args.baseline_max_towers
+                )
             if "sweep" in parts:
                 now = cold_repro(work, "now", ROOT, params)
                 template = YAML(typ="safe").load((before / "params.yaml").read_text())
                 was = cold_repro(work, "before", before, known_to(template, params))
                 results["sweep"] = {"now": now, "before": was}
+            if "layer_grid" in parts:
+                grid = layer_grid_params(params)
+                now = cold_repro(work, "grid-now", ROOT, grid)
+                template = YAML(typ="safe").load((before / "params.yaml").read_text())
+                was = cold_repro(work, "grid-before", before, known_to(template, grid))
+                results["layer_grid"] = {"now": now, "before": was}
         if "executors" in parts:
             shrunk = shrink_params(params, epochs=args.executor_epochs)
             shrunk["compute"] = {"group_size": 3}
