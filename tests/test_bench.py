@@ -31,6 +31,22 @@ def test_shrinking_keeps_the_model_and_leaves_the_input_alone():
     assert harness.shrink_params(params) == params
 
 
+def test_the_layer_grid_is_the_63_models_of_the_docs(tmp_path):
+    """The scaling benchmark's grid, through the lab's own validation and expansion."""
+    from ruamel.yaml import YAML
+
+    from benchmarks.compute_part import layer_grid_params
+    from pipeline.config import load_config, resolve_towers
+
+    params = layer_grid_params(YAML(typ="safe").load((ROOT / "params.yaml").read_text()))
+    write_yaml(tmp_path / "params.yaml", params)
+    towers = resolve_towers(
+        load_config(tmp_path / "params.yaml"), ["hidden_1", "hidden_2", "output"]
+    )
+    assert len(towers) == 63
+    assert len({t.entry.name for t in towers}) == 21
+
+
 def test_extra_seeds_make_every_entry_train_again():
     seeded = harness.with_extra_seeds(tiny_params(), 3)
     assert seeded["base"]["repeat_seeds"] == [43, 44, 45]
