@@ -49,50 +49,56 @@ class FitOutcome:
 
 
 class PerTowerAdamW(keras.optimizers.Adam):
-    """Adam with each kernel's own decoupled weight decay: AdamW's rule, per tower.
+    """Adam with each kernel's own decoupled weight decay: AdamW's rule, per tower, and
+    Adam's update made once for all the towers' weights.
 
     Keras gives an optimizer one `weight_decay`; the towers need their own (0 for plain Adam).
     The decay step below is the TensorFlow backend's AdamW step, `w -= w * decay * lr` in the
     variable's dtype before Adam's update, applied to the kernels that `decays` names.
+    Measured with 40 default MLPs, the flat update cut the first epoch from 0.45 to 0.31 s
+    per tower; later epochs cost the same.
     """
 
     def __init__(self, learning_rate: float, decays: Sequence[tuple[keras.Variable, float]]):
         super().__init__(learning_rate=learning_rate)
-        self._step_factors: dict = {}
         self._decay_by_key = {self._var_key(v): d for v, d in decays if d > 0}
 
+    def build(self, var_list):
+        """Adam's two moments as one flat vector each, over every weight of every tower,
+        instead of two slots per weight (see `_backend_update_step`)."""
+        if self.built:
+            return
+        # The base optimizer's build (step counter, weight indices), not Adam's slots.
+        super(keras.optimizers.Adam, self).build(var_list)
+        self._sizes = [math.prod(v.shape) for v in var_list]
+        self._flat_momentum = self.add_variable((sum(self._sizes),), name="momentum")
+        self._flat_velocity = self.add_variable((sum(self._sizes),), name="velocity")
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        self._step_factors = {}  # this step's, per dtype: graph tensors of this trace only
-        try:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
-        finally:
-            self._step_factors = {}
+        """Keras's Adam step (keras/src/optimizers/adam.py, amsgrad off) on all weights at
+        once: the gradients concatenated, the moments and the step computed on the flat
+        vectors, the step split back onto each weight.
 
-    def update_step(self, gradient, variable, learning_rate):
-        """Keras's Adam step (keras/src/optimizers/adam.py, amsgrad off), with its scalar
-        factor made once per step instead of once per weight.
-
-        The same ops on the same values, so the same bits (TensorFlow's graph optimizer
-        merged the copies anyway), and about ten fewer ops per weight to trace. Measured
-        with 40 default MLPs: the first epoch 0.54 -> 0.44 s per tower.
+        Every number gets the same operations as in Keras's per-weight step (elementwise,
+        in the same order; concatenating and splitting only copy), so each weight ends
+        with the same bits (tests/test_towers.py). The graph has a dozen ops for the whole
+        update instead of a dozen per weight, six weights per tower.
         """
-        dtype = variable.dtype
-        alpha = self._step_factors.get(dtype)
-        if alpha is None:
-            lr = ops.cast(learning_rate, dtype)
-            local_step = ops.cast(self.iterations + 1, dtype)
-            beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
-            beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
-            alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-            self._step_factors[dtype] = alpha
-        gradient = ops.cast(gradient, dtype)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
+        if len(grads) != len(self._sizes):
+            raise ValueError(f"expected {len(self._sizes)} gradients, got {len(grads)}")
+        dtype = self._flat_momentum.dtype
+        lr = ops.cast(learning_rate, dtype)
+        local_step = ops.cast(self.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        gradient = tf.concat([tf.reshape(ops.cast(g, dtype), [-1]) for g in grads], axis=0)
+        m, v = self._flat_momentum, self._flat_velocity
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
-        self.assign_sub(
-            variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
-        )
+        step = ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon))
+        for variable, piece in zip(trainable_variables, tf.split(step, self._sizes), strict=True):
+            self.assign_sub(variable, tf.reshape(piece, variable.shape))
 
     def _apply_weight_decay(self, variables):
         for variable in variables:
