@@ -153,3 +153,32 @@ def test_record_finds_every_parent_run_that_made_the_models_latest_first(clean_e
     assert runs.find_sweeps("never-made") == []
     statuses = {r.info.status for r in MlflowClient().search_runs([experiment_id])}
     assert statuses == {"FINISHED"}
+
+
+def test_only_the_newest_sweep_views_are_kept_and_a_users_views_never_go(clean_env, tmp_path):
+    """MLflow's UI stops saving views at 40 per experiment; each sweep saves one, so the lab
+    keeps its newest `SWEEP_VIEWS_KEPT` and leaves a view the user saved alone. Real store."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking import results, views
+
+    clean_env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    client = MlflowClient()
+    experiment = client.create_experiment("views", artifact_location=str(tmp_path / "art"))
+    prefix = views.SHARED_VIEW_TAG_PREFIX
+    mine = prefix + "my-own-view"
+    client.set_experiment_tag(experiment, mine, json.dumps({"name": "mine", "createdAt": 1}))
+    extra = 3
+    sweeps = [f"parent{i:02d}" for i in range(views.SWEEP_VIEWS_KEPT + extra)]
+    for i, parent in enumerate(sweeps):
+        envelope = json.dumps({"name": parent, "createdAt": 1000 + i, "state": "{}"})
+        client.set_experiment_tag(experiment, prefix + views.sweep_view_key(parent), envelope)
+
+    deleted = results.prune_sweep_views(client, experiment)
+
+    assert deleted == [prefix + views.sweep_view_key(p) for p in sweeps[:extra]]
+    left = {t for t in client.get_experiment(experiment).tags if t.startswith(prefix)}
+    assert left == {mine} | {prefix + views.sweep_view_key(p) for p in sweeps[extra:]}
+    assert results.prune_sweep_views(client, experiment) == []  # nothing more to prune

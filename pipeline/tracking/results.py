@@ -44,6 +44,16 @@ def is_recorded(sweep: FoundSweep, results: SweepResults) -> bool:
     return sweep.tags.get(RESULTS_DIGEST_TAG) == results.digest
 
 
+def prune_sweep_views(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Delete the lab's sweep views beyond the newest `views.SWEEP_VIEWS_KEPT` in this
+    experiment; returns the deleted tags. Older sweeps' links then open the plain runs page."""
+    tags = client.get_experiment(experiment_id).tags
+    stale = views.stale_sweep_views(tags)
+    for tag in stale:
+        client.delete_experiment_tag(experiment_id, tag)
+    return stale
+
+
 def record_results(sweep: FoundSweep, results: SweepResults) -> str:
     """Log `results` into the runs of `sweep` and save its view; returns the view's key.
 
@@ -71,9 +81,11 @@ def record_results(sweep: FoundSweep, results: SweepResults) -> str:
     state = views.sweep_view_state(sweep.parent_id, ["val_error", "test_error"])
     run_name = sweep.tags.get("mlflow.runName", "sweep")
     name = f"{run_name} {sweep.parent_id[:8]}: best on validation"
-    MlflowClient().set_experiment_tag(
+    client = MlflowClient()
+    client.set_experiment_tag(
         sweep.experiment_id, views.SHARED_VIEW_TAG_PREFIX + key, views.saved_view(name, state)
     )
+    prune_sweep_views(client, sweep.experiment_id)
     best_entry = str(results.best["best_entry"])
     children = [sweep.run_of(entry, seed) for entry, seed in results.per_seed]
     note = views.description(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 
 # Where `mlflow ui` serves by default: the address printed for the local store.
 DEFAULT_UI = "http://127.0.0.1:5000"
@@ -23,6 +24,10 @@ SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 # rate (as in the DVC plots); MLflow's scatter charts have no log axis of their own.
 LOG10_L2_METRIC = "log10_l2"
 _SECTION = "l2-sweep"
+# MLflow's UI refuses to save a view once an experiment holds 40 ("This experiment has
+# reached the limit of 40 custom views"). Each sweep saves one, so the lab keeps only the
+# newest few of its own: a user's views always have room.
+SWEEP_VIEWS_KEPT = 10
 
 
 def runs_link(experiment_id: str) -> str:
@@ -54,7 +59,22 @@ def _column(kind: str, key: str) -> str:
 
 
 def sweep_view_key(parent_id: str) -> str:
-    return f"l2-sweep-{parent_id}"
+    return f"{_SECTION}-{parent_id}"
+
+
+def stale_sweep_views(tags: Mapping[str, str], keep: int = SWEEP_VIEWS_KEPT) -> list[str]:
+    """Of an experiment's tags, the lab's sweep views beyond the newest `keep` (by when
+    they were saved), oldest first. Views a user saved are never among them."""
+    ours = []
+    for tag, value in tags.items():
+        if tag.startswith(SHARED_VIEW_TAG_PREFIX + _SECTION + "-"):
+            try:
+                saved_at = int(json.loads(value)["createdAt"])
+            except (ValueError, KeyError, TypeError):
+                saved_at = 0  # unreadable: the first to go
+            ours.append((saved_at, tag))
+    ours.sort()
+    return [tag for _, tag in ours[: max(len(ours) - keep, 0)]]
 
 
 def sweep_view_state(parent_id: str, metrics: list[str]) -> dict:
