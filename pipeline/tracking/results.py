@@ -46,7 +46,8 @@ def is_recorded(sweep: FoundSweep, results: SweepResults) -> bool:
 
 def prune_sweep_views(client: MlflowClient, experiment_id: str) -> list[str]:
     """Delete the lab's sweep views beyond the newest `views.SWEEP_VIEWS_KEPT` in this
-    experiment; returns the deleted tags. Older sweeps' links then open the plain runs page."""
+    experiment; returns the deleted tags. Older sweeps' links then open the runs page with
+    MLflow's notice that the share key does not exist."""
     tags = client.get_experiment(experiment_id).tags
     stale = views.stale_sweep_views(tags)
     for tag in stale:

@@ -25,7 +25,7 @@ SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 LOG10_L2_METRIC = "log10_l2"
 _SECTION = "l2-sweep"
 # MLflow's UI refuses to save a view once an experiment holds 40 ("This experiment has
-# reached the limit of 40 custom views"). Each sweep saves one, so the lab keeps only the
+# reached the maximum of 40 saved views"). Each sweep saves one, so the lab keeps only the
 # newest few of its own: a user's views always have room.
 SWEEP_VIEWS_KEPT = 10
 
