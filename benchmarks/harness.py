@@ -8,17 +8,16 @@ import logging
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ruamel.yaml import YAML
+
+from benchmarks import servers
 
 log = logging.getLogger("bench")
 
@@ -182,49 +181,15 @@ def old_worktree(revision: str, folder: Path) -> Iterator[Path]:
         subprocess.run([*git, "worktree", "prune"], capture_output=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def mlflow_server(folder: Path) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with its own store, serving artifacts; yields its URI."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [
-        str(Path(sys.executable).parent / "mlflow"), "server",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-        "--artifacts-destination", str(folder / "artifacts"),
-    ]  # fmt: skip
-    with (folder / "server.log").open("w") as server_log:
-        process = subprocess.Popen(
-            argv, cwd=folder, stdout=server_log, stderr=subprocess.STDOUT, env=bench_env(),
-            start_new_session=True,  # its own process group, so its workers stop with it
-        )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"mlflow server did not start:\n{(folder / 'server.log').read_text()}"
-                    ) from None
-                time.sleep(0.5)
+    backend = f"sqlite:///{folder / 'server.db'}"
+    with servers.mlflow_server(
+        backend, folder / "artifacts", folder / "server.log", env=bench_env()
+    ) as uri:
         yield uri
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def machine() -> dict:

@@ -7,23 +7,17 @@ import contextlib
 import glob
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import VENV_BIN, Project
+from conftest import Project
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks import servers
+from benchmarks.servers import free_port
 
 
 def _postgres_bin() -> Path | None:
@@ -76,41 +70,11 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def mlflow_server(
-    backend_uri: str, artifacts: Path, log_path: Path, workers: int = 2
-) -> Iterator[str]:
-    """`mlflow server` on 127.0.0.1 with served artifacts; yields its URI once it answers."""
-    port = free_port()
+def mlflow_server(backend_uri: str, artifacts: Path, log_path: Path, workers: int = 2):
+    """`mlflow server` on 127.0.0.1 with served artifacts, blind to this shell's MLflow
+    settings; a context manager yielding its URI."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "mlflow"), "server", "--backend-store-uri", backend_uri,
-                "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-                "--port", str(port), "--workers", str(workers),
-            ],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, log_path.read_text()[-3000:]
-                assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-                time.sleep(0.5)
-        yield uri
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    return servers.mlflow_server(backend_uri, artifacts, log_path, workers=workers, env=env)
 
 
 def run_queued_experiments(project: Project, settings: list[str], jobs: int = 2) -> str:

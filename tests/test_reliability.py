@@ -28,15 +28,10 @@ from conftest import (
 )
 from ruamel.yaml import YAML
 
+from benchmarks.servers import free_port
 from pipeline.core import runner
 from pipeline.core.errors import LabError, TrackingError
 from pipeline.tracking import runs, store
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
