@@ -150,6 +150,15 @@ def layer_grid_params(params: dict) -> dict:
     }
 
 
+def now_and_before(work: Path, prefix: str, params: dict, before: Path) -> dict:
+    """Cold `dvc repro -f` with these params in this tree, then in the `before` tree (given
+    only the params its params.yaml knows)."""
+    now = cold_repro(work, f"{prefix}now", ROOT, params)
+    template = YAML(typ="safe").load((before / "params.yaml").read_text())
+    was = cold_repro(work, f"{prefix}before", before, known_to(template, params))
+    return {"now": now, "before": was}
+
+
 def projection(executors: dict, cores: int = 16, nodes: int = 4) -> dict:
     """From the measured per-group fit times on 1 worker: groups spread over `cores`
     single-thread workers per node (a projection, not a measurement)."""
@@ -253,16 +262,10 @@ def main(argv: list[str] | None = None) -> None:
                     ROOT, before, work / "prepared", sizes, args.baseline_max_towers
                 )
             if "sweep" in parts:
-                now = cold_repro(work, "now", ROOT, params)
-                template = YAML(typ="safe").load((before / "params.yaml").read_text())
-                was = cold_repro(work, "before", before, known_to(template, params))
-                results["sweep"] = {"now": now, "before": was}
+                results["sweep"] = now_and_before(work, "", params, before)
             if "layer_grid" in parts:
                 grid = layer_grid_params(params)
-                now = cold_repro(work, "grid-now", ROOT, grid)
-                template = YAML(typ="safe").load((before / "params.yaml").read_text())
-                was = cold_repro(work, "grid-before", before, known_to(template, grid))
-                results["layer_grid"] = {"now": now, "before": was}
+                results["layer_grid"] = now_and_before(work, "grid-", grid, before)
         if "layer_grid_workers" in parts:
             # The same grid's 4 groups on 2 local workers: in process, one TensorFlow
             # keeps about 1.2 of the 2 cores busy.
