@@ -177,6 +177,15 @@ def projection(executors: dict, cores: int = 16, nodes: int = 4) -> dict:
     }
 
 
+def _versus(measure: str, now: dict, before: dict) -> str:
+    """A table row: a cold repro now against the same at 5b79e93, and their ratio."""
+    ratio = before["cold_repro_s"] / now["cold_repro_s"]
+    return (
+        f"| {measure} | {now['cold_repro_s']:.1f} s | {BEFORE}: {before['cold_repro_s']:.1f} s "
+        f"| {ratio:.2f}x |"
+    )
+
+
 def table(results: dict) -> str:
     rows = ["| measure | value | baseline (same run) | ratio |", "|---|---|---|---|"]
     fe = results.get("first_epoch", {})
@@ -197,24 +206,17 @@ def table(results: dict) -> str:
             )
     if "sweep" in results:
         now, before = results["sweep"]["now"], results["sweep"]["before"]
-        ratio = before["cold_repro_s"] / now["cold_repro_s"]
+        rows.append(_versus("cold `dvc repro -f`, default sweep", now, before))
+    grid = results.get("layer_grid", {})
+    if "before" in grid:
         rows.append(
-            f"| cold `dvc repro -f`, default sweep | {now['cold_repro_s']:.1f} s | {BEFORE}: "
-            f"{before['cold_repro_s']:.1f} s | {ratio:.2f}x |"
+            _versus("cold `dvc repro -f`, the 63-model layer grid", grid["now"], grid["before"])
         )
-    if "before" in results.get("layer_grid", {}):
-        now, before = results["layer_grid"]["now"], results["layer_grid"]["before"]
-        ratio = before["cold_repro_s"] / now["cold_repro_s"]
-        rows.append(
-            f"| cold `dvc repro -f`, the 63-model layer grid | {now['cold_repro_s']:.1f} s | "
-            f"{BEFORE}: {before['cold_repro_s']:.1f} s | {ratio:.2f}x |"
-        )
-        workers = results["layer_grid"].get("now_2_workers")
-        if workers is not None:
+        if "now_2_workers" in grid:
             rows.append(
-                f"| the same grid, `compute.workers: 2` | {workers['cold_repro_s']:.1f} s | "
-                f"{BEFORE}: {before['cold_repro_s']:.1f} s | "
-                f"{before['cold_repro_s'] / workers['cold_repro_s']:.2f}x |"
+                _versus(
+                    "the same grid, `compute.workers: 2`", grid["now_2_workers"], grid["before"]
+                )
             )
     ex = results.get("executors", {})
     if ex:
@@ -236,7 +238,9 @@ def table(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parts", default="first_epoch,executors,sweep,layer_grid")
+    parser.add_argument(
+        "--parts", default="first_epoch,executors,sweep,layer_grid,layer_grid_workers"
+    )
     parser.add_argument("--sizes", default="10,40,160")
     parser.add_argument("--baseline-max-towers", type=int, default=40)
     parser.add_argument("--executor-epochs", type=int, default=20)
@@ -265,7 +269,10 @@ def main(argv: list[str] | None = None) -> None:
                 results["sweep"] = now_and_before(work, "", params, before)
             if "layer_grid" in parts:
                 grid = layer_grid_params(params)
-                results["layer_grid"] = now_and_before(work, "grid-", grid, before)
+                # update: a grid run on workers kept from an earlier run stays
+                results.setdefault("layer_grid", {}).update(
+                    now_and_before(work, "grid-", grid, before)
+                )
         if "layer_grid_workers" in parts:
             # The same grid's 4 groups on 2 local workers: in process, one TensorFlow
             # keeps about 1.2 of the 2 cores busy.
