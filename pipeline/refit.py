@@ -21,7 +21,7 @@ from pathlib import Path
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.files import publish_dir, staging_dir
-from pipeline.core.runner import run_stage
+from pipeline.core.runner import run_stage, stop_if_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ def refit(
         seconds = fit(
             model, train, train, entry=model.name, learning_rate=config.train.learning_rate,
             batch_size=config.train.batch_size, epochs=config.train.epochs,
-            seed=config.base.seed, sinks=[], weight_decay=entry.weight_decay,
+            seed=config.base.seed, sinks=[lambda *_: stop_if_interrupted()],
+            weight_decay=entry.weight_decay,
         )  # fmt: skip
         error, _ = split_metrics(model, test)
         low, high = error_interval(round(error * len(test.labels)), len(test.labels))
@@ -118,6 +119,7 @@ def refit(
             records.log_params(run_id, logged)
             figures = {k: v for k, v in result.items() if k.startswith("test_")}
             records.log_metrics(run_id, figures | {"fit_seconds": seconds})
+        stop_if_interrupted()  # the run ends KILLED, and nothing is published
     publish_dir(staging, out_dir)
     log.info(
         "refit %s: test error %.3f, 95%% interval [%.3f, %.3f] (%d test rows) -> %s",

@@ -29,7 +29,7 @@ from pipeline.config import LabConfig, TowerSpec, check_memory, load_config, res
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
-from pipeline.core.runner import run_stage
+from pipeline.core.runner import run_stage, stop_if_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
     progress = GroupedProgress(config.train.epochs, len(plan.towers))
 
     def on_epoch(epoch: int, per_tower: dict) -> None:
+        stop_if_interrupted()
         for sink in (epoch_logger, history, progress):
             sink(epoch, per_tower)
 
@@ -220,6 +221,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             sweep.parent_id,
         )
         outcome, history = fit_sweep(plan, sweep, prepared_dir, root)
+        stop_if_interrupted()  # before any run ends FINISHED or any output is published
         saved = [
             save_tower(staging, plan, i, history, sweep, outcome) for i in range(len(plan.towers))
         ]

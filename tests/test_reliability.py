@@ -200,6 +200,35 @@ def test_a_signal_unwinds_the_stage_and_exits_128_plus_signal(
     )
 
 
+def test_a_ctrl_c_that_a_library_swallows_still_stops_the_stage_at_its_next_epoch(
+    restore_signals, capsys: pytest.CaptureFixture
+):
+    """The handler raises wherever the main thread is; a bare `except:` there (TensorFlow has
+    some) swallows it, and further signals are ignored by then. The stage's next checkpoint
+    (every epoch, and before publishing) stops it all the same."""
+    epochs_run, published = [], []
+
+    def body():
+        try:  # a library's code, where the signal happens to land
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except:  # noqa: E722
+            pass
+        for epoch in range(1, 4):
+            runner.stop_if_interrupted()
+            epochs_run.append(epoch)
+        published.append(True)
+
+    with pytest.raises(SystemExit) as caught:
+        runner.run_stage("train", body)
+    assert caught.value.code == 128 + signal.SIGINT
+    assert epochs_run == [] and published == []
+    assert "error: train: interrupted by SIGINT" in capsys.readouterr().err
+
+    # The next stage in this process starts with no signal on record.
+    runner.run_stage("evaluate", lambda: [runner.stop_if_interrupted() for _ in range(3)])
+
+
 @pytest.mark.parametrize("cut_while", ["staging", "publishing"])
 def test_an_interrupted_stage_leaves_its_last_complete_output_and_no_leftovers(
     tmp_path: Path, restore_signals, cut_while: str
@@ -258,17 +287,22 @@ def _repro_until(project: Project, marker: str, sig: int) -> tuple[int, str]:
             [str(Path(sys.executable).parent / "dvc"), "repro"], cwd=project.root,
             env=project.env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
         )  # fmt: skip
-        deadline = time.monotonic() + 240
+        started = time.monotonic()
+        deadline = started + 240
         while marker not in log_path.read_text():
             assert proc.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
         os.killpg(proc.pid, sig)
+        # Should the stage not stop, the failure tells when the signal went and what it
+        # followed.
+        sent = f"{sig!r} sent {time.monotonic() - started:.1f}s after the start, after:\n"
+        sent += log_path.read_text()[-300:]
         returncode = proc.wait(timeout=120)
         # A SIGTERM'd DVC dies at once; the stage, signalled too, is still unwinding.
         name = signal.Signals(sig).name
         while f"interrupted by {name}" not in log_path.read_text():
-            assert time.monotonic() < deadline, log_path.read_text()
+            assert time.monotonic() < deadline, f"{sent}\n--- then:\n{log_path.read_text()}"
             time.sleep(0.2)
     return returncode, log_path.read_text()
 

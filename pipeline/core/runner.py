@@ -21,6 +21,8 @@ PR_SET_PDEATHSIG = 1
 # dies before `stop_when_parent_dies` runs, the parent-death signal never comes, and only a
 # changed parent pid tells.
 _PARENT_AT_START = os.getppid()
+# The signals this stage has received, so a stop that some library swallowed is not lost.
+_received: list[int] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -35,7 +37,21 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
     # A second signal while the first unwinds (ending the MLflow run) must not cut that short.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def stop_if_interrupted() -> None:
+    """Raise `Interrupted` again if a signal came and its first raise never reached the stage.
+
+    The handler raises wherever the main thread happens to be, and a library's bare `except:`
+    there (TensorFlow has them, e.g. in a `__del__` that garbage collection may run at any
+    step) swallows it; the handler has ignored further signals by then, so the stage would
+    train on and publish. Stages call this where stopping is safe: after every epoch, and
+    before an output is published.
+    """
+    if _received:
+        raise Interrupted(_received[0])
 
 
 def stop_when_parent_dies() -> None:
@@ -71,6 +87,7 @@ def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()
         stream=sys.stderr,
         force=True,
     )
+    _received.clear()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupted)
     try:
