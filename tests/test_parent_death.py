@@ -19,21 +19,21 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from pipeline.core import runner
+from pipeline.core import parent, runner
 from pipeline.core.files import clean_stale
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux")
 
 # The stage: run_stage around a body that would run for a minute.
 STAGE = """
-import sys, time
+import os, sys, time
 from pathlib import Path
-from pipeline.core import runner
+from pipeline.core import parent, runner
 
 state = Path(sys.argv[1])
 state.write_text("imported")
 if sys.argv[2] == "after-parent-died":
-    while runner.os.getppid() == runner._PARENT_AT_START:
+    while os.getppid() == parent.PARENT_AT_START:
         time.sleep(0.01)
 
 def body():
@@ -47,14 +47,18 @@ runner.run_stage("train", body)
 state.write_text("finished")
 """
 
-# The stand-in for dvc: starts the stage, says its pid, then waits for it, or exits once
-# the stage has imported pipeline.cli but not yet called run_stage.
+# The stand-in for dvc: starts the stage (directly, as bash's `-c` does with a lone command,
+# or behind a shell that waits for it, as dash's does), says its pid, then waits for it, or
+# exits once the stage has imported pipeline.core.runner but not yet called run_stage.
 PARENT = """
-import subprocess, sys, time
+import shlex, subprocess, sys, time
 from pathlib import Path
-stage = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2], sys.argv[3]])
+stage = [sys.executable, "-c", sys.argv[1], sys.argv[2], sys.argv[3]]
+if sys.argv[3] == "killed-behind-a-shell":
+    stage = ["/bin/sh", "-c", shlex.join(stage) + "; exit $?"]
+stage = subprocess.Popen(stage)
 print(stage.pid, flush=True)
-if sys.argv[3] == "killed-while-running":
+if sys.argv[3] != "after-parent-died":
     stage.wait()
 while not (Path(sys.argv[2]).exists() and Path(sys.argv[2]).read_text() == "imported"):
     time.sleep(0.01)
@@ -70,7 +74,7 @@ assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0
 parent = subprocess.Popen([sys.executable, "-c", parent_code, stage_code, state, mode],
                           stdout=subprocess.PIPE, text=True)
 stage_pid = int(parent.stdout.readline())
-if mode == "killed-while-running":
+if mode != "after-parent-died":
     deadline = time.monotonic() + 60
     while not (Path(state).exists() and Path(state).read_text() == "running"):
         assert time.monotonic() < deadline, "the stage did not start"
@@ -92,7 +96,9 @@ print(json.dumps({"code": os.waitstatus_to_exitcode(status), "seconds": time.mon
 """
 
 
-@pytest.mark.parametrize("mode", ["killed-while-running", "after-parent-died"])
+@pytest.mark.parametrize(
+    "mode", ["killed-while-running", "killed-behind-a-shell", "after-parent-died"]
+)
 def test_a_stage_whose_parent_dies_unwinds_and_exits_as_on_sigterm(tmp_path: Path, mode: str):
     state = tmp_path / "state"
     result = subprocess.run(
@@ -106,7 +112,7 @@ def test_a_stage_whose_parent_dies_unwinds_and_exits_as_on_sigterm(tmp_path: Pat
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["code"] == 128 + signal.SIGTERM, (outcome, result.stderr)
     assert outcome["seconds"] < 10, outcome
-    if mode == "killed-while-running":
+    if mode != "after-parent-died":
         assert state.read_text() == "unwound"  # `finally` ran: MLflow runs end KILLED there
     else:
         assert state.read_text() == "imported"  # stopped before the body began
@@ -144,7 +150,7 @@ def in_process_stage() -> Iterator[None]:
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
-    ctypes.CDLL(None).prctl(runner.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+    ctypes.CDLL(None).prctl(parent.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 
 
 def test_run_stage_cleans_leftovers_of_its_outputs_before_the_body(

@@ -21,9 +21,9 @@ def main() -> None:
     os.dup2(2, 1)
     # Ctrl-C reaches the whole process group: the stage decides, and ends this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from pipeline.core.runner import stop_when_parent_dies
+    from pipeline.core.parent import stop_when_parent_exits
 
-    stop_when_parent_dies()
+    stop_when_parent_exits()
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(seed)

@@ -3,9 +3,7 @@ stopping cleanly on Ctrl-C, SIGTERM or the death of the `dvc` that started the s
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -13,14 +11,9 @@ from pathlib import Path
 
 from pipeline.core.errors import LabError
 from pipeline.core.files import abandon_staging, clean_stale
+from pipeline.core.parent import stop_when_parent_exits
 
 EXIT_BAD_INPUT = 2
-# linux/prctl.h: deliver a signal to this process when the thread that forked it exits.
-PR_SET_PDEATHSIG = 1
-# Read when a stage module imports this one, long before TensorFlow's imports: if the parent
-# dies before `stop_when_parent_dies` runs, the parent-death signal never comes, and only a
-# changed parent pid tells.
-_PARENT_AT_START = os.getppid()
 # The signals this stage has received, so a stop that some library swallowed is not lost.
 _received: list[int] = []
 
@@ -54,24 +47,6 @@ def stop_if_interrupted() -> None:
         raise Interrupted(_received[0])
 
 
-def stop_when_parent_dies() -> None:
-    """Have Linux send this process SIGTERM when its parent (`dvc`) exits.
-
-    `kill -TERM <dvc>` makes dvc exit at once without stopping the stage it runs; without
-    this the stage would train on and log a FINISHED run that no output refers to. No-op
-    where prctl is missing (not Linux).
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return
-    if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        return
-    # The parent may have gone before prctl took effect: then no signal would ever come.
-    if os.getppid() != _PARENT_AT_START:
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()) -> None:
     """Run a stage body; a LabError becomes `error: <stage>: <message>` and exit code 2.
 
@@ -91,7 +66,7 @@ def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _raise_interrupted)
     try:
-        stop_when_parent_dies()
+        stop_when_parent_exits()
         for output in outputs:
             clean_stale(output)
         body()
