@@ -190,20 +190,15 @@ def table(results: dict) -> str:
     rows = ["| measure | value | baseline (same run) | ratio |", "|---|---|---|---|"]
     fe = results.get("first_epoch", {})
     for key, row in fe.items():
-        if key.startswith("now_"):
-            before = fe.get(key.replace("now_", "before_"))
-            if before is None:
-                rows.append(
-                    f"| first epoch per tower, {row['towers']} towers | "
-                    f"{row['first_epoch_per_tower_s']:.2f} s | not measured | |"
-                )
-                continue
-            rows.append(
-                f"| first epoch per tower, {row['towers']} towers | "
-                f"{row['first_epoch_per_tower_s']:.2f} s | {BEFORE}: "
-                f"{before['first_epoch_per_tower_s']:.2f} s | "
-                f"{before['first_epoch_per_tower_s'] / row['first_epoch_per_tower_s']:.2f}x |"
-            )
+        if not key.startswith("now_"):
+            continue
+        now_s = row["first_epoch_per_tower_s"]
+        before = fe.get(key.replace("now_", "before_"))
+        versus = "not measured |"
+        if before is not None:
+            before_s = before["first_epoch_per_tower_s"]
+            versus = f"{BEFORE}: {before_s:.2f} s | {before_s / now_s:.2f}x"
+        rows.append(f"| first epoch per tower, {row['towers']} towers | {now_s:.2f} s | {versus} |")
     if "sweep" in results:
         now, before = results["sweep"]["now"], results["sweep"]["before"]
         rows.append(_versus("cold `dvc repro -f`, default sweep", now, before))
