@@ -1,7 +1,7 @@
 """Stage `prepare`: validate all of params.yaml, then write the train/val/test splits.
 
-The whole file is validated here, not only `data:`, because this stage runs before any
-`train@<entry>` command: a bad sweep entry is reported before any shell sees its name.
+The whole file is validated here, not only `data:`, because this stage runs first: a bad
+sweep entry is reported before anything trains or a file is named after it.
 Its output is declared `persist` in dvc.yaml, so DVC leaves the earlier splits in place
 while this runs; they are replaced only once the new ones are complete.
 """

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pipeline.config.rates import resolve_rates
 from pipeline.core.errors import ConfigError
 
-# Entry names are interpolated into the shell commands of `dvc.yaml` (`--entry ${key}`),
-# so only plain identifiers are allowed.
+# Entry names become file names (`metrics/<entry>.json`, `models/<entry>/`) and part of the
+# `dvc exp run` commands the report proposes, so only plain identifiers are allowed.
 ENTRY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 EntryName = Annotated[str, Field(pattern=ENTRY_NAME_PATTERN)]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
