@@ -1,5 +1,5 @@
-"""The docs tell the truth: the README's table is the committed report's, and the tutorial's
-commands run as written."""
+"""The tutorial's commands run as written. (Figures and paths: test_docs_figures.py and
+test_docs_paths.py.)"""
 
 from __future__ import annotations
 
@@ -9,33 +9,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, make_project
-
-
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
-def _first_table(lines: list[str]) -> list[list[str]]:
-    rows: list[list[str]] = []
-    for line in lines:
-        if line.startswith("|"):
-            rows.append(_cells(line))
-        elif rows:
-            break
-    return rows
-
-
-def test_the_readme_shows_the_committed_sweep_table_as_it_is():
-    readme = (ROOT / "README.md").read_text()
-    shown = re.search(r"<!-- sweep\.md:start -->\n(.*?)<!-- sweep\.md:end -->", readme, re.S)
-    assert shown, "README.md lost its <!-- sweep.md:start/end --> markers"
-    readme_rows = _first_table(shown.group(1).splitlines())
-    report_rows = _first_table((ROOT / "reports" / "sweep.md").read_text().splitlines())
-    width = len(readme_rows[0])
-    assert width >= 6
-    # Header, every entry in the report's order, every cell as the file writes it.
-    assert readme_rows[0] == report_rows[0][:width]
-    assert [r[:width] for r in readme_rows[2:]] == [r[:width] for r in report_rows[2:]]
 
 
 def _bash_blocks(page: Path) -> list[str]:
