@@ -7,6 +7,7 @@ What counts as a path (anything else is prose):
 - a word with a `/` whose first part is a top-level entry of the repository or an output
   `dvc.yaml` declares (`reports/sweep.md`, `models/<entry>/config.json`), or any `a/b.py`
   (package-relative, as `core/contracts.py`), or a bare `name.py`;
+- `tests/test_x.py::test_name`: the file defines that test;
 - a dotted name under `pipeline.` or `benchmarks.` (`python -m pipeline.refine`,
   `pipeline.tracking`): a module, or a module and a name it defines.
 `<placeholder>` and `*` match any one part. Outputs of the pipeline need not be committed: a
@@ -38,6 +39,7 @@ PACKAGE_ROOTS = ("pipeline", "benchmarks")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 WORD = re.compile(r"[\w.<>*/-]+")
 DOTTED = re.compile(r"\b(?:pipeline|benchmarks)(?:\.\w+)+")
+TEST_NAME = re.compile(r"([\w/]+\.py)::(\w+)")  # tests/test_x.py::test_name
 SHORT = re.compile(r"`(\w+)\.(\w+)[(`]")  # `towers.fit_towers`: a module by its file's name
 DVC_SETTINGS = {"plots.html_template"}  # `dvc config` keys, named like a module's
 SUFFIXES = {"json", "yaml", "md", "py", "csv", "lock", "png", "npz", "keras", "toml", "html", "db"}
@@ -252,6 +254,9 @@ def problems(path: Path, text: str | None = None) -> list[str]:
         for word in sorted(words):
             if _is_path(word) and not _exists(word, path):
                 found.append(f"{where}:{number}: `{word}` does not exist")
+        for file, name in sorted(set(TEST_NAME.findall(line))):
+            if (ROOT / file).is_file() and name not in _module_names(ROOT / file):
+                found.append(f"{where}:{number}: `{file}::{name}`: {file} defines no `{name}`")
         for stem, name in sorted(set(SHORT.findall(line))):
             problem = _short_problem(stem, name)
             if problem:
@@ -272,11 +277,16 @@ def test_the_checker_sees_a_missing_path_a_dead_anchor_and_a_gone_module():
     found = problems(
         page,
         "See `pipeline/gone.py`, [the tests](reliability.md#no-such-heading),\n"
-        "[scaling](scaling.md#faults) and `pipeline.tracking.no_such_name`.\n",
+        "[scaling](scaling.md#faults) and `pipeline.tracking.no_such_name`.\n"
+        "`tests/test_docs_paths.py::test_gone` and `runner.no_such_helper`.\n",
     )
     assert found == [
         "docs/_probe.md:1: link to reliability.md#no-such-heading: no heading with anchor "
         "#no-such-heading in docs/reliability.md",
         "docs/_probe.md:1: `pipeline/gone.py` does not exist",
         "docs/_probe.md:2: module or name `pipeline.tracking.no_such_name` does not exist",
+        "docs/_probe.md:3: `tests/test_docs_paths.py::test_gone`: tests/test_docs_paths.py "
+        "defines no `test_gone`",
+        "docs/_probe.md:3: `runner.no_such_helper`: pipeline/core/runner.py defines no "
+        "`no_such_helper`",
     ]
