@@ -123,6 +123,7 @@ def _benchmark(path: str) -> str:
 # Marked blocks: name -> the text the block holds, rendered from its source.
 BLOCKS: dict[str, Callable[[], str]] = {
     "sweep.md": lambda: _table_columns("reports/sweep.md", 7),
+    "layers.md": lambda: _table_columns("docs/choosing/layers.md", 7),  # the layer grid's report
     "choosing.md:chosen": lambda: _paragraph("reports/choosing.md", "**Chosen:"),
     "compute_results.json": lambda: _benchmark("benchmarks/compute_results.json"),
     "results.json": lambda: _benchmark("benchmarks/results.json"),
