@@ -71,8 +71,10 @@ def _table_rows(path: str) -> dict[str, dict[str, float | str]]:
 
 def _first_table(path: str) -> list[str]:
     lines = (ROOT / path).read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    table = []
+    starts = [i for i, line in enumerate(lines) if line.startswith("|")]
+    if not starts:
+        raise LookupError(f"{path} has no Markdown table: update BLOCKS or SOURCES")
+    start, table = starts[0], []
     for line in lines[start:]:
         if not line.startswith("|"):
             break
@@ -93,7 +95,10 @@ def _table_columns(path: str, width: int) -> str:
 def _paragraph(path: str, opening: str) -> str:
     """The paragraph of `path` that starts with `opening`."""
     paragraphs = (ROOT / path).read_text().split("\n\n")
-    return next(p.strip() for p in paragraphs if p.startswith(opening))
+    found = [p.strip() for p in paragraphs if p.startswith(opening)]
+    if not found:
+        raise LookupError(f"{path} has no paragraph starting {opening!r}: update BLOCKS")
+    return found[0]
 
 
 def _committed_on(path: str) -> str:
@@ -395,8 +400,9 @@ def figure_problems() -> list[str]:
         text = (ROOT / page).read_text()
         try:
             expected = rendered(template)
-        except (KeyError, IndexError, ValueError) as error:
-            found.append(f"{page}: `{template}`: the source has no {error}")
+        except (KeyError, IndexError, ValueError, LookupError) as error:
+            line = _line_of(text, template)
+            found.append(f"{page}:{line}: `{template}`: the source has no {error}")
             continue
         if _flat(expected) not in _flat(text):
             line = _line_of(text, template)
@@ -412,7 +418,8 @@ def key_problems() -> list[str]:
         for key in keys:
             named = key in text or key.replace("_ci_high", "_ci_low/high") in text
             if key not in held:
-                found.append(f"{page}: names `{key}`, which {output} no longer has")
+                line = next((n for n, t in enumerate(text.splitlines(), 1) if key in t), 1)
+                found.append(f"{page}:{line}: names `{key}`, which {output} no longer has")
             elif not named:
                 found.append(f"{page}: no longer names `{key}`; drop it from KEYS")
     return found
@@ -447,9 +454,15 @@ def block_problems() -> list[str]:
             used.add(name)
             if name not in BLOCKS:
                 found.append(f"{where}:{line}: block {name} has no renderer in BLOCKS")
-            elif shown.strip() != BLOCKS[name]().strip():
+                continue
+            try:
+                expected = BLOCKS[name]().strip()
+            except (LookupError, ValueError, OSError) as error:
+                found.append(f"{where}:{line}: block {name}: {error}")
+                continue
+            if shown.strip() != expected:
                 diff = difflib.unified_diff(
-                    shown.strip().splitlines(), BLOCKS[name]().strip().splitlines(),
+                    shown.strip().splitlines(), expected.splitlines(),
                     "page", "source", n=0, lineterm="",
                 )  # fmt: skip
                 found.append(
