@@ -5,11 +5,13 @@ Two ways to quote, both checked here:
   its source by `BLOCKS[NAME]` (the README's sweep table, the benchmark tables, the
   decision's lines). `python tests/test_docs_figures.py` rewrites every block from its
   source after a run changes one; nothing in a block is typed by hand.
-- a figure in a sentence: `FIGURES` lists each one as the sentence's words with the figure
-  written as a format field over `SOURCES` (`{best[p_vs_rate_0]:.2g}`); the rendered text
-  must stand in the page (line breaks count as spaces).
-When a committed output changes its keys or its files, `SOURCES`, `BLOCKS`, `FIGURES` and
-`KEYS` below are the one place to follow it. Reads files only; imports nothing of the project.
+- a figure in a sentence: tests/docs_quotes.toml lists each one as the words around it with
+  the figure written as a format field over `SOURCES` (`{best[p_vs_rate_0]:.2g}`); the
+  rendered text must stand in the page (line breaks count as spaces). The same file lists
+  the output keys a page names and the lines it copies verbatim.
+When a committed output changes its keys or its files, `SOURCES` and `BLOCKS` below and
+tests/docs_quotes.toml are the one place to follow it. Reads files only; imports nothing of
+the project, so it runs in the fast tier.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import difflib
 import json
 import re
 import subprocess
+import tomllib
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -134,245 +137,13 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "results.json": lambda: _benchmark("benchmarks/results.json"),
 }
 
-# (page, the words around a figure, the figure as a format field over SOURCES).
-FIGURES: list[tuple[str, str]] = [
-    (
-        "README.md",
-        "sweep (`dvc repro`, {compute[sweep][now][cold_repro_s]:.0f}",
-    ),
-    (
-        "README.md",
-        "{sweep[l2_0][train_error]:.0%} train error and {sweep[l2_0][test_error]:.0%}",
-    ),
-    (
-        "README.md",
-        "rate goes up: {sweep[l2_0][sq_weights_total]:.0f} → "
-        "{sweep[l2_1e_3][sq_weights_total]:.0f} → {sweep[l2_3e_3][sq_weights_total]:.0f} "
-        "→ {sweep[l2_1e_2][sq_weights_total]:.0f} → "
-        "{sweep[l2_3e_2][sq_weights_total]:.0f} → {sweep[l2_1e_1][sq_weights_total]:.4f}",
-    ),
-    (
-        "README.md",
-        "unregularized model at {sweep[decay_2e_2][test_error]:.0%}",
-    ),
-    (
-        "README.md",
-        "while `l2_1e_2` reaches {sweep[l2_1e_2][test_error]:.1%}",
-    ),
-    (
-        "README.md",
-        "larger: `decay_3` reaches {sweep[decay_3][test_error]:.1%}",
-    ),
-    (
-        "README.md",
-        "It rises from {sweep[l2_0][near_linear_share]:.2f}",
-    ),
-    (
-        "README.md",
-        "Holm p = {best[p_vs_rate_0]:.2g}",
-    ),
-    (
-        "docs/choosing-l2.md",
-        "layer grid takes {compute[layer_grid][now][cold_repro_s]:.0f}",
-    ),
-    (
-        "docs/choosing-l2.md",
-        "machine, {compute[layer_grid][now_2_workers][cold_repro_s]:.0f}",
-    ),
-    (
-        "docs/choosing-l2.md",
-        "`l2_1e_2`'s figures (val {sweep[l2_1e_2][val_error]:.3f}, test "
-        "{sweep[l2_1e_2][test_error]:.3f}, penalty {sweep[l2_1e_2][l2_penalty]:.4f}",
-    ),
-    (
-        "docs/choosing-l2.md",
-        "rate 0 test error {sweep[l2_0][test_error]:.3f}, 0.01 {sweep[l2_1e_2][test_error]:.3f}",
-    ),
-    ("docs/choosing-l2.md", "test error of the base seed {sweep[l2_1e_2][test_error]:.3f}"),
-    (
-        "docs/decision.md",
-        "(Holm p from {choosing[decay_3][Holm p]:.2g} for `decay_3` to "
-        "{choosing[l2_1e_1][Holm p]:.0e}; rate 0: Holm p = {best[p_vs_rate_0]:.2g}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.020 | {sweep[l2_0][val_error]:.3f} | {sweep[l2_0][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.019 | {sweep[l2_1e_4][val_error]:.3f} | {sweep[l2_1e_4][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.033 | {sweep[l2_1e_3][val_error]:.3f} | {sweep[l2_1e_3][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.027 | {sweep[l2_3e_3][val_error]:.3f} | {sweep[l2_3e_3][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.015** | {sweep[l2_1e_2][val_error]:.3f} | {sweep[l2_1e_2][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.029 | {sweep[l2_3e_2][val_error]:.3f} | {sweep[l2_3e_2][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.002 | {sweep[l2_1e_1][val_error]:.3f} | {sweep[l2_1e_1][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.021 | {sweep[hidden_only_1e_2][val_error]:.3f} | "
-        "{sweep[hidden_only_1e_2][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.019 | {sweep[decay_2e_2][val_error]:.3f} | {sweep[decay_2e_2][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "± 0.021 | {sweep[decay_3][val_error]:.3f} | {sweep[decay_3][test_error]:.3f}",
-    ),
-    (
-        "docs/decision.md",
-        "test rows), against {best[chosen_test_error]:.3f} "
-        "[{best[test_error_ci_low]:.3f}, {best[test_error_ci_high]:.3f}",
-    ),
-    (
-        "docs/own-model-and-data.md",
-        "error, against {sweep[l2_1e_2][test_error]:.1%}",
-    ),
-    (
-        "docs/own-model-and-data.md",
-        "the MLP's is {sweep[l2_3e_2][test_error]:.0%}",
-    ),
-    (
-        "docs/performance.md",
-        "first epoch** costs {compute[first_epoch][now_10][first_epoch_per_tower_s]:.2f}",
-    ),
-    (
-        "docs/performance.md",
-        "{compute[first_epoch][now_40][first_epoch_per_tower_s]:.2f}",
-    ),
-    (
-        "docs/performance.md",
-        "against {compute[first_epoch][before_10][first_epoch_per_tower_s]:.2f}",
-    ),
-    (
-        "docs/performance.md",
-        "{compute[first_epoch][before_40][first_epoch_per_tower_s]:.2f}",
-    ),
-    (
-        "docs/performance.md",
-        "towers it is {compute[first_epoch][now_160][first_epoch_per_tower_s]:.2f}",
-    ),
-    (
-        "docs/performance.md",
-        "default sweep** takes {compute[sweep][now][cold_repro_s]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "`train` {compute[sweep][now][by_stage][train][seconds]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "{compute[sweep][now][by_stage][evaluate][seconds]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "{compute[sweep][now][by_stage][report][seconds]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "{compute[sweep][now][by_stage][record][seconds]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "63-model grid** takes {compute[layer_grid][now][cold_repro_s]:.0f}",
-    ),
-    (
-        "docs/performance.md",
-        "{compute[layer_grid][now_2_workers][cold_repro_s]:.0f}",
-    ),
-    (
-        "docs/performance.md",
-        "{bench[memory][sweep][models]} models peaks at {bench[memory][sweep][peak_rss_mib]:,.0f}",
-    ),
-    (
-        "docs/performance.md",
-        "against {bench[memory][tensorflow_only_peak_rss_mib]:,.0f}",
-    ),
-    (
-        "docs/performance.md",
-        "imports TensorFlow; with {bench[memory][seeds][models]}",
-    ),
-    (
-        "docs/performance.md",
-        "{bench[memory][seeds][peak_rss_mib]:,.0f}",
-    ),
-    (
-        "docs/performance.md",
-        "one graph** train {bench[fused][default][alone_total_s]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "after another in {bench[fused][default][fused_s]:.1f}",
-    ),
-    (
-        "docs/performance.md",
-        "**MLflow** takes {bench[mlflow][sqlite][share_of_run]:.1%}",
-    ),
-    (
-        "docs/performance.md",
-        "and {bench[mlflow][http][share_of_run]:.1%}",
-    ),
-    (
-        "docs/views.md",
-        "share rises from {sweep[l2_0][near_linear_share]:.2f}",
-    ),
-    (
-        "docs/views.md",
-        "penalty to {sweep[l2_1e_3][near_linear_share]:.2f} at 1e-3, "
-        "{sweep[l2_3e_3][near_linear_share]:.2f}",
-    ),
-    (
-        "docs/views.md",
-        "layer moves most ({sweep[l2_0][near_linear_share_hidden_2]:.2f} → "
-        "{sweep[l2_1e_2][near_linear_share_hidden_2]:.2f}",
-    ),
-]
+QUOTES = ROOT / "tests" / "docs_quotes.toml"  # what each page quotes; see its comments
 
 
-# (page, committed output, the keys the page names): each must still be a key of the output.
-# `test_error_ci_low/high` in a page names both keys.
-KEYS: list[tuple[str, str, list[str]]] = [
-    ("docs/choosing-l2.md", "reports/best.json", [
-        "rule", "chosen_entry", "cv_error_mean", "cv_error_se", "test_error_ci_low",
-        "test_error_ci_high", "indistinguishable", "verdict", "best_entry", "best_val_error",
-        "best_test_error",
-    ]),
-    ("docs/decision.md", "reports/best.json", [
-        "cv_error_mean", "cv_error_se", "chosen_test_error", "test_error_ci_low",
-        "test_error_ci_high",
-    ]),
-    ("docs/tutorial.md", "reports/best.json", [
-        "rule", "chosen_entry", "cv_error_mean", "cv_error_se", "test_error_ci_low",
-        "test_error_ci_high",
-    ]),
-    ("docs/params.md", "reports/best.json", ["best_entry", "best_val_error", "best_test_error"]),
-    ("docs/params.md", "metrics/l2_0.json", [
-        "train_error", "val_error", "test_error", "val_cross_entropy", "generalization_gap",
-        "l2_penalty", "sq_weights_total",
-    ]),
-]  # fmt: skip
-
-# (page, committed output, what starts a line the page copies from it): every such line of
-# the page stands in the output as it is, and the page has at least one.
-LINES: list[tuple[str, str, str]] = [
-    ("docs/choosing-l2.md", "reports/choosing.md", "dvc exp run --queue -n next_"),
-]
+@cache
+def quotes() -> dict:
+    with QUOTES.open("rb") as handle:
+        return tomllib.load(handle)
 
 
 def rendered(template: str) -> str:
@@ -396,46 +167,52 @@ def _line_of(page_text: str, words: str) -> int:
 
 def figure_problems() -> list[str]:
     found = []
-    for page, template in FIGURES:
+    for page, templates in quotes()["figures"].items():
         text = (ROOT / page).read_text()
-        try:
-            expected = rendered(template)
-        except (KeyError, IndexError, ValueError, LookupError) as error:
-            line = _line_of(text, template)
-            found.append(f"{page}:{line}: `{template}`: the source has no {error}")
-            continue
-        if _flat(expected) not in _flat(text):
-            line = _line_of(text, template)
-            found.append(f"{page}:{line}: the source gives {expected!r}; the page says otherwise")
+        for template in templates:
+            try:
+                expected = rendered(template)
+            except LookupError as error:
+                line = _line_of(text, template)
+                found.append(f"{page}:{line}: `{template}`: the source has no {error}")
+                continue
+            if _flat(expected) not in _flat(text):
+                line = _line_of(text, template)
+                found.append(
+                    f"{page}:{line}: the source gives {expected!r}; the page says otherwise"
+                )
     return found
 
 
 def key_problems() -> list[str]:
     found = []
-    for page, output, keys in KEYS:
+    for page, outputs in quotes()["keys"].items():
         text = (ROOT / page).read_text()
-        held = set(json.loads((ROOT / output).read_text()))
-        for key in keys:
-            named = key in text or key.replace("_ci_high", "_ci_low/high") in text
-            if key not in held:
-                line = next((n for n, t in enumerate(text.splitlines(), 1) if key in t), 1)
-                found.append(f"{page}:{line}: names `{key}`, which {output} no longer has")
-            elif not named:
-                found.append(f"{page}: no longer names `{key}`; drop it from KEYS")
+        for output, keys in outputs.items():
+            held = set(json.loads((ROOT / output).read_text()))
+            for key in keys:
+                if key not in held:
+                    line = next((n for n, t in enumerate(text.splitlines(), 1) if key in t), 1)
+                    found.append(f"{page}:{line}: names `{key}`, which {output} no longer has")
+                elif key not in text and key.replace("_ci_high", "_ci_low/high") not in text:
+                    found.append(f"{page}: no longer names `{key}`; drop it from {QUOTES.name}")
     return found
 
 
 def line_problems() -> list[str]:
     found = []
-    for page, output, opening in LINES:
-        held = set((ROOT / output).read_text().splitlines())
+    for page, outputs in quotes()["lines"].items():
         lines = (ROOT / page).read_text().splitlines()
-        copied = [(n, line) for n, line in enumerate(lines, 1) if line.startswith(opening)]
-        if not copied:
-            found.append(f"{page}: no line starts with {opening!r} any more; drop it from LINES")
-        found += [
-            f"{page}:{n}: not a line of {output}: {line}" for n, line in copied if line not in held
-        ]
+        for output, opening in outputs.items():
+            held = set((ROOT / output).read_text().splitlines())
+            copied = [(n, line) for n, line in enumerate(lines, 1) if line.startswith(opening)]
+            if not copied:
+                found.append(f"{page}: no line starts with {opening!r}; drop it from {QUOTES.name}")
+            found += [
+                f"{page}:{n}: not a line of {output}: {line}"
+                for n, line in copied
+                if line not in held
+            ]
     return found
 
 
