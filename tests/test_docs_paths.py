@@ -70,7 +70,7 @@ def tracked() -> frozenset[str]:
 
 @cache
 def outputs() -> tuple[str, ...]:
-    """Every `outs:` and `metrics:` path of dvc.yaml: produced by a run, not committed."""
+    """Every `outs:`, `metrics:` and `plots:` path of dvc.yaml: made by a run, not committed."""
     stages = YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text())["stages"]
     found = []
     for stage in stages.values():
