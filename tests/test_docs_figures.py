@@ -104,15 +104,31 @@ def _paragraph(path: str, opening: str) -> str:
     return found[0]
 
 
+def _data_size_table(path: str) -> str:
+    """The data-size experiment's curve points: per noise and size, rate 0 and the best rate."""
+    with (ROOT / path).open() as handle:
+        points = {(r["noise"], r["train_size"], r["series"]): r for r in csv.DictReader(handle)}
+    rows = [
+        "| label noise | rows | rate 0: test error | best rate on validation | its test error |",
+        "|---|---|---|---|---|",
+    ]
+    cells = sorted(
+        {(noise, size) for noise, size, _ in points}, key=lambda k: (-float(k[0]), int(k[1]))
+    )
+    for noise, size in cells:
+        plain, best = points[noise, size, "rate 0"], points[noise, size, "best rate"]
+        rows.append(
+            f"| {noise} | {size} | {float(plain['test_error']):.3f} | {best['l2_rate']} "
+            f"| {float(best['test_error']):.3f} |"
+        )
+    return "\n".join(rows)
+
+
 def _committed_on(path: str) -> str:
     """The day the file's current content was committed (git's author date)."""
-    return subprocess.run(
-        ["git", "log", "-1", "--format=%as", "--", path],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return subprocess.check_output(
+        ["git", "log", "-1", "--format=%as", "--", path], cwd=ROOT, text=True
+    ).strip()
 
 
 def _benchmark(path: str) -> str:
@@ -131,6 +147,7 @@ def _benchmark(path: str) -> str:
 # Marked blocks: name -> the text the block holds, rendered from its source.
 BLOCKS: dict[str, Callable[[], str]] = {
     "sweep.md": lambda: _table_columns("reports/sweep.md", 7),
+    "error_vs_train_size.csv": lambda: _data_size_table("docs/choosing/error_vs_train_size.csv"),
     "layers.md": lambda: _table_columns("docs/choosing/layers.md", 7),  # the layer grid's report
     "choosing.md:chosen": lambda: _paragraph("reports/choosing.md", "**Chosen:"),
     "compute_results.json": lambda: _benchmark("benchmarks/compute_results.json"),
@@ -170,17 +187,14 @@ def figure_problems() -> list[str]:
     for page, templates in quotes()["figures"].items():
         text = (ROOT / page).read_text()
         for template in templates:
+            where = f"{page}:{_line_of(text, template)}"
             try:
                 expected = rendered(template)
             except LookupError as error:
-                line = _line_of(text, template)
-                found.append(f"{page}:{line}: `{template}`: the source has no {error}")
+                found.append(f"{where}: `{template}`: the source has no {error}")
                 continue
             if _flat(expected) not in _flat(text):
-                line = _line_of(text, template)
-                found.append(
-                    f"{page}:{line}: the source gives {expected!r}; the page says otherwise"
-                )
+                found.append(f"{where}: the source gives {expected!r}; the page says otherwise")
     return found
 
 
@@ -209,9 +223,7 @@ def line_problems() -> list[str]:
             if not copied:
                 found.append(f"{page}: no line starts with {opening!r}; drop it from {QUOTES.name}")
             found += [
-                f"{page}:{n}: not a line of {output}: {line}"
-                for n, line in copied
-                if line not in held
+                f"{page}:{n}: not a line of {output}: {t}" for n, t in copied if t not in held
             ]
     return found
 
@@ -257,11 +269,7 @@ def rewrite_blocks() -> list[Path]:
     for page in pages():
         text = page.read_text()
         new = BLOCK.sub(
-            lambda m: (
-                f"<!-- {m.group(1)}:start -->\n{BLOCKS[m.group(1)]().strip()}\n"
-                f"<!-- {m.group(1)}:end -->"
-            ),
-            text,
+            lambda m: f"<!-- {m[1]}:start -->\n{BLOCKS[m[1]]().strip()}\n<!-- {m[1]}:end -->", text
         )
         if new != text:
             page.write_text(new)
@@ -274,13 +282,8 @@ def test_every_marked_block_is_its_sources_text():
     assert not problems, "\n".join(problems)
 
 
-def test_every_key_a_page_names_is_its_outputs():
-    problems = key_problems()
-    assert not problems, "\n".join(problems)
-
-
-def test_every_line_a_page_copies_is_its_outputs():
-    problems = line_problems()
+def test_every_key_a_page_names_and_line_it_copies_is_its_outputs():
+    problems = key_problems() + line_problems()
     assert not problems, "\n".join(problems)
 
 
