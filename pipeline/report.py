@@ -162,13 +162,7 @@ def report(
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
-    # Only pure-L2 entries have a place on the rate axis: a weight-decay entry has L2 rate 0
-    # but is not the unregularized model; nor has an entry trained on another training set.
-    rates = {
-        e.name: e.uniform_rate
-        for e in entries
-        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
-    }
+    rates = rate_axis(entries, trained)
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
         rates,
@@ -203,6 +197,21 @@ def report(
     contracts.write_json(out_dir / contracts.BEST_FILE, best_figures(sweep, decision))
     contracts.write_summary(out_dir, said)
 
+    log_summary(sweep, said, out_dir)
+
+
+def rate_axis(entries, trained: list[str]) -> dict[str, float]:
+    """entry -> its one rate, for the entries on the rate axis. Only pure-L2 entries have a
+    place there: a weight-decay entry has L2 rate 0 but is not the unregularized model; nor
+    has an entry trained on another training set."""
+    return {
+        e.name: e.uniform_rate
+        for e in entries
+        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
+    }
+
+
+def log_summary(sweep: pd.DataFrame, said: contracts.DecisionSummary, out_dir: Path) -> None:
     best = sweep.iloc[0]
     log.info(
         "best on validation: %s (val_err %.3f, test_err %.3f) of %d entries -> %s",

@@ -83,7 +83,7 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
     try:
         payload = json.loads(path.read_text())
         towers = tuple(TowerRecord(**tower) for tower in payload["towers"])
-        layers = tuple(payload.get("layers", ()))
+        layers = tuple(payload["layers"])
         return SweepRecord(towers, layers)
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
@@ -110,7 +110,7 @@ class PreparedMeta:
     rows: dict[str, int]
     train_labels_flipped: int
     # The shape of one example; the splits store it flattened (n_features columns).
-    input_shape: tuple[int, ...] = ()
+    input_shape: tuple[int, ...]
     pool_rows: int = 0  # rows of POOL_FILE: every training row before train_subset
     # A CSV's rows dropped for a missing value (of `rows_read`); written only when some were.
     incomplete_rows_dropped: int = 0
@@ -122,8 +122,8 @@ class PreparedMeta:
 
     @property
     def example_shape(self) -> tuple[int, ...]:
-        """`input_shape`, or (n_features,) for splits prepared before it was recorded."""
-        return self.input_shape or (self.n_features,)
+        """The shape of one example (`input_shape`: prepare always records it)."""
+        return self.input_shape
 
 
 META_FILE = "meta.json"
@@ -150,7 +150,7 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
     path = prepared_dir / META_FILE
     try:
         payload = json.loads(path.read_text())
-        payload["input_shape"] = tuple(payload.get("input_shape", ()))
+        payload["input_shape"] = tuple(payload["input_shape"])
         return PreparedMeta(**{**payload, "class_names": tuple(payload["class_names"])})
     except FileNotFoundError:
         raise DataError(f"{path}: prepared metadata missing; run `dvc repro prepare`") from None
