@@ -39,7 +39,7 @@ class Comparison:
     """The chosen entry against one other candidate on the same held-out rows."""
 
     other: Candidate
-    test: PairedTest
+    test: PairedTest  # the chosen entry as A, the other as B
     p_adjusted: float  # over every comparison of the decision (the judge's correction)
     apart: bool  # p_adjusted < the judge's alpha
 
