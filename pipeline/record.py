@@ -2,8 +2,9 @@
 
 Each model's run gets its final metrics (`evaluation/<entry>.json`, every seed in full
 precision, and the spread over seeds from `metrics/<entry>.json`); the sweep's parent run gets
-`reports/` (table, choosing.md, plots, best entry and its errors) and a description with
-links. Every parent run of exactly these models is filled (pipeline/tracking/results.py), so
+`reports/` (table, choosing.md, plots, best entry and its errors, decision.json) and a
+description with links, the decision's verdict and the data note (`reports/decision.json`).
+Every parent run of exactly these models is filled (pipeline/tracking/results.py), so
 the runs a `train` made are complete even when DVC skipped `evaluate` or `report` because
 their outputs came out the same. DVC runs this stage on every `dvc repro` (always_changed);
 it reads files only, writes none, and imports no TensorFlow.
@@ -21,12 +22,11 @@ import pandas as pd
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import data_note
 
 log = logging.getLogger(__name__)
 
 # What the report writes besides its plots, logged at the top of the parent's artifacts.
-REPORT_FILES = ("sweep.csv", "sweep.md", "choosing.md")
+REPORT_FILES = ("sweep.csv", "sweep.md", "choosing.md", contracts.SUMMARY_FILE)
 
 
 def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports_dir: Path):
@@ -47,7 +47,8 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
             base_seed,
             {k: v for k, v in headline.items() if k.endswith(("_mean", "_std", "_se"))},
         )
-    best = contracts.read_stage_json(reports_dir / "best.json", "report")
+    best = contracts.read_stage_json(reports_dir / contracts.BEST_FILE, "report")
+    said = contracts.read_summary(reports_dir)
     by_rate = reports_dir / "plots" / "error_vs_rate.csv"  # the DVC plots' rate axis
     log10_rates = (
         dict(pd.read_csv(by_rate).drop_duplicates("entry")[["entry", "log10_rate"]].values)
@@ -60,16 +61,14 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
     for path, _ in artifacts:
         if not path.is_file():
             raise DataError(f"{path}: missing; run `dvc repro report`")
-    read += [reports_dir / "best.json", *(path for path, _ in artifacts)]
+    read += [reports_dir / contracts.BEST_FILE, reports_dir / contracts.SUMMARY_FILE]
+    read += [path for path, _ in artifacts]
     read += [by_rate] if by_rate.is_file() else []
-    # What the description says beside the best entry: the decision, and what was done to
-    # the data (report's first paragraph), each in the report's own words.
-    said = [str(best["verdict"])] if best.get("verdict") else []
-    note = data_note.note_of((reports_dir / "sweep.md").read_text())
-    said += [note] if note else []
     return SweepResults(
         per_seed=per_seed,
-        said=tuple(said),
+        # Beside the best entry: the decision, and what was done to the data (the report's
+        # first paragraph), each in the report's own words.
+        said=tuple(sentence for sentence in (said.verdict, said.data_note) if sentence),
         spread=spread,
         log10_rates={str(e): float(x) for e, x in log10_rates.items()},
         best=best,

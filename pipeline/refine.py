@@ -5,10 +5,9 @@ after the other. Each trains the rates tried so far plus the bracket around the 
 (choosing.next_rates) as a grid on all layers (`grid.rates`, `grid.layers=[all]`, no
 hand-written entries), so every round's report compares all of them under the same seeds, and
 each lands in MLflow under its own parent run (`sweep refine_<k>`). It stops early when the
-best rate can no longer be told apart from its neighbours (the exact McNemar test on the
-validation rows; for older outputs without evaluate's predictions, the seed spread or one
-validation sample): a finer bracket would only fit noise. A round trains only the sides of
-the bracket whose neighbour the best rate is told apart from.
+best rate can no longer be told apart from its neighbours (the judge's paired test on the
+validation rows, choosing/judge.py): a finer bracket would only fit noise. A round trains
+only the sides of the bracket whose neighbour the best rate is told apart from.
 
 Choices are made on validation error only, as in the report. The workspace is left with the
 last round's results (`dvc exp show` lists every round; `git checkout params.yaml` restores
@@ -37,8 +36,7 @@ Runner = Callable[[int, Sequence[float]], None]
 
 
 def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
-    """The workspace's entries on the choosing axes, the validation split's size, and the
-    entries' validation predictions (None for outputs without them)."""
+    """The workspace's entries on the choosing axes, and the judge of their held-out rows."""
     config = load_config(params)
     meta = contracts.read_meta(prepared)
     entries = resolve_entries(config)
@@ -51,30 +49,26 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
         meta.pool_rows,
     )
     # With folds: the mean CV errors (place) and the pooled held-out folds' predictions.
-    held_out = readers.read_held_out(details, cross_validated=bool(config.choose.folds))
-    rows = len(held_out.labels) if held_out is not None else meta.rows["val"]
-    return points, rows, held_out
+    return points, readers.read_judge(details, cross_validated=bool(config.choose.folds))
 
 
-def settled(points: Sequence[choosing.Point], val_rows: int, held_out=None) -> bool:
+def settled(points: Sequence[choosing.Point], judge: choosing.Judge) -> bool:
     """True when the best rate cannot be told apart from any neighbour it has."""
     best, lower, upper, _ = choosing.next_rates(points)
     neighbours = [p for p in (lower, upper) if p is not None]
-    return bool(neighbours) and all(
-        choosing.indistinguishable(best, p, val_rows, held_out) for p in neighbours
-    )
+    return bool(neighbours) and not any(judge.apart(best.entry, p.entry) for p in neighbours)
 
 
 def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
     """Up to `rounds` experiments; returns the best rate after the last one."""
     for k in range(1, rounds + 1):
-        points, val_rows, held_out = read()
-        if settled(points, val_rows, held_out):
+        points, judge = read()
+        if settled(points, judge):
             log.info("round %d: the best rate cannot be told apart from its neighbours; stop", k)
             break
 
-        def distinct(a, b, val_rows=val_rows, held_out=held_out):
-            return not choosing.indistinguishable(a, b, val_rows, held_out)
+        def distinct(a, b, judge=judge):
+            return judge.apart(a.entry, b.entry)
 
         best, _, _, proposed = choosing.next_rates(points, distinct)
         if not proposed:
@@ -84,7 +78,7 @@ def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
         rates = sorted({*tried, *proposed})
         log.info("round %d: best %g; training %s", k, best.rate, ", ".join(f"{r:g}" for r in rates))
         run(k, rates)
-    points, _, _ = read()
+    points, _ = read()
     best = choosing.next_rates(points)[0]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     log.info(

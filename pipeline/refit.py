@@ -1,14 +1,16 @@
-"""Stage `refit`: with `choose.folds`, the chosen entry trained once more on every training
-and validation row, and that model's test error with its 95% interval: the lab's answer.
+"""Stage `refit`: the decision, and with `choose.folds` the chosen entry trained once more on
+every training and validation row, with that model's test error and its 95% interval: the
+lab's answer.
 
-Like `GridSearchCV(refit=True)`: the folds choose (the same decision the report writes,
-pipeline/choosing/decision.py, on the mean CV errors and pooled held-out predictions), then
-one model of the chosen entry is trained on all the pooled rows (the share
-`data.label_noise` of their labels flipped, as training rows always are) and scored on the
-test split: the only use of the test split in choosing. Writes `<out>/model.keras` and
-`<out>/refit.json`; its MLflow run is tagged `refit`, under the sweep's parent run. Without
-folds there is nothing to refit: `refit.json` says so and the report keeps the chosen
-entry's own test error.
+The decision is made here, once, because this stage runs first (pipeline/choosing/decision.py:
+on the validation errors and predictions, or with folds on the mean CV errors and pooled
+held-out predictions); it goes to `<out>/decision.json`, which the report renders. Like
+`GridSearchCV(refit=True)`: the folds choose, then one model of the chosen entry is trained on
+all the pooled rows (the share `data.label_noise` of their labels flipped, as training rows
+always are) and scored on the test split: the only use of the test split in choosing. Writes
+`<out>/model.keras` and `<out>/refit.json`; its MLflow run is tagged `refit`, under the
+sweep's parent run. Without folds there is nothing to refit: `refit.json` says so and the
+decision keeps the chosen entry's own test error.
 """
 
 from __future__ import annotations
@@ -26,28 +28,23 @@ from pipeline.core.runner import run_stage, stop_if_interrupted
 log = logging.getLogger(__name__)
 
 
-def chosen_entry(config, models_dir: Path, metrics_dir: Path, details_dir: Path, test_rows: int):
-    """The entry the folds choose (the report's decision), and that decision."""
-    # Here, not at the top: SciPy and Matplotlib cost a second, and without folds (the
-    # default) the stage only writes that there is nothing to refit.
+def decide(config, models_dir: Path, metrics_dir: Path, details_dir: Path, test_rows: int):
+    """The decision over the sweep (None: no candidate, every entry diverged), and the
+    entries it chose among."""
+    # Here, not at the top: SciPy costs a second, and a refit imports TensorFlow after it.
     from pipeline import choosing
     from pipeline.reporting import readers, table
 
     record = contracts.read_sweep_record(models_dir)
     entries = resolve_entries(config, record.layers)
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
-    held_out = readers.read_held_out(details_dir, cross_validated=True)
-    if held_out is None:
-        raise contracts.DataError(
-            f"{details_dir / contracts.HELD_OUT_CV_FILE}: missing; run `dvc repro evaluate`"
-        )
-    decision = choosing.decide(
-        entries, sweep, held_out, rule=config.choose.rule, seed=config.base.seed,
-        test_rows=test_rows, folds=config.choose.folds,
-    )  # fmt: skip
-    if decision is None:
-        raise contracts.DataError("every entry diverged on some fold: nothing to refit")
-    return next(e for e in entries if e.name == decision.chosen.name), decision
+    folds = config.choose.folds
+    judge = readers.read_judge(details_dir, cross_validated=bool(folds))
+    rule, seed = config.choose.rule, config.base.seed
+    found = choosing.decide(
+        entries, sweep, judge, rule=rule, seed=seed, test_rows=test_rows, folds=folds
+    )
+    return found, entries
 
 
 def refit(
@@ -56,18 +53,23 @@ def refit(
 ) -> None:  # fmt: skip
     config = load_config(params)
     meta = contracts.read_meta(prepared_dir)
+    decision, entries = decide(config, models_dir, metrics_dir, details_dir, meta.rows["test"])
     if not config.choose.folds:
         staging = staging_dir(out_dir)
         contracts.write_json(staging / contracts.REFIT_FILE, {"refit": 0})
+        contracts.write_decision(staging, decision.to_json() if decision else None)
         publish_dir(staging, out_dir)
         log.info("choose.folds is null: nothing to refit -> %s", out_dir / contracts.REFIT_FILE)
         return
-    entry, decision = chosen_entry(config, models_dir, metrics_dir, details_dir, meta.rows["test"])
+    if decision is None:
+        raise contracts.DataError("every entry diverged on some fold: nothing to refit")
+    entry = next(e for e in entries if e.name == decision.chosen.name)
 
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
 
+    from pipeline import choosing
     from pipeline.choosing.statistics import error_interval
     from pipeline.datasets import folds, prepared
     from pipeline.modeling import build_tower
@@ -83,8 +85,8 @@ def refit(
     # The latest execution of `train` that made these models holds the refit run.
     found = next(iter(runs.sweeps_of_models(models_dir, store.connect())), None)
     log.info(
-        "refit %s (%s) on %d rows, %d epochs", entry.name, decision.verdict(), len(train.labels),
-        config.train.epochs,
+        "refit %s (chosen by %s) on %d rows, %d epochs", entry.name, decision.choice.rule,
+        len(train.labels), config.train.epochs,
     )  # fmt: skip
     staging = staging_dir(out_dir)
     # No sweep run in this store (models restored from another): refit without MLflow.
@@ -113,6 +115,15 @@ def refit(
         }
         stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
         contracts.write_json(staging / contracts.REFIT_FILE, result)
+        # The rounded figures refit.json holds: the pages quote the same numbers.
+        answer = choosing.Refit(
+            train_rows=result["train_rows"],
+            test_rows=result["test_rows"],
+            test_value=result["test_error"],
+            test_ci_low=result["test_error_ci_low"],
+            test_ci_high=result["test_error_ci_high"],
+        )
+        contracts.write_decision(staging, decision.with_refit(answer).to_json())
         if run_id is not None:
             logged = {"entry": entry.name, "l2_rate": dict(entry.layer_rates)}
             logged |= {"weight_decay": entry.weight_decay, "train_rows": len(train.labels)}

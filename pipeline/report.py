@@ -1,10 +1,11 @@
 """Stage `report`: the whole sweep in one table, plots, and the sweep's MLflow parent run.
 
-Writes `<out>/sweep.csv` and `<out>/sweep.md` (ranked on validation only, ties named, with a
-rate converter), `<out>/best.json` (the DVC metrics of the sweep: best entry and its
-errors), and under `<out>/plots/` the data files that `dvc.yaml` declares as plots plus the
-same views as PNGs, which the `record` stage puts into the sweep's MLflow parent run.
-Imports no TensorFlow.
+Writes `<out>/sweep.csv` and `<out>/sweep.md` (ranked on validation only, with a rate
+converter), `<out>/choosing.md` (the decision refit made, `<refit>/decision.json`, and the
+answers of pipeline/choosing/), `<out>/best.json` (the DVC metrics of the sweep: numbers
+only), `<out>/decision.json` (the decision in words, for `record`), and under `<out>/plots/`
+the data files that `dvc.yaml` declares as plots plus the same views as PNGs, which the
+`record` stage puts into the sweep's MLflow parent run. Imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import pandas as pd
 
 from pipeline import choosing
 from pipeline.config import EntrySpec, load_config, resolve_entries
-from pipeline.config.rates import markdown_by_layer
 from pipeline.core import contracts
+from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import data_note, plots, readers, table
+from pipeline.reporting import choosing_figures, choosing_page, data_note, plots, readers, table
+from pipeline.reporting import decision as decision_words
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +82,48 @@ def build_plots(
     return data, figures
 
 
-def write_outputs(
-    out_dir: Path,
-    sweep: pd.DataFrame,
-    markdown: str,
-    data: dict,
-    figures: dict,
-    decision: choosing.Decision | None = None,
-):
+def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dict:
+    """best.json: the entry with the lowest validation error and its figures, and the
+    decision's figures (decision_words.numbers)."""
+    figures = table.headline_of_best(sweep)
+    if decision is not None:
+        figures |= {
+            key: contracts.rounded(value) if isinstance(value, float) else value
+            for key, value in decision_words.numbers(decision).items()
+        }
+    return figures
+
+
+def read_decision(refit_dir: Path, sweep: pd.DataFrame) -> choosing.Decision | None:
+    """The decision refit made over this sweep (None: no candidate)."""
+    found = contracts.read_decision(refit_dir)
+    if found is None:
+        return None
+    decision = choosing.Decision.from_json(found)
+    if decision.chosen.name not in set(sweep["entry"]):
+        raise DataError(f"{refit_dir / contracts.DECISION_FILE}: stale; run `dvc repro refit`")
+    return decision
+
+
+def sweep_markdown(config, sweep, by_name, decision) -> str:
+    if config.model.builder == "mlp":
+        return table.to_markdown(sweep, by_name, decision)
+    # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
+    # order of a list of rates (docs/own-model-and-data.md), another model's are named
+    # here with their rates.
+    shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
+    markdown = table.to_markdown(sweep.drop(columns=shares), by_name, decision)
+    by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
+    return markdown + "\n" + table.rates_by_layer(by_layer)
+
+
+def write_outputs(out_dir: Path, sweep: pd.DataFrame, pages: dict[str, str], data, figures):
     plots_dir = out_dir / "plots"
     shutil.rmtree(plots_dir, ignore_errors=True)  # DVC keeps it (persist): drop stale files
     plots_dir.mkdir(parents=True)
     sweep.to_csv(out_dir / "sweep.csv", index=False, float_format="%.5g")
-    (out_dir / "sweep.md").write_text(markdown)
-    contracts.write_json(out_dir / "best.json", best_figures(sweep, decision))
+    for name, text in pages.items():
+        (out_dir / name).write_text(text)
     for name, frame in data.items():
         frame.to_csv(plots_dir / f"{name}.csv", index=False, float_format="%.5g")
     for name, figure in figures.items():
@@ -101,20 +131,27 @@ def write_outputs(
         figure.savefig(plots_dir / f"{name}.png", dpi=110, metadata={"Software": None})
 
 
-def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dict:
-    """best.json: the entry with the lowest validation error and, with held-out predictions,
-    the decision (rule, chosen entry, its error ± SE, the entries it cannot be told from)."""
-    figures = table.headline_of_best(sweep)
-    if decision is not None:
-        for key, value in decision.headline().items():
-            if value is not None:
-                figures[key] = contracts.rounded(value) if isinstance(value, float) else value
-    return figures
+def summary(sweep, decision, analysis, note) -> contracts.DecisionSummary:
+    """reports/decision.json: the decision in the report's words, for record and people."""
+    said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note}
+    if analysis.bracket is not None:
+        said["next_commands"] = analysis.bracket.commands
+    if decision is None:
+        return contracts.DecisionSummary(**said)
+    return contracts.DecisionSummary(
+        **said,
+        chosen_entry=decision.chosen.name,
+        rule=decision.choice.rule,
+        figure=decision.figure,
+        test_figure=decision.test_figure,
+        indistinguishable=tuple(decision.tied),
+        verdict=decision_words.verdict(decision),
+    )
 
 
 def report(
     params: Path, metrics_dir: Path, details_dir: Path, models_dir: Path, prepared_dir: Path,
-    out_dir: Path, refit_dir: Path | None = None,
+    out_dir: Path, refit_dir: Path,
 ) -> None:  # fmt: skip
     config = load_config(params)
     record = contracts.read_sweep_record(models_dir)
@@ -125,13 +162,7 @@ def report(
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
-    # Only pure-L2 entries have a place on the rate axis: a weight-decay entry has L2 rate 0
-    # but is not the unregularized model; nor has an entry trained on another training set.
-    rates = {
-        e.name: e.uniform_rate
-        for e in entries
-        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
-    }
+    rates = rate_axis(entries, trained)
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
         rates,
@@ -139,52 +170,48 @@ def report(
         readers.read_kernels(details_dir, trained),
         {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
     )
-    folds = config.choose.folds
-    held_out = readers.read_held_out(details_dir, cross_validated=bool(folds))
-    decision = None
-    if held_out is not None:
-        decision = choosing.decide(
-            entries,
-            sweep,
-            held_out,
-            rule=config.choose.rule,
-            seed=config.base.seed,
-            test_rows=meta.rows["test"],
-            folds=folds,
-            refit=contracts.read_refit(refit_dir) if refit_dir and folds else None,
-        )
-    if config.model.builder == "mlp":
-        markdown = table.to_markdown(sweep, by_name, meta.rows["val"], decision)
-    else:
-        # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
-        # order of a list of rates (docs/own-model-and-data.md), another model's are named
-        # here with their rates.
-        shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
-        markdown = table.to_markdown(
-            sweep.drop(columns=shares), by_name, meta.rows["val"], decision
-        )
-        by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
-        markdown += "\n" + markdown_by_layer(by_layer)
-    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
-    choosing_data, choosing_figures, choosing_md = choosing.analyse(
+    decision = read_decision(refit_dir, sweep)
+    analysis = choosing.analyse(
         entries,
         sweep,
+        readers.read_judge(details_dir, cross_validated=bool(config.choose.folds)),
         layers=list(record.layers),
         default_rows=config.data.effective_train_subset,
         default_noise=config.data.effective_label_noise,
         pool_rows=meta.pool_rows,
-        val_rows=len(held_out.labels) if held_out is not None else meta.rows["val"],
         grid_is_set=bool(config.grid.rates),
-        held_out=held_out,
         decision=decision,
     )
-    data |= choosing_data
-    figures |= choosing_figures
+    data |= choosing_page.plot_data(analysis)
+    figures |= choosing_figures.figures(analysis)
     note = data_note.training_data_note(meta, config.data)
-    markdown = data_note.with_note(markdown, note) + "\n" + converter
-    write_outputs(out_dir, sweep, markdown, data, figures, decision)
-    (out_dir / CHOOSING_FILE).write_text(data_note.with_note(choosing_md, note))
+    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
+    pages = {
+        "sweep.md": data_note.with_note(sweep_markdown(config, sweep, by_name, decision), note)
+        + "\n"
+        + converter,
+        CHOOSING_FILE: data_note.with_note(choosing_page.markdown(analysis), note),
+    }
+    write_outputs(out_dir, sweep, pages, data, figures)
+    said = summary(sweep, decision, analysis, note)
+    contracts.write_json(out_dir / contracts.BEST_FILE, best_figures(sweep, decision))
+    contracts.write_summary(out_dir, said)
 
+    log_summary(sweep, said, out_dir)
+
+
+def rate_axis(entries, trained: list[str]) -> dict[str, float]:
+    """entry -> its one rate, for the entries on the rate axis. Only pure-L2 entries have a
+    place there: a weight-decay entry has L2 rate 0 but is not the unregularized model; nor
+    has an entry trained on another training set."""
+    return {
+        e.name: e.uniform_rate
+        for e in entries
+        if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
+    }
+
+
+def log_summary(sweep: pd.DataFrame, said: contracts.DecisionSummary, out_dir: Path) -> None:
     best = sweep.iloc[0]
     log.info(
         "best on validation: %s (val_err %.3f, test_err %.3f) of %d entries -> %s",
@@ -194,12 +221,12 @@ def report(
         len(sweep),
         out_dir / "sweep.md",
     )
-    if decision is not None:
-        log.info("%s", decision.verdict())
+    if said.verdict:
+        log.info("%s", said.verdict)
     # The report ends with what to try next: ready-to-paste commands (choosing.md).
-    for line in choosing_md.split("## What to try next", 1)[-1].splitlines():
-        if line.startswith("dvc "):
-            log.info("next: %s", line)
+    for command in said.next_commands:
+        if command.startswith("dvc "):
+            log.info("next: %s", command)
 
 
 def main(argv: list[str] | None = None) -> None:

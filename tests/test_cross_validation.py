@@ -57,19 +57,20 @@ def test_every_entry_has_its_cv_error_and_the_decision_uses_it(cross_validated: 
         folds = sorted((root / "models" / entry / "folds").iterdir())
         assert [f.name for f in folds] == [f"fold_{i}" for i in range(K)]
     best = json.loads((root / "reports" / "best.json").read_text())
-    assert best["rule"] in ("one_se", "min")
-    chosen = cv[best["chosen_entry"]]
-    assert (best["cv_error_mean"], best["cv_error_se"]) == (
+    said = json.loads((root / "reports" / "decision.json").read_text())
+    assert said["rule"] in ("one_se", "min") and said["figure"] == "cv_error_mean"
+    chosen = cv[said["chosen_entry"]]
+    assert (best["chosen_figure"], best["chosen_figure_se"]) == (
         chosen["cv_error_mean"],
         chosen["cv_error_se"],
     )
     lowest = min(m["cv_error_mean"] for m in cv.values())
-    assert best["cv_error_mean"] <= lowest + min(m["cv_error_se"] for m in cv.values()) + 1e-9
+    assert best["chosen_figure"] <= lowest + min(m["cv_error_se"] for m in cv.values()) + 1e-9
     choosing_md = (root / "reports" / "choosing.md").read_text()
     assert "## Decision" in choosing_md
     assert f"standard error over {K} stratified folds of the {pool_rows}" in choosing_md
-    assert f"**Chosen: {best['chosen_entry']}**, mean CV error" in choosing_md
-    assert best["verdict"] in cross_validated.repro_output  # the console line says it too
+    assert f"**Chosen: {said['chosen_entry']}**, mean CV error" in choosing_md
+    assert said["verdict"] in cross_validated.repro_output  # the console line says it too
     # The SE is the folds' sample standard deviation over sqrt(k).
     assert mean_and_se([0.1, 0.2])[1] == pytest.approx(0.05)
 
@@ -97,13 +98,17 @@ def test_fold_runs_nest_under_their_entry_run(cross_validated: Project):
 def test_the_chosen_entry_is_refit_on_every_pooled_row_and_tested_once(cross_validated):
     root = cross_validated.root
     best = json.loads((root / "reports" / "best.json").read_text())
+    said = json.loads((root / "reports" / "decision.json").read_text())
     refit = json.loads((root / "refit" / "refit.json").read_text())
     meta = json.loads((root / "data/prepared/meta.json").read_text())
-    assert refit["entry"] == best["chosen_entry"]
+    assert refit["entry"] == said["chosen_entry"]
+    # The decision refit made is the one the report rendered.
+    decided = json.loads((root / "refit" / "decision.json").read_text())["decision"]
+    assert decided["choice"]["chosen"]["name"] == said["chosen_entry"]
     assert refit["train_rows"] == meta["rows"]["train"] + meta["rows"]["val"]
     assert refit["test_rows"] == meta["rows"]["test"]
     assert refit["test_error_ci_low"] <= refit["test_error"] <= refit["test_error_ci_high"]
-    assert (best["chosen_test_error"], best["test_error_ci_low"], best["test_error_ci_high"]) == (
+    assert (best["answer"], best["answer_ci_low"], best["answer_ci_high"]) == (
         refit["test_error"],
         refit["test_error_ci_low"],
         refit["test_error_ci_high"],
@@ -114,5 +119,5 @@ def test_the_chosen_entry_is_refit_on_every_pooled_row_and_tested_once(cross_val
     parent = parent_of_models(cross_validated, runs)
     (refit_run,) = [r for r in children_of(runs, parent.info.run_id) if "refit" in r.data.tags]
     assert refit_run.info.status == "FINISHED"
-    assert refit_run.data.tags["entry"] == best["chosen_entry"]
+    assert refit_run.data.tags["entry"] == said["chosen_entry"]
     assert refit_run.data.metrics["test_error"] == pytest.approx(refit["test_error"])

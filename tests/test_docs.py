@@ -24,9 +24,10 @@ def test_the_tutorial_commands_run_as_written(tmp_path: Path):
     outputs = [lab.run("bash", "-euo", "pipefail", "-c", block).stdout for block in blocks]
 
     best = json.loads((lab.root / "reports" / "best.json").read_text())
-    assert best["rule"] == "one_se"
-    assert best["chosen_entry"].startswith("grid_")
-    assert best["test_error_ci_low"] <= best["test_error_ci_high"]
+    said = json.loads((lab.root / "reports" / "decision.json").read_text())
+    assert said["rule"] == "one_se"
+    assert said["chosen_entry"].startswith("grid_")
+    assert best["answer_ci_low"] <= best["answer_ci_high"]
     choosing = (lab.root / "reports" / "choosing.md").read_text()
     assert "## Decision" in choosing
     assert "Training data changed on purpose" not in choosing  # the wine table is used whole

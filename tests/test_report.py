@@ -11,9 +11,10 @@ import pytest
 from conftest import Project, children_of, mlflow_runs, parent_of_models, parent_runs
 from ruamel.yaml import YAML
 
+from pipeline import choosing
 from pipeline.config.entries import EntrySpec
 from pipeline.reporting import plots
-from pipeline.reporting.table import COLUMNS, rank, rate_converter, to_markdown
+from pipeline.reporting.table import COLUMNS, rank, rate_converter, rates_by_layer, to_markdown
 
 PLOT_FILES = (
     "error_vs_rate",
@@ -113,11 +114,18 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     # The decision: min picks the lowest validation error, with its binomial SE on the same
     # validation rows, and names what the paired test cannot tell apart from it.
     val_rows = json.loads((project.root / "data/prepared/meta.json").read_text())["rows"]["val"]
-    assert (best["rule"], best["chosen_entry"]) == ("min", table["entry"][0])
-    assert best["cv_error_mean"] == pytest.approx(table["val_error"][0], abs=1e-5)
-    error = best["cv_error_mean"]
-    assert best["cv_error_se"] == pytest.approx(math.sqrt(error * (1 - error) / val_rows), 1e-4)
-    assert best["test_error_ci_low"] <= best["chosen_test_error"] <= best["test_error_ci_high"]
+    # best.json is a DVC metrics file: numbers, and best_entry for `dvc exp show`; the
+    # decision's strings are in decision.json.
+    assert {k for k, v in best.items() if not isinstance(v, int | float)} == {"best_entry"}
+    said = json.loads((reports / "decision.json").read_text())
+    assert (said["rule"], said["chosen_entry"]) == ("min", table["entry"][0])
+    assert (said["figure"], said["test_figure"]) == ("val_error", "test_error")
+    assert best["chosen_figure"] == pytest.approx(table["val_error"][0], abs=1e-5)
+    error = best["chosen_figure"]
+    se = math.sqrt(error * (1 - error) / val_rows)
+    assert best["chosen_figure_se"] == pytest.approx(se, 1e-4)
+    assert best["answer_ci_low"] <= best["answer"] <= best["answer_ci_high"]
+    assert len(said["indistinguishable"]) == best["n_indistinguishable"]
     held_out = np.load(project.root / "evaluation" / "held_out.npz")
     assert set(held_out.files) == {"labels", *table["entry"]}
     assert len(held_out["labels"]) == val_rows
@@ -125,7 +133,7 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
         wrong = np.mean(held_out[row.entry] != held_out["labels"])
         assert wrong == pytest.approx(row.val_error, abs=1e-4)
     choosing_md = (reports / "choosing.md").read_text()
-    assert "## Decision" in choosing_md and f"**Chosen: {best['chosen_entry']}**" in choosing_md
+    assert "## Decision" in choosing_md and f"**Chosen: {said['chosen_entry']}**" in choosing_md
     assert "Cannot be told apart from it by a paired test" in (reports / "sweep.md").read_text()
     for name in PLOT_FILES:
         assert len(pd.read_csv(reports / "plots" / f"{name}.csv")) > 0, name
@@ -161,8 +169,9 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert (reports / "sweep.md").read_text().split("\n\n")[1].startswith(note)
     assert (reports / "choosing.md").read_text().split("\n\n")[1].startswith(note)
     assert note in parent.data.tags["mlflow.note.content"]
-    assert best["verdict"] in parent.data.tags["mlflow.note.content"]
-    assert parent.data.metrics["cv_error_se"] == pytest.approx(best["cv_error_se"])
+    assert said["verdict"] in parent.data.tags["mlflow.note.content"]
+    assert said["data_note"].startswith(note)
+    assert parent.data.metrics["chosen_figure_se"] == pytest.approx(best["chosen_figure_se"])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.csv", "sweep.md", "plots"} <= artifacts
     pngs = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
@@ -181,26 +190,88 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert logged_table.read_text() == (reports / "sweep.md").read_text()
 
 
-def test_markdown_names_a_diverged_entry_and_ranks_it_last():
+def test_sweep_md_renders_the_ranked_table_the_decision_and_the_conventions():
+    """The sweep page's text, pinned: a diverged entry last, the decision's chosen entry and
+    what the judge cannot tell from it, the per-layer rates (another builder than the MLP)
+    and the rate converter."""
+    layers = ("hidden_1", "output")
     entries = {
-        "plain": EntrySpec("plain", (("hidden_1", 0.0), ("output", 0.0)), 0.0),
-        "boom": EntrySpec("boom", (("hidden_1", 1e38), ("output", 1e38)), 0.0),
-    }
+        name: EntrySpec(name, tuple(zip(layers, rates, strict=True)), decay)
+        for name, rates, decay in [
+            ("plain", (0.0, 0.0), 0.0), ("l2", (0.01, 0.01), 0.0), ("decay", (0.0, 0.0), 3.0),
+            ("boom", (1e38, 1e38), 0.0),
+        ]
+    }  # fmt: skip
+    errors = {"l2": (0.1, 0.12), "decay": (0.11, 0.13), "plain": (0.3, 0.31)}
     rows = pd.DataFrame(
         {
-            "entry": ["boom", "plain"],
-            "l2_rates": ["1e+38", "0"],
-            "weight_decay": [0.0, 0.0],
-            **{c: [math.nan, 0.25] for c in COLUMNS[3:]},
-            "diverged_at_epoch": [1, math.nan],
+            "entry": [*errors, "boom"],
+            "l2_rates": [entries[e].rates_label for e in [*errors, "boom"]],
+            "weight_decay": [entries[e].weight_decay for e in [*errors, "boom"]],
+            **{c: [0.5, 0.5, 0.5, math.nan] for c in COLUMNS[3:]},
+            "diverged_at_epoch": [math.nan, math.nan, math.nan, 2],
         }
     )
+    rows["val_error"] = [v for v, _ in errors.values()] + [math.nan]
+    rows["test_error"] = [t for _, t in errors.values()] + [math.nan]
     ranked = rank(rows)
-    assert list(ranked["entry"]) == ["plain", "boom"]
-    text = to_markdown(ranked, entries, val_rows=100)
-    assert "Best on validation error: **plain** (L2 0)" in text
-    assert "**boom diverged at epoch 1**" in text
-    assert "| boom | 1e+38 | 0 | diverged at epoch 1 |" in text
+    assert list(ranked["entry"]) == ["l2", "decay", "plain", "boom"]
+    labels = np.zeros(200, dtype=np.int16)
+    predicted = {e: np.where(np.arange(200) < k, 1, 0) for e, k in
+                 {"l2": 20, "decay": 22, "plain": 60}.items()}  # fmt: skip
+    judge = choosing.Judge.of_classes(labels, predicted)
+    decision = choosing.decide(
+        list(entries.values()), ranked, judge, rule="min", seed=42, test_rows=100
+    )
+    text = to_markdown(ranked, entries, decision)
+    text += "\n" + rates_by_layer({e: entries[e].layer_rates for e in ranked["entry"]})
+    text += "\n" + rate_converter({"plain": 0.0, "l2": 0.01}, batch_size=32, train_rows=300)
+    assert text == SWEEP_MD
+
+
+SWEEP_MD = """\
+# L2 sweep
+
+Best on validation error: **l2** (L2 0.01): val error 0.1000, test error 0.1200 (reported, \
+not used to choose).
+
+Chosen by min: **l2**. Cannot be told apart from it by a paired test on the same held-out \
+rows (exact McNemar, Holm): decay. See `choosing.md`, Decision.
+
+**boom diverged at epoch 2** (loss NaN or infinite): it has no figures.
+
+| entry | l2_rates | weight_decay | train_error | val_error | test_error | \
+generalization_gap | val_cross_entropy | train_cross_entropy | l2_penalty | \
+sq_weights_total | near_linear_share | saturated_share |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| l2 | 0.01 | 0 | 0.5 | 0.1 | 0.12 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 |
+| decay | 0 | 3 | 0.5 | 0.11 | 0.13 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 |
+| plain | 0 | 0 | 0.5 | 0.3 | 0.31 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 |
+| boom | 1e+38 | 0 | diverged at epoch 2 |  |  |  |  |  |  |  |  |  |
+
+## L2 rate per layer
+
+| entry | hidden_1 | output |
+|---|---|---|
+| l2 | 0.01 | 0.01 |
+| decay | 0 | 0 |
+| plain | 0 | 0 |
+| boom | 1e+38 | 1e+38 |
+
+## The same rates in other conventions
+
+Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds \
+alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so c = alpha / (2·batch \
+size) (batch size 32). The textbook penalty λ/(2m)·Σw² over m = 300 training rows gives c = \
+λ/(2m). Under plain SGD an L2 rate c is the same update as decoupled weight decay 2c (the \
+penalty's gradient is 2c·w); under Adam it is not, because Adam rescales the penalty's \
+gradient per weight while AdamW's decay is not rescaled.
+
+| entry | Keras rate c | sklearn alpha | textbook λ | SGD weight decay |
+|---|---|---|---|---|
+| plain | 0 | 0 | 0 | 0 |
+| l2 | 0.01 | 0.64 | 6 | 0.02 |
+"""
 
 
 def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():

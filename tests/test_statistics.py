@@ -88,7 +88,7 @@ def _c(name, error, se, rates):
 def test_min_takes_the_first_ranked_entry():
     ranked = [_c("l2_1e_2", 0.10, 0.02, [0.01] * 3), _c("l2_1e_1", 0.11, 0.02, [0.1] * 3)]
     choice = st.choose(ranked, "min")
-    assert (choice.chosen.name, choice.rule, choice.note) == ("l2_1e_2", "min", "")
+    assert (choice.chosen.name, choice.rule, choice.fallback) == ("l2_1e_2", "min", "")
 
 
 def test_one_se_takes_the_largest_rate_within_one_se_of_the_lowest():
@@ -121,11 +121,13 @@ def test_one_se_falls_back_to_min_when_the_entries_are_not_ordered_by_rate():
     ]
     choice = st.choose(crossed, "one_se")
     assert (choice.chosen.name, choice.rule) == ("hidden_1", "min")
-    assert "not ordered by rate" in choice.note
+    # Equal sums: the first ranked is the candidate for "most regularized", and it is not.
+    assert (choice.fallback, choice.top) == ("not_ordered", "hidden_1")
+    assert choice.unordered == ("hidden_2",)
     decay = [_c("l2_1e_2", 0.100, 0.020, [1e-2] * 3), _c("decay_2e_2", 0.105, 0.02, None)]
     choice = st.choose(decay, "one_se")
     assert (choice.chosen.name, choice.rule) == ("l2_1e_2", "min")
-    assert "decay_2e_2" in choice.note
+    assert (choice.fallback, choice.unordered) == ("no_rates", ("decay_2e_2",))
     # Outside one SE an unordered entry does not matter.
     far = [_c("l2_1e_2", 0.100, 0.020, [1e-2] * 3), _c("decay_2e_2", 0.2, 0.02, None)]
     assert st.choose(far, "one_se").rule == "one_se"

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from pipeline.choosing.points import (
-    ALL,
-    Point,
-)
+from pipeline.choosing.points import ALL, Point
 
 
 def size_curves(points: Sequence[Point]) -> pd.DataFrame:
@@ -61,8 +58,24 @@ def equivalent_samples(curve: pd.DataFrame, n: int, error: float) -> float | Non
     return None
 
 
-def data_equivalents(curves: pd.DataFrame) -> list[tuple[float, int, str]]:
-    """(noise, size, sentence) for every size where a non-zero rate is best."""
+@dataclass(frozen=True)
+class DataEquivalent:
+    """At one training-set size where a non-zero rate is best on validation: what rate 0
+    needs to match its test error. `samples`: the size at which rate 0 gets there, None when
+    it does not reach it (`no_gain`: L2 is not lower than rate 0 at the same size)."""
+
+    noise: float
+    size: int
+    rate: float
+    test_value: float
+    no_gain: bool
+    samples: float | None
+    largest: int  # the largest size rate 0 was trained on
+    largest_value: float  # rate 0's test figure there
+
+
+def data_equivalents(curves: pd.DataFrame) -> list[DataEquivalent]:
+    """One for every size where a non-zero rate is best, by noise then size."""
     found = []
     for noise, group in curves.groupby("noise", sort=True):
         zero = group[group["series"] == "rate 0"].sort_values("train_size")
@@ -71,67 +84,18 @@ def data_equivalents(curves: pd.DataFrame) -> list[tuple[float, int, str]]:
             if row.l2_rate == 0 or zero.empty:
                 continue
             at = zero[zero["train_size"] == row.train_size]
-            if not at.empty and row.test_error >= at["test_error"].iloc[0]:
-                sentence = (
-                    f"at {row.train_size} samples, L2 at rate {row.l2_rate:g} (best on validation)"
-                    f" does not reach a lower test error than rate 0 ({row.test_error:.3f})"
+            no_gain = not at.empty and row.test_error >= at["test_error"].iloc[0]
+            samples = None if no_gain else equivalent_samples(zero, row.train_size, row.test_error)
+            found.append(
+                DataEquivalent(
+                    noise=float(noise),
+                    size=int(row.train_size),
+                    rate=float(row.l2_rate),
+                    test_value=float(row.test_error),
+                    no_gain=no_gain,
+                    samples=samples,
+                    largest=int(zero["train_size"].max()),
+                    largest_value=float(zero["test_error"].iloc[-1]),
                 )
-            else:
-                m = equivalent_samples(zero, row.train_size, row.test_error)
-                if m is None:
-                    largest = int(zero["train_size"].max())
-                    sentence = (
-                        f"at {row.train_size} samples, L2 at rate {row.l2_rate:g} reaches a test "
-                        f"error ({row.test_error:.3f}) that rate 0 does not reach even with "
-                        f"{largest} samples ({zero['test_error'].iloc[-1]:.3f}): the curves do "
-                        f"not cross within the grid"
-                    )
-                else:
-                    sentence = (
-                        f"at {row.train_size} samples, L2 at rate {row.l2_rate:g} reaches the "
-                        f"error that rate 0 needs about {m:.0f} samples for (test error "
-                        f"{row.test_error:.3f}; {m / row.train_size:.1f}x the data)"
-                    )
-            found.append((float(noise), int(row.train_size), sentence))
-    return found
-
-
-def size_figure(curves: pd.DataFrame) -> Figure:
-    fig = Figure(figsize=(6.8, 4.4), layout="constrained")
-    ax = fig.add_subplot()
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
-    for color, (noise, group) in zip(colors * 4, curves.groupby("noise", sort=True), strict=False):
-        for series, style in (("rate 0", "-"), ("best rate", "--")):
-            line = group[group["series"] == series].sort_values("train_size")
-            if line.empty:
-                continue
-            ax.errorbar(
-                line["train_size"],
-                line["test_error"],
-                yerr=line["test_error_std"] if line["test_error_std"].any() else None,
-                color=color,
-                ls=style,
-                marker="o",
-                capsize=3,
-                label=f"{series}, label noise {noise:g}",
             )
-            if series == "best rate":
-                for row in line.itertuples():
-                    ax.annotate(
-                        f"{row.l2_rate:g}",
-                        (row.train_size, row.test_error),
-                        textcoords="offset points",
-                        xytext=(4, -10),
-                        fontsize=7,
-                        color=color,
-                    )
-    ax.set_xscale("log")
-    sizes = sorted(curves["train_size"].unique())
-    ax.set_xticks(sizes, [str(n) for n in sizes])
-    ax.minorticks_off()
-    ax.set_xlabel("training-set size (rows, log scale; nested subsets)")
-    ax.set_ylabel("test error")
-    ax.set_title("Test error vs training-set size: rate 0 vs the best rate on validation")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
-    return fig
+    return found

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from pipeline.choosing.points import (
-    ALL,
-    HeldOut,
-    Point,
-    indistinguishable,
-    margin_words,
-)
+from pipeline.choosing.judge import Judge
+from pipeline.choosing.points import ALL, Point, Versus, versus
 
 # layer_heatmap.csv, the data of `dvc.yaml`'s heatmap plot.
 HEATMAP_COLUMNS = ["layer", "l2_rate", "log10_rate", "val_error"]
@@ -39,20 +34,18 @@ def layer_grid(points: Sequence[Point], layers: Sequence[str]) -> pd.DataFrame |
 
 
 def tied_cells(
-    points: Sequence[Point], grid: pd.DataFrame, val_rows: int, held_out: HeldOut | None
-) -> set[tuple[str, float]]:
+    points: Sequence[Point], grid: pd.DataFrame, judge: Judge
+) -> frozenset[tuple[str, float]]:
     """The (layer, rate) cells that cannot be told apart from the best cell (the best one
-    included); empty without held-out predictions."""
-    if held_out is None:
-        return set()
+    included)."""
     default = [p for p in points if p.rows is None and (p.layer in grid.index or p.rate == 0)]
     best = min(default, key=lambda p: p.val)
     found = set()
     for point in default:
-        if indistinguishable(best, point, val_rows, held_out):
+        if best is point or not judge.apart(best.entry, point.entry):
             layers = grid.index if point.rate == 0 else [point.layer]
             found |= {(layer, point.rate) for layer in layers}
-    return found
+    return frozenset(found)
 
 
 def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
@@ -71,30 +64,25 @@ def layer_heatmap_data(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HEATMAP_COLUMNS)
 
 
-def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:
-    fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
-    fig.set_layout_engine("constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
-    ax.set_xticks(range(len(grid.columns)), [f"{r:g}" for r in grid.columns])
-    ax.set_yticks(range(len(grid.index)), [f"{layer} alone" if layer != ALL else "all layers"
-                                          for layer in grid.index])  # fmt: skip
-    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
-        if not math.isnan(value):
-            # ≈: this cell cannot be told apart from the best one (paired test).
-            mark = " ≈" if (grid.index[i], grid.columns[j]) in tied else ""
-            ax.text(j, i, f"{value:.3f}{mark}", ha="center", va="center", color="white",
-                    fontsize=9)  # fmt: skip
-    ax.set_xlabel("Keras L2 rate (0 = no penalty)")
-    ax.set_title("Validation error: which layer's L2 matters")
-    fig.colorbar(image, ax=ax, label="validation error")
-    return fig
+@dataclass(frozen=True)
+class LayerVerdict:
+    """Which layer's L2 matters most on data's training split, and against what."""
+
+    best_of: dict[str, Point]  # each layer alone (then ALL): its best rate's point
+    zero: Point | None  # rate 0
+    top: Point  # the best single layer alone
+    ties: tuple[str, ...]  # other layers alone with exactly top's value
+    others: tuple[Point, ...]  # the other layers alone, in layer order
+    runner: Versus | None  # top against the next-best layer alone
+    top_is_largest: bool  # top's rate is the largest tried on its layer
+    vs_zero: Versus | None
+    vs_all: Versus | None  # top against the best rate on all layers
 
 
 def layer_verdict(
-    points: Sequence[Point], layers: Sequence[str], val_rows: int, held_out: HeldOut | None = None
-) -> list[str]:
-    """Markdown lines: which layer's L2 matters most, and whether it alone matches all layers."""
+    points: Sequence[Point], layers: Sequence[str], judge: Judge
+) -> LayerVerdict | None:
+    """None without a single-layer entry."""
     default = [p for p in points if p.rows is None]
     zero = next((p for p in default if p.rate == 0), None)
     best_of = {}
@@ -104,65 +92,20 @@ def layer_verdict(
             best_of[layer] = min(candidates, key=lambda p: p.val)
     alone = {layer: p for layer, p in best_of.items() if layer != ALL}
     if not alone:
-        return []
-    lines = [
-        "| L2 on | best rate | val error | vs rate 0 |",
-        "|---|---|---|---|",
-    ]
-    for layer, p in best_of.items():
-        gain = f"{p.val - zero.val:+.3f}" if zero else ""
-        spread = f" ± {p.val_std:.3f}" if p.val_std else ""
-        label = "all layers" if layer == ALL else f"{layer} alone"
-        lines.append(f"| {label} | {p.rate:g} | {p.val:.3f}{spread} | {gain} |")
+        return None
     top = min(alone.values(), key=lambda p: p.val)
-    base = f" (rate 0: {zero.val:.3f})" if zero else ""
-    ties = [layer for layer, p in alone.items() if p is not top and p.val == top.val]
-    tie = f" (tied with {', '.join(ties)})" if ties else ""
-    text = [
-        "",
-        f"**{top.layer}'s L2 matters most**{tie}: alone, at rate {top.rate:g}, it brings the "
-        f"validation error to {top.val:.3f}{base}; the other layers alone reach "
-        + ", ".join(f"{p.val:.3f} ({layer})" for layer, p in alone.items() if p is not top)
-        + ".",
-    ]
-    others = [p for p in alone.values() if p is not top]
-    if others:
-        runner = min(others, key=lambda p: p.val)
-        margin = margin_words(top, runner, val_rows, held_out)
-        if indistinguishable(top, runner, val_rows, held_out):
-            text.append(f"{top.layer} and {runner.layer} cannot be told apart (within {margin}).")
-        else:
-            text.append(f"It beats the next layer, {runner.layer}, by more than {margin}.")
+    others = tuple(p for p in alone.values() if p is not top)
+    runner = min(others, key=lambda p: p.val) if others else None
     largest = max((p.rate for p in default if p.layer == top.layer), default=0.0)
-    if top.rate == largest:
-        text.append(
-            f"{top.rate:g} is the largest rate tried on {top.layer} alone: its best rate may be "
-            f"higher (add larger rates to the grid)."
-        )
-    if zero is not None and indistinguishable(top, zero, val_rows, held_out):
-        margin = margin_words(top, zero, val_rows, held_out)
-        text.append(
-            f"No layer's L2 helps by more than {margin}: on this model and data the layers "
-            f"cannot be ranked."
-        )
     everything = best_of.get(ALL)
-    if everything is not None:
-        margin = margin_words(top, everything, val_rows, held_out)
-        if indistinguishable(top, everything, val_rows, held_out):
-            verdict = (
-                f"Regularizing {top.layer} alone is **as good as** all layers ({everything.val:.3f}"
-                f" at {everything.rate:g}): the difference is within {margin}."
-            )
-        elif top.val < everything.val:
-            verdict = (
-                f"Regularizing {top.layer} alone is **better than** all layers "
-                f"({everything.val:.3f} at {everything.rate:g}) by more than {margin}."
-            )
-        else:
-            verdict = (
-                f"Regularizing {top.layer} alone is **not as good as** all layers "
-                f"({everything.val:.3f} at {everything.rate:g}): {top.val - everything.val:.3f} "
-                f"worse, more than {margin}."
-            )
-        text.append(verdict)
-    return [*lines, *text]
+    return LayerVerdict(
+        best_of=best_of,
+        zero=zero,
+        top=top,
+        ties=tuple(layer for layer, p in alone.items() if p is not top and p.val == top.val),
+        others=others,
+        runner=versus(judge, top, runner) if runner else None,
+        top_is_largest=top.rate == largest,
+        vs_zero=versus(judge, top, zero) if zero else None,
+        vs_all=versus(judge, top, everything) if everything else None,
+    )

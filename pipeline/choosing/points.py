@@ -5,26 +5,20 @@ specs; imports no TensorFlow. Every choice here (the best rate, the best layer, 
 at a training-set size) is made on validation error, its mean over seeds when there are
 several; test error is only reported (the data-size curves plot it, as the issue asks).
 
-"Cannot be told apart" is a paired test when evaluate kept the entries' predictions on the
-validation rows (`HeldOut`): the exact McNemar test at p >= 0.05 (statistics.py). Without
-them (older outputs, hand-made tables) it falls back to table.tied_with_best's rule: within
-one validation sample, or with repeats within the larger of the two seed spreads.
+Whether two points can be told apart is the judge's question (judge.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
-from pipeline.choosing.statistics import ALPHA, mcnemar_exact
+from pipeline.choosing.judge import Judge
 from pipeline.config.entries import EntrySpec
 
 ALL = "all"
-# Figures are written with 5 significant digits: differences this small are rounding.
-ROUNDING = 1e-4
 
 
 @dataclass(frozen=True)
@@ -83,45 +77,23 @@ def place(
     return points
 
 
-@dataclass(frozen=True)
-class HeldOut:
-    """The validation labels and each entry's predicted class per validation row (its base
-    seed's model): the paired outcomes the tests compare."""
-
-    labels: np.ndarray
-    predicted: Mapping[str, np.ndarray]
-
-    def has(self, *entries: str) -> bool:
-        return all(entry in self.predicted for entry in entries)
-
-    def wrong(self, entry: str) -> np.ndarray:
-        return self.predicted[entry] != self.labels
-
-    def p_value(self, a: str, b: str) -> float:
-        """Exact McNemar p of entries `a` and `b` on the validation rows."""
-        return mcnemar_exact(self.wrong(a), self.wrong(b))[2]
-
-
-def indistinguishable(a: Point, b: Point, val_rows: int, held_out: HeldOut | None = None) -> bool:
-    """Whether two points' validation errors cannot be told apart (see module docstring)."""
-    if held_out is not None and held_out.has(a.entry, b.entry):
-        return held_out.p_value(a.entry, b.entry) >= ALPHA
-    if a.val_std or b.val_std:
-        return abs(a.val - b.val) <= max(a.val_std, b.val_std) + ROUNDING
-    return round(abs(a.val - b.val) * val_rows) <= 1
-
-
-def margin_words(a: Point, b: Point, val_rows: int, held_out: HeldOut | None = None) -> str:
-    if held_out is not None and held_out.has(a.entry, b.entry):
-        return f"chance (exact McNemar p = {held_out.p_value(a.entry, b.entry):.2g})"
-    if a.val_std or b.val_std:
-        return f"the seed spread ({max(a.val_std, b.val_std):.3f})"
-    return f"one validation sample (1/{val_rows} = {1 / val_rows:.3f})"
-
-
 def unique_rates(points: Sequence[Point]) -> dict[float, Point]:
     """rate -> its first point (the table is ranked, so the better of duplicates)."""
     found: dict[float, Point] = {}
     for point in points:
         found.setdefault(point.rate, point)
     return found
+
+
+@dataclass(frozen=True)
+class Versus:
+    """One point against another on the same held-out rows, by the judge."""
+
+    other: Point
+    p_value: float
+    apart: bool
+
+
+def versus(judge: Judge, a: Point, b: Point) -> Versus:
+    p = judge.p_value(a.entry, b.entry)
+    return Versus(b, p, p < judge.alpha)

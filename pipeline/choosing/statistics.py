@@ -2,7 +2,8 @@
 
 Pure functions of counts and per-row outcomes; scipy does the exact binomial arithmetic.
 Errors are shares of wrongly classified rows; "wrong" arrays hold one bool per held-out row,
-the same rows in the same order for every model compared (a paired design).
+the same rows in the same order for every model compared (a paired design). judge.py applies
+them to the entries of a sweep.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def error_interval(wrong: int, n: int, method: str = "wilson") -> tuple[float, f
 class PairedTest:
     """Model A against model B on the same rows."""
 
-    only_a_wrong: int  # rows A gets wrong and B gets right
-    only_b_wrong: int
+    only_a_worse: int  # rows where A's loss is above B's (0/1 loss: A wrong, B right)
+    only_b_worse: int
     p_value: float  # exact McNemar, two-sided
     diff_low: float  # 95% paired-bootstrap interval of error(B) - error(A)
     diff_high: float
@@ -75,12 +76,6 @@ def paired_bootstrap(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray)
     return float(low), float(high)
 
 
-def paired_test(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray) -> PairedTest:
-    only_a, only_b, p = mcnemar_exact(a_wrong, b_wrong)
-    low, high = paired_bootstrap(a_wrong, b_wrong, rows)
-    return PairedTest(only_a, only_b, p, low, high)
-
-
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the input order: the i-th smallest of m is
     multiplied by m - i + 1, then made non-decreasing and capped at 1. Rejecting where the
@@ -96,12 +91,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True)
 class Candidate:
-    """An entry on the choosing table: its error (mean over folds, or the validation error),
-    that figure's standard error, and its L2 rate per layer (None: not on the rate order,
-    e.g. weight decay)."""
+    """An entry on the choosing table: its figure (`value`: the mean over folds, or the
+    validation figure), that figure's standard error, and its L2 rate per layer (None: not
+    on the rate order, e.g. weight decay)."""
 
     name: str
-    error: float
+    value: float
     se: float
     rates: tuple[float, ...] | None
 
@@ -109,10 +104,18 @@ class Candidate:
 @dataclass(frozen=True)
 class Choice:
     chosen: Candidate
-    best: Candidate  # the lowest error
+    best: Candidate  # the lowest value
     rule: str  # the rule applied: min, or one_se
-    threshold: float  # best.error + best.se under one_se; best.error under min
-    note: str  # why one_se fell back to min, or ""
+    threshold: float  # best.value + best.se under one_se; best.value under min
+    # Why one_se fell back to min: "no_rates" (`unordered` within one SE have no L2 rate) or
+    # "not_ordered" (`top`, the largest rates, is not at least `unordered` on every layer).
+    fallback: str = ""
+    top: str = ""
+    unordered: tuple[str, ...] = ()
+
+
+# Figures are written to 5 significant digits: a value this close to the threshold is on it.
+ROUNDING = 1e-9
 
 
 def _at_least(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -120,30 +123,24 @@ def _at_least(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def choose(candidates: Sequence[Candidate], rule: str) -> Choice:
-    """The entry `rule` picks. Candidates come ranked (lowest error first, ties broken).
+    """The entry `rule` picks. Candidates come ranked (lowest value first, ties broken).
 
-    `min`: the first. `one_se` (ESL §7.10): the most regularized candidate whose error is
+    `min`: the first. `one_se` (ESL §7.10): the most regularized candidate whose value is
     within one standard error of the lowest. "More regularized" is layer by layer: A is at
     least as regularized as B when every layer's rate of A is >= B's, so [0.01, 0.01, 0] is
     more regularized than [0.01, 0, 0] but neither of [0.01, 0, 0] and [0, 0.01, 0] is. When
     the candidates within one SE are not all ordered that way (or one has no rates), there is
-    no "most regularized" and the rule falls back to `min`, saying so."""
+    no "most regularized" and the rule falls back to `min`, saying why."""
     best = candidates[0]
     if rule == "min":
-        return Choice(best, best, "min", best.error, "")
-    threshold = best.error + best.se
-    # Errors are written to 5 significant digits: allow for that rounding.
-    within = [c for c in candidates if c.error <= threshold + 1e-9]
-    unordered = [c.name for c in within if c.rates is None]
+        return Choice(best, best, "min", best.value)
+    threshold = best.value + best.se
+    within = [c for c in candidates if c.value <= threshold + ROUNDING]
+    unordered = tuple(c.name for c in within if c.rates is None)
     if unordered:
-        note = f"{', '.join(unordered)} within one SE has no L2 rate to order by"
-        return Choice(best, best, "min", threshold, note)
+        return Choice(best, best, "min", threshold, "no_rates", unordered=unordered)
     top = max(within, key=lambda c: (sum(c.rates), -candidates.index(c)))
     if not all(_at_least(top.rates, c.rates) for c in within):
-        others = [c.name for c in within if not _at_least(top.rates, c.rates)]
-        note = (
-            f"the entries within one SE are not ordered by rate ({top.name} vs "
-            f"{', '.join(others)}: neither is more regularized on every layer)"
-        )
-        return Choice(best, best, "min", threshold, note)
-    return Choice(top, best, "one_se", threshold, "")
+        others = tuple(c.name for c in within if not _at_least(top.rates, c.rates))
+        return Choice(best, best, "min", threshold, "not_ordered", top.name, others)
+    return Choice(top, best, "one_se", threshold)

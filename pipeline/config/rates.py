@@ -59,17 +59,3 @@ def _from_mapping(
     return tuple(
         (name, float(l2[matched_by[name]]) if name in matched_by else 0.0) for name in layers
     )
-
-
-def markdown_by_layer(layer_rates: Mapping[str, Sequence[tuple[str, float]]]) -> str:
-    """Markdown: entry -> the rate of each named layer (one column per layer, in order)."""
-    layers = [name for name, _ in next(iter(layer_rates.values()))]
-    lines = [
-        "## L2 rate per layer",
-        "",
-        "| entry | " + " | ".join(layers) + " |",
-        "|---|" + "---|" * len(layers),
-    ]
-    for entry, rates in layer_rates.items():
-        lines.append(f"| {entry} | " + " | ".join(f"{rate:g}" for _, rate in rates) + " |")
-    return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.core.errors import DataError
@@ -83,7 +83,7 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
     try:
         payload = json.loads(path.read_text())
         towers = tuple(TowerRecord(**tower) for tower in payload["towers"])
-        layers = tuple(payload.get("layers", ()))
+        layers = tuple(payload["layers"])
         return SweepRecord(towers, layers)
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
@@ -110,7 +110,7 @@ class PreparedMeta:
     rows: dict[str, int]
     train_labels_flipped: int
     # The shape of one example; the splits store it flattened (n_features columns).
-    input_shape: tuple[int, ...] = ()
+    input_shape: tuple[int, ...]
     pool_rows: int = 0  # rows of POOL_FILE: every training row before train_subset
     # A CSV's rows dropped for a missing value (of `rows_read`); written only when some were.
     incomplete_rows_dropped: int = 0
@@ -122,8 +122,8 @@ class PreparedMeta:
 
     @property
     def example_shape(self) -> tuple[int, ...]:
-        """`input_shape`, or (n_features,) for splits prepared before it was recorded."""
-        return self.input_shape or (self.n_features,)
+        """The shape of one example (`input_shape`: prepare always records it)."""
+        return self.input_shape
 
 
 META_FILE = "meta.json"
@@ -150,7 +150,7 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
     path = prepared_dir / META_FILE
     try:
         payload = json.loads(path.read_text())
-        payload["input_shape"] = tuple(payload.get("input_shape", ()))
+        payload["input_shape"] = tuple(payload["input_shape"])
         return PreparedMeta(**{**payload, "class_names": tuple(payload["class_names"])})
     except FileNotFoundError:
         raise DataError(f"{path}: prepared metadata missing; run `dvc repro prepare`") from None
@@ -228,10 +228,66 @@ def read_stage_json(path: Path, stage: str) -> dict:
         raise DataError(f"{path}: missing or unreadable; run `dvc repro {stage}`") from None
 
 
-def read_refit(refit_dir: Path) -> dict | None:
-    """The refit's figures, or None when there was nothing to refit (or no refit stage ran)."""
-    path = refit_dir / REFIT_FILE
-    if not path.is_file():
-        return None
-    payload = json.loads(path.read_text())
-    return payload if "test_error" in payload else None
+# refit/decision.json: the decision over the sweep, made once, by refit (the first stage that
+# needs it, run with or without folds): {"decision": choosing.Decision.to_json(), with the
+# refit's answer under "refit" when choose.folds is set} or {"decision": null} when there is
+# no candidate. report renders it; nothing else decides.
+DECISION_FILE = "decision.json"
+
+
+def write_decision(folder: Path, decision: dict | None) -> None:
+    write_json(folder / DECISION_FILE, {"decision": decision})
+
+
+def read_decision(refit_dir: Path) -> dict | None:
+    payload = read_stage_json(refit_dir / DECISION_FILE, "refit")
+    if "decision" not in payload:
+        raise DataError(f"{refit_dir / DECISION_FILE}: unreadable; run `dvc repro -f refit`")
+    return payload["decision"]
+
+
+# --- reports/: written by report, read by record ----------------------------------------------
+
+# reports/best.json, the sweep's DVC metrics: numbers only (`dvc metrics diff` compares
+# them), plus `best_entry`, the column `dvc exp show` lists each experiment's best by.
+BEST_FILE = "best.json"
+# reports/decision.json: what the report says about the decision, as strings for the stages
+# and people after it (record puts `verdict` and `data_note` into the MLflow parent's
+# description; the next commands are the ones choosing.md proposes).
+SUMMARY_FILE = "decision.json"
+
+
+@dataclass(frozen=True)
+class DecisionSummary:
+    best_entry: str  # lowest validation figure (best.json's figures are its)
+    data_note: str | None  # what was done to the training data (the pages' first paragraph)
+    chosen_entry: str | None = None  # None: no candidate, every entry diverged
+    rule: str | None = None  # the rule applied (it may fall back from the one asked)
+    figure: str | None = None  # the figure chosen on, best.json's `chosen_figure`
+    test_figure: str | None = None  # the figure of best.json's `answer`
+    indistinguishable: tuple[str, ...] = ()  # candidates the judge cannot tell from it
+    verdict: str | None = None  # the decision in one line
+    next_commands: tuple[str, ...] = ()  # the commands that train the proposed rates
+
+
+def write_summary(reports_dir: Path, summary: DecisionSummary) -> None:
+    payload = {
+        **summary.__dict__,
+        "indistinguishable": list(summary.indistinguishable),
+        "next_commands": list(summary.next_commands),
+    }
+    write_json(reports_dir / SUMMARY_FILE, payload)
+
+
+def read_summary(reports_dir: Path) -> DecisionSummary:
+    path = reports_dir / SUMMARY_FILE
+    payload = read_stage_json(path, "report")
+    try:
+        summary = DecisionSummary(**payload)
+    except TypeError:
+        raise DataError(f"{path}: unreadable; run `dvc repro -f report`") from None
+    return replace(
+        summary,
+        indistinguishable=tuple(summary.indistinguishable),
+        next_commands=tuple(summary.next_commands),
+    )

@@ -2,7 +2,7 @@
 
 Rows with a missing value dropped from a CSV, rows kept by `train_subset` and labels flipped
 by `label_noise` change every figure of the report, so the report's header, choosing.md
-and the MLflow parent's description all say so.
+and (through reports/decision.json) the MLflow parent's description all say so.
 """
 
 from __future__ import annotations
@@ -45,11 +45,3 @@ def with_note(markdown: str, note: str | None) -> str:
         return markdown
     title, _, rest = markdown.partition("\n\n")
     return f"{title}\n\n{note}\n\n{rest}"
-
-
-def note_of(markdown: str) -> str | None:
-    """The sentence `with_note` put into `markdown`, or None (for readers of the report)."""
-    paragraphs = markdown.split("\n\n")
-    if len(paragraphs) > 1 and paragraphs[1].startswith(("Training data changed", "Data changed")):
-        return paragraphs[1]
-    return None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.choosing import HeldOut
+from pipeline.choosing import Judge
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 
@@ -36,15 +36,14 @@ def read_kernels(details_dir: Path, entries: list[str]) -> dict[str, dict[str, n
     return kernels
 
 
-def read_held_out(details_dir: Path, cross_validated: bool = False) -> HeldOut | None:
-    """The validation labels and each entry's predicted class on them (`cross_validated`:
-    the pooled held-out folds'); None for outputs of an evaluate that did not keep them (the
-    report then falls back to the one-sample rule)."""
+def read_judge(details_dir: Path, cross_validated: bool = False) -> Judge:
+    """The judge over the held-out rows evaluate kept: the validation labels and each entry's
+    predicted class on them (`cross_validated`: the pooled held-out folds')."""
     name = contracts.HELD_OUT_CV_FILE if cross_validated else contracts.HELD_OUT_FILE
     path = details_dir / name
     if not path.is_file():
-        return None
+        raise DataError(f"{path}: missing; run `dvc repro evaluate`")
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files}
     labels = arrays.pop(contracts.HELD_OUT_LABELS)
-    return HeldOut(labels, arrays)
+    return Judge.of_classes(labels, arrays)

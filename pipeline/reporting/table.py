@@ -2,18 +2,22 @@
 
 The best entry is the one with the lowest validation error (its mean over seeds with
 `base.repeat_seeds`); ties are broken by validation cross-entropy, never by name, and the
-report says which entries are tied. The test error is shown, never used to choose.
+report says which entries the judge cannot tell apart from the chosen one. The test error is
+shown, never used to choose.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.choosing import Decision
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
+from pipeline.reporting import markdown
 
 COLUMNS = [
     "entry",
@@ -91,25 +95,11 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
-def tied_with_best(table: pd.DataFrame, val_rows: int) -> list[str]:
-    """The other entries that cannot be told apart from the best on validation error: within
-    one validation sample of it, or, with repeats, within the larger of the two seed spreads."""
-    best = table.iloc[0]
-    if "val_error_mean" in table.columns:
-        margin = table["val_error_std"].combine(best["val_error_std"], max)
-        # Figures are written to 5 significant digits: allow for that rounding.
-        tied = table["val_error_mean"] - best["val_error_mean"] <= margin + 1e-4
-    else:
-        # Errors are multiples of 1/val_rows: count the samples between them.
-        tied = ((table["val_error"] - best["val_error"]) * val_rows).round() <= 1
-    return [e for e in table.loc[tied, "entry"] if e != best["entry"]]
-
-
 def to_markdown(
-    table: pd.DataFrame, entries: dict[str, EntrySpec], val_rows: int, decision=None
+    table: pd.DataFrame, entries: dict[str, EntrySpec], decision: Decision | None = None
 ) -> str:
-    """The ranked table in Markdown. `decision` (choosing.Decision): when the paired tests
-    ran, the entries tied with the chosen one are theirs, not the one-sample rule's."""
+    """The ranked table in Markdown, with the decision's chosen entry and the entries the
+    judge cannot tell apart from it (`decision` None: every candidate diverged)."""
     best = table.iloc[0]
     if pd.isna(best["val_error"]):
         return "# L2 sweep\n\nEvery entry diverged: lower train.learning_rate or the rates.\n"
@@ -120,21 +110,13 @@ def to_markdown(
         if "n_seeds" in table.columns
         else ""
     )
-    tied = tied_with_best(table, val_rows)
-    margin = "the seed spread" if "n_seeds" in table.columns else f"one of {val_rows} samples"
-    ties = (
-        f"\n\n**Tied with the best** on validation error (within {margin}): "
-        f"{', '.join(tied)}. They are ordered by validation cross-entropy; the data cannot "
-        f"tell them apart, so prefer the simplest or repeat over more seeds."
-        if tied
-        else ""
-    )
+    ties = ""
     if decision is not None:
         tied_words = ", ".join(decision.tied) or "none"
         ties = (
             f"\n\nChosen by {decision.choice.rule}: **{decision.chosen.name}**. Cannot be told "
-            f"apart from it by a paired test on the same held-out rows (exact McNemar, Holm): "
-            f"{tied_words}. See `choosing.md`, Decision."
+            f"apart from it by a paired test on the same held-out rows ({decision.test}, "
+            f"{decision.correction}): {tied_words}. See `choosing.md`, Decision."
         )
     if "cv_error_mean" in table.columns:
         over_seeds += (
@@ -149,14 +131,13 @@ def to_markdown(
         for row in diverged.itertuples()
     )
     shown = table.drop(columns=["diverged_at_epoch"])
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
-    lines = [header, rule]
+    rows = []
     for (_, row), diverged_at in zip(shown.iterrows(), table["diverged_at_epoch"], strict=True):
         cells = [_cell(v) for v in row]
         if pd.notna(diverged_at):
             cells[3] = f"diverged at epoch {int(diverged_at)}"
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    lines = markdown.table(list(shown.columns), rows)
     return (
         "# L2 sweep\n\n"
         f"Best on {'mean CV' if 'cv_error_mean' in table.columns else 'validation'} error: "
@@ -177,6 +158,11 @@ def _cell(value: object) -> str:
 
 def rate_converter(rates: dict[str, float], batch_size: int, train_rows: int) -> str:
     """Markdown: each single-rate entry's Keras rate in the other conventions."""
+    header = ["entry", "Keras rate c", "sklearn alpha", "textbook λ", "SGD weight decay"]
+    rows = [
+        [entry, f"{c:g}", f"{2 * batch_size * c:g}", f"{2 * train_rows * c:g}", f"{2 * c:g}"]
+        for entry, c in sorted(rates.items(), key=lambda item: (item[1], item[0]))
+    ]
     lines = [
         "## The same rates in other conventions",
         "",
@@ -188,13 +174,16 @@ def rate_converter(rates: dict[str, float], batch_size: int, train_rows: int) ->
         "is 2c·w); under Adam it is not, because Adam rescales the penalty's gradient per "
         "weight while AdamW's decay is not rescaled.",
         "",
-        "| entry | Keras rate c | sklearn alpha | textbook λ | SGD weight decay |",
-        "|---|---|---|---|---|",
+        *markdown.table(header, rows),
     ]
-    for entry, c in sorted(rates.items(), key=lambda item: (item[1], item[0])):
-        lines.append(
-            f"| {entry} | {c:g} | {2 * batch_size * c:g} | {2 * train_rows * c:g} | {2 * c:g} |"
-        )
+    return "\n".join(lines) + "\n"
+
+
+def rates_by_layer(layer_rates: Mapping[str, Sequence[tuple[str, float]]]) -> str:
+    """Markdown: entry -> the rate of each named layer (one column per layer, in order)."""
+    layers = [name for name, _ in next(iter(layer_rates.values()))]
+    rows = [[entry, *(f"{rate:g}" for _, rate in rates)] for entry, rates in layer_rates.items()]
+    lines = ["## L2 rate per layer", "", *markdown.table(["entry", *layers], rows)]
     return "\n".join(lines) + "\n"
 
 

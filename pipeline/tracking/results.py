@@ -33,7 +33,7 @@ class SweepResults:
     spread: Mapping[str, tuple[int, Mapping[str, float]]]
     # entry -> log10 of its rate (rate 0 a decade below the smallest), for entries with one
     log10_rates: Mapping[str, float]
-    best: Mapping[str, object]  # reports/best.json: best_entry, best_*_error, the decision
+    best: Mapping[str, object]  # reports/best.json: best_entry and the figures, numbers only
     said: tuple[str, ...]  # sentences for the description: the decision, the data's changes
     entries: tuple[str, ...]  # ranked on validation error
     artifacts: tuple[tuple[Path, str | None], ...]  # (file, folder in the parent's artifacts)

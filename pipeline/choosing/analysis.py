@@ -1,0 +1,60 @@
+"""The answers `choosing.md` renders: the decision, then which layer needs L2, whether more
+data would do, and which rates to try next, all as data (pipeline/reporting/ draws them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.choosing.data_size import DataEquivalent, data_equivalents, size_curves
+from pipeline.choosing.decision import Decision
+from pipeline.choosing.judge import Judge
+from pipeline.choosing.layers import LayerVerdict, layer_grid, layer_verdict, tied_cells
+from pipeline.choosing.next_rates import Bracket, bracket
+from pipeline.choosing.points import place
+from pipeline.config.entries import EntrySpec
+
+
+@dataclass(frozen=True)
+class Analysis:
+    decision: Decision | None  # None: no candidate (every entry diverged)
+    test: str  # the judge's paired test, for "within chance (<test> p = ...)"
+    grid: pd.DataFrame | None  # validation figure, layers x rates; None: no single-layer entry
+    tied_cells: frozenset[tuple[str, float]]  # grid cells the judge cannot tell from the best
+    layers: LayerVerdict | None
+    curves: pd.DataFrame  # data_size.size_curves; empty without pool entries
+    equivalents: tuple[DataEquivalent, ...]
+    bracket: Bracket | None  # None without an all-layers entry on data's training split
+
+
+def analyse(
+    entries: Sequence[EntrySpec],
+    table: pd.DataFrame,
+    judge: Judge,
+    *,
+    layers: Sequence[str],
+    default_rows: int,
+    default_noise: float,
+    pool_rows: int,
+    grid_is_set: bool,
+    decision: Decision | None = None,
+) -> Analysis:
+    """Every answer over the sweep's ranked `table`; comparisons are the judge's."""
+    points = place(entries, table, default_rows, default_noise, pool_rows)
+    # On data's training split every entry has held-out predictions except one that diverged
+    # on some fold (with choose.folds): it has no place on the axes the judge compares.
+    points = [p for p in points if p.rows is not None or judge.has(p.entry)]
+    grid = layer_grid(points, layers)
+    curves = size_curves(points)
+    return Analysis(
+        decision=decision,
+        test=judge.test,
+        grid=grid,
+        tied_cells=tied_cells(points, grid, judge) if grid is not None else frozenset(),
+        layers=layer_verdict(points, layers, judge) if grid is not None else None,
+        curves=curves,
+        equivalents=tuple(data_equivalents(curves)) if not curves.empty else (),
+        bracket=bracket(points, judge, grid_is_set),
+    )

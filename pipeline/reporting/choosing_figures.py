@@ -1,0 +1,123 @@
+"""The choosing figures (Matplotlib), drawn from choosing.Analysis: the layer heatmap, the
+data-size curves and the bracket of next rates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline.choosing import ALL, Analysis
+from pipeline.choosing.next_rates import Bracket
+
+
+def figures(analysis: Analysis) -> dict[str, Figure]:
+    """The PNGs by file stem; a question the sweep cannot answer draws none."""
+    found = {}
+    if analysis.grid is not None:
+        found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells)
+    if not analysis.curves.empty:
+        found["error_vs_train_size"] = size_figure(analysis.curves)
+    if analysis.bracket is not None:
+        found["next_rates"] = next_rates_figure(analysis.bracket)
+    return found
+
+
+def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:
+    fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
+    fig.set_layout_engine("constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis_r", aspect="auto")
+    ax.set_xticks(range(len(grid.columns)), [f"{r:g}" for r in grid.columns])
+    ax.set_yticks(range(len(grid.index)), [f"{layer} alone" if layer != ALL else "all layers"
+                                          for layer in grid.index])  # fmt: skip
+    for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if not math.isnan(value):
+            # ≈: this cell cannot be told apart from the best one (paired test).
+            mark = " ≈" if (grid.index[i], grid.columns[j]) in tied else ""
+            ax.text(j, i, f"{value:.3f}{mark}", ha="center", va="center", color="white",
+                    fontsize=9)  # fmt: skip
+    ax.set_xlabel("Keras L2 rate (0 = no penalty)")
+    ax.set_title("Validation error: which layer's L2 matters")
+    fig.colorbar(image, ax=ax, label="validation error")
+    return fig
+
+
+def size_figure(curves: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(6.8, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for color, (noise, group) in zip(colors * 4, curves.groupby("noise", sort=True), strict=False):
+        for series, style in (("rate 0", "-"), ("best rate", "--")):
+            line = group[group["series"] == series].sort_values("train_size")
+            if line.empty:
+                continue
+            ax.errorbar(
+                line["train_size"],
+                line["test_error"],
+                yerr=line["test_error_std"] if line["test_error_std"].any() else None,
+                color=color,
+                ls=style,
+                marker="o",
+                capsize=3,
+                label=f"{series}, label noise {noise:g}",
+            )
+            if series == "best rate":
+                for row in line.itertuples():
+                    ax.annotate(
+                        f"{row.l2_rate:g}",
+                        (row.train_size, row.test_error),
+                        textcoords="offset points",
+                        xytext=(4, -10),
+                        fontsize=7,
+                        color=color,
+                    )
+    ax.set_xscale("log")
+    sizes = sorted(curves["train_size"].unique())
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("training-set size (rows, log scale; nested subsets)")
+    ax.set_ylabel("test error")
+    ax.set_title("Test error vs training-set size: rate 0 vs the best rate on validation")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def next_rates_figure(bracket: Bracket) -> Figure:
+    """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
+    the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
+    tried = {p.rate: p for p in bracket.tried}
+    best, proposed = bracket.best, list(bracket.proposed)
+    positive = [r for r in tried if r > 0] + proposed
+    zero = math.floor(math.log10(min(positive))) - 1 if positive else -1
+
+    def x(rate: float) -> float:
+        return math.log10(rate) if rate > 0 else zero
+
+    rates = sorted(tried)
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.errorbar(
+        [x(r) for r in rates],
+        [tried[r].val for r in rates],
+        yerr=[tried[r].val_std for r in rates] if any(p.val_std for p in tried.values()) else None,
+        marker="o",
+        capsize=3,
+        label="validation error (tried)",
+    )
+    ax.plot([x(best.rate)], [best.val], "o", ms=14, mfc="none", color="tab:red", label="best")
+    for i, rate in enumerate(proposed):
+        ax.axvline(x(rate), ls=":", color="tab:green", label="next to try" if i == 0 else None)
+        ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
+                fontsize=7, color="tab:green")  # fmt: skip
+    ticks = sorted({x(r) for r in rates})
+    ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
+    ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")
+    ax.set_ylabel("validation error")
+    ax.set_title("The best rate on validation and the rates to try next")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig

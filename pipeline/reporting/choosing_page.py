@@ -1,0 +1,205 @@
+"""`choosing.md`: the decision, then the three questions, in words, from choosing.Analysis."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.choosing import ALL, Analysis
+from pipeline.choosing.data_size import DataEquivalent
+from pipeline.choosing.layers import HEATMAP_COLUMNS, LayerVerdict, layer_heatmap_data
+from pipeline.choosing.next_rates import Bracket
+from pipeline.choosing.points import Versus
+from pipeline.reporting import decision as decision_words
+from pipeline.reporting.markdown import table
+
+TITLE = "# Choosing L2"
+
+
+def plot_data(analysis: Analysis) -> dict[str, pd.DataFrame]:
+    """The data files of dvc.yaml's choosing plots. Both are always written, header only when
+    the sweep lacks the entries: `dvc plots show` warns about a declared plot whose file is
+    missing."""
+    heatmap = pd.DataFrame(columns=HEATMAP_COLUMNS)
+    if analysis.grid is not None:
+        heatmap = layer_heatmap_data(analysis.grid)
+    return {"layer_heatmap": heatmap, "error_vs_train_size": analysis.curves}
+
+
+def markdown(analysis: Analysis) -> str:
+    parts = [TITLE, ""]
+    if analysis.decision is not None:
+        parts += decision_words.section(analysis.decision)
+    if analysis.grid is not None:
+        parts += _layers(analysis)
+    if not analysis.curves.empty:
+        parts += _data_size(analysis.equivalents)
+    if analysis.bracket is not None:
+        cross_validated = analysis.decision is not None and bool(analysis.decision.folds)
+        parts += _next(analysis.bracket, analysis.test, cross_validated)
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _margin(versus: Versus, test: str) -> str:
+    return f"chance ({test} p = {versus.p_value:.2g})"
+
+
+def _layers(analysis: Analysis) -> list[str]:
+    grid, tied = analysis.grid, analysis.tied_cells
+    rows = []
+    for layer, row in grid.iterrows():
+        cells = [
+            "" if pd.isna(v) else f"{v:.3f}" + (" ≈" if (layer, rate) in tied else "")
+            for rate, v in row.items()
+        ]
+        rows.append(["all layers" if layer == ALL else f"{layer} alone", *cells])
+    mark = "; ≈ marks the cells a paired test cannot tell apart from the best:" if tied else ":"
+    lines = [
+        "## Which layer needs it",
+        "",
+        "Validation error (mean over seeds when there are several; mean CV error with "
+        f"folds), layers x rates (`plots/layer_heatmap.png`){mark}",
+        "",
+        *table(["", *(f"{r:g}" for r in grid.columns)], rows),
+        "",
+    ]
+    if analysis.layers is not None:
+        lines += _layer_verdict(analysis.layers, analysis.test)
+    return [*lines, ""]
+
+
+def _layer_verdict(verdict: LayerVerdict, test: str) -> list[str]:
+    zero, top = verdict.zero, verdict.top
+    rows = []
+    for layer, p in verdict.best_of.items():
+        gain = f"{p.val - zero.val:+.3f}" if zero else ""
+        spread = f" ± {p.val_std:.3f}" if p.val_std else ""
+        label = "all layers" if layer == ALL else f"{layer} alone"
+        rows.append([label, f"{p.rate:g}", f"{p.val:.3f}{spread}", gain])
+    base = f" (rate 0: {zero.val:.3f})" if zero else ""
+    tie = f" (tied with {', '.join(verdict.ties)})" if verdict.ties else ""
+    text = [
+        "",
+        f"**{top.layer}'s L2 matters most**{tie}: alone, at rate {top.rate:g}, it brings the "
+        f"validation error to {top.val:.3f}{base}; the other layers alone reach "
+        + ", ".join(f"{p.val:.3f} ({p.layer})" for p in verdict.others)
+        + ".",
+    ]
+    if verdict.runner is not None:
+        runner, margin = verdict.runner.other, _margin(verdict.runner, test)
+        if not verdict.runner.apart:
+            text.append(f"{top.layer} and {runner.layer} cannot be told apart (within {margin}).")
+        else:
+            text.append(f"It beats the next layer, {runner.layer}, by more than {margin}.")
+    if verdict.top_is_largest:
+        text.append(
+            f"{top.rate:g} is the largest rate tried on {top.layer} alone: its best rate may be "
+            f"higher (add larger rates to the grid)."
+        )
+    if verdict.vs_zero is not None and not verdict.vs_zero.apart:
+        text.append(
+            f"No layer's L2 helps by more than {_margin(verdict.vs_zero, test)}: on this model "
+            f"and data the layers cannot be ranked."
+        )
+    if verdict.vs_all is not None:
+        everything, margin = verdict.vs_all.other, _margin(verdict.vs_all, test)
+        at = f"{everything.val:.3f} at {everything.rate:g}"
+        if not verdict.vs_all.apart:
+            said = f"**as good as** all layers ({at}): the difference is within {margin}."
+        elif top.val < everything.val:
+            said = f"**better than** all layers ({at}) by more than {margin}."
+        else:
+            said = (
+                f"**not as good as** all layers ({at}): {top.val - everything.val:.3f} "
+                f"worse, more than {margin}."
+            )
+        text.append(f"Regularizing {top.layer} alone is {said}")
+    header = ["L2 on", "best rate", "val error", "vs rate 0"]
+    return [*table(header, rows), *text]
+
+
+def _equivalent(e: DataEquivalent) -> str:
+    at = f"at {e.size} samples, L2 at rate {e.rate:g}"
+    if e.no_gain:
+        return (
+            f"{at} (best on validation) does not reach a lower test error than rate 0 "
+            f"({e.test_value:.3f})"
+        )
+    if e.samples is None:
+        return (
+            f"{at} reaches a test error ({e.test_value:.3f}) that rate 0 does not reach even "
+            f"with {e.largest} samples ({e.largest_value:.3f}): the curves do not cross within "
+            f"the grid"
+        )
+    return (
+        f"{at} reaches the error that rate 0 needs about {e.samples:.0f} samples for (test "
+        f"error {e.test_value:.3f}; {e.samples / e.size:.1f}x the data)"
+    )
+
+
+def _data_size(equivalents: tuple[DataEquivalent, ...]) -> list[str]:
+    lines = [
+        "## Would more data do better?",
+        "",
+        "Test error vs training-set size (`plots/error_vs_train_size.png`): rate 0 and, at "
+        "each size, the rate with the lowest validation error. Subsets are nested.",
+        "",
+    ]
+    for noise in sorted({e.noise for e in equivalents}):
+        lines.append(f"With label noise {noise:g}:")
+        lines += [f"- {_equivalent(e)}." for e in equivalents if e.noise == noise]
+        lines.append("")
+    if not equivalents:
+        lines += ["Rate 0 is best on validation at every size: L2 has no data-equivalent.", ""]
+    return lines
+
+
+def _next(bracket: Bracket, test: str, cross_validated: bool) -> list[str]:
+    best = bracket.best
+    figure = "mean CV error" if cross_validated else "mean validation error"
+    where = "folds of the pooled rows" if cross_validated else "data's training split"
+    neighbours = [p for p in (bracket.lower, bracket.upper) if p is not None]
+    spread = f" ± {best.val_std:.3f}" if best.val_std else ""
+    lines = [
+        "## What to try next",
+        "",
+        f"Best rate on {figure} (all layers, {where}): "
+        f"**{best.rate:g}** ({best.entry}, {best.val:.3f}{spread}); neighbours tried: "
+        + (", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none")
+        + ".",
+        "",
+    ]
+    if not neighbours:
+        lines.append(
+            "One rate alone says nothing about where a better one lies: train a grid around it "
+            "(`grid.rates`, docs/choosing-l2.md) before bracketing."
+        )
+    elif bracket.tied:
+        lines.append(
+            f"{best.rate:g} **cannot be told apart** from "
+            + " and ".join(f"{v.other.rate:g} (within {_margin(v, test)})" for v in bracket.tied)
+            + ": a rate between them would sit on the same plateau and could not change the "
+            "decision, so no bracket is proposed on that side. More validation rows (more "
+            "data) or more seeds (`base.repeat_seeds`) would narrow it."
+        )
+    if bracket.beaten:
+        lines.append(
+            f"{best.rate:g} beats "
+            + " and ".join(
+                f"{v.other.rate:g} (by more than {_margin(v, test)})" for v in bracket.beaten
+            )
+            + "."
+        )
+    if not bracket.proposed:
+        if bracket.beaten and not bracket.tied:
+            return [*lines, "", "Every rate of the bracket has been tried."]
+        return [*lines, "", "No new rates to propose: none could change the decision."]
+    return [
+        *lines,
+        "",
+        "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "
+        "experiment each (every other setting as now; each trains only its own entry):",
+        "",
+        "```bash",
+        *bracket.commands,
+        "```",
+    ]
