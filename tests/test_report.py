@@ -42,11 +42,6 @@ def test_rate_zero_sits_one_decade_below_the_smallest_rate():
     assert list(rows["log10_rate"]) == pytest.approx([-4.0, -3.0, -2.0])
 
 
-def test_uniform_rates_leave_out_per_layer_entries():
-    rates = {"plain": (0.0, 0.0), "same": (0.01, 0.01), "mixed": (0.01, 0.0)}
-    assert plots.uniform_rates(rates) == {"plain": 0.0, "same": 0.01}
-
-
 def test_rate_converter_follows_each_convention():
     text = rate_converter({"x": 0.01}, batch_size=32, train_rows=300)
     # sklearn alpha = 2 * batch * c; textbook lambda = 2 * m * c; SGD weight decay = 2c.

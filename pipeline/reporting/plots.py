@@ -31,11 +31,6 @@ def zero_position(rates: Sequence[float]) -> float:
     return math.floor(math.log10(min(positive))) - 1.0 if positive else -1.0
 
 
-def uniform_rates(layer_rates: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """entry -> its rate, for the entries whose layers all share one rate."""
-    return {e: rates[0] for e, rates in layer_rates.items() if len(set(rates)) == 1}
-
-
 def by_rate(table: pd.DataFrame, rates: Mapping[str, float]) -> pd.DataFrame:
     """The table's rows of single-rate entries, sorted by rate, with `l2_rate` and `log10_rate`."""
     rows = table[table["entry"].isin(list(rates))].copy()
