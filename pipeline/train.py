@@ -34,20 +34,22 @@ from pipeline.core.runner import run_stage, stop_if_interrupted
 log = logging.getLogger(__name__)
 
 
-def tower_params(config: LabConfig, tower: TowerSpec) -> dict:
-    """What this model depends on, as logged to MLflow and saved beside the weights."""
+def tower_params(config: LabConfig, tower: TowerSpec, data: dict) -> dict:
+    """What this model depends on, as logged to MLflow and saved beside the weights; `data`:
+    the data settings as applied to its training set (planning.applied_data)."""
     entry = tower.entry
-    return {
+    params = {
         "entry": entry.name,
         # One comparable number per run when all layers share a rate, for the MLflow charts.
         "l2": entry.uniform_rate if entry.uniform_rate is not None else "per-layer",
         "l2_rate": dict(entry.layer_rates),
         "weight_decay": entry.weight_decay,
         "seed": tower.seed,
-        "data": config.data.model_dump(),
+        "data": data,
         "model": config.model.model_dump(),
         "train": config.train.model_dump(),
     }
+    return params if tower.fold is None else {**params, "fold": tower.fold}
 
 
 class HistoryRecorder:
@@ -130,6 +132,7 @@ class SweepPlan:
     layers: list[str]  # the model's regularizable layers, in order
     towers: list[TowerSpec]
     models: list  # one Keras model per tower, initialised
+    trained_on: dict[str, dict]  # tower name -> its data settings as applied
     train_split: object
     val_split: object
 
@@ -151,7 +154,28 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
         check_memory(config, meta.n_features, meta.n_classes)
     models = build_models(config, towers, meta.example_shape, meta.n_classes, root)
     warn_overwhelming_penalties(towers, models, meta.n_classes)
-    return SweepPlan(config, meta, layers, list(towers), models, train_split, val_split)
+    trained_on = applied_data_of(config, towers, meta, prepared_dir)
+    return SweepPlan(config, meta, layers, list(towers), models, trained_on, train_split, val_split)
+
+
+def applied_data_of(config: LabConfig, towers, meta, prepared_dir: Path) -> dict[str, dict]:
+    """Per tower, the data settings that applied to its training set and its row count."""
+    from pipeline.compute.planning import applied_data, training_set_of
+    from pipeline.datasets import folds
+
+    fold_rows = []
+    if config.choose.folds:
+        labels = folds.read_cv_pool(prepared_dir).labels
+        fold_rows = folds.fold_training_rows(labels, config.choose.folds, config.base.seed)
+    applied = {}
+    for tower in towers:
+        key = training_set_of(tower, config.data, meta.pool_rows)
+        if tower.fold is not None:
+            rows = fold_rows[tower.fold]
+        else:
+            rows = meta.rows["train"] if key is None else key[0]
+        applied[tower.name] = applied_data(config.data, key, rows, config.choose.folds)
+    return applied
 
 
 def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
@@ -209,7 +233,8 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     staging = staging_dir(out_dir)
     with runs.sweep_runs(experiment_id, names, tags, nest_under) as sweep:
         for tower in plan.towers:
-            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
+            params = tower_params(config, tower, plan.trained_on[tower.name])
+            records.log_params(sweep.child_ids[tower.name], params)
         folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
         log.info(
             "training %d models (%d entries x %d seeds%s) in %s; MLflow parent run %s",
@@ -265,7 +290,7 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outco
     folder = contracts.model_dir(staging, tower.entry.name, seed, tower.fold)
     folder.mkdir(parents=True)
     run_id = sweep.child_ids[tower.name]
-    params = tower_params(plan.config, tower)
+    params = tower_params(plan.config, tower, plan.trained_on[tower.name])
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     history.write(tower.name, folder / contracts.HISTORY_FILE)
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)

@@ -77,7 +77,8 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     contracts.write_sweep_record(models, record)
     with runs.sweep_runs(experiment_id, names, tags) as sweep:
         for tower in towers:
-            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
+            data = config.data.as_trained()
+            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower, data))
         digest = contracts.models_digest(models)
         records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
 

@@ -6,8 +6,16 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.compute.groups import GroupTask, Recipe, TowerTask, cut_groups, is_fold
+from pipeline.compute.groups import (
+    GroupTask,
+    Recipe,
+    TowerTask,
+    TrainingSet,
+    cut_groups,
+    is_fold,
+)
 from pipeline.config import LabConfig, TowerSpec
+from pipeline.config.schema import DataConfig
 from pipeline.core.contracts import PreparedMeta
 from pipeline.datasets import subsets
 
@@ -41,9 +49,7 @@ def sweep_groups(
     keyed = [
         (
             TowerTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
-            ("fold", t.fold)
-            if t.fold is not None
-            else subsets.training_set(t.entry, config.data, meta.pool_rows),
+            training_set_of(t, config.data, meta.pool_rows),
         )
         for t in towers
     ]
@@ -57,6 +63,28 @@ def sweep_groups(
                 describe(task.training_set, config.choose.folds),
             )
     return tasks
+
+
+def training_set_of(tower: TowerSpec, data: DataConfig, pool_rows: int) -> TrainingSet:
+    """Where the tower's training rows come from (groups.TrainingSet)."""
+    if tower.fold is not None:
+        return ("fold", tower.fold)
+    return subsets.training_set(tower.entry, data, pool_rows)
+
+
+def applied_data(
+    data: DataConfig, training_set: TrainingSet, train_rows: int, folds: int | None
+) -> dict:
+    """The data settings a model was trained with, as its config.json and MLflow run record
+    them: `data:` flat and resolved (DataConfig.as_trained), with the subset and label-noise
+    share that applied to this model's training set (a pool entry's own), the rows it
+    trained on, and where they came from."""
+    settings = data.as_trained()
+    if training_set is not None and not is_fold(training_set):
+        settings["train_subset"], settings["label_noise"] = training_set
+    settings["train_rows"] = train_rows
+    settings["training_set"] = describe(training_set, folds)
+    return settings
 
 
 def describe(training_set, folds: int | None) -> str:

@@ -39,6 +39,12 @@ def fold_of_rows(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     return folds
 
 
+def fold_training_rows(labels: np.ndarray, k: int, seed: int) -> list[int]:
+    """Per fold, the rows its model trains on: every pooled row outside the fold."""
+    held_out = np.bincount(fold_of_rows(labels, k, seed), minlength=k)
+    return [len(labels) - int(n) for n in held_out]
+
+
 def check_folds(labels: np.ndarray, k: int, class_names) -> None:
     """DataError when a class has fewer pooled rows than folds (a fold would lack it)."""
     counts = np.bincount(labels, minlength=len(class_names))
