@@ -8,7 +8,7 @@ their entry point, `channel` their pipe messages), or `ray_tasks` on a Ray clust
 RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling.md).
 """
 
-from pipeline.compute.executors import describe, run_groups
+from pipeline.compute.executors import describe, run_group_into, run_groups
 from pipeline.compute.groups import (
     GroupFailure,
     GroupResult,
@@ -18,7 +18,7 @@ from pipeline.compute.groups import (
     TowerTask,
     cut_groups,
 )
-from pipeline.compute.planning import sweep_groups
+from pipeline.compute.planning import refit_group, sweep_groups
 
 __all__ = [
     "GroupFailure",
@@ -29,6 +29,8 @@ __all__ = [
     "TowerTask",
     "cut_groups",
     "describe",
+    "refit_group",
+    "run_group_into",
     "run_groups",
     "sweep_groups",
 ]

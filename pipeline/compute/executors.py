@@ -6,9 +6,10 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from pipeline.compute.groups import GroupFailure, GroupTask, SweepOutcome
+from pipeline.compute.groups import GroupFailure, GroupResult, GroupTask, SweepOutcome
 from pipeline.compute.work import EpochSink, run_group
 from pipeline.config.schema import ComputeConfig
+from pipeline.core.errors import LabError
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +77,17 @@ def run_groups(
         workers = LocalWorkers(compute.workers, compute.threads_per_worker, seed)
         return workers.run(tasks, on_epoch)
     return in_process(tasks, on_epoch, models)
+
+
+def run_group_into(
+    task: GroupTask, compute: ComputeConfig, on_epoch: EpochSink, models: Mapping[str, object]
+) -> GroupResult:
+    """One group through `run_groups`, its trained weights set on `models` (by tower name);
+    a failed group raises LabError with the reason."""
+    outcome = run_groups([task], compute, on_epoch, models)
+    if outcome.failures:
+        raise LabError(f"{task.describe()} failed: {outcome.failures[0].reason}")
+    result = outcome.results[0]
+    for name, weights in result.weights.items():
+        models[name].set_weights(weights)
+    return result

@@ -42,14 +42,17 @@ class Recipe:
     batch_size: int
     epochs: int
     folds: int | None = None  # choose.folds: k, for the fold groups' training and held-out rows
-    fold_label_noise: float = 0.0  # the share of a fold's training labels flipped
+    # The share of training labels flipped in a fold's and in the refit's training rows.
+    fold_label_noise: float = 0.0
 
 
 # Where a group's training rows come from: None, data's training split; (rows, noise), a
 # prefix of the nested pool (datasets/subsets.py); ("fold", i), every fold of the pooled
 # training and validation rows but fold i, which is then its validation split
-# (datasets/folds.py).
+# (datasets/folds.py); REFIT, every pooled row (the refit stage's model, which has no rows
+# left to validate on: its per-epoch validation figures are its training rows').
 TrainingSet = tuple[int, float] | tuple[str, int] | None
+REFIT = ("refit", 0)
 
 
 def is_fold(training_set: TrainingSet) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.compute.groups import (
+    REFIT,
     GroupTask,
     Recipe,
     TowerTask,
@@ -14,7 +15,7 @@ from pipeline.compute.groups import (
     cut_groups,
     is_fold,
 )
-from pipeline.config import LabConfig, TowerSpec
+from pipeline.config import EntrySpec, LabConfig, TowerSpec
 from pipeline.config.schema import DataConfig
 from pipeline.core.contracts import PreparedMeta
 from pipeline.datasets import subsets
@@ -33,19 +34,7 @@ def sweep_groups(
     others train on prefixes of the nested pool (datasets/subsets.py), one training set per
     (rows, noise); fold towers (`choose.folds`) one per fold, validated on its held-out rows.
     `root`: where builders/ is."""
-    recipe = Recipe(
-        model=config.model,
-        example_shape=tuple(meta.example_shape),
-        n_classes=meta.n_classes,
-        root=root,
-        prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
-        base_seed=config.base.seed,
-        learning_rate=config.train.learning_rate,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-        folds=config.choose.folds,
-        fold_label_noise=config.data.effective_label_noise,
-    )
+    recipe = sweep_recipe(config, meta, prepared_dir, root)
     keyed = [
         (
             TowerTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
@@ -63,6 +52,34 @@ def sweep_groups(
                 describe(task.training_set, config.choose.folds),
             )
     return tasks
+
+
+def refit_group(
+    config: LabConfig, entry: EntrySpec, meta: PreparedMeta, prepared_dir: Path, root: Path
+) -> GroupTask:
+    """The refit stage's model as a group of one: `entry` with the base seed, on every pooled
+    training and validation row (the sweep's own training path, so the same bits as a tower
+    trained on those rows)."""
+    tower = TowerTask(
+        f"{entry.name}-refit", tuple(entry.layer_rates), config.base.seed, entry.weight_decay
+    )
+    return GroupTask(0, (tower,), REFIT, sweep_recipe(config, meta, prepared_dir, root))
+
+
+def sweep_recipe(config: LabConfig, meta: PreparedMeta, prepared_dir: Path, root: Path) -> Recipe:
+    return Recipe(
+        model=config.model,
+        example_shape=tuple(meta.example_shape),
+        n_classes=meta.n_classes,
+        root=root,
+        prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
+        base_seed=config.base.seed,
+        learning_rate=config.train.learning_rate,
+        batch_size=config.train.batch_size,
+        epochs=config.train.epochs,
+        folds=config.choose.folds,
+        fold_label_noise=config.data.effective_label_noise,
+    )
 
 
 def training_set_of(tower: TowerSpec, data: DataConfig, pool_rows: int) -> TrainingSet:

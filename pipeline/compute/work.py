@@ -62,11 +62,16 @@ def build_group_models(task: GroupTask) -> list:
 
 def group_splits(task: GroupTask):
     """(training split, validation split) of the group: a fold group is validated on its
-    held-out fold, every other group on data's validation split."""
-    from pipeline.compute.groups import is_fold
+    held-out fold, the refit on its own training rows, every other group on data's
+    validation split."""
+    from pipeline.compute.groups import REFIT, is_fold
     from pipeline.datasets import folds, prepared, subsets
 
     recipe = task.recipe
+    if task.training_set == REFIT:
+        pool = folds.read_cv_pool(recipe.prepared_dir)
+        train = folds.refit_set(pool, recipe.n_classes, recipe.fold_label_noise, recipe.base_seed)
+        return train, train
     if is_fold(task.training_set):
         train, held_out, _ = folds.fold_sets(
             folds.read_cv_pool(recipe.prepared_dir),
