@@ -72,7 +72,7 @@ from pipeline.config import load_config
 from pipeline.core.runtime import init_tensorflow
 config = load_config(Path({str(params_path)!r}))
 init_tensorflow(config.base.seed)
-from pipeline.train import plan_sweep
+from pipeline.compute.sweep_plan import plan_sweep
 from pipeline.compute import run_groups, sweep_groups
 plan = plan_sweep(config, Path({str(prepared)!r}), Path({str(ROOT)!r}))
 tasks = sweep_groups(config, plan.towers, plan.meta, Path({str(prepared)!r}), Path({str(ROOT)!r}))

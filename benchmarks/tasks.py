@@ -64,11 +64,11 @@ def fits_task(args: argparse.Namespace) -> dict:
     init_tensorflow(config.base.seed)
     import keras
 
+    from pipeline.compute.sweep_plan import build_models
     from pipeline.datasets import prepared, subsets
     from pipeline.modeling import training
     from pipeline.modeling.builders import regularizable_names
     from pipeline.modeling.towers import TowerInput, fit_tower_groups, max_weight_difference
-    from pipeline.train import build_models
 
     meta = contracts.read_meta(args.prepared)
     shape, n_classes = meta.example_shape, meta.n_classes

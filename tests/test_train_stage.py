@@ -10,9 +10,9 @@ from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
+from pipeline.compute.sweep_plan import build_models, warn_overwhelming_penalties  # noqa: E402
 from pipeline.config import LabConfig  # noqa: E402
 from pipeline.config.entries import resolve_towers  # noqa: E402
-from pipeline.train import build_models, warn_overwhelming_penalties  # noqa: E402
 
 
 def _towers_and_models(sweep: dict):

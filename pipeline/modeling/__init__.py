@@ -2,7 +2,8 @@
 
 `mlp`: the default network. `builders`: `mlp`, `cnn` or a user's builder, each model built
 as if alone. `regularize`: L2 attached per layer by cloning, as Keras defines it. `towers`:
-many models as towers of one graph, trained by one `fit`. `training`: datasets, optimizers,
+many models as towers of one graph (`graph`), trained by one `fit` with one optimizer
+(`optimizer`). `training`: datasets, optimizers,
 divergence. `metrics`: the figures `evaluate` computes from a trained model.
 """
 
