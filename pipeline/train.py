@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import LabConfig, TowerSpec, load_config
 from pipeline.core import contracts, stable_bytes
+from pipeline.core.epoch_metrics import EPOCH_METRICS
 from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage, stop_if_interrupted
@@ -67,8 +68,7 @@ class HistoryRecorder:
 
     def write(self, name: str, path: Path) -> None:
         rows = [row for _, row in sorted(self.rows.get(name, {}).items())]
-        fields = ["epoch", "loss", "data_loss", "l2_penalty", "train_error"]
-        fields += ["val_data_loss", "val_error"]
+        fields = ["epoch", *EPOCH_METRICS]
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()

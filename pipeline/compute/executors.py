@@ -7,8 +7,9 @@ import os
 from collections.abc import Mapping, Sequence
 
 from pipeline.compute.groups import GroupFailure, GroupResult, GroupTask, SweepOutcome
-from pipeline.compute.work import EpochSink, run_group
+from pipeline.compute.work import run_group
 from pipeline.config.schema import ComputeConfig
+from pipeline.core.epoch_metrics import EpochSink
 from pipeline.core.errors import LabError
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from pipeline.compute.channel import FrameReader, send
 from pipeline.compute.groups import GroupFailure, GroupResult, GroupTask, SweepOutcome
-from pipeline.compute.work import EpochSink
+from pipeline.core.epoch_metrics import EpochSink
 
 log = logging.getLogger(__name__)
 

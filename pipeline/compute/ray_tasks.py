@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 
 from pipeline.compute.groups import GroupFailure, GroupResult, GroupTask, SweepOutcome
 from pipeline.compute.local import INTER_OP_THREADS, MAX_RERUNS
-from pipeline.compute.work import EpochSink
 from pipeline.config.schema import ComputeConfig
+from pipeline.core.epoch_metrics import EpochSink
 
 log = logging.getLogger(__name__)
 

@@ -6,12 +6,10 @@ Needs TensorFlow set up by `core.runtime.init_tensorflow` (the worker entry poin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from pipeline.compute.groups import GroupResult, GroupTask
-
-# epoch (1-based), tower name -> that tower's metrics for the epoch
-EpochSink = Callable[[int, dict[str, dict[str, float]]], None]
+from pipeline.core.epoch_metrics import EpochSink
 
 
 def environment() -> dict[str, str]:

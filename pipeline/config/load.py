@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from pipeline.config.entries import dense_layer_names
 from pipeline.config.grid import with_grid_entries
 from pipeline.config.rates import resolve_rates
 from pipeline.config.schema import BUILDERS_DIR, RAW_DATA_DIR, LabConfig
@@ -200,7 +201,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
         if config.model.builder != "mlp":
             continue
         if isinstance(entry.l2, dict):
-            mlp_layers = [*(f"hidden_{i}" for i in range(1, expected)), "output"]
+            mlp_layers = dense_layer_names(expected - 1)
             try:
                 resolve_rates(entry.l2, mlp_layers, f"sweep.{name}.l2")
             except ConfigError as exc:

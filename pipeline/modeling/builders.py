@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pipeline.config.entries import dense_layer_names
+from pipeline.config.entries import cnn_layer_names, dense_layer_names
 from pipeline.config.schema import BUILDERS_DIR, ModelConfig
 from pipeline.core.errors import ConfigError
 from pipeline.modeling.regularize import regularizable_layers, with_l2
@@ -62,18 +62,19 @@ def cnn(
             f"data has shape {input_shape}; set data.shape: image (digits, npz) or use "
             f"data.source: images"
         )
+    names = cnn_layer_names(len(filters), bool(dense_units))
     inputs = keras.Input(shape=input_shape, name="images")
     x = inputs
-    for i, width in enumerate(filters, start=1):
+    for i, (width, name) in enumerate(zip(filters, names, strict=False), start=1):
         x = keras.layers.Conv2D(
-            width, kernel_size, padding="same", activation=activation, name=f"conv_{i}"
+            width, kernel_size, padding="same", activation=activation, name=name
         )(x)
         # `same` pooling never shrinks a side below 1, so any image size works.
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     if dense_units:
-        x = keras.layers.Dense(dense_units, activation=activation, name="dense")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="output")(x)
+        x = keras.layers.Dense(dense_units, activation=activation, name=names[-2])(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name=names[-1])(x)
     return keras.Model(inputs, outputs)
 
 

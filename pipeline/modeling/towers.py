@@ -24,13 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.core.epoch_metrics import EpochSink, classification_epoch_metrics
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.graph import TowerGraph, TowerInput, tower_graph
 from pipeline.modeling.optimizer import PerTowerAdamW, decayed_kernels
 from pipeline.modeling.training import training_dataset
-
-# epoch (1-based), tower name -> that tower's metrics for the epoch (lab metric names)
-EpochSink = Callable[[int, dict[str, dict[str, float]]], None]
 
 
 @dataclass
@@ -59,8 +57,11 @@ def fused_dataset(towers: Sequence[TowerInput], train: Split, batch_size: int) -
     return tf.data.Dataset.zip(tuple(streams)).map(arrange)
 
 
-def validation_metrics(graph: TowerGraph, n_inputs: int, val: Split) -> Callable[[], list[dict]]:
-    """Per tower, `val_data_loss` and `val_error` of the current weights, in one forward pass."""
+def validation_figures(
+    graph: TowerGraph, n_inputs: int, val: Split
+) -> Callable[[], list[tuple[float, float]]]:
+    """Per tower, the mean cross-entropy and accuracy of the current weights on `val`, in one
+    forward pass."""
     features = tf.constant(val.features)
     labels = tf.constant(val.labels)
 
@@ -75,13 +76,10 @@ def validation_metrics(graph: TowerGraph, n_inputs: int, val: Split) -> Callable
             for p in outputs
         ]
 
-    def metrics() -> list[dict]:
-        return [
-            {"val_data_loss": float(loss), "val_error": 1.0 - float(accuracy)}
-            for loss, accuracy in compute()
-        ]
+    def figures() -> list[tuple[float, float]]:
+        return [(float(loss), float(accuracy)) for loss, accuracy in compute()]
 
-    return metrics
+    return figures
 
 
 class _EpochCollector(keras.callbacks.Callback):
@@ -97,7 +95,7 @@ class _EpochCollector(keras.callbacks.Callback):
         self._validate = None
 
     def on_train_begin(self, logs=None):
-        self._validate = validation_metrics(self.model, self.n_inputs, self.val)
+        self._validate = validation_figures(self.model, self.n_inputs, self.val)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -107,13 +105,7 @@ class _EpochCollector(keras.callbacks.Callback):
             if name in self.outcome.diverged_at_epoch:
                 continue
             data_loss, accuracy, penalty = (float(v) for v in means[i])
-            metrics = {
-                "loss": data_loss + penalty,
-                "data_loss": data_loss,
-                "l2_penalty": penalty,
-                "train_error": 1.0 - accuracy,
-                **val,
-            }
+            metrics = classification_epoch_metrics(data_loss, accuracy, penalty, *val)
             if not all(math.isfinite(v) for v in metrics.values()):
                 self.outcome.diverged_at_epoch[name] = epoch + 1
                 continue
