@@ -54,13 +54,12 @@ def fits_task(args: argparse.Namespace) -> dict:
     """The sweep's models trained one after another with `training.fit`, then all at once
     with `towers.fit_tower_groups` as `train` calls it, in one warm process (optionally again
     with XLA)."""
-    from pipeline.config import load_config
+    from pipeline.config import BuilderRef, load_config
     from pipeline.config.entries import resolve_towers
     from pipeline.core import contracts
     from pipeline.core.runtime import init_tensorflow
 
     config = load_config(args.params)
-    root = args.params.resolve().parent  # where a user builder file would be
     init_tensorflow(config.base.seed)
     import keras
 
@@ -72,7 +71,8 @@ def fits_task(args: argparse.Namespace) -> dict:
 
     meta = contracts.read_meta(args.prepared)
     shape, n_classes = meta.example_shape, meta.n_classes
-    towers = resolve_towers(config, regularizable_names(config.model, shape, n_classes, root))
+    builder = BuilderRef.of_params(config.model, args.params)
+    towers = resolve_towers(config, regularizable_names(builder, shape, n_classes))
     val = prepared.read_split(args.prepared, "val")
     hyper = dict(
         learning_rate=config.train.learning_rate,
@@ -95,7 +95,7 @@ def fits_task(args: argparse.Namespace) -> dict:
 
     def alone(tower) -> tuple[keras.Model, float]:
         keras.utils.set_random_seed(tower.seed)  # as a process training it alone starts
-        (model,) = build_models(config, [tower], shape, n_classes, root)
+        (model,) = build_models(builder, [tower], shape, n_classes)
         seconds = training.fit(
             model, split_of[tower.name], val, entry=tower.name, seed=tower.seed, sinks=[],
             weight_decay=tower.entry.weight_decay, **hyper,
@@ -103,16 +103,16 @@ def fits_task(args: argparse.Namespace) -> dict:
         return model, seconds
 
     def fused() -> tuple[list[keras.Model], float]:
-        models = build_models(config, towers, shape, n_classes, root)
+        models = build_models(builder, towers, shape, n_classes)
         inputs = [
             TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
         ]
-        return models, fit_tower_groups(groups(inputs), val, sinks=[], **hyper).seconds
+        return models, fit_tower_groups(groups(inputs), val, config.train, sinks=[]).seconds
 
     # Warm-up: TensorFlow's runtime, thread pools and first tracing are paid here, not below.
     warm = towers[0]
     keras.utils.set_random_seed(warm.seed)
-    (model,) = build_models(config, [warm], shape, n_classes, root)
+    (model,) = build_models(builder, [warm], shape, n_classes)
     training.fit(
         model, split_of[warm.name], val, entry="warm-up", seed=warm.seed, sinks=[],
         learning_rate=config.train.learning_rate, batch_size=config.train.batch_size, epochs=2,

@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.config import load_config, resolve_entries
+from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.runner import run_stage
 
@@ -41,7 +41,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         # Custom layers that the builder's file registers must be known to load the models.
         from pipeline.modeling.builders import user_builder
 
-        user_builder(config.model.builder, params.resolve().parent)
+        user_builder(BuilderRef.of_params(config.model, params))
     meta = contracts.read_meta(prepared_dir)
     cv = None
     if config.choose.folds:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from pipeline.config import load_config, resolve_entries
+from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
@@ -77,7 +77,8 @@ def refit(
     from pipeline.tracking import records, runs, store
 
     # A group of one, trained as `train` trains its towers, on every pooled row.
-    task = refit_group(config, entry, meta, prepared_dir, params.resolve().parent)
+    builder = BuilderRef.of_params(config.model, params)
+    task = refit_group(config, entry, meta, prepared_dir, builder)
     train_rows = sum(meta.rows[name] for name in ("train", "val"))  # the pooled rows
     test = prepared.read_split(prepared_dir, "test")
     # The latest execution of `train` that made these models holds the refit run.

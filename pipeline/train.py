@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import LabConfig, TowerSpec, load_config
+from pipeline.config import BuilderRef, LabConfig, TowerSpec, load_config
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.epoch_metrics import EPOCH_METRICS
 from pipeline.core.errors import LabError
@@ -75,7 +75,7 @@ class HistoryRecorder:
             writer.writerows(rows)
 
 
-def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
+def fit_sweep(plan: SweepPlan, sweep):
     """Train every group of towers with the configured executor, streaming epoch metrics to
     MLflow and to a history; the stage's models end with the trained weights."""
     from pipeline.compute import run_groups, sweep_groups
@@ -92,7 +92,7 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
         for sink in (epoch_logger, history, progress):
             sink(epoch, per_tower)
 
-    tasks = sweep_groups(config, plan.towers, plan.meta, prepared_dir, root)
+    tasks = sweep_groups(config, plan.towers, plan.meta, plan.prepared_dir, plan.builder)
     models = {model.name: model for model in plan.models}
     outcome = run_groups(tasks, config.compute, on_epoch, models)
     epoch_logger.flush()
@@ -118,8 +118,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     # Imported only now: TensorFlow reads its settings once, at import.
     from pipeline.tracking import records, runs, store
 
-    root = params.resolve().parent
-    plan = plan_sweep(config, prepared_dir, root)
+    plan = plan_sweep(config, prepared_dir, BuilderRef.of_params(config.model, params))
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
     names = [tower.name for tower in plan.towers]
@@ -143,7 +142,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             describe(config.compute),
             sweep.parent_id,
         )
-        outcome, history = fit_sweep(plan, sweep, prepared_dir, root)
+        outcome, history = fit_sweep(plan, sweep)
         stop_if_interrupted()  # before any run ends FINISHED or any output is published
         saved = [
             save_tower(staging, plan, i, history, sweep, outcome) for i in range(len(plan.towers))
@@ -201,7 +200,7 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outco
     elif diverged is None:
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         model.save_weights(folder / contracts.WEIGHTS_FILE)
-        model_uri = records.log_keras_model(run_id, model, plan.train_split.features[:5])
+        model_uri = records.log_keras_model(run_id, model, plan.input_example)
         records.set_tags(run_id, {"model_uri": model_uri})
         records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
         sweep.finish(tower.name)

@@ -67,17 +67,11 @@ def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight
 
 def fit_fused(inputs: list, splits: dict, *, epochs: int, sinks=()):
     """`towers.fit_towers` of `inputs` with `fit_alone`'s settings; returns its outcome."""
+    from pipeline.config.schema import TrainConfig
     from pipeline.modeling.towers import fit_towers
 
-    return fit_towers(
-        inputs,
-        splits["train"],
-        splits["val"],
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=epochs,
-        sinks=list(sinks),
-    )
+    settings = TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs)
+    return fit_towers(inputs, splits["train"], splits["val"], settings, sinks=list(sinks))
 
 
 @pytest.fixture

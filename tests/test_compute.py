@@ -24,12 +24,13 @@ from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from conftest import ROOT, prepared_splits  # noqa: E402
+from conftest import prepared_splits  # noqa: E402
 
 from pipeline.compute import Recipe, TowerTask, cut_groups, run_groups  # noqa: E402
 from pipeline.compute.executors import EachEpochOnce  # noqa: E402
 from pipeline.compute.local import LocalWorkers  # noqa: E402
-from pipeline.config import ComputeConfig, ModelConfig  # noqa: E402
+from pipeline.config import BuilderRef, ComputeConfig, ModelConfig  # noqa: E402
+from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.core import contracts  # noqa: E402
 
 SEED = 42
@@ -59,15 +60,12 @@ def recipe(tmp_path_factory) -> Recipe:
     prepared_splits(folder)
     meta = contracts.read_meta(folder / "prepared")
     return Recipe(
-        model=ModelConfig(hidden_units=[16, 16], activation="tanh"),
+        builder=BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh")),
         example_shape=tuple(meta.example_shape),
         n_classes=meta.n_classes,
-        root=ROOT,
         prepared_dir=folder / "prepared",
         base_seed=SEED,
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
+        train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=EPOCHS),
     )
 
 
@@ -107,10 +105,10 @@ def on_workers(recipe, tmp_path_factory):
     boom_recipe = Recipe(
         **{
             **recipe.__dict__,
-            "model": ModelConfig(
-                builder="builders/boom.py:boom", hidden_units=[16], activation="tanh"
+            "builder": BuilderRef.of(
+                ModelConfig(builder="builders/boom.py:boom", hidden_units=[16], activation="tanh"),
+                boom_root,
             ),
-            "root": boom_root,
         }
     )
     tasks = cut_groups(towers(), 3, recipe)

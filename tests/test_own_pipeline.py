@@ -109,7 +109,7 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     init_tensorflow(seed)
     import keras
 
-    from pipeline.config import load_config
+    from pipeline.config import BuilderRef, load_config
     from pipeline.datasets import prepared
     from pipeline.modeling import training
     from pipeline.modeling.builders import build_tower
@@ -119,9 +119,8 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     prepared_dir = project.root / "data" / "prepared"
     train = prepared.read_split(prepared_dir, "train")
     val = prepared.read_split(prepared_dir, "val")
-    alone = build_tower(
-        config.model, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs", root=project.root
-    )
+    builder = BuilderRef.of(config.model, project.root)
+    alone = build_tower(builder, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs")
     training.fit(
         alone, train, val, entry="convs", learning_rate=config.train.learning_rate,
         batch_size=config.train.batch_size, epochs=config.train.epochs, seed=seed, sinks=[],

@@ -13,7 +13,7 @@ init_tensorflow(seed=0)
 
 from conftest import ROOT, fit_alone, fit_fused, prepared_splits  # noqa: E402
 
-from pipeline.config import CnnConfig, ModelConfig  # noqa: E402
+from pipeline.config import BuilderRef, CnnConfig, ModelConfig  # noqa: E402
 from pipeline.config.rates import resolve_rates  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
 from pipeline.modeling.builders import build_tower, regularizable_names  # noqa: E402
@@ -49,8 +49,9 @@ def splits(tmp_path_factory) -> dict[str, prepared.Split]:
 
 
 def _model(config, name, l2, seed, shape):
-    rates = dict(resolve_rates(l2, regularizable_names(config, shape, 10, ROOT), "l2"))
-    return build_tower(config, shape, 10, rates, seed=seed, name=name, root=ROOT)
+    builder = BuilderRef.of(config, ROOT)
+    rates = dict(resolve_rates(l2, regularizable_names(builder, shape, 10), "l2"))
+    return build_tower(builder, shape, 10, rates, seed=seed, name=name)
 
 
 def _alone(config, splits, name, l2, decay, seed):

@@ -16,7 +16,7 @@ from conftest import fit_alone, tiny_params, write_yaml  # noqa: E402
 
 from pipeline import compute  # noqa: E402
 from pipeline.compute.work import build_group_models  # noqa: E402
-from pipeline.config import load_config, resolve_entries  # noqa: E402
+from pipeline.config import BuilderRef, load_config, resolve_entries  # noqa: E402
 from pipeline.core import contracts  # noqa: E402
 from pipeline.datasets import folds  # noqa: E402
 from pipeline.modeling import build_tower  # noqa: E402
@@ -46,13 +46,14 @@ def test_the_refit_is_the_model_trained_alone_on_the_pooled_rows(prepared, worke
     rows = folds.refit_set(pool, meta.n_classes, config.data.effective_label_noise, 42)
     compute_config = config.compute.model_copy(update={"workers": workers})
     for entry in resolve_entries(config):
-        task = compute.refit_group(config, entry, meta, folder / "prepared", folder)
+        builder = BuilderRef.of(config.model, folder)
+        task = compute.refit_group(config, entry, meta, folder / "prepared", builder)
         (model,) = build_group_models(task)
         compute.run_group_into(task, compute_config, lambda *_: None, {model.name: model})
 
         rates = dict(entry.layer_rates)
         shape, n_classes = meta.example_shape, meta.n_classes
-        alone = build_tower(config.model, shape, n_classes, rates, seed=42, name="a", root=folder)
+        alone = build_tower(builder, shape, n_classes, rates, seed=42, name="a")
         splits = {"train": rows, "val": rows}
         epochs = config.train.epochs
         fit_alone(

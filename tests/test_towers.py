@@ -17,6 +17,7 @@ init_tensorflow(seed=0)
 
 from conftest import fit_alone, fit_fused, prepared_splits  # noqa: E402
 
+from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
 from pipeline.modeling.mlp import build_mlp  # noqa: E402
 from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
@@ -32,6 +33,7 @@ SWEEP = [
     ("decay-seed9", [0.0, 0.0], 0.5, 9),
 ]
 EPOCHS = 6
+SETTINGS = TrainConfig(learning_rate=0.01, batch_size=16, epochs=EPOCHS)  # fit_alone's
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +122,7 @@ def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
         ([TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep], split)
         for split, sweep in groups_spec
     ]
-    outcome = fit_tower_groups(
-        groups, splits["val"], learning_rate=0.01, batch_size=16, epochs=EPOCHS, sinks=[]
-    )
+    outcome = fit_tower_groups(groups, splits["val"], SETTINGS, sinks=[])
     assert outcome.diverged_at_epoch == {}
     for (split, sweep), (inputs, _) in zip(groups_spec, groups, strict=True):
         for (name, rates, decay, seed), tower in zip(sweep, inputs, strict=True):
@@ -152,9 +152,7 @@ def test_fold_towers_equal_each_fold_trained_alone(splits):
     outcome = fit_tower_groups(
         groups,
         splits["val"],  # not used: every group has its own
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
+        SETTINGS,
         sinks=[lambda epoch, per_tower: history.append((epoch, per_tower))],
     )
     assert outcome.diverged_at_epoch == {}

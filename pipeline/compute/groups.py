@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config.schema import ModelConfig
+from pipeline.config.builder_ref import BuilderRef
+from pipeline.config.schema import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,16 @@ class TowerTask:
 class Recipe:
     """What every group of a sweep shares: how to build, where the data is, how to train."""
 
-    model: ModelConfig
+    builder: BuilderRef
     example_shape: tuple[int, ...]
     n_classes: int
-    root: Path  # builders/ are found from here
     prepared_dir: Path
     base_seed: int  # label noise of pool subsets, and each process's global seed
-    learning_rate: float
-    batch_size: int
-    epochs: int
+    train: TrainConfig
     folds: int | None = None  # choose.folds: k, for the fold groups' training and held-out rows
-    # The share of training labels flipped in a fold's and in the refit's training rows.
-    fold_label_noise: float = 0.0
+    # The share of labels flipped in the training rows cut from the pooled rows (a fold's,
+    # the refit's).
+    pooled_label_noise: float = 0.0
 
 
 # Where a group's training rows come from: None, data's training split; (rows, noise), a

@@ -15,7 +15,7 @@ from pipeline.compute.groups import (
     cut_groups,
     is_fold,
 )
-from pipeline.config import EntrySpec, LabConfig, TowerSpec
+from pipeline.config import BuilderRef, EntrySpec, LabConfig, TowerSpec
 from pipeline.config.schema import DataConfig
 from pipeline.core.contracts import PreparedMeta
 from pipeline.datasets import subsets
@@ -28,13 +28,12 @@ def sweep_groups(
     towers: Sequence[TowerSpec],
     meta: PreparedMeta,
     prepared_dir: Path,
-    root: Path,
+    builder: BuilderRef,
 ) -> list[GroupTask]:
     """Entries without `train_size` or `label_noise` share `data:`'s training split; the
     others train on prefixes of the nested pool (datasets/subsets.py), one training set per
-    (rows, noise); fold towers (`choose.folds`) one per fold, validated on its held-out rows.
-    `root`: where builders/ is."""
-    recipe = sweep_recipe(config, meta, prepared_dir, root)
+    (rows, noise); fold towers (`choose.folds`) one per fold, validated on its held-out rows."""
+    recipe = sweep_recipe(config, meta, prepared_dir, builder)
     keyed = [
         (
             TowerTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
@@ -55,7 +54,11 @@ def sweep_groups(
 
 
 def refit_group(
-    config: LabConfig, entry: EntrySpec, meta: PreparedMeta, prepared_dir: Path, root: Path
+    config: LabConfig,
+    entry: EntrySpec,
+    meta: PreparedMeta,
+    prepared_dir: Path,
+    builder: BuilderRef,
 ) -> GroupTask:
     """The refit stage's model as a group of one: `entry` with the base seed, on every pooled
     training and validation row (the sweep's own training path, so the same bits as a tower
@@ -63,22 +66,21 @@ def refit_group(
     tower = TowerTask(
         f"{entry.name}-refit", tuple(entry.layer_rates), config.base.seed, entry.weight_decay
     )
-    return GroupTask(0, (tower,), REFIT, sweep_recipe(config, meta, prepared_dir, root))
+    return GroupTask(0, (tower,), REFIT, sweep_recipe(config, meta, prepared_dir, builder))
 
 
-def sweep_recipe(config: LabConfig, meta: PreparedMeta, prepared_dir: Path, root: Path) -> Recipe:
+def sweep_recipe(
+    config: LabConfig, meta: PreparedMeta, prepared_dir: Path, builder: BuilderRef
+) -> Recipe:
     return Recipe(
-        model=config.model,
+        builder=builder,
         example_shape=tuple(meta.example_shape),
         n_classes=meta.n_classes,
-        root=root,
         prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
         base_seed=config.base.seed,
-        learning_rate=config.train.learning_rate,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
+        train=config.train,
         folds=config.choose.folds,
-        fold_label_noise=config.data.effective_label_noise,
+        pooled_label_noise=config.data.effective_label_noise,
     )
 
 

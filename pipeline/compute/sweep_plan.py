@@ -12,25 +12,24 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import LabConfig, TowerSpec, check_memory, resolve_towers
+from pipeline.config import BuilderRef, LabConfig, TowerSpec, check_memory, resolve_towers
 from pipeline.core import contracts
 
 log = logging.getLogger(__name__)
 
 
-def build_models(config: LabConfig, towers, input_shape, n_classes, root: Path):
+def build_models(builder: BuilderRef, towers, input_shape, n_classes: int):
     """Each tower's model, initialised as it would be in a process that trains it alone."""
     from pipeline.modeling import build_tower
 
     return [
         build_tower(
-            config.model,
+            builder,
             input_shape,
             n_classes,
             dict(tower.entry.layer_rates),
             seed=tower.seed,
             name=tower.name,
-            root=root,
         )
         for tower in towers
     ]
@@ -74,29 +73,39 @@ class SweepPlan:
 
     config: LabConfig
     meta: contracts.PreparedMeta
+    prepared_dir: Path
+    builder: BuilderRef
     layers: list[str]  # the model's regularizable layers, in order
     towers: list[TowerSpec]
     models: list  # one Keras model per tower, initialised
     trained_on: dict[str, dict]  # tower name -> its data settings as applied
-    train_split: object
-    val_split: object
+    input_example: object  # a few training rows, logged with each model to MLflow
 
 
-def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
+def plan_sweep(config: LabConfig, prepared_dir: Path, builder: BuilderRef) -> SweepPlan:
     """Read the splits, resolve every tower and build its model."""
     from pipeline.datasets import prepared
     from pipeline.modeling import regularizable_names
 
-    train_split, val_split = (prepared.read_split(prepared_dir, name) for name in ("train", "val"))
+    input_example = prepared.read_split(prepared_dir, "train").features[:5]
     meta = contracts.read_meta(prepared_dir)
-    layers = regularizable_names(config.model, meta.example_shape, meta.n_classes, root)
+    layers = regularizable_names(builder, meta.example_shape, meta.n_classes)
     towers = resolve_towers(config, layers)
     if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
         check_memory(config, meta.n_features, meta.n_classes)
-    models = build_models(config, towers, meta.example_shape, meta.n_classes, root)
+    models = build_models(builder, towers, meta.example_shape, meta.n_classes)
     warn_overwhelming_penalties(towers, models, meta.n_classes)
-    trained_on = applied_data_of(config, towers, meta, prepared_dir)
-    return SweepPlan(config, meta, layers, list(towers), models, trained_on, train_split, val_split)
+    return SweepPlan(
+        config=config,
+        meta=meta,
+        prepared_dir=prepared_dir,
+        builder=builder,
+        layers=layers,
+        towers=list(towers),
+        models=models,
+        trained_on=applied_data_of(config, towers, meta, prepared_dir),
+        input_example=input_example,
+    )
 
 
 def applied_data_of(config: LabConfig, towers, meta, prepared_dir: Path) -> dict[str, dict]:

@@ -46,13 +46,12 @@ def build_group_models(task: GroupTask) -> list:
     recipe = task.recipe
     return [
         build_tower(
-            recipe.model,
+            recipe.builder,
             recipe.example_shape,
             recipe.n_classes,
             dict(tower.layer_rates),
             seed=tower.seed,
             name=tower.name,
-            root=recipe.root,
         )
         for tower in task.towers
     ]
@@ -68,7 +67,7 @@ def group_splits(task: GroupTask):
     recipe = task.recipe
     if task.training_set == REFIT:
         pool = folds.read_cv_pool(recipe.prepared_dir)
-        train = folds.refit_set(pool, recipe.n_classes, recipe.fold_label_noise, recipe.base_seed)
+        train = folds.refit_set(pool, recipe.n_classes, recipe.pooled_label_noise, recipe.base_seed)
         return train, train
     if is_fold(task.training_set):
         train, held_out, _ = folds.fold_sets(
@@ -76,7 +75,7 @@ def group_splits(task: GroupTask):
             recipe.folds,
             task.training_set[1],
             recipe.n_classes,
-            recipe.fold_label_noise,
+            recipe.pooled_label_noise,
             recipe.base_seed,
         )
         return train, held_out
@@ -98,15 +97,7 @@ def run_group(task: GroupTask, on_epoch: EpochSink, models: Sequence | None = No
         TowerInput(model, tower.seed, tower.weight_decay)
         for model, tower in zip(models, task.towers, strict=True)
     ]
-    outcome = fit_towers(
-        inputs,
-        train,
-        val,
-        learning_rate=recipe.learning_rate,
-        batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
-        sinks=[on_epoch],
-    )
+    outcome = fit_towers(inputs, train, val, recipe.train, sinks=[on_epoch])
     return GroupResult(
         index=task.index,
         weights={model.name: model.get_weights() for model in models},

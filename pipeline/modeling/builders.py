@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import keras
 import numpy as np
 
+from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.entries import cnn_layer_names, dense_layer_names
-from pipeline.config.schema import BUILDERS_DIR, ModelConfig
+from pipeline.config.schema import BUILDERS_DIR
 from pipeline.core.errors import ConfigError
 from pipeline.modeling.regularize import regularizable_layers, with_l2
 
@@ -78,10 +78,11 @@ def cnn(
     return keras.Model(inputs, outputs)
 
 
-def user_builder(spec: str, root: Path) -> Callable:
+def user_builder(builder: BuilderRef) -> Callable:
     """The function named by `builders/<file>.py:<function>`, imported from the project."""
+    spec = builder.model.builder
     file_part, _, function = spec.rpartition(":")
-    path = root / file_part
+    path = builder.file
     if not path.is_file():
         raise ConfigError(
             f"model.builder = {spec!r}: no file {file_part}; put the builder in "
@@ -115,20 +116,21 @@ def user_builder(spec: str, root: Path) -> Callable:
     return builder
 
 
-def build_base(config: ModelConfig, input_shape: Shape, n_classes: int, root: Path):
-    """The unregularized network for `config.builder`, checked to be a cloneable classifier."""
+def build_base(builder: BuilderRef, input_shape: Shape, n_classes: int):
+    """The unregularized network for `model.builder`, checked to be a cloneable classifier."""
+    config = builder.model
     if config.builder == "mlp":
         model = mlp(input_shape, n_classes, config.hidden_units, config.activation)
     elif config.builder == "cnn":
         c = config.cnn
         model = cnn(input_shape, n_classes, c.filters, c.kernel_size, c.dense_units, c.activation)
     else:
-        builder = user_builder(config.builder, root)
+        function = user_builder(builder)
         call = (
             f"{config.builder.rpartition(':')[2]}(input_shape={input_shape}, n_classes={n_classes})"
         )
         try:
-            model = builder(input_shape, n_classes)
+            model = function(input_shape, n_classes)
         except ConfigError:
             raise
         except Exception as exc:  # any error in the builder is reported
@@ -191,24 +193,22 @@ def _check_classifier(model: keras.Model, spec: str, input_shape: Shape, n_class
         )
 
 
-def regularizable_names(config: ModelConfig, input_shape: Shape, n_classes: int, root: Path):
+def regularizable_names(builder: BuilderRef, input_shape: Shape, n_classes: int):
     """The names of the layers that take a rate, in order, as every tower's model has them."""
     _reset_layer_names()
     return [
-        layer.name
-        for layer in regularizable_layers(build_base(config, input_shape, n_classes, root))
+        layer.name for layer in regularizable_layers(build_base(builder, input_shape, n_classes))
     ]
 
 
 def build_tower(
-    config: ModelConfig,
+    builder: BuilderRef,
     input_shape: Shape,
     n_classes: int,
     rates: Mapping[str, float],
     *,
     seed: int,
     name: str,
-    root: Path,
 ) -> keras.Model:
     """One model of the sweep, initialised as a process that trains it alone initialises it."""
     # Layers a builder leaves unnamed are numbered by a process-wide counter (dense,
@@ -216,7 +216,7 @@ def build_tower(
     # by name reach the same layers in every tower.
     _reset_layer_names()
     keras.utils.set_random_seed(seed)
-    base = build_base(config, input_shape, n_classes, root)
+    base = build_base(builder, input_shape, n_classes)
     # The clone's own initializers and dropout seeds are drawn from the seed's stream too,
     # after the base's: the same draws in the sweep and alone. Its weights are the base's.
     model = with_l2(base, rates)

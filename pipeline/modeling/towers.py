@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.config.schema import TrainConfig
 from pipeline.core.epoch_metrics import EpochSink, classification_epoch_metrics
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.graph import TowerGraph, TowerInput, tower_graph
@@ -118,13 +119,12 @@ def fit_towers(
     towers: Sequence[TowerInput],
     train: Split,
     val: Split,
+    settings: TrainConfig,
     *,
-    learning_rate: float,
-    batch_size: int,
-    epochs: int,
     sinks: Sequence[EpochSink],
 ) -> FitOutcome:
-    """Train every tower's model in place, all in one `fit`.
+    """Train every tower's model in place, all in one `fit`, with `train:`'s learning rate,
+    batch size and epochs.
 
     A tower whose loss turns NaN or infinite is noted at the end of that epoch and no longer
     reported; the others train on unaffected (no weight of theirs depends on it).
@@ -135,8 +135,8 @@ def fit_towers(
     graph = tower_graph(towers, tuple(train.features.shape[1:]))
     n_inputs = len(graph.inputs)
     decays = [(v, t.weight_decay) for t in towers for v in decayed_kernels(t.model)]
-    steps_per_epoch = math.ceil(len(train.labels) / batch_size)
-    optimizer = PerTowerAdamW(learning_rate, decays)
+    steps_per_epoch = math.ceil(len(train.labels) / settings.batch_size)
+    optimizer = PerTowerAdamW(settings.learning_rate, decays)
     # Its slots made now, not while the first step is traced: a variable created during a
     # trace makes TensorFlow trace the step again.
     optimizer.build(graph.trainable_variables)
@@ -149,8 +149,8 @@ def fit_towers(
     collector = _EpochCollector(names, n_inputs, val, list(sinks), outcome)
     started = time.perf_counter()
     graph.fit(
-        fused_dataset(towers, train, batch_size),
-        epochs=epochs,
+        fused_dataset(towers, train, settings.batch_size),
+        epochs=settings.epochs,
         callbacks=[collector],
         shuffle=False,  # each stream shuffles itself, with its seed
         verbose=0,
@@ -170,10 +170,8 @@ def fit_tower_groups(
         tuple[Sequence[TowerInput], Split] | tuple[Sequence[TowerInput], Split, Split]
     ],
     val: Split,
+    settings: TrainConfig,
     *,
-    learning_rate: float,
-    batch_size: int,
-    epochs: int,
     sinks: Sequence[EpochSink],
     progress: Callable[[int], EpochSink] | None = None,
 ) -> FitOutcome:
@@ -193,9 +191,7 @@ def fit_tower_groups(
             towers,
             train,
             own_val[0] if own_val else val,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            epochs=epochs,
+            settings,
             sinks=[*sinks, *extra],
         )
         total.seconds += outcome.seconds
