@@ -12,12 +12,13 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 from conftest import ROOT, fit_alone, fit_fused, prepared_splits  # noqa: E402
+from support_modeling import max_weight_difference  # noqa: E402
 
 from pipeline.config import BuilderRef, CnnConfig, ModelConfig  # noqa: E402
 from pipeline.config.rates import resolve_rates  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
 from pipeline.modeling.builders import build_tower, regularizable_names  # noqa: E402
-from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
+from pipeline.modeling.towers import TowerInput  # noqa: E402
 
 EPOCHS = 4
 CNN = ModelConfig(

@@ -13,15 +13,15 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
+from support_modeling import build_mlp, max_weight_difference, train_alone  # noqa: E402
 
 from pipeline.config import BuilderRef, ModelConfig  # noqa: E402
 from pipeline.config.rates import resolve_rates  # noqa: E402
+from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.core.errors import ConfigError  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling import regularize, training  # noqa: E402
+from pipeline.modeling import regularize  # noqa: E402
 from pipeline.modeling.builders import build_base, build_tower, regularizable_names  # noqa: E402
-from pipeline.modeling.mlp import build_mlp  # noqa: E402
-from pipeline.modeling.towers import max_weight_difference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,8 +176,8 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     split = prepared.Split(rng.random((64, 64), dtype=np.float32), rng.integers(0, 10, 64))
     for model in (old, new):
         init_tensorflow(42)
-        training.fit(model, split, split, entry="m", learning_rate=0.01, batch_size=16, epochs=2,
-                     seed=42, sinks=[])  # fmt: skip
+        train_alone(model, split, split, TrainConfig(learning_rate=0.01, batch_size=16, epochs=2),
+                    seed=42)  # fmt: skip
     assert max_weight_difference(old, new) == 0.0
     assert max_weight_difference(old, build_mlp(64, 10, [12, 8], "tanh", [0.0] * 3)) > 0
 

@@ -16,11 +16,11 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 from conftest import fit_alone, fit_fused, prepared_splits  # noqa: E402
+from support_modeling import build_mlp, fit_tower_groups, max_weight_difference  # noqa: E402
 
 from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling.mlp import build_mlp  # noqa: E402
-from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
+from pipeline.modeling.towers import TowerInput  # noqa: E402
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
 # and an extra seed (own initialisation and batch order) in one sweep.
@@ -110,7 +110,6 @@ def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_pa
 def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
     """train.py fits one group per training-set size, one after the other: each tower still
     equals its model trained alone on its own rows (nested subsets of one split)."""
-    from pipeline.modeling.towers import fit_tower_groups
 
     small = prepared.Split(splits["train"].features[:40], splits["train"].labels[:40])
     groups_spec = [
@@ -135,7 +134,6 @@ def test_fold_towers_equal_each_fold_trained_alone(splits):
     fold as validation; every fold's tower equals that fold trained alone, and its
     per-epoch validation figures are those of its own held-out rows."""
     from pipeline.datasets.folds import fold_sets
-    from pipeline.modeling.towers import fit_tower_groups
 
     pool = prepared.Split(
         np.concatenate([splits["train"].features, splits["val"].features]),

@@ -37,8 +37,7 @@ def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
 
 def test_tower_models_start_as_models_built_alone():
     import keras
-
-    from pipeline.modeling.mlp import build_mlp
+    from support_modeling import build_mlp
 
     towers, models = _towers_and_models({"a": {"l2": 0.0}, "b": {"l2": [0.01, 0.0, 0.0]}})
     assert [m.name for m in models] == ["a", "b", "a-seed43", "b-seed43"]

@@ -30,8 +30,9 @@ Shape = tuple[int, ...]
 def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activation: str):
     """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax), no regularizers.
 
-    Layer names, creation order and initializers are those of model.build_mlp, so for flat
-    inputs the initial weights are identical under the same seed (tests/test_own_models.py).
+    Layer names, creation order and initializers are those of the reference MLP built with
+    its rates at creation (tests/support_modeling.py), so for flat inputs the initial weights
+    are identical under the same seed (tests/test_regularize.py).
     """
     inputs = keras.Input(shape=input_shape, name="features")
     # Flatten has no weights and draws no random numbers: image inputs change nothing else.

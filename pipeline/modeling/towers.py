@@ -29,7 +29,6 @@ from pipeline.core.epoch_metrics import EpochSink, classification_epoch_metrics
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.graph import TowerGraph, TowerInput, tower_graph
 from pipeline.modeling.optimizer import PerTowerAdamW, decayed_kernels
-from pipeline.modeling.training import training_dataset
 
 
 @dataclass
@@ -37,6 +36,18 @@ class FitOutcome:
     seconds: float
     # tower name -> the first epoch whose loss was NaN or infinite (absent: never)
     diverged_at_epoch: dict[str, int] = field(default_factory=dict)
+
+
+def training_dataset(split: Split, batch_size: int, seed: int) -> tf.data.Dataset:
+    """The batches a model trained alone with `seed` sees: cached, reshuffled each epoch with
+    the seed (repeatable), prepared while the previous step runs."""
+    return (
+        tf.data.Dataset.from_tensor_slices((split.features, split.labels))
+        .cache()
+        .shuffle(len(split.labels), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def fused_dataset(towers: Sequence[TowerInput], train: Split, batch_size: int) -> tf.data.Dataset:
@@ -157,43 +168,3 @@ def fit_towers(
     )
     outcome.seconds = time.perf_counter() - started
     return outcome
-
-
-def max_weight_difference(a: keras.Model, b: keras.Model) -> float:
-    """The largest |difference| between two models' corresponding weights."""
-    pairs = zip(a.get_weights(), b.get_weights(), strict=True)
-    return max(float(np.max(np.abs(x - y))) for x, y in pairs)
-
-
-def fit_tower_groups(
-    groups: Sequence[
-        tuple[Sequence[TowerInput], Split] | tuple[Sequence[TowerInput], Split, Split]
-    ],
-    val: Split,
-    settings: TrainConfig,
-    *,
-    sinks: Sequence[EpochSink],
-    progress: Callable[[int], EpochSink] | None = None,
-) -> FitOutcome:
-    """`fit_towers` once per group of towers that share a training set, one group after the
-    other in this process.
-
-    Towers trained on different sets cannot share one `fit`: their epochs have different
-    numbers of steps. Each group's `fit` builds its own graph, optimizer and seeded input
-    streams, so every tower still equals its model trained alone (tests/test_towers.py).
-    `progress(n_towers)` makes a progress sink per group. A group may carry its own
-    validation split as a third item (a cross-validation fold's held-out rows); else `val`.
-    """
-    total = FitOutcome(seconds=0.0)
-    for towers, train, *own_val in groups:
-        extra = [progress(len(towers))] if progress is not None else []
-        outcome = fit_towers(
-            towers,
-            train,
-            own_val[0] if own_val else val,
-            settings,
-            sinks=[*sinks, *extra],
-        )
-        total.seconds += outcome.seconds
-        total.diverged_at_epoch.update(outcome.diverged_at_epoch)
-    return total
