@@ -214,6 +214,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_sigterm_to_the_stage_ends_every_run_killed_and_every_worker(reproduced):
     from conftest import mlflow_runs, write_yaml
     from ruamel.yaml import YAML
@@ -234,11 +241,17 @@ def test_sigterm_to_the_stage_ends_every_run_killed_and_every_worker(reproduced)
             assert stage.poll() is None, err_path.read_text()
             assert time.monotonic() < deadline, err_path.read_text()
             time.sleep(0.2)
-        workers = _children(stage.pid)
-        assert len(workers) == 2
+        children = _children(stage.pid)
+        # The two workers, and multiprocessing's resource tracker beside them.
+        workers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+        assert len(workers) == 2, [_cmdline(pid) for pid in children]
         stage.send_signal(signal.SIGTERM)  # the stage alone: it must end its workers itself
         assert stage.wait(timeout=120) == 128 + signal.SIGTERM
     assert "error: train: interrupted by SIGTERM" in err_path.read_text()
+    deadline = time.monotonic() + 10  # the tracker ends once it reads the end of its pipe
+    while [pid for pid in children if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, [_cmdline(pid) for pid in children]
+        time.sleep(0.1)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     new = [r for r in mlflow_runs(reproduced) if r.info.run_id not in runs_before]
     assert len(new) == 3  # the sweep's parent and its two models

@@ -4,7 +4,7 @@
 most `compute.group_size`) and their numpy results; `planning`: a sweep's towers cut into
 groups. `work`: training one group, wherever it
 runs. `executors`: in this process (the default), `local` worker processes (`worker` is
-their entry point, `channel` their pipe messages), or `ray_tasks` on a Ray cluster when
+their entry point, over `multiprocessing.connection`), or `ray_tasks` on a Ray cluster when
 RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling.md).
 """
 

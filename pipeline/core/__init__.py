@@ -6,5 +6,6 @@ body with those exit codes, signals and cleanup. `files`: atomic output folders.
 `runtime`: TensorFlow's deterministic set-up. `stable_bytes`: files that hash the same on
 every run. `epoch_metrics`: the per-epoch metric names (history.csv, MLflow). `progress`:
 the compact progress lines of a long stage. `spread`: mean and
-sample standard deviation over an entry's seeds.
+sample standard deviation over an entry's seeds. `private_apis`: every private Keras and MLflow API
+the lab uses, and why.
 """
