@@ -25,15 +25,17 @@ try:  # the layout since the one training path (train: settings as one TrainConf
     from pipeline.core.runtime import init_tensorflow
     from pipeline.datasets.prepared import read_split
     from pipeline.modeling.builders import build_tower
-    from pipeline.modeling.towers import TowerInput, fit_towers
+    from pipeline.modeling.towers import Tower as TowerInput
+    from pipeline.modeling.towers import fit_towers
 
     CURRENT = True
 except ImportError:
     CURRENT = False
     try:  # the layout from fc358e1
+        from pipeline.modeling.mlp import build_mlp
+
         from pipeline.core.runtime import init_tensorflow
         from pipeline.datasets.prepared import read_split
-        from pipeline.modeling.mlp import build_mlp
         from pipeline.modeling.towers import TowerInput, fit_towers
     except ImportError:  # 5b79e93 and before
         from pipeline.data import read_split

@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import BuilderRef, LabConfig, TowerSpec, load_config
+from pipeline.config import BuilderRef, LabConfig, ModelSpec, load_config
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.epoch_metrics import EPOCH_METRICS
 from pipeline.core.errors import LabError
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def tower_params(config: LabConfig, tower: TowerSpec, data: dict) -> dict:
+def tower_params(config: LabConfig, tower: ModelSpec, data: dict) -> dict:
     """What this model depends on, as logged to MLflow and saved beside the weights; `data`:
     the data settings as applied to its training set (planning.applied_data)."""
     entry = tower.entry
@@ -75,7 +75,7 @@ class HistoryRecorder:
             writer.writerows(rows)
 
 
-def fit_sweep(plan: SweepPlan, sweep):
+def fit_sweep(plan: SweepPlan, runs_of_sweep):
     """Train every group of towers with the configured executor, streaming epoch metrics to
     MLflow and to a history; the stage's models end with the trained weights."""
     from pipeline.compute import run_groups, sweep_groups
@@ -83,7 +83,7 @@ def fit_sweep(plan: SweepPlan, sweep):
     from pipeline.tracking import records
 
     config = plan.config
-    epoch_logger = records.EpochMetricsLogger(sweep.child_ids)
+    epoch_logger = records.EpochMetricsLogger(runs_of_sweep.child_ids)
     history = HistoryRecorder()
     progress = GroupedProgress(config.train.epochs, len(plan.towers))
 
@@ -102,15 +102,15 @@ def fit_sweep(plan: SweepPlan, sweep):
             tags = {f"compute.{key}": value for key, value in result.environment.items()}
             tags["compute.group"] = str(result.index + 1)
             tags["compute.attempts"] = str(result.attempts)
-            records.set_tags(sweep.child_ids[name], tags)
-    records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
+            records.set_tags(runs_of_sweep.child_ids[name], tags)
+    records.log_metrics(runs_of_sweep.parent_id, {"fit_seconds": outcome.seconds})
     return outcome, history
 
 
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
 
-    from pipeline.compute import describe
+    from pipeline.compute import executor_label
     from pipeline.compute.sweep_plan import plan_sweep
     from pipeline.core.runtime import init_tensorflow
 
@@ -128,10 +128,10 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
     staging = staging_dir(out_dir)
-    with runs.sweep_runs(experiment_id, names, tags, nest_under) as sweep:
+    with runs.sweep_runs(experiment_id, names, tags, nest_under) as runs_of_sweep:
         for tower in plan.towers:
             params = tower_params(config, tower, plan.trained_on[tower.name])
-            records.log_params(sweep.child_ids[tower.name], params)
+            records.log_params(runs_of_sweep.child_ids[tower.name], params)
         folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
         log.info(
             "training %d models (%d entries x %d seeds%s) in %s; MLflow parent run %s",
@@ -139,13 +139,14 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             len(config.sweep),
             1 + len(config.base.repeat_seeds),
             folds,
-            describe(config.compute),
-            sweep.parent_id,
+            executor_label(config.compute),
+            runs_of_sweep.parent_id,
         )
-        outcome, history = fit_sweep(plan, sweep)
+        outcome, history = fit_sweep(plan, runs_of_sweep)
         stop_if_interrupted()  # before any run ends FINISHED or any output is published
         saved = [
-            save_tower(staging, plan, i, history, sweep, outcome) for i in range(len(plan.towers))
+            save_tower(staging, plan, i, history, runs_of_sweep, outcome)
+            for i in range(len(plan.towers))
         ]
         if outcome.failures:
             # The groups that trained are recorded; no output folder replaces the last one.
@@ -158,7 +159,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         record = contracts.SweepRecord(tuple(saved), tuple(plan.layers))
         contracts.write_sweep_record(staging, record)
         digest = contracts.models_digest(staging)
-        records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
+        records.set_tags(runs_of_sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
     publish_dir(staging, out_dir)
     log.info("trained %d models in %.1fs -> %s", len(plan.towers), outcome.seconds, out_dir)
     for name, epoch in outcome.diverged_at_epoch.items():
@@ -170,12 +171,12 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         )
 
 
-def tower_tags(tower: TowerSpec) -> dict[str, str]:
+def tower_tags(tower: ModelSpec) -> dict[str, str]:
     tags = {"entry": tower.entry.name, "seed": str(tower.seed)}
     return tags if tower.fold is None else {**tags, "fold": str(tower.fold)}
 
 
-def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outcome):
+def save_tower(staging: Path, plan: SweepPlan, index: int, history, runs_of_sweep, outcome):
     """Write tower `index`'s model folder, log its model and end its run; returns its record.
     A tower whose group failed gets its config and history, and its run ends FAILED."""
     from pipeline.tracking import records
@@ -186,27 +187,29 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outco
     seed = tower.seed if tower.is_repeat else None
     folder = contracts.model_dir(staging, tower.entry.name, seed, tower.fold)
     folder.mkdir(parents=True)
-    run_id = sweep.child_ids[tower.name]
+    run_id = runs_of_sweep.child_ids[tower.name]
     params = tower_params(plan.config, tower, plan.trained_on[tower.name])
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     history.write(tower.name, folder / contracts.HISTORY_FILE)
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
     if failed is not None:
-        sweep.fail(tower.name, f"its group failed: {failed}")
+        runs_of_sweep.fail(tower.name, f"its group failed: {failed}")
     elif diverged is None and tower.fold is not None:
         # A fold's model only scores its held-out fold (evaluate): not logged as a model.
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
-        sweep.finish(tower.name)
+        runs_of_sweep.finish(tower.name)
     elif diverged is None:
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         model.save_weights(folder / contracts.WEIGHTS_FILE)
         model_uri = records.log_keras_model(run_id, model, plan.input_example)
         records.set_tags(run_id, {"model_uri": model_uri})
         records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
-        sweep.finish(tower.name)
+        runs_of_sweep.finish(tower.name)
     else:
-        sweep.fail(tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite")
-    return contracts.TowerRecord(
+        runs_of_sweep.fail(
+            tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite"
+        )
+    return contracts.TrainedModel(
         entry=tower.entry.name,
         seed=tower.seed,
         folder=str(folder.relative_to(staging)),

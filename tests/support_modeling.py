@@ -25,7 +25,7 @@ from pipeline.config.schema import TrainConfig
 from pipeline.core.epoch_metrics import EPOCH_METRICS, EpochSink
 from pipeline.core.errors import LabError
 from pipeline.datasets.prepared import Split
-from pipeline.modeling.towers import FitOutcome, TowerInput, fit_towers, training_dataset
+from pipeline.modeling.towers import FitOutcome, Tower, fit_towers, training_dataset
 
 # epoch (1-based), the model's EPOCH_METRICS for that epoch
 ModelEpochSink = Callable[[int, dict[str, float]], None]
@@ -125,9 +125,7 @@ def train_alone(
 
 
 def fit_tower_groups(
-    groups: Sequence[
-        tuple[Sequence[TowerInput], Split] | tuple[Sequence[TowerInput], Split, Split]
-    ],
+    groups: Sequence[tuple[Sequence[Tower], Split] | tuple[Sequence[Tower], Split, Split]],
     val: Split,
     settings: TrainConfig,
     *,

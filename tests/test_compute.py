@@ -26,7 +26,7 @@ init_tensorflow(seed=0)
 
 from conftest import prepared_splits  # noqa: E402
 
-from pipeline.compute import Recipe, TowerTask, cut_groups, run_groups  # noqa: E402
+from pipeline.compute import ModelTask, Recipe, cut_groups, run_groups  # noqa: E402
 from pipeline.compute.executors import EachEpochOnce  # noqa: E402
 from pipeline.compute.local import LocalWorkers  # noqa: E402
 from pipeline.config import BuilderRef, ComputeConfig, ModelConfig  # noqa: E402
@@ -71,7 +71,7 @@ def recipe(tmp_path_factory) -> Recipe:
 
 def towers():
     return [
-        (TowerTask(n, tuple(zip(RATES, r, strict=True)), s, d), key) for n, r, d, s, key in SWEEP
+        (ModelTask(n, tuple(zip(RATES, r, strict=True)), s, d), key) for n, r, d, s, key in SWEEP
     ]
 
 
@@ -112,7 +112,7 @@ def on_workers(recipe, tmp_path_factory):
         }
     )
     tasks = cut_groups(towers(), 3, recipe)
-    boom = cut_groups([(TowerTask("broken", (), 7, 0.0), None)], 1, boom_recipe)[0]
+    boom = cut_groups([(ModelTask("broken", (), 7, 0.0), None)], 1, boom_recipe)[0]
     tasks.append(dataclasses.replace(boom, index=len(tasks)))
     executor = LocalWorkers(n_workers=2, threads=1, seed=SEED)
     killed = []

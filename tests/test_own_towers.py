@@ -18,7 +18,7 @@ from pipeline.config import BuilderRef, CnnConfig, ModelConfig  # noqa: E402
 from pipeline.config.rates import resolve_rates  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
 from pipeline.modeling.builders import build_tower, regularizable_names  # noqa: E402
-from pipeline.modeling.towers import TowerInput  # noqa: E402
+from pipeline.modeling.towers import Tower  # noqa: E402
 
 EPOCHS = 4
 CNN = ModelConfig(
@@ -68,7 +68,7 @@ def test_every_tower_of_any_builder_equals_its_model_trained_alone(splits, build
     shape = splits["train"].features.shape[1:]
     assert shape == (8, 8, 1)
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
-    inputs = [TowerInput(_model(config, n, l2, s, shape), s, d) for n, l2, d, s in sweep]
+    inputs = [Tower(_model(config, n, l2, s, shape), s, d) for n, l2, d, s in sweep]
     outcome = fit_fused(inputs, splits, epochs=EPOCHS)
     assert outcome.diverged_at_epoch == {}
     towers = {t.model.name: t.model for t in inputs}

@@ -20,7 +20,7 @@ from support_modeling import build_mlp, fit_tower_groups, max_weight_difference 
 
 from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling.towers import TowerInput  # noqa: E402
+from pipeline.modeling.towers import Tower  # noqa: E402
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
 # and an extra seed (own initialisation and batch order) in one sweep.
@@ -55,7 +55,7 @@ def _alone(splits, name, rates, decay, seed):
 
 def _fused(splits, sweep):
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
-    inputs = [TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep]
+    inputs = [Tower(_model(n, r, s), s, d) for n, r, d, s in sweep]
     history: list[tuple[int, dict]] = []
     outcome = fit_fused(
         inputs,
@@ -118,7 +118,7 @@ def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
     ]
     init_tensorflow(0)
     groups = [
-        ([TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep], split)
+        ([Tower(_model(n, r, s), s, d) for n, r, d, s in sweep], split)
         for split, sweep in groups_spec
     ]
     outcome = fit_tower_groups(groups, splits["val"], SETTINGS, sinks=[])
@@ -143,7 +143,7 @@ def test_fold_towers_equal_each_fold_trained_alone(splits):
     sets = [fold_sets(pool, k, fold, 10, 0.2, seed=42)[:2] for fold in range(2)]
     init_tensorflow(0)
     groups = [
-        ([TowerInput(_model(f"{n}-fold{i}", r, s), s, d) for n, r, d, s in sweep], *sets[i])
+        ([Tower(_model(f"{n}-fold{i}", r, s), s, d) for n, r, d, s in sweep], *sets[i])
         for i in range(len(sets))
     ]
     history: list[tuple[int, dict]] = []

@@ -18,7 +18,7 @@ from pipeline.datasets import prepared  # noqa: E402
 from pipeline.modeling.metrics import model_metrics  # noqa: E402
 from pipeline.modeling.optimizer import PerTowerAdamW  # noqa: E402
 from pipeline.modeling.regularize import kernel_sq_sums  # noqa: E402
-from pipeline.modeling.towers import TowerInput  # noqa: E402
+from pipeline.modeling.towers import Tower  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _train(splits, rates, seed=7, epochs=15, weight_decay=0.0):
     net = build_mlp(64, 10, hidden_units=[32], activation="tanh", layer_rates=rates, name="test")
     history: list[dict[str, float]] = []
     outcome = fit_fused(
-        [TowerInput(net, seed, weight_decay)],
+        [Tower(net, seed, weight_decay)],
         splits,
         epochs=epochs,
         sinks=[lambda epoch, per_tower: history.extend(per_tower.values())],

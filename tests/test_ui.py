@@ -70,7 +70,7 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     names = [t.name for t in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
     record = contracts.SweepRecord(
-        tuple(contracts.TowerRecord(t.entry.name, t.seed, t.entry.name, None) for t in towers)
+        tuple(contracts.TrainedModel(t.entry.name, t.seed, t.entry.name, None) for t in towers)
     )
     models = folder / "models"
     models.mkdir()

@@ -8,27 +8,27 @@ their entry point, over `multiprocessing.connection`), or `ray_tasks` on a Ray c
 RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling.md).
 """
 
-from pipeline.compute.executors import describe, run_group_into, run_groups
+from pipeline.compute.executors import executor_label, run_group_into, run_groups
 from pipeline.compute.groups import (
     GroupFailure,
+    GroupOutcomes,
     GroupResult,
     GroupTask,
+    ModelTask,
     Recipe,
-    SweepOutcome,
-    TowerTask,
     cut_groups,
 )
 from pipeline.compute.planning import refit_group, sweep_groups
 
 __all__ = [
     "GroupFailure",
+    "GroupOutcomes",
     "GroupResult",
     "GroupTask",
+    "ModelTask",
     "Recipe",
-    "SweepOutcome",
-    "TowerTask",
     "cut_groups",
-    "describe",
+    "executor_label",
     "refit_group",
     "run_group_into",
     "run_groups",

@@ -20,7 +20,7 @@ from pipeline.config.schema import TrainConfig
 
 
 @dataclass(frozen=True)
-class TowerTask:
+class ModelTask:
     """One tower as a worker builds it: its name, L2 rate per layer, seed and weight decay."""
 
     name: str
@@ -61,7 +61,7 @@ def is_fold(training_set: TrainingSet) -> bool:
 @dataclass(frozen=True)
 class GroupTask:
     index: int
-    towers: tuple[TowerTask, ...]
+    towers: tuple[ModelTask, ...]
     training_set: TrainingSet
     recipe: Recipe
 
@@ -69,7 +69,8 @@ class GroupTask:
     def names(self) -> list[str]:
         return [t.name for t in self.towers]
 
-    def describe(self) -> str:
+    @property
+    def label(self) -> str:
         names = self.names
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         return f"group {self.index + 1} ({shown})"
@@ -95,7 +96,7 @@ class GroupFailure:
 
 
 @dataclass
-class SweepOutcome:
+class GroupOutcomes:
     """Every group's result and failure, in group order."""
 
     results: list[GroupResult] = field(default_factory=list)
@@ -115,13 +116,13 @@ class SweepOutcome:
 
 
 def cut_groups(
-    towers: Sequence[tuple[TowerTask, TrainingSet]], group_size: int, recipe: Recipe
+    towers: Sequence[tuple[ModelTask, TrainingSet]], group_size: int, recipe: Recipe
 ) -> list[GroupTask]:
     """Towers with the same training set, in their order, cut into groups of `group_size`.
 
     Chunks of one training set are as even as the size allows (17 towers at 16: 9 + 8), so no
     group is left with a single straggler."""
-    by_set: dict[object, list[TowerTask]] = {}
+    by_set: dict[object, list[ModelTask]] = {}
     for tower, key in towers:
         by_set.setdefault(key, []).append(tower)
     tasks: list[GroupTask] = []

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import wait
 
-from pipeline.compute.groups import GroupFailure, GroupResult, GroupTask, SweepOutcome
+from pipeline.compute.groups import GroupFailure, GroupOutcomes, GroupResult, GroupTask
 from pipeline.core.epoch_metrics import EpochSink
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class LocalWorkers:
                 return worker.process.pid
         return None
 
-    def run(self, tasks: Sequence[GroupTask], on_epoch: EpochSink) -> SweepOutcome:
+    def run(self, tasks: Sequence[GroupTask], on_epoch: EpochSink) -> GroupOutcomes:
         pending = deque(tasks)
         reruns = {task.index: 0 for task in tasks}
         results: dict[int, GroupResult] = {}
@@ -107,7 +107,7 @@ class LocalWorkers:
                         worker.task = None
                     elif kind == "failed":
                         index, reason = body
-                        log.error("error: %s failed: %s", worker.task.describe(), reason)
+                        log.error("error: %s failed: %s", worker.task.label, reason)
                         failures[index] = GroupFailure(index, list(worker.task.names), reason)
                         worker.task = None
                     if worker.task is None and pending:
@@ -116,7 +116,7 @@ class LocalWorkers:
             for worker in self.workers:
                 worker.stop()
             self.workers = []
-        return SweepOutcome(
+        return GroupOutcomes(
             results=[results[i] for i in sorted(results)],
             failures=[failures[i] for i in sorted(failures)],
         )
@@ -132,7 +132,7 @@ class LocalWorkers:
                 reruns[task.index] += 1
                 log.warning(
                     "warning: %s: its worker was %s; training it again (rerun %d of %d)",
-                    task.describe(),
+                    task.label,
                     why,
                     reruns[task.index],
                     MAX_RERUNS,

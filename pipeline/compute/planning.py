@@ -9,13 +9,13 @@ from pathlib import Path
 from pipeline.compute.groups import (
     REFIT,
     GroupTask,
+    ModelTask,
     Recipe,
-    TowerTask,
     TrainingSet,
     cut_groups,
     is_fold,
 )
-from pipeline.config import BuilderRef, EntrySpec, LabConfig, TowerSpec
+from pipeline.config import BuilderRef, EntrySpec, LabConfig, ModelSpec
 from pipeline.config.schema import DataConfig
 from pipeline.core.contracts import PreparedMeta
 from pipeline.datasets import subsets
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def sweep_groups(
     config: LabConfig,
-    towers: Sequence[TowerSpec],
+    towers: Sequence[ModelSpec],
     meta: PreparedMeta,
     prepared_dir: Path,
     builder: BuilderRef,
@@ -33,10 +33,10 @@ def sweep_groups(
     """Entries without `train_size` or `label_noise` share `data:`'s training split; the
     others train on prefixes of the nested pool (datasets/subsets.py), one training set per
     (rows, noise); fold towers (`choose.folds`) one per fold, validated on its held-out rows."""
-    recipe = sweep_recipe(config, meta, prepared_dir, builder)
+    recipe = group_recipe(config, meta, prepared_dir, builder)
     keyed = [
         (
-            TowerTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
+            ModelTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
             training_set_of(t, config.data, meta.pool_rows),
         )
         for t in towers
@@ -46,9 +46,9 @@ def sweep_groups(
         for task in tasks:
             log.info(
                 "%s: %d models on %s",
-                task.describe(),
+                task.label,
                 len(task.towers),
-                describe(task.training_set, config.choose.folds),
+                training_set_label(task.training_set, config.choose.folds),
             )
     return tasks
 
@@ -63,13 +63,13 @@ def refit_group(
     """The refit stage's model as a group of one: `entry` with the base seed, on every pooled
     training and validation row (the sweep's own training path, so the same bits as a tower
     trained on those rows)."""
-    tower = TowerTask(
+    tower = ModelTask(
         f"{entry.name}-refit", tuple(entry.layer_rates), config.base.seed, entry.weight_decay
     )
-    return GroupTask(0, (tower,), REFIT, sweep_recipe(config, meta, prepared_dir, builder))
+    return GroupTask(0, (tower,), REFIT, group_recipe(config, meta, prepared_dir, builder))
 
 
-def sweep_recipe(
+def group_recipe(
     config: LabConfig, meta: PreparedMeta, prepared_dir: Path, builder: BuilderRef
 ) -> Recipe:
     return Recipe(
@@ -84,7 +84,7 @@ def sweep_recipe(
     )
 
 
-def training_set_of(tower: TowerSpec, data: DataConfig, pool_rows: int) -> TrainingSet:
+def training_set_of(tower: ModelSpec, data: DataConfig, pool_rows: int) -> TrainingSet:
     """Where the tower's training rows come from (groups.TrainingSet)."""
     if tower.fold is not None:
         return ("fold", tower.fold)
@@ -102,11 +102,11 @@ def applied_data(
     if training_set is not None and not is_fold(training_set):
         settings["train_subset"], settings["label_noise"] = training_set
     settings["train_rows"] = train_rows
-    settings["training_set"] = describe(training_set, folds)
+    settings["training_set"] = training_set_label(training_set, folds)
     return settings
 
 
-def describe(training_set, folds: int | None) -> str:
+def training_set_label(training_set: TrainingSet, folds: int | None) -> str:
     if is_fold(training_set):
         return f"fold {training_set[1] + 1} of {folds} (validated on its held-out rows)"
-    return subsets.describe(training_set)
+    return subsets.pool_set_label(training_set)

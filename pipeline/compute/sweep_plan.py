@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import BuilderRef, LabConfig, TowerSpec, check_memory, resolve_towers
+from pipeline.config import BuilderRef, LabConfig, ModelSpec, check_memory, resolve_towers
 from pipeline.core import contracts
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class SweepPlan:
     prepared_dir: Path
     builder: BuilderRef
     layers: list[str]  # the model's regularizable layers, in order
-    towers: list[TowerSpec]
+    towers: list[ModelSpec]
     models: list  # one Keras model per tower, initialised
     trained_on: dict[str, dict]  # tower name -> its data settings as applied
     input_example: object  # a few training rows, logged with each model to MLflow

@@ -88,13 +88,13 @@ def group_splits(task: GroupTask):
 def run_group(task: GroupTask, on_epoch: EpochSink, models: Sequence | None = None) -> GroupResult:
     """Train the group's towers as one graph; `models`: already built ones (the stage's own,
     in process), else built here from the task."""
-    from pipeline.modeling.towers import TowerInput, fit_towers
+    from pipeline.modeling.towers import Tower, fit_towers
 
     recipe = task.recipe
     models = list(models) if models is not None else build_group_models(task)
     train, val = group_splits(task)
     inputs = [
-        TowerInput(model, tower.seed, tower.weight_decay)
+        Tower(model, tower.seed, tower.weight_decay)
         for model, tower in zip(models, task.towers, strict=True)
     ]
     outcome = fit_towers(inputs, train, val, recipe.train, sinks=[on_epoch])

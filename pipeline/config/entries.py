@@ -73,7 +73,7 @@ class EntrySpec:
 
 
 @dataclass(frozen=True)
-class TowerSpec:
+class ModelSpec:
     entry: EntrySpec
     seed: int
     is_repeat: bool  # trained with one of base.repeat_seeds
@@ -89,7 +89,7 @@ class TowerSpec:
     def owner(self) -> str | None:
         """A fold tower's model of the same entry and seed on data's split (its MLflow run
         nests under that one's); None for the others."""
-        return None if self.fold is None else TowerSpec(self.entry, self.seed, self.is_repeat).name
+        return None if self.fold is None else ModelSpec(self.entry, self.seed, self.is_repeat).name
 
 
 def resolve_entries(
@@ -114,14 +114,14 @@ def resolve_entries(
     )
 
 
-def resolve_towers(config: LabConfig, layers: Sequence[str] | None = None) -> tuple[TowerSpec, ...]:
+def resolve_towers(config: LabConfig, layers: Sequence[str] | None = None) -> tuple[ModelSpec, ...]:
     """Every entry with the base seed, then every entry again per extra seed; with
     `choose.folds`, then all of those again per fold."""
     entries = resolve_entries(config, layers)
-    towers = [TowerSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
+    towers = [ModelSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
     for seed in config.base.repeat_seeds:
-        towers += [TowerSpec(entry, seed, is_repeat=True) for entry in entries]
+        towers += [ModelSpec(entry, seed, is_repeat=True) for entry in entries]
     base = list(towers)
     for fold in config.choose.fold_ids:
-        towers += [TowerSpec(t.entry, t.seed, t.is_repeat, fold) for t in base]
+        towers += [ModelSpec(t.entry, t.seed, t.is_repeat, fold) for t in base]
     return tuple(towers)

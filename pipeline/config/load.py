@@ -39,7 +39,7 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     try:
         config = LabConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(f"{path}: {_validation_message(exc)}") from None
     _check_cross_fields(config, path)
     config = with_grid_entries(config, path)
     _check_folds(config, path)
@@ -97,7 +97,7 @@ _BOUND_MESSAGES = {
 }
 
 
-def _describe(exc: ValidationError) -> str:
+def _validation_message(exc: ValidationError) -> str:
     error = exc.errors()[0]
     key = ".".join(str(part) for part in error["loc"] if part != "[key]")
     kind = error["type"]

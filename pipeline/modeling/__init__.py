@@ -8,10 +8,10 @@ of one on the same path. `metrics`: the figures `evaluate` computes from a train
 
 from pipeline.modeling.builders import build_tower, regularizable_names
 from pipeline.modeling.metrics import kernel_arrays, model_metrics, predicted_classes
-from pipeline.modeling.towers import TowerInput
+from pipeline.modeling.towers import Tower
 
 __all__ = [
-    "TowerInput",
+    "Tower",
     "build_tower",
     "kernel_arrays",
     "model_metrics",

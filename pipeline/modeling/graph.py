@@ -12,7 +12,7 @@ import tensorflow as tf
 
 
 @dataclass(frozen=True)
-class TowerInput:
+class Tower:
     """What a tower needs besides its model: its seed (batch order) and weight decay."""
 
     model: keras.Model
@@ -23,7 +23,7 @@ class TowerInput:
 FIGURES = ("data_loss", "accuracy", "l2_penalty")
 
 
-class TowerMeans(keras.metrics.Metric):
+class PerTowerMeans(keras.metrics.Metric):
     """Per tower, the epoch's running means of cross-entropy, accuracy and the L2 term, as
     one [towers, figures] tensor.
 
@@ -51,9 +51,9 @@ class TowerMeans(keras.metrics.Metric):
         return tf.math.divide_no_nan(self.totals, self.count)
 
 
-class TowerGraph(keras.Model):
+class FusedGraph(keras.Model):
     """One functional model whose outputs are the towers' outputs, trained on the sum of the
-    towers' losses; besides it keeps each tower's epoch figures (TowerMeans).
+    towers' losses; besides it keeps each tower's epoch figures (PerTowerMeans).
 
     The loss is built here rather than by `compile(loss=[...])`: Keras gives each output its
     own loss object and `Mean` tracker, whose variables are created while the first step is
@@ -66,7 +66,7 @@ class TowerGraph(keras.Model):
     def __init__(self, inputs, outputs, towers: Sequence[keras.Model], **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.tower_models = list(towers)
-        self.tower_means = TowerMeans(len(towers))
+        self.tower_means = PerTowerMeans(len(towers))
         self.cross_entropy = keras.losses.SparseCategoricalCrossentropy()
 
     @property
@@ -95,9 +95,9 @@ class TowerGraph(keras.Model):
         return keras.ops.sum(terms)
 
 
-def tower_graph(towers: Sequence[TowerInput], input_shape: tuple[int, ...]) -> TowerGraph:
+def tower_graph(towers: Sequence[Tower], input_shape: tuple[int, ...]) -> FusedGraph:
     """The towers side by side: one input per distinct seed, one output per tower."""
     seeds = list(dict.fromkeys(t.seed for t in towers))
     inputs = {seed: keras.Input(shape=input_shape, name=f"features_seed{seed}") for seed in seeds}
     outputs = [t.model(inputs[t.seed]) for t in towers]
-    return TowerGraph([inputs[s] for s in seeds], outputs, [t.model for t in towers], name="towers")
+    return FusedGraph([inputs[s] for s in seeds], outputs, [t.model for t in towers], name="towers")

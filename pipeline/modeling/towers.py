@@ -27,7 +27,7 @@ import tensorflow as tf
 from pipeline.config.schema import TrainConfig
 from pipeline.core.epoch_metrics import EpochSink, classification_epoch_metrics
 from pipeline.datasets.prepared import Split
-from pipeline.modeling.graph import TowerGraph, TowerInput, tower_graph
+from pipeline.modeling.graph import FusedGraph, Tower, tower_graph
 from pipeline.modeling.optimizer import PerTowerAdamW, decayed_kernels
 
 
@@ -50,7 +50,7 @@ def training_dataset(split: Split, batch_size: int, seed: int) -> tf.data.Datase
     )
 
 
-def fused_dataset(towers: Sequence[TowerInput], train: Split, batch_size: int) -> tf.data.Dataset:
+def fused_dataset(towers: Sequence[Tower], train: Split, batch_size: int) -> tf.data.Dataset:
     """Per seed, the stream a model trained alone with that seed would see; zipped."""
     seeds = list(dict.fromkeys(t.seed for t in towers))
     streams = []
@@ -70,7 +70,7 @@ def fused_dataset(towers: Sequence[TowerInput], train: Split, batch_size: int) -
 
 
 def validation_figures(
-    graph: TowerGraph, n_inputs: int, val: Split
+    graph: FusedGraph, n_inputs: int, val: Split
 ) -> Callable[[], list[tuple[float, float]]]:
     """Per tower, the mean cross-entropy and accuracy of the current weights on `val`, in one
     forward pass."""
@@ -127,7 +127,7 @@ class _EpochCollector(keras.callbacks.Callback):
 
 
 def fit_towers(
-    towers: Sequence[TowerInput],
+    towers: Sequence[Tower],
     train: Split,
     val: Split,
     settings: TrainConfig,
