@@ -10,8 +10,9 @@ a busy machine slows both sides alike:
     against the same for the per-entry layout (`train@<entry>`/`evaluate@<entry>`, commit
     b45d537, checked out into a temporary `git worktree` and run with this venv), and against
     the sum of the entries' pure training times, each fit alone in one warm process;
-(b) fused: `fit_towers` (pipeline/modeling/towers.py) of all entries against `training.fit`
-    of each in turn, in one process (and both again with `jit_compile=True`);
+(b) fused: all entries trained as `train` trains them (`compute.run_groups`, whose groups
+    run `fit_towers`, pipeline/modeling/towers.py) against each trained alone in turn
+    (tests/support_modeling.py), in one process (and both again with `jit_compile=True`);
 (c) mlflow: the share of the `train` stage spent in `pipeline.tracking` calls, with the local
     store and with `mlflow server` on 127.0.0.1 (started here, stopped after);
 (d) memory: the peak RSS of the `train` process with the sweep and with the sweep trained

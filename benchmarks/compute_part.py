@@ -68,14 +68,14 @@ def executor_task(params_path: Path, prepared: Path, env_extra: dict) -> dict:
 import json, time
 started = time.perf_counter()
 from pathlib import Path
-from pipeline.config import load_config
+from pipeline.config import BuilderRef, load_config
 from pipeline.core.runtime import init_tensorflow
 config = load_config(Path({str(params_path)!r}))
 init_tensorflow(config.base.seed)
-from pipeline.train import plan_sweep
+from pipeline.compute.sweep_plan import plan_sweep
 from pipeline.compute import run_groups, sweep_groups
-plan = plan_sweep(config, Path({str(prepared)!r}), Path({str(ROOT)!r}))
-tasks = sweep_groups(config, plan.towers, plan.meta, Path({str(prepared)!r}), Path({str(ROOT)!r}))
+plan = plan_sweep(config, Path({str(prepared)!r}), BuilderRef.of(config.model, Path({str(ROOT)!r})))
+tasks = sweep_groups(config, plan.towers, plan.meta, plan.prepared_dir, plan.builder)
 planned = time.perf_counter()
 outcome = run_groups(tasks, config.compute, lambda *_: None, {{m.name: m for m in plan.models}})
 done = time.perf_counter()

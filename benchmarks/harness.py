@@ -203,14 +203,14 @@ def machine() -> dict:
 
     cpuinfo = read("/proc/cpuinfo")
     model = next((x.split(":", 1)[1].strip() for x in cpuinfo if "model name" in x), "")
-    mem_kib = next((int(x.split()[1]) for x in read("/proc/meminfo") if "MemTotal" in x), 0)
     import keras
     import mlflow
+    import psutil
 
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
-        "memory_gib": round(mem_kib / 2**20, 1),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "keras": keras.__version__,
         "mlflow": mlflow.__version__,

@@ -50,7 +50,7 @@ def table(results: dict) -> str:
                 continue
             rows.append(
                 f"| (b) fused `fit_towers`, {len(f['towers'])} models x {f['epochs']} epochs"
-                f"{label} | {r['fused_s']:.1f} s | `training.fit` of each in turn, same process"
+                f"{label} | {r['fused_s']:.1f} s | each trained alone in turn, same process"
                 f"{label}: {r['alone_total_s']:.1f} s | **{r['alone_total_s'] / r['fused_s']:.1f}x"
                 f" faster** (max \\|Δw\\| {r['max_weight_difference']:.1g}) |"
             )

@@ -29,8 +29,8 @@ def peak_rss_mib() -> float:
 def jit_compiled(enabled: bool) -> Iterator[None]:
     """Every `keras.Model.compile` in the block with `jit_compile=True` (XLA).
 
-    Both `training.fit` and `towers.fit_towers` compile with Keras's default, which on a
-    CPU-only machine means no XLA; this tries the alternative without changing them.
+    Both the reference `train_alone` and `towers.fit_towers` compile with Keras's default,
+    which on a CPU-only machine means no XLA; this tries the alternative without changing them.
     """
     import keras
 
@@ -51,72 +51,47 @@ def jit_compiled(enabled: bool) -> Iterator[None]:
 
 
 def fits_task(args: argparse.Namespace) -> dict:
-    """The sweep's models trained one after another with `training.fit`, then all at once
-    with `towers.fit_tower_groups` as `train` calls it, in one warm process (optionally again
-    with XLA)."""
-    from pipeline.config import load_config
-    from pipeline.config.entries import resolve_towers
-    from pipeline.core import contracts
+    """The sweep's models trained one after another alone (tests/support_modeling.py, the
+    reference every tower equals), then all at once as `train` trains them
+    (`compute.run_groups` of `sweep_groups`' tasks, in this process), in one warm process
+    (optionally again with XLA)."""
+    from pipeline.config import BuilderRef, load_config
     from pipeline.core.runtime import init_tensorflow
 
     config = load_config(args.params)
-    root = args.params.resolve().parent  # where a user builder file would be
     init_tensorflow(config.base.seed)
     import keras
 
-    from pipeline.datasets import prepared, subsets
-    from pipeline.modeling import training
-    from pipeline.modeling.builders import regularizable_names
-    from pipeline.modeling.towers import TowerInput, fit_tower_groups, max_weight_difference
-    from pipeline.train import build_models
+    from pipeline.compute import run_groups, sweep_groups
+    from pipeline.compute.sweep_plan import build_models, plan_sweep
+    from pipeline.compute.work import group_splits
+    from tests.support_modeling import max_weight_difference, train_alone
 
-    meta = contracts.read_meta(args.prepared)
-    shape, n_classes = meta.example_shape, meta.n_classes
-    towers = resolve_towers(config, regularizable_names(config.model, shape, n_classes, root))
-    val = prepared.read_split(args.prepared, "val")
-    hyper = dict(
-        learning_rate=config.train.learning_rate,
-        batch_size=config.train.batch_size,
-        epochs=config.train.epochs,
-    )
-
-    def groups(inputs) -> list:
-        """One fused `fit` per distinct training set (`train` also bounds a group's size)."""
-        keyed: dict = {}
-        for tower, item in zip(towers, inputs, strict=True):
-            key = subsets.training_set(tower.entry, config.data, meta.pool_rows)
-            keyed.setdefault(key, []).append(item)
-        return [
-            (members, subsets.training_split(args.prepared, key, n_classes, config.base.seed))
-            for key, members in keyed.items()
-        ]
-
-    split_of = {t.name: split for members, split in groups(towers) for t in members}
+    builder = BuilderRef.of_params(config.model, args.params)
+    plan = plan_sweep(config, args.prepared, builder)
+    towers, shape, n_classes = plan.towers, plan.meta.example_shape, plan.meta.n_classes
+    tasks = sweep_groups(config, towers, plan.meta, plan.prepared_dir, builder)
+    splits_of = {name: group_splits(task) for task in tasks for name in task.names}
 
     def alone(tower) -> tuple[keras.Model, float]:
-        keras.utils.set_random_seed(tower.seed)  # as a process training it alone starts
-        (model,) = build_models(config, [tower], shape, n_classes, root)
-        seconds = training.fit(
-            model, split_of[tower.name], val, entry=tower.name, seed=tower.seed, sinks=[],
-            weight_decay=tower.entry.weight_decay, **hyper,
-        )  # fmt: skip
+        (model,) = build_models(builder, [tower], shape, n_classes)
+        train, val = splits_of[tower.name]
+        seconds = train_alone(
+            model, train, val, config.train, seed=tower.seed, weight_decay=tower.entry.weight_decay
+        )
         return model, seconds
 
     def fused() -> tuple[list[keras.Model], float]:
-        models = build_models(config, towers, shape, n_classes, root)
-        inputs = [
-            TowerInput(m, t.seed, t.entry.weight_decay) for m, t in zip(models, towers, strict=True)
-        ]
-        return models, fit_tower_groups(groups(inputs), val, sinks=[], **hyper).seconds
+        models = build_models(builder, towers, shape, n_classes)
+        by_name = {model.name: model for model in models}
+        in_process = config.compute.model_copy(update={"workers": 0})  # one warm process
+        return models, run_groups(tasks, in_process, lambda *_: None, by_name).seconds
 
     # Warm-up: TensorFlow's runtime, thread pools and first tracing are paid here, not below.
     warm = towers[0]
-    keras.utils.set_random_seed(warm.seed)
-    (model,) = build_models(config, [warm], shape, n_classes, root)
-    training.fit(
-        model, split_of[warm.name], val, entry="warm-up", seed=warm.seed, sinks=[],
-        learning_rate=config.train.learning_rate, batch_size=config.train.batch_size, epochs=2,
-    )  # fmt: skip
+    (model,) = build_models(builder, [warm], shape, n_classes)
+    warm_settings = config.train.model_copy(update={"epochs": 2})
+    train_alone(model, *splits_of[warm.name], warm_settings, seed=warm.seed, entry="warm-up")
 
     result: dict = {"towers": [t.name for t in towers], "epochs": config.train.epochs}
     for jit in [False, True] if args.jit else [False]:

@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pipeline.config import load_config, resolve_entries
+from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.runner import run_stage
 
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, details: Path) -> None:
     config = load_config(params)
-    sweep = contracts.read_sweep_record(models_dir)
-    entries = resolve_entries(config, sweep.layers)
+    record = contracts.read_sweep_record(models_dir)
+    entries = resolve_entries(config, record.layers)
 
     from pipeline.core.runtime import init_tensorflow
 
@@ -41,7 +41,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         # Custom layers that the builder's file registers must be known to load the models.
         from pipeline.modeling.builders import user_builder
 
-        user_builder(config.model.builder, params.resolve().parent)
+        user_builder(BuilderRef.of_params(config.model, params))
     meta = contracts.read_meta(prepared_dir)
     cv = None
     if config.choose.folds:
@@ -56,7 +56,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     train_splits = {None: splits["train"]}  # training_set key -> split
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
-        towers = sweep.for_entry(entry.name)
+        towers = record.for_entry(entry.name)
         if not towers:
             raise contracts.DataError(
                 f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
@@ -82,8 +82,8 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 )
                 held_out[entry.name] = predicted_classes(model, splits["val"])
         headline = entry_metrics(towers, per_seed)
-        if cv is not None and sweep.folds_of(entry.name):
-            headline |= cv.score(entry.name, sweep.folds_of(entry.name), models_dir)
+        if cv is not None:
+            headline |= cv.score(entry.name, record.folds_of(entry.name), models_dir)
         contracts.write_json(out / f"{entry.name}.json", headline)
         contracts.write_json(
             details / f"{entry.name}.json",
@@ -102,7 +102,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 ],
             },
         )
-        log.info("%s: %s", entry.name, describe(headline))
+        log.info("%s: %s", entry.name, headline_line(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
     stable_bytes.save_npz(details / contracts.KERNELS_FILE, kernels)
@@ -127,7 +127,7 @@ class CrossValidation:
         self.predictions: dict[str, object] = {contracts.HELD_OUT_LABELS: pool.labels}
         self.base_seed = config.base.seed
 
-    def score(self, entry: str, towers: list[contracts.TowerRecord], models_dir: Path) -> dict:
+    def score(self, entry: str, towers: list[contracts.TrainedModel], models_dir: Path) -> dict:
         import numpy as np
 
         from pipeline.core.spread import mean_and_se
@@ -153,7 +153,7 @@ class CrossValidation:
         }
 
 
-def load_model(models_dir: Path, tower: contracts.TowerRecord):
+def load_model(models_dir: Path, tower: contracts.TrainedModel):
     """The tower's saved Keras model, or None if it diverged (and so was not saved)."""
     if tower.diverged_at_epoch is not None:
         return None
@@ -162,7 +162,7 @@ def load_model(models_dir: Path, tower: contracts.TowerRecord):
     return keras.saving.load_model(models_dir / tower.folder / contracts.MODEL_FILE, safe_mode=True)
 
 
-def entry_metrics(towers: list[contracts.TowerRecord], per_seed: list[dict | None]) -> dict:
+def entry_metrics(towers: list[contracts.TrainedModel], per_seed: list[dict | None]) -> dict:
     """The DVC metrics of one entry: the base seed's headline figures, rounded, and their
     mean and sample standard deviation over the seeds when there are several."""
     from pipeline.core.spread import seed_summary
@@ -177,7 +177,8 @@ def entry_metrics(towers: list[contracts.TowerRecord], per_seed: list[dict | Non
     return headline
 
 
-def describe(metrics: dict) -> str:
+def headline_line(metrics: dict) -> str:
+    """An entry's headline figures in one log line."""
     if "diverged_at_epoch" in metrics:
         return f"diverged at epoch {metrics['diverged_at_epoch']}"
     text = (

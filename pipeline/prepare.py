@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import EntrySpec, LabConfig, check_memory, load_config, resolve_towers
+from pipeline.config import (
+    BuilderRef,
+    EntrySpec,
+    LabConfig,
+    check_memory,
+    load_config,
+    resolve_towers,
+)
 from pipeline.core.contracts import PreparedMeta, write_meta
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage
@@ -73,7 +80,7 @@ def prepare(params: Path, out_dir: Path) -> None:
     if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
         check_memory(config, int(features.shape[1]), n_classes)
     else:
-        check_builder(config, input_shape, n_classes, params.resolve().parent)
+        check_builder(config, BuilderRef.of_params(config.model, params), input_shape, n_classes)
     meta = PreparedMeta(
         source=cfg.source,
         class_names=tuple(dataset.class_names),
@@ -101,7 +108,9 @@ def prepare(params: Path, out_dir: Path) -> None:
     )
 
 
-def check_builder(config: LabConfig, input_shape: tuple[int, ...], n_classes: int, root: Path):
+def check_builder(
+    config: LabConfig, builder: BuilderRef, input_shape: tuple[int, ...], n_classes: int
+):
     """Build a model other than the MLP once (the MLP's layers are known without Keras), so
     that a failing builder, a subclassed model or a rate pattern that matches no layer is
     refused here, before DVC deletes `train`'s outputs to run it. Costs the Keras import
@@ -111,7 +120,7 @@ def check_builder(config: LabConfig, input_shape: tuple[int, ...], n_classes: in
     init_tensorflow(config.base.seed)
     from pipeline.modeling import regularizable_names
 
-    resolve_towers(config, regularizable_names(config.model, input_shape, n_classes, root))
+    resolve_towers(config, regularizable_names(builder, input_shape, n_classes))
 
 
 def nested_pool(features, labels, cfg, seed: int, scaler) -> prepared.Split:

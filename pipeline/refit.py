@@ -20,8 +20,9 @@ import contextlib
 import logging
 from pathlib import Path
 
-from pipeline.config import load_config, resolve_entries
+from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
+from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage, stop_if_interrupted
 
@@ -71,43 +72,43 @@ def refit(
 
     from pipeline import choosing
     from pipeline.choosing.statistics import error_interval
-    from pipeline.datasets import folds, prepared
-    from pipeline.modeling import build_tower
+    from pipeline.compute import refit_group, run_group_into
+    from pipeline.compute.work import build_group_models
+    from pipeline.datasets import prepared
     from pipeline.modeling.metrics import split_metrics
-    from pipeline.modeling.training import fit
     from pipeline.tracking import records, runs, store
 
-    train = folds.refit_set(
-        folds.read_cv_pool(prepared_dir), meta.n_classes, config.data.effective_label_noise,
-        config.base.seed,
-    )  # fmt: skip
+    # A group of one, trained as `train` trains its towers, on every pooled row.
+    builder = BuilderRef.of_params(config.model, params)
+    task = refit_group(config, entry, meta, prepared_dir, builder)
+    train_rows = sum(meta.rows[name] for name in ("train", "val"))  # the pooled rows
     test = prepared.read_split(prepared_dir, "test")
     # The latest execution of `train` that made these models holds the refit run.
     found = next(iter(runs.sweeps_of_models(models_dir, store.connect())), None)
     log.info(
         "refit %s (chosen by %s) on %d rows, %d epochs", entry.name, decision.choice.rule,
-        len(train.labels), config.train.epochs,
+        train_rows, config.train.epochs,
     )  # fmt: skip
     staging = staging_dir(out_dir)
     # No sweep run in this store (models restored from another): refit without MLflow.
     with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
-        model = build_tower(
-            config.model, meta.example_shape, meta.n_classes, dict(entry.layer_rates),
-            seed=config.base.seed, name=f"{entry.name}-refit", root=params.resolve().parent,
-        )  # fmt: skip
-        # No rows are left to validate on: the per-epoch "val" figures are the training rows'.
-        seconds = fit(
-            model, train, train, entry=model.name, learning_rate=config.train.learning_rate,
-            batch_size=config.train.batch_size, epochs=config.train.epochs,
-            seed=config.base.seed, sinks=[lambda *_: stop_if_interrupted()],
-            weight_decay=entry.weight_decay,
-        )  # fmt: skip
+        (model,) = build_group_models(task)
+        trained = run_group_into(
+            task, config.compute, lambda *_: stop_if_interrupted(), {model.name: model}
+        )
+        if trained.diverged_at_epoch:
+            raise LabError(
+                f"refit of {entry.name!r}: the loss became NaN or infinite at epoch "
+                f"{trained.diverged_at_epoch[model.name]}; lower train.learning_rate or the "
+                f"entry's L2 rate"
+            )
+        seconds = trained.seconds
         error, _ = split_metrics(model, test)
         low, high = error_interval(round(error * len(test.labels)), len(test.labels))
         result = {
             "entry": entry.name,
             "rule": decision.choice.rule,
-            "train_rows": len(train.labels),
+            "train_rows": train_rows,
             "test_rows": len(test.labels),
             "test_error": contracts.rounded(error),
             "test_error_ci_low": contracts.rounded(low),
@@ -126,7 +127,7 @@ def refit(
         contracts.write_decision(staging, decision.with_refit(answer).to_json())
         if run_id is not None:
             logged = {"entry": entry.name, "l2_rate": dict(entry.layer_rates)}
-            logged |= {"weight_decay": entry.weight_decay, "train_rows": len(train.labels)}
+            logged |= {"weight_decay": entry.weight_decay, "train_rows": train_rows}
             records.log_params(run_id, logged)
             figures = {k: v for k, v in result.items() if k.startswith("test_")}
             records.log_metrics(run_id, figures | {"fit_seconds": seconds})

@@ -21,33 +21,38 @@ import argparse
 import csv
 import json
 import logging
-import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.config import LabConfig, TowerSpec, check_memory, load_config, resolve_towers
+from pipeline.config import BuilderRef, LabConfig, ModelSpec, load_config
 from pipeline.core import contracts, stable_bytes
+from pipeline.core.epoch_metrics import EPOCH_METRICS
 from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage, stop_if_interrupted
 
+if TYPE_CHECKING:
+    from pipeline.compute.sweep_plan import SweepPlan
+
 log = logging.getLogger(__name__)
 
 
-def tower_params(config: LabConfig, tower: TowerSpec) -> dict:
-    """What this model depends on, as logged to MLflow and saved beside the weights."""
+def tower_params(config: LabConfig, tower: ModelSpec, data: dict) -> dict:
+    """What this model depends on, as logged to MLflow and saved beside the weights; `data`:
+    the data settings as applied to its training set (planning.applied_data)."""
     entry = tower.entry
-    return {
+    params = {
         "entry": entry.name,
         # One comparable number per run when all layers share a rate, for the MLflow charts.
         "l2": entry.uniform_rate if entry.uniform_rate is not None else "per-layer",
         "l2_rate": dict(entry.layer_rates),
         "weight_decay": entry.weight_decay,
         "seed": tower.seed,
-        "data": config.data.model_dump(),
+        "data": data,
         "model": config.model.model_dump(),
         "train": config.train.model_dump(),
     }
+    return params if tower.fold is None else {**params, "fold": tower.fold}
 
 
 class HistoryRecorder:
@@ -63,98 +68,14 @@ class HistoryRecorder:
 
     def write(self, name: str, path: Path) -> None:
         rows = [row for _, row in sorted(self.rows.get(name, {}).items())]
-        fields = ["epoch", "loss", "data_loss", "l2_penalty", "train_error"]
-        fields += ["val_data_loss", "val_error"]
+        fields = ["epoch", *EPOCH_METRICS]
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
 
 
-def build_models(config: LabConfig, towers, input_shape, n_classes, root: Path):
-    """Each tower's model, initialised as it would be in a process that trains it alone."""
-    from pipeline.modeling import build_tower
-
-    return [
-        build_tower(
-            config.model,
-            input_shape,
-            n_classes,
-            dict(tower.entry.layer_rates),
-            seed=tower.seed,
-            name=tower.name,
-            root=root,
-        )
-        for tower in towers
-    ]
-
-
-# A penalty this many times the data loss at initialisation leaves the data no say: the
-# weights collapse to 0 and every prediction is one class (like `l2_1e_1` at 100x less).
-OVERWHELMING_PENALTY_FACTOR = 1000.0
-
-
-def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
-    """One warning line per entry whose L2 term at initialisation dwarfs the data loss.
-
-    A typo such as `1_000` or `0x10` is valid YAML for a number and trains to a collapsed
-    model; this says so before the time is spent.
-    """
-    import keras
-
-    # The cross-entropy of a uniform guess: what an untrained network's data loss is near.
-    data_loss = math.log(n_classes)
-    for tower, model in zip(towers, models, strict=True):
-        if tower.is_repeat or not model.losses:
-            continue
-        penalty = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses))
-        if penalty > OVERWHELMING_PENALTY_FACTOR * data_loss:
-            log.warning(
-                "warning: sweep.%s: L2 rate(s) %s give a penalty of %.3g at initialisation, "
-                "%.0fx the data loss (%.2f); the model will collapse to one class. Is that "
-                "rate meant?",
-                tower.entry.name,
-                tower.entry.rates_label,
-                penalty,
-                penalty / data_loss,
-                data_loss,
-            )
-
-
-@dataclass
-class SweepPlan:
-    """Everything `train` settles before the first MLflow run exists."""
-
-    config: LabConfig
-    meta: contracts.PreparedMeta
-    layers: list[str]  # the model's regularizable layers, in order
-    towers: list[TowerSpec]
-    models: list  # one Keras model per tower, initialised
-    train_split: object
-    val_split: object
-
-
-def plan_sweep(config: LabConfig, prepared_dir: Path, root: Path) -> SweepPlan:
-    """Read the splits, resolve every tower and build its model.
-
-    A builder that fails, a rate pattern that matches no layer, a list of the wrong length, a
-    sweep too large for memory: all refused here, before any MLflow run or output exists.
-    """
-    from pipeline.datasets import prepared
-    from pipeline.modeling import regularizable_names
-
-    train_split, val_split = (prepared.read_split(prepared_dir, name) for name in ("train", "val"))
-    meta = contracts.read_meta(prepared_dir)
-    layers = regularizable_names(config.model, meta.example_shape, meta.n_classes, root)
-    towers = resolve_towers(config, layers)
-    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
-        check_memory(config, meta.n_features, meta.n_classes)
-    models = build_models(config, towers, meta.example_shape, meta.n_classes, root)
-    warn_overwhelming_penalties(towers, models, meta.n_classes)
-    return SweepPlan(config, meta, layers, list(towers), models, train_split, val_split)
-
-
-def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
+def fit_sweep(plan: SweepPlan, runs_of_sweep):
     """Train every group of towers with the configured executor, streaming epoch metrics to
     MLflow and to a history; the stage's models end with the trained weights."""
     from pipeline.compute import run_groups, sweep_groups
@@ -162,7 +83,7 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
     from pipeline.tracking import records
 
     config = plan.config
-    epoch_logger = records.EpochMetricsLogger(sweep.child_ids)
+    epoch_logger = records.EpochMetricsLogger(runs_of_sweep.child_ids)
     history = HistoryRecorder()
     progress = GroupedProgress(config.train.epochs, len(plan.towers))
 
@@ -171,7 +92,7 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
         for sink in (epoch_logger, history, progress):
             sink(epoch, per_tower)
 
-    tasks = sweep_groups(config, plan.towers, plan.meta, prepared_dir, root)
+    tasks = sweep_groups(config, plan.towers, plan.meta, plan.prepared_dir, plan.builder)
     models = {model.name: model for model in plan.models}
     outcome = run_groups(tasks, config.compute, on_epoch, models)
     epoch_logger.flush()
@@ -181,23 +102,23 @@ def fit_sweep(plan: SweepPlan, sweep, prepared_dir: Path, root: Path):
             tags = {f"compute.{key}": value for key, value in result.environment.items()}
             tags["compute.group"] = str(result.index + 1)
             tags["compute.attempts"] = str(result.attempts)
-            records.set_tags(sweep.child_ids[name], tags)
-    records.log_metrics(sweep.parent_id, {"fit_seconds": outcome.seconds})
+            records.set_tags(runs_of_sweep.child_ids[name], tags)
+    records.log_metrics(runs_of_sweep.parent_id, {"fit_seconds": outcome.seconds})
     return outcome, history
 
 
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
 
-    from pipeline.compute import describe
+    from pipeline.compute import executor_label
+    from pipeline.compute.sweep_plan import plan_sweep
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
     from pipeline.tracking import records, runs, store
 
-    root = params.resolve().parent
-    plan = plan_sweep(config, prepared_dir, root)
+    plan = plan_sweep(config, prepared_dir, BuilderRef.of_params(config.model, params))
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
     names = [tower.name for tower in plan.towers]
@@ -207,9 +128,10 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
     staging = staging_dir(out_dir)
-    with runs.sweep_runs(experiment_id, names, tags, nest_under) as sweep:
+    with runs.sweep_runs(experiment_id, names, tags, nest_under) as runs_of_sweep:
         for tower in plan.towers:
-            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
+            params = tower_params(config, tower, plan.trained_on[tower.name])
+            records.log_params(runs_of_sweep.child_ids[tower.name], params)
         folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
         log.info(
             "training %d models (%d entries x %d seeds%s) in %s; MLflow parent run %s",
@@ -217,13 +139,14 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
             len(config.sweep),
             1 + len(config.base.repeat_seeds),
             folds,
-            describe(config.compute),
-            sweep.parent_id,
+            executor_label(config.compute),
+            runs_of_sweep.parent_id,
         )
-        outcome, history = fit_sweep(plan, sweep, prepared_dir, root)
+        outcome, history = fit_sweep(plan, runs_of_sweep)
         stop_if_interrupted()  # before any run ends FINISHED or any output is published
         saved = [
-            save_tower(staging, plan, i, history, sweep, outcome) for i in range(len(plan.towers))
+            save_tower(staging, plan, i, history, runs_of_sweep, outcome)
+            for i in range(len(plan.towers))
         ]
         if outcome.failures:
             # The groups that trained are recorded; no output folder replaces the last one.
@@ -236,7 +159,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         record = contracts.SweepRecord(tuple(saved), tuple(plan.layers))
         contracts.write_sweep_record(staging, record)
         digest = contracts.models_digest(staging)
-        records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
+        records.set_tags(runs_of_sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
     publish_dir(staging, out_dir)
     log.info("trained %d models in %.1fs -> %s", len(plan.towers), outcome.seconds, out_dir)
     for name, epoch in outcome.diverged_at_epoch.items():
@@ -248,12 +171,12 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         )
 
 
-def tower_tags(tower: TowerSpec) -> dict[str, str]:
+def tower_tags(tower: ModelSpec) -> dict[str, str]:
     tags = {"entry": tower.entry.name, "seed": str(tower.seed)}
     return tags if tower.fold is None else {**tags, "fold": str(tower.fold)}
 
 
-def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outcome):
+def save_tower(staging: Path, plan: SweepPlan, index: int, history, runs_of_sweep, outcome):
     """Write tower `index`'s model folder, log its model and end its run; returns its record.
     A tower whose group failed gets its config and history, and its run ends FAILED."""
     from pipeline.tracking import records
@@ -264,27 +187,29 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, sweep, outco
     seed = tower.seed if tower.is_repeat else None
     folder = contracts.model_dir(staging, tower.entry.name, seed, tower.fold)
     folder.mkdir(parents=True)
-    run_id = sweep.child_ids[tower.name]
-    params = tower_params(plan.config, tower)
+    run_id = runs_of_sweep.child_ids[tower.name]
+    params = tower_params(plan.config, tower, plan.trained_on[tower.name])
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     history.write(tower.name, folder / contracts.HISTORY_FILE)
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
     if failed is not None:
-        sweep.fail(tower.name, f"its group failed: {failed}")
+        runs_of_sweep.fail(tower.name, f"its group failed: {failed}")
     elif diverged is None and tower.fold is not None:
         # A fold's model only scores its held-out fold (evaluate): not logged as a model.
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
-        sweep.finish(tower.name)
+        runs_of_sweep.finish(tower.name)
     elif diverged is None:
         stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         model.save_weights(folder / contracts.WEIGHTS_FILE)
-        model_uri = records.log_keras_model(run_id, model, plan.train_split.features[:5])
+        model_uri = records.log_keras_model(run_id, model, plan.input_example)
         records.set_tags(run_id, {"model_uri": model_uri})
         records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
-        sweep.finish(tower.name)
+        runs_of_sweep.finish(tower.name)
     else:
-        sweep.fail(tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite")
-    return contracts.TowerRecord(
+        runs_of_sweep.fail(
+            tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite"
+        )
+    return contracts.TrainedModel(
         entry=tower.entry.name,
         seed=tower.seed,
         folder=str(folder.relative_to(staging)),

@@ -45,39 +45,33 @@ def prepared_splits(folder: Path, **data_settings) -> dict:
 
 
 def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight_decay=0.0):
-    """`training.fit` of one model as a process of its own runs it (learning rate 0.01,
-    batch 16, as the tower tests' fused runs); returns its per-epoch metrics."""
-    from pipeline.modeling import training
+    """One model trained as a process of its own trains it (support_modeling.train_alone,
+    learning rate 0.01, batch 16, as the tower tests' fused runs); its per-epoch metrics."""
+    from support_modeling import train_alone
+
+    from pipeline.config.schema import TrainConfig
 
     history: list[dict[str, float]] = []
-    training.fit(
+    train_alone(
         model,
         splits["train"],
         splits["val"],
-        entry=entry,
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=epochs,
+        TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs),
         seed=seed,
-        sinks=[lambda epoch, metrics: history.append(metrics)],
+        entry=entry,
         weight_decay=weight_decay,
+        sinks=[lambda epoch, metrics: history.append(metrics)],
     )
     return history
 
 
 def fit_fused(inputs: list, splits: dict, *, epochs: int, sinks=()):
     """`towers.fit_towers` of `inputs` with `fit_alone`'s settings; returns its outcome."""
+    from pipeline.config.schema import TrainConfig
     from pipeline.modeling.towers import fit_towers
 
-    return fit_towers(
-        inputs,
-        splits["train"],
-        splits["val"],
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=epochs,
-        sinks=list(sinks),
-    )
+    settings = TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs)
+    return fit_towers(inputs, splits["train"], splits["val"], settings, sinks=list(sinks))
 
 
 @pytest.fixture

@@ -24,12 +24,13 @@ from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from conftest import ROOT, prepared_splits  # noqa: E402
+from conftest import prepared_splits  # noqa: E402
 
-from pipeline.compute import Recipe, TowerTask, cut_groups, run_groups  # noqa: E402
+from pipeline.compute import ModelTask, Recipe, cut_groups, run_groups  # noqa: E402
 from pipeline.compute.executors import EachEpochOnce  # noqa: E402
 from pipeline.compute.local import LocalWorkers  # noqa: E402
-from pipeline.config import ComputeConfig, ModelConfig  # noqa: E402
+from pipeline.config import BuilderRef, ComputeConfig, ModelConfig  # noqa: E402
+from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.core import contracts  # noqa: E402
 
 SEED = 42
@@ -59,21 +60,18 @@ def recipe(tmp_path_factory) -> Recipe:
     prepared_splits(folder)
     meta = contracts.read_meta(folder / "prepared")
     return Recipe(
-        model=ModelConfig(hidden_units=[16, 16], activation="tanh"),
+        builder=BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh")),
         example_shape=tuple(meta.example_shape),
         n_classes=meta.n_classes,
-        root=ROOT,
         prepared_dir=folder / "prepared",
         base_seed=SEED,
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
+        train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=EPOCHS),
     )
 
 
 def towers():
     return [
-        (TowerTask(n, tuple(zip(RATES, r, strict=True)), s, d), key) for n, r, d, s, key in SWEEP
+        (ModelTask(n, tuple(zip(RATES, r, strict=True)), s, d), key) for n, r, d, s, key in SWEEP
     ]
 
 
@@ -107,14 +105,14 @@ def on_workers(recipe, tmp_path_factory):
     boom_recipe = Recipe(
         **{
             **recipe.__dict__,
-            "model": ModelConfig(
-                builder="builders/boom.py:boom", hidden_units=[16], activation="tanh"
+            "builder": BuilderRef.of(
+                ModelConfig(builder="builders/boom.py:boom", hidden_units=[16], activation="tanh"),
+                boom_root,
             ),
-            "root": boom_root,
         }
     )
     tasks = cut_groups(towers(), 3, recipe)
-    boom = cut_groups([(TowerTask("broken", (), 7, 0.0), None)], 1, boom_recipe)[0]
+    boom = cut_groups([(ModelTask("broken", (), 7, 0.0), None)], 1, boom_recipe)[0]
     tasks.append(dataclasses.replace(boom, index=len(tasks)))
     executor = LocalWorkers(n_workers=2, threads=1, seed=SEED)
     killed = []
@@ -216,6 +214,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_sigterm_to_the_stage_ends_every_run_killed_and_every_worker(reproduced):
     from conftest import mlflow_runs, write_yaml
     from ruamel.yaml import YAML
@@ -236,11 +241,17 @@ def test_sigterm_to_the_stage_ends_every_run_killed_and_every_worker(reproduced)
             assert stage.poll() is None, err_path.read_text()
             assert time.monotonic() < deadline, err_path.read_text()
             time.sleep(0.2)
-        workers = _children(stage.pid)
-        assert len(workers) == 2
+        children = _children(stage.pid)
+        # The two workers, and multiprocessing's resource tracker beside them.
+        workers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+        assert len(workers) == 2, [_cmdline(pid) for pid in children]
         stage.send_signal(signal.SIGTERM)  # the stage alone: it must end its workers itself
         assert stage.wait(timeout=120) == 128 + signal.SIGTERM
     assert "error: train: interrupted by SIGTERM" in err_path.read_text()
+    deadline = time.monotonic() + 10  # the tracker ends once it reads the end of its pipe
+    while [pid for pid in children if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, [_cmdline(pid) for pid in children]
+        time.sleep(0.1)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     new = [r for r in mlflow_runs(reproduced) if r.info.run_id not in runs_before]
     assert len(new) == 3  # the sweep's parent and its two models

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, tiny_params, write_yaml
 
-from pipeline.config import load_config
+from pipeline.config import load_config, resolve_entries
 from pipeline.core.errors import ConfigError
 
 
@@ -15,16 +15,16 @@ def test_project_params_load_and_expand_rates():
     config = load_config(ROOT / "params.yaml")
     assert len(config.sweep) >= 6
     n_layers = config.model.n_dense_layers
-    rates = {name: config.layer_rates(name) for name in config.sweep}
+    rates = {entry.name: entry.rates for entry in resolve_entries(config)}
     assert all(len(r) == n_layers for r in rates.values())
     assert (0.0,) * n_layers in rates.values(), "the sweep needs an unregularized entry"
     assert any(len(set(r)) > 1 for r in rates.values()), "the sweep needs a layer-wise entry"
 
 
 def test_single_rate_applies_to_every_layer(params_file: Path):
-    config = load_config(params_file)
-    assert config.layer_rates("plain") == (0.0, 0.0, 0.0)
-    assert config.layer_rates("layerwise") == (0.01, 0.001, 0.0)
+    rates = {entry.name: entry.rates for entry in resolve_entries(load_config(params_file))}
+    assert rates["plain"] == (0.0, 0.0, 0.0)
+    assert rates["layerwise"] == (0.01, 0.001, 0.0)
 
 
 def _set(data: dict, dotted: str, value) -> None:
@@ -119,7 +119,8 @@ def test_scientific_notation_without_dot_is_a_number(tmp_path: Path):
     path = tmp_path / "params.yaml"
     write_yaml(path, tiny_params())
     path.write_text(path.read_text().replace("l2: 0.0\n", "l2: 1e-3\n", 1))
-    assert load_config(path).layer_rates("plain") == (0.001,) * 3
+    rates = {entry.name: entry.rates for entry in resolve_entries(load_config(path))}
+    assert rates["plain"] == (0.001,) * 3
 
 
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text\n"])
@@ -144,9 +145,10 @@ def test_weight_decay_defaults_to_zero_and_is_validated(tmp_path: Path):
     params["sweep"]["decayed"] = {"weight_decay": 0.5}
     write_yaml(tmp_path / "params.yaml", params)
     config = load_config(tmp_path / "params.yaml")
-    assert config.entry("plain").weight_decay == 0.0
-    assert config.entry("decayed").weight_decay == 0.5
-    assert config.layer_rates("decayed") == (0.0, 0.0, 0.0)
+    entries = {entry.name: entry for entry in resolve_entries(config)}
+    assert entries["plain"].weight_decay == 0.0
+    assert entries["decayed"].weight_decay == 0.5
+    assert entries["decayed"].rates == (0.0, 0.0, 0.0)
     for bad in (-0.1, float("inf"), "0.1"):
         params["sweep"]["decayed"] = {"weight_decay": bad}
         write_yaml(tmp_path / "params.yaml", params)

@@ -1,4 +1,4 @@
-"""The L2 rule in mlp.py: Keras's exact penalty, on the layers it was meant for."""
+"""The L2 rule (modeling/regularize.py): Keras's exact penalty, on the layers it was meant for."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
+from support_modeling import build_mlp  # noqa: E402
 
-from pipeline.config import load_config  # noqa: E402
+from pipeline.config import BuilderRef, ModelConfig, load_config  # noqa: E402
 from pipeline.config.entries import resolve_towers  # noqa: E402
-from pipeline.modeling.mlp import build_mlp, dense_layers, kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
+from pipeline.modeling.builders import build_tower  # noqa: E402
+from pipeline.modeling.metrics import dense_layers  # noqa: E402
+from pipeline.modeling.regularize import kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
 
 
 def test_penalty_is_rate_times_sum_of_squares_without_a_half():
@@ -39,11 +42,6 @@ def test_each_layer_carries_its_own_rate():
     expected = 0.1 * sq["hidden_1"] + 0.02 * sq["output"]
     assert l2_penalty(net) == pytest.approx(expected, rel=1e-6)
     assert float(keras.ops.sum(keras.ops.stack(net.losses))) == pytest.approx(expected, rel=1e-5)
-
-
-def test_wrong_number_of_rates_is_refused():
-    with pytest.raises(ValueError, match="need 3 rates"):
-        build_mlp(8, 3, hidden_units=[5, 4], activation="relu", layer_rates=[0.1, 0.1])
 
 
 def test_rates_survive_save_and_safe_load(tmp_path):
@@ -75,5 +73,7 @@ def test_params_resolve_to_one_rate_per_dense_layer_for_every_tower(params_file)
     assert by_name["plain-seed7"].rates == (0.0, 0.0, 0.0)
     assert by_name["decay"].weight_decay == 0.5 and not by_name["decay"].is_pure_l2
     # The rates reach the built model's layers unchanged.
-    net = build_mlp(8, 3, [16, 16], "tanh", by_name["layerwise"].rates, name="layerwise")
+    builder = BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh"))
+    rates = dict(by_name["layerwise"].layer_rates)
+    net = build_tower(builder, (8,), 3, rates, seed=1, name="layerwise")
     assert tuple(layer_rate(layer) for layer in dense_layers(net)) == by_name["layerwise"].rates

@@ -108,24 +108,19 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     seed = params["base"]["seed"]
     init_tensorflow(seed)
     import keras
+    from support_modeling import max_weight_difference, train_alone
 
-    from pipeline.config import load_config
+    from pipeline.config import BuilderRef, load_config
     from pipeline.datasets import prepared
-    from pipeline.modeling import training
     from pipeline.modeling.builders import build_tower
-    from pipeline.modeling.towers import max_weight_difference
 
     config = load_config(project.params_path)
     prepared_dir = project.root / "data" / "prepared"
     train = prepared.read_split(prepared_dir, "train")
     val = prepared.read_split(prepared_dir, "val")
-    alone = build_tower(
-        config.model, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs", root=project.root
-    )
-    training.fit(
-        alone, train, val, entry="convs", learning_rate=config.train.learning_rate,
-        batch_size=config.train.batch_size, epochs=config.train.epochs, seed=seed, sinks=[],
-    )  # fmt: skip
+    builder = BuilderRef.of(config.model, project.root)
+    alone = build_tower(builder, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs")
+    train_alone(alone, train, val, config.train, seed=seed)
     saved = keras.saving.load_model(project.root / "models" / "convs" / "model.keras")
     assert max_weight_difference(alone, saved) == 0.0
 

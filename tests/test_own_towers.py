@@ -12,12 +12,13 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 from conftest import ROOT, fit_alone, fit_fused, prepared_splits  # noqa: E402
+from support_modeling import max_weight_difference  # noqa: E402
 
-from pipeline.config import CnnConfig, ModelConfig  # noqa: E402
+from pipeline.config import BuilderRef, CnnConfig, ModelConfig  # noqa: E402
 from pipeline.config.rates import resolve_rates  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
 from pipeline.modeling.builders import build_tower, regularizable_names  # noqa: E402
-from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
+from pipeline.modeling.towers import Tower  # noqa: E402
 
 EPOCHS = 4
 CNN = ModelConfig(
@@ -49,8 +50,9 @@ def splits(tmp_path_factory) -> dict[str, prepared.Split]:
 
 
 def _model(config, name, l2, seed, shape):
-    rates = dict(resolve_rates(l2, regularizable_names(config, shape, 10, ROOT), "l2"))
-    return build_tower(config, shape, 10, rates, seed=seed, name=name, root=ROOT)
+    builder = BuilderRef.of(config, ROOT)
+    rates = dict(resolve_rates(l2, regularizable_names(builder, shape, 10), "l2"))
+    return build_tower(builder, shape, 10, rates, seed=seed, name=name)
 
 
 def _alone(config, splits, name, l2, decay, seed):
@@ -66,7 +68,7 @@ def test_every_tower_of_any_builder_equals_its_model_trained_alone(splits, build
     shape = splits["train"].features.shape[1:]
     assert shape == (8, 8, 1)
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
-    inputs = [TowerInput(_model(config, n, l2, s, shape), s, d) for n, l2, d, s in sweep]
+    inputs = [Tower(_model(config, n, l2, s, shape), s, d) for n, l2, d, s in sweep]
     outcome = fit_fused(inputs, splits, epochs=EPOCHS)
     assert outcome.diverged_at_epoch == {}
     towers = {t.model.name: t.model for t in inputs}

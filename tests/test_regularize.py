@@ -13,15 +13,15 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
+from support_modeling import build_mlp, max_weight_difference, train_alone  # noqa: E402
 
-from pipeline.config import ModelConfig  # noqa: E402
+from pipeline.config import BuilderRef, ModelConfig  # noqa: E402
 from pipeline.config.rates import resolve_rates  # noqa: E402
+from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.core.errors import ConfigError  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling import regularize, training  # noqa: E402
+from pipeline.modeling import regularize  # noqa: E402
 from pipeline.modeling.builders import build_base, build_tower, regularizable_names  # noqa: E402
-from pipeline.modeling.mlp import build_mlp  # noqa: E402
-from pipeline.modeling.towers import max_weight_difference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,7 +163,7 @@ def _mlp_config(**changes) -> ModelConfig:
 def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     """The default sweep's models are unchanged: same names, same initial weights."""
     rates = {"hidden_1": 0.01, "hidden_2": 0.0, "output": 0.003}
-    new = build_tower(_mlp_config(), (64,), 10, rates, seed=42, name="m", root=ROOT)
+    new = build_tower(BuilderRef(_mlp_config()), (64,), 10, rates, seed=42, name="m")
     keras.utils.set_random_seed(42)
     old = build_mlp(64, 10, [12, 8], "tanh", list(rates.values()), name="m")
     assert [layer.name for layer in new.layers] == [layer.name for layer in old.layers]
@@ -176,14 +176,14 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     split = prepared.Split(rng.random((64, 64), dtype=np.float32), rng.integers(0, 10, 64))
     for model in (old, new):
         init_tensorflow(42)
-        training.fit(model, split, split, entry="m", learning_rate=0.01, batch_size=16, epochs=2,
-                     seed=42, sinks=[])  # fmt: skip
+        train_alone(model, split, split, TrainConfig(learning_rate=0.01, batch_size=16, epochs=2),
+                    seed=42)  # fmt: skip
     assert max_weight_difference(old, new) == 0.0
     assert max_weight_difference(old, build_mlp(64, 10, [12, 8], "tanh", [0.0] * 3)) > 0
 
 
 def test_the_mlp_flattens_images():
-    model = build_base(_mlp_config(), (8, 8, 1), 10, ROOT)
+    model = build_base(BuilderRef(_mlp_config()), (8, 8, 1), 10)
     assert [layer.name for layer in model.layers] == [
         "features", "flatten", "hidden_1", "hidden_2", "output",
     ]  # fmt: skip
@@ -197,12 +197,12 @@ def test_unnamed_layers_get_the_same_names_in_every_tower(tmp_path):
         "    return keras.Sequential([keras.Input(shape=input_shape), keras.layers.Dense(4),\n"
         "                             keras.layers.Dense(n_classes, activation='softmax')])\n"
     )
-    config = _mlp_config(builder="builders/plain.py:build")
-    names = regularizable_names(config, (5,), 3, tmp_path)
+    builder = BuilderRef.of(_mlp_config(builder="builders/plain.py:build"), tmp_path)
+    names = regularizable_names(builder, (5,), 3)
     assert names == ["dense", "dense_1"]
     for seed in (1, 2):
-        model = build_tower(config, (5,), 3, dict.fromkeys(names, 0.1), seed=seed, name=f"t{seed}",
-                            root=tmp_path)  # fmt: skip
+        rates = dict.fromkeys(names, 0.1)
+        model = build_tower(builder, (5,), 3, rates, seed=seed, name=f"t{seed}")
         assert [layer.name for layer in regularize.regularizable_layers(model)] == names
     assert not (tmp_path / "builders" / "__pycache__").exists()  # a DVC dependency stays clean
 
@@ -258,21 +258,21 @@ def test_a_bad_builder_is_a_one_line_error(tmp_path, spec):
         (tmp_path / "builders" / file).write_text(source)
     config = _mlp_config(builder=f"builders/{spec}")
     with pytest.raises(ConfigError, match=message) as info:
-        build_base(config, (8, 8, 1), 10, tmp_path)
+        build_base(BuilderRef.of(config, tmp_path), (8, 8, 1), 10)
     assert "\n" not in str(info.value)
     assert str(info.value).startswith(f"model.builder = 'builders/{spec}'")
 
 
 def test_the_cnn_needs_images():
     with pytest.raises(ConfigError, match=r"'cnn' needs images .* set data.shape: image"):
-        build_base(_mlp_config(builder="cnn"), (64,), 10, ROOT)
+        build_base(BuilderRef(_mlp_config(builder="cnn")), (64,), 10)
 
 
 def test_the_shipped_example_builder_builds_and_takes_a_glob_mapping():
-    config = _mlp_config(builder="builders/example.py:small_convnet")
-    names = regularizable_names(config, (8, 8, 1), 10, ROOT)
+    builder = BuilderRef.of(_mlp_config(builder="builders/example.py:small_convnet"), ROOT)
+    names = regularizable_names(builder, (8, 8, 1), 10)
     assert names == ["conv_stem", "conv_separable", "dense_hidden", "dense_output"]
     rates = dict(resolve_rates({"conv_*": 1e-4, "dense_output": 1e-3}, names, "l2"))
-    model = build_tower(config, (8, 8, 1), 10, rates, seed=3, name="ex", root=ROOT)
+    model = build_tower(builder, (8, 8, 1), 10, rates, seed=3, name="ex")
     assert len(model.losses) == 4  # stem kernel, depthwise + pointwise kernels, output kernel
     assert regularize.layer_rate(model.get_layer("dense_hidden")) == 0.0

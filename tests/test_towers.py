@@ -16,10 +16,11 @@ from pipeline.core.runtime import init_tensorflow
 init_tensorflow(seed=0)
 
 from conftest import fit_alone, fit_fused, prepared_splits  # noqa: E402
+from support_modeling import build_mlp, fit_tower_groups, max_weight_difference  # noqa: E402
 
+from pipeline.config.schema import TrainConfig  # noqa: E402
 from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling.mlp import build_mlp  # noqa: E402
-from pipeline.modeling.towers import TowerInput, max_weight_difference  # noqa: E402
+from pipeline.modeling.towers import Tower  # noqa: E402
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
 # and an extra seed (own initialisation and batch order) in one sweep.
@@ -32,6 +33,7 @@ SWEEP = [
     ("decay-seed9", [0.0, 0.0], 0.5, 9),
 ]
 EPOCHS = 6
+SETTINGS = TrainConfig(learning_rate=0.01, batch_size=16, epochs=EPOCHS)  # fit_alone's
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def _alone(splits, name, rates, decay, seed):
 
 def _fused(splits, sweep):
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
-    inputs = [TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep]
+    inputs = [Tower(_model(n, r, s), s, d) for n, r, d, s in sweep]
     history: list[tuple[int, dict]] = []
     outcome = fit_fused(
         inputs,
@@ -108,7 +110,6 @@ def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_pa
 def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
     """train.py fits one group per training-set size, one after the other: each tower still
     equals its model trained alone on its own rows (nested subsets of one split)."""
-    from pipeline.modeling.towers import fit_tower_groups
 
     small = prepared.Split(splits["train"].features[:40], splits["train"].labels[:40])
     groups_spec = [
@@ -117,12 +118,10 @@ def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
     ]
     init_tensorflow(0)
     groups = [
-        ([TowerInput(_model(n, r, s), s, d) for n, r, d, s in sweep], split)
+        ([Tower(_model(n, r, s), s, d) for n, r, d, s in sweep], split)
         for split, sweep in groups_spec
     ]
-    outcome = fit_tower_groups(
-        groups, splits["val"], learning_rate=0.01, batch_size=16, epochs=EPOCHS, sinks=[]
-    )
+    outcome = fit_tower_groups(groups, splits["val"], SETTINGS, sinks=[])
     assert outcome.diverged_at_epoch == {}
     for (split, sweep), (inputs, _) in zip(groups_spec, groups, strict=True):
         for (name, rates, decay, seed), tower in zip(sweep, inputs, strict=True):
@@ -135,7 +134,6 @@ def test_fold_towers_equal_each_fold_trained_alone(splits):
     fold as validation; every fold's tower equals that fold trained alone, and its
     per-epoch validation figures are those of its own held-out rows."""
     from pipeline.datasets.folds import fold_sets
-    from pipeline.modeling.towers import fit_tower_groups
 
     pool = prepared.Split(
         np.concatenate([splits["train"].features, splits["val"].features]),
@@ -145,16 +143,14 @@ def test_fold_towers_equal_each_fold_trained_alone(splits):
     sets = [fold_sets(pool, k, fold, 10, 0.2, seed=42)[:2] for fold in range(2)]
     init_tensorflow(0)
     groups = [
-        ([TowerInput(_model(f"{n}-fold{i}", r, s), s, d) for n, r, d, s in sweep], *sets[i])
+        ([Tower(_model(f"{n}-fold{i}", r, s), s, d) for n, r, d, s in sweep], *sets[i])
         for i in range(len(sets))
     ]
     history: list[tuple[int, dict]] = []
     outcome = fit_tower_groups(
         groups,
         splits["val"],  # not used: every group has its own
-        learning_rate=0.01,
-        batch_size=16,
-        epochs=EPOCHS,
+        SETTINGS,
         sinks=[lambda epoch, per_tower: history.append((epoch, per_tower))],
     )
     assert outcome.diverged_at_epoch == {}

@@ -10,9 +10,9 @@ from pipeline.core.runtime import init_tensorflow
 
 init_tensorflow(seed=0)
 
-from pipeline.config import LabConfig  # noqa: E402
+from pipeline.compute.sweep_plan import build_models, warn_overwhelming_penalties  # noqa: E402
+from pipeline.config import BuilderRef, LabConfig  # noqa: E402
 from pipeline.config.entries import resolve_towers  # noqa: E402
-from pipeline.train import build_models, warn_overwhelming_penalties  # noqa: E402
 
 
 def _towers_and_models(sweep: dict):
@@ -21,7 +21,7 @@ def _towers_and_models(sweep: dict):
     params["base"]["repeat_seeds"] = [43]
     config = LabConfig.model_validate(params)
     towers = resolve_towers(config)
-    return towers, build_models(config, towers, (64,), 10, ROOT)
+    return towers, build_models(BuilderRef.of(config.model, ROOT), towers, (64,), 10)
 
 
 def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
@@ -37,8 +37,7 @@ def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
 
 def test_tower_models_start_as_models_built_alone():
     import keras
-
-    from pipeline.modeling.mlp import build_mlp
+    from support_modeling import build_mlp
 
     towers, models = _towers_and_models({"a": {"l2": 0.0}, "b": {"l2": [0.01, 0.0, 0.0]}})
     assert [m.name for m in models] == ["a", "b", "a-seed43", "b-seed43"]

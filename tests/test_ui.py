@@ -70,14 +70,15 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     names = [t.name for t in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
     record = contracts.SweepRecord(
-        tuple(contracts.TowerRecord(t.entry.name, t.seed, t.entry.name, None) for t in towers)
+        tuple(contracts.TrainedModel(t.entry.name, t.seed, t.entry.name, None) for t in towers)
     )
     models = folder / "models"
     models.mkdir()
     contracts.write_sweep_record(models, record)
     with runs.sweep_runs(experiment_id, names, tags) as sweep:
         for tower in towers:
-            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower))
+            data = config.data.as_trained()
+            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower, data))
         digest = contracts.models_digest(models)
         records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
 

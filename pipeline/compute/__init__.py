@@ -4,31 +4,33 @@
 most `compute.group_size`) and their numpy results; `planning`: a sweep's towers cut into
 groups. `work`: training one group, wherever it
 runs. `executors`: in this process (the default), `local` worker processes (`worker` is
-their entry point, `channel` their pipe messages), or `ray_tasks` on a Ray cluster when
+their entry point, over `multiprocessing.connection`), or `ray_tasks` on a Ray cluster when
 RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling.md).
 """
 
-from pipeline.compute.executors import describe, run_groups
+from pipeline.compute.executors import executor_label, run_group_into, run_groups
 from pipeline.compute.groups import (
     GroupFailure,
+    GroupOutcomes,
     GroupResult,
     GroupTask,
+    ModelTask,
     Recipe,
-    SweepOutcome,
-    TowerTask,
     cut_groups,
 )
-from pipeline.compute.planning import sweep_groups
+from pipeline.compute.planning import refit_group, sweep_groups
 
 __all__ = [
     "GroupFailure",
+    "GroupOutcomes",
     "GroupResult",
     "GroupTask",
+    "ModelTask",
     "Recipe",
-    "SweepOutcome",
-    "TowerTask",
     "cut_groups",
-    "describe",
+    "executor_label",
+    "refit_group",
+    "run_group_into",
     "run_groups",
     "sweep_groups",
 ]

@@ -6,9 +6,11 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from pipeline.compute.groups import GroupFailure, GroupTask, SweepOutcome
-from pipeline.compute.work import EpochSink, run_group
+from pipeline.compute.groups import GroupFailure, GroupOutcomes, GroupResult, GroupTask
+from pipeline.compute.work import run_group
 from pipeline.config.schema import ComputeConfig
+from pipeline.core.epoch_metrics import EpochSink
+from pipeline.core.errors import LabError
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +37,22 @@ class EachEpochOnce:
 
 def in_process(
     tasks: Sequence[GroupTask], on_epoch: EpochSink, models: Mapping[str, object] | None = None
-) -> SweepOutcome:
+) -> GroupOutcomes:
     """The groups one after the other here; `models`: the stage's own models by tower name,
     trained in place."""
-    outcome = SweepOutcome()
+    outcome = GroupOutcomes()
     for task in tasks:
         own = [models[name] for name in task.names] if models is not None else None
         try:
             outcome.results.append(run_group(task, on_epoch, own))
         except Exception as exc:  # the group's runs fail with the reason; the others go on
             reason = f"{type(exc).__name__}: {exc}"
-            log.error("error: %s failed: %s", task.describe(), reason)
+            log.error("error: %s failed: %s", task.label, reason)
             outcome.failures.append(GroupFailure(task.index, task.names, reason))
     return outcome
 
 
-def describe(compute: ComputeConfig) -> str:
+def executor_label(compute: ComputeConfig) -> str:
     if os.environ.get("RAY_ADDRESS"):
         return f"Ray tasks on the cluster at RAY_ADDRESS ({compute.threads_per_worker} CPU each)"
     if compute.workers:
@@ -63,7 +65,7 @@ def run_groups(
     compute: ComputeConfig,
     on_epoch: EpochSink,
     models: Mapping[str, object] | None = None,
-) -> SweepOutcome:
+) -> GroupOutcomes:
     on_epoch = EachEpochOnce(on_epoch)
     if os.environ.get("RAY_ADDRESS"):
         from pipeline.compute.ray_tasks import run_on_ray
@@ -76,3 +78,17 @@ def run_groups(
         workers = LocalWorkers(compute.workers, compute.threads_per_worker, seed)
         return workers.run(tasks, on_epoch)
     return in_process(tasks, on_epoch, models)
+
+
+def run_group_into(
+    task: GroupTask, compute: ComputeConfig, on_epoch: EpochSink, models: Mapping[str, object]
+) -> GroupResult:
+    """One group through `run_groups`, its trained weights set on `models` (by tower name);
+    a failed group raises LabError with the reason."""
+    outcome = run_groups([task], compute, on_epoch, models)
+    if outcome.failures:
+        raise LabError(f"{task.label} failed: {outcome.failures[0].reason}")
+    result = outcome.results[0]
+    for name, weights in result.weights.items():
+        models[name].set_weights(weights)
+    return result

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config.schema import ModelConfig
+from pipeline.config.builder_ref import BuilderRef
+from pipeline.config.schema import TrainConfig
 
 
 @dataclass(frozen=True)
-class TowerTask:
+class ModelTask:
     """One tower as a worker builds it: its name, L2 rate per layer, seed and weight decay."""
 
     name: str
@@ -32,24 +33,25 @@ class TowerTask:
 class Recipe:
     """What every group of a sweep shares: how to build, where the data is, how to train."""
 
-    model: ModelConfig
+    builder: BuilderRef
     example_shape: tuple[int, ...]
     n_classes: int
-    root: Path  # builders/ are found from here
     prepared_dir: Path
     base_seed: int  # label noise of pool subsets, and each process's global seed
-    learning_rate: float
-    batch_size: int
-    epochs: int
+    train: TrainConfig
     folds: int | None = None  # choose.folds: k, for the fold groups' training and held-out rows
-    fold_label_noise: float = 0.0  # the share of a fold's training labels flipped
+    # The share of labels flipped in the training rows cut from the pooled rows (a fold's,
+    # the refit's).
+    pooled_label_noise: float = 0.0
 
 
 # Where a group's training rows come from: None, data's training split; (rows, noise), a
 # prefix of the nested pool (datasets/subsets.py); ("fold", i), every fold of the pooled
 # training and validation rows but fold i, which is then its validation split
-# (datasets/folds.py).
+# (datasets/folds.py); REFIT, every pooled row (the refit stage's model, which has no rows
+# left to validate on: its per-epoch validation figures are its training rows').
 TrainingSet = tuple[int, float] | tuple[str, int] | None
+REFIT = ("refit", 0)
 
 
 def is_fold(training_set: TrainingSet) -> bool:
@@ -59,7 +61,7 @@ def is_fold(training_set: TrainingSet) -> bool:
 @dataclass(frozen=True)
 class GroupTask:
     index: int
-    towers: tuple[TowerTask, ...]
+    towers: tuple[ModelTask, ...]
     training_set: TrainingSet
     recipe: Recipe
 
@@ -67,7 +69,8 @@ class GroupTask:
     def names(self) -> list[str]:
         return [t.name for t in self.towers]
 
-    def describe(self) -> str:
+    @property
+    def label(self) -> str:
         names = self.names
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         return f"group {self.index + 1} ({shown})"
@@ -93,7 +96,7 @@ class GroupFailure:
 
 
 @dataclass
-class SweepOutcome:
+class GroupOutcomes:
     """Every group's result and failure, in group order."""
 
     results: list[GroupResult] = field(default_factory=list)
@@ -113,13 +116,13 @@ class SweepOutcome:
 
 
 def cut_groups(
-    towers: Sequence[tuple[TowerTask, TrainingSet]], group_size: int, recipe: Recipe
+    towers: Sequence[tuple[ModelTask, TrainingSet]], group_size: int, recipe: Recipe
 ) -> list[GroupTask]:
     """Towers with the same training set, in their order, cut into groups of `group_size`.
 
     Chunks of one training set are as even as the size allows (17 towers at 16: 9 + 8), so no
     group is left with a single straggler."""
-    by_set: dict[object, list[TowerTask]] = {}
+    by_set: dict[object, list[ModelTask]] = {}
     for tower, key in towers:
         by_set.setdefault(key, []).append(tower)
     tasks: list[GroupTask] = []

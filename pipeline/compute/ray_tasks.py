@@ -16,10 +16,10 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 
-from pipeline.compute.groups import GroupFailure, GroupResult, GroupTask, SweepOutcome
+from pipeline.compute.groups import GroupFailure, GroupOutcomes, GroupResult, GroupTask
 from pipeline.compute.local import INTER_OP_THREADS, MAX_RERUNS
-from pipeline.compute.work import EpochSink
 from pipeline.config.schema import ComputeConfig
+from pipeline.core.epoch_metrics import EpochSink
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def train_group(task: GroupTask) -> Iterator[tuple]:
 
 def run_on_ray(
     tasks: Sequence[GroupTask], compute: ComputeConfig, on_epoch: EpochSink
-) -> SweepOutcome:
+) -> GroupOutcomes:
     import ray
     from ray.exceptions import RayError, RayTaskError
 
@@ -89,7 +89,7 @@ def run_on_ray(
                 except RayTaskError as exc:  # the group's own code raised
                     del running[generator]
                     reason = f"{type(exc.cause).__name__}: {exc.cause}"
-                    log.error("error: %s failed: %s", task.describe(), reason)
+                    log.error("error: %s failed: %s", task.label, reason)
                     failures[task.index] = GroupFailure(task.index, task.names, reason)
                     continue
                 except RayError as exc:  # its worker or node was lost
@@ -103,7 +103,7 @@ def run_on_ray(
                     log.warning(
                         "warning: %s: its Ray task was lost (%s); training it again (rerun %d "
                         "of %d)",
-                        task.describe(),
+                        task.label,
                         type(exc).__name__,
                         reruns[task.index],
                         MAX_RERUNS,
@@ -121,7 +121,7 @@ def run_on_ray(
             with contextlib.suppress(RayError, TypeError, ValueError):  # already ended
                 ray.cancel(generator, force=True)
         ray.shutdown()
-    return SweepOutcome(
+    return GroupOutcomes(
         results=[results[i] for i in sorted(results)],
         failures=[failures[i] for i in sorted(failures)],
     )

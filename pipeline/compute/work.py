@@ -6,12 +6,10 @@ Needs TensorFlow set up by `core.runtime.init_tensorflow` (the worker entry poin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from pipeline.compute.groups import GroupResult, GroupTask
-
-# epoch (1-based), tower name -> that tower's metrics for the epoch
-EpochSink = Callable[[int, dict[str, dict[str, float]]], None]
+from pipeline.core.epoch_metrics import EpochSink
 
 
 def environment() -> dict[str, str]:
@@ -48,13 +46,12 @@ def build_group_models(task: GroupTask) -> list:
     recipe = task.recipe
     return [
         build_tower(
-            recipe.model,
+            recipe.builder,
             recipe.example_shape,
             recipe.n_classes,
             dict(tower.layer_rates),
             seed=tower.seed,
             name=tower.name,
-            root=recipe.root,
         )
         for tower in task.towers
     ]
@@ -62,18 +59,23 @@ def build_group_models(task: GroupTask) -> list:
 
 def group_splits(task: GroupTask):
     """(training split, validation split) of the group: a fold group is validated on its
-    held-out fold, every other group on data's validation split."""
-    from pipeline.compute.groups import is_fold
+    held-out fold, the refit on its own training rows, every other group on data's
+    validation split."""
+    from pipeline.compute.groups import REFIT, is_fold
     from pipeline.datasets import folds, prepared, subsets
 
     recipe = task.recipe
+    if task.training_set == REFIT:
+        pool = folds.read_cv_pool(recipe.prepared_dir)
+        train = folds.refit_set(pool, recipe.n_classes, recipe.pooled_label_noise, recipe.base_seed)
+        return train, train
     if is_fold(task.training_set):
         train, held_out, _ = folds.fold_sets(
             folds.read_cv_pool(recipe.prepared_dir),
             recipe.folds,
             task.training_set[1],
             recipe.n_classes,
-            recipe.fold_label_noise,
+            recipe.pooled_label_noise,
             recipe.base_seed,
         )
         return train, held_out
@@ -86,24 +88,16 @@ def group_splits(task: GroupTask):
 def run_group(task: GroupTask, on_epoch: EpochSink, models: Sequence | None = None) -> GroupResult:
     """Train the group's towers as one graph; `models`: already built ones (the stage's own,
     in process), else built here from the task."""
-    from pipeline.modeling.towers import TowerInput, fit_towers
+    from pipeline.modeling.towers import Tower, fit_towers
 
     recipe = task.recipe
     models = list(models) if models is not None else build_group_models(task)
     train, val = group_splits(task)
     inputs = [
-        TowerInput(model, tower.seed, tower.weight_decay)
+        Tower(model, tower.seed, tower.weight_decay)
         for model, tower in zip(models, task.towers, strict=True)
     ]
-    outcome = fit_towers(
-        inputs,
-        train,
-        val,
-        learning_rate=recipe.learning_rate,
-        batch_size=recipe.batch_size,
-        epochs=recipe.epochs,
-        sinks=[on_epoch],
-    )
+    outcome = fit_towers(inputs, train, val, recipe.train, sinks=[on_epoch])
     return GroupResult(
         index=task.index,
         weights={model.name: model.get_weights() for model in models},

@@ -2,12 +2,14 @@
 
 `schema`: the sections as pydantic models. `load`: reading and validating the file, one-line
 errors. `grid`: a grid expanded into named entries. `entries`: each entry (and each extra
-seed) resolved once into an `EntrySpec`/`TowerSpec`. `rates`: an entry's `l2` resolved
-against a model's layers. `memory`: what the towers need, refused before training.
+seed) resolved once into an `EntrySpec`/`ModelSpec`. `rates`: an entry's `l2` resolved
+against a model's layers. `builder_ref`: `model:` with a user's builder file resolved.
+`memory`: what the towers need, refused before training.
 Imports no TensorFlow.
 """
 
-from pipeline.config.entries import EntrySpec, TowerSpec, resolve_entries, resolve_towers
+from pipeline.config.builder_ref import BuilderRef
+from pipeline.config.entries import EntrySpec, ModelSpec, resolve_entries, resolve_towers
 from pipeline.config.load import load_config
 from pipeline.config.memory import check_memory
 from pipeline.config.schema import (
@@ -24,14 +26,15 @@ from pipeline.config.schema import (
 __all__ = [
     "BUILDERS_DIR",
     "RAW_DATA_DIR",
+    "BuilderRef",
     "CnnConfig",
     "ComputeConfig",
     "DataConfig",
     "EntrySpec",
     "LabConfig",
     "ModelConfig",
+    "ModelSpec",
     "SweepEntry",
-    "TowerSpec",
     "check_memory",
     "load_config",
     "resolve_entries",

@@ -11,12 +11,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.config.rates import resolve_rates
-from pipeline.config.schema import LabConfig
+from pipeline.config.schema import LabConfig, ModelConfig
 
 
 def dense_layer_names(n_hidden: int) -> tuple[str, ...]:
-    """The MLP's Dense layers in order: hidden_1, ..., hidden_n, output."""
+    """The MLP's Dense layers in order: hidden_1, ..., hidden_n, output (the names
+    modeling/builders.py gives them)."""
     return (*(f"hidden_{i}" for i in range(1, n_hidden + 1)), "output")
+
+
+def cnn_layer_names(n_convs: int, has_dense: bool) -> tuple[str, ...]:
+    """The convnet's regularizable layers in order: conv_1, ..., conv_n, [dense,] output
+    (the names modeling/builders.py gives them)."""
+    convs = tuple(f"conv_{i}" for i in range(1, n_convs + 1))
+    return (*convs, *(("dense",) if has_dense else ()), "output")
+
+
+def builtin_layer_names(model: ModelConfig) -> tuple[str, ...] | None:
+    """The regularizable layers of a built-in builder, in model order; None for a builder
+    of the user's, whose layers are known only once it has built a model."""
+    if model.builder == "mlp":
+        return dense_layer_names(len(model.hidden_units))
+    if model.builder == "cnn":
+        return cnn_layer_names(len(model.cnn.filters), bool(model.cnn.dense_units))
+    return None
 
 
 @dataclass(frozen=True)
@@ -55,7 +73,7 @@ class EntrySpec:
 
 
 @dataclass(frozen=True)
-class TowerSpec:
+class ModelSpec:
     entry: EntrySpec
     seed: int
     is_repeat: bool  # trained with one of base.repeat_seeds
@@ -71,7 +89,7 @@ class TowerSpec:
     def owner(self) -> str | None:
         """A fold tower's model of the same entry and seed on data's split (its MLflow run
         nests under that one's); None for the others."""
-        return None if self.fold is None else TowerSpec(self.entry, self.seed, self.is_repeat).name
+        return None if self.fold is None else ModelSpec(self.entry, self.seed, self.is_repeat).name
 
 
 def resolve_entries(
@@ -83,7 +101,7 @@ def resolve_entries(
     if not layers:  # also a models/sweep.json written before layers were recorded
         if config.model.builder != "mlp":
             raise ValueError(f"the layers of model.builder {config.model.builder!r} are needed")
-        layers = dense_layer_names(len(config.model.hidden_units))
+        layers = builtin_layer_names(config.model)
     return tuple(
         EntrySpec(
             name=name,
@@ -96,14 +114,14 @@ def resolve_entries(
     )
 
 
-def resolve_towers(config: LabConfig, layers: Sequence[str] | None = None) -> tuple[TowerSpec, ...]:
+def resolve_towers(config: LabConfig, layers: Sequence[str] | None = None) -> tuple[ModelSpec, ...]:
     """Every entry with the base seed, then every entry again per extra seed; with
     `choose.folds`, then all of those again per fold."""
     entries = resolve_entries(config, layers)
-    towers = [TowerSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
+    towers = [ModelSpec(entry, config.base.seed, is_repeat=False) for entry in entries]
     for seed in config.base.repeat_seeds:
-        towers += [TowerSpec(entry, seed, is_repeat=True) for entry in entries]
+        towers += [ModelSpec(entry, seed, is_repeat=True) for entry in entries]
     base = list(towers)
     for fold in config.choose.fold_ids:
-        towers += [TowerSpec(t.entry, t.seed, t.is_repeat, fold) for t in base]
+        towers += [ModelSpec(t.entry, t.seed, t.is_repeat, fold) for t in base]
     return tuple(towers)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config.entries import dense_layer_names
+from pipeline.config.entries import builtin_layer_names
 from pipeline.config.schema import LabConfig, SweepEntry
 from pipeline.core.errors import ConfigError
 
@@ -35,13 +35,7 @@ def number_token(value: float) -> str:
 def layer_names(config: LabConfig) -> tuple[str, ...] | None:
     """The layers a grid can regularize alone, in model order; None for a builder of the
     user's, whose layers are known only once it has built a model (which takes Keras)."""
-    model = config.model
-    if model.builder == "mlp":
-        return dense_layer_names(len(model.hidden_units))
-    if model.builder == "cnn":  # the names builders.cnn gives its layers
-        convs = tuple(f"conv_{i}" for i in range(1, len(model.cnn.filters) + 1))
-        return (*convs, *(("dense",) if model.cnn.dense_units else ()), "output")
-    return None
+    return builtin_layer_names(config.model)
 
 
 def grid_entries(config: LabConfig) -> dict[str, dict]:

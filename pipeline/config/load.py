@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from pipeline.config.entries import dense_layer_names
 from pipeline.config.grid import with_grid_entries
 from pipeline.config.rates import resolve_rates
 from pipeline.config.schema import BUILDERS_DIR, RAW_DATA_DIR, LabConfig
@@ -38,7 +39,7 @@ def load_config(path: Path | str = "params.yaml") -> LabConfig:
     try:
         config = LabConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(f"{path}: {_validation_message(exc)}") from None
     _check_cross_fields(config, path)
     config = with_grid_entries(config, path)
     _check_folds(config, path)
@@ -96,7 +97,7 @@ _BOUND_MESSAGES = {
 }
 
 
-def _describe(exc: ValidationError) -> str:
+def _validation_message(exc: ValidationError) -> str:
     error = exc.errors()[0]
     key = ".".join(str(part) for part in error["loc"] if part != "[key]")
     kind = error["type"]
@@ -200,7 +201,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
         if config.model.builder != "mlp":
             continue
         if isinstance(entry.l2, dict):
-            mlp_layers = [*(f"hidden_{i}" for i in range(1, expected)), "output"]
+            mlp_layers = dense_layer_names(expected - 1)
             try:
                 resolve_rates(entry.l2, mlp_layers, f"sweep.{name}.l2")
             except ConfigError as exc:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 from pipeline.config.schema import LabConfig
 from pipeline.core.errors import ConfigError
@@ -46,14 +44,11 @@ def sweep_tower_count(config: LabConfig) -> int:
 
 
 def available_memory_bytes() -> int:
-    """Memory the system can give this process now without swapping: Linux's MemAvailable
-    (free memory plus reclaimable caches), elsewhere the free pages."""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    """Memory the system can give this process now without swapping (on Linux, MemAvailable:
+    free memory plus reclaimable caches)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
 
 
 def check_memory(

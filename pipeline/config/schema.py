@@ -8,9 +8,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.config.rates import resolve_rates
-from pipeline.core.errors import ConfigError
-
 # Entry names become file names (`metrics/<entry>.json`, `models/<entry>/`) and part of the
 # `dvc exp run` commands the report proposes, so only plain identifiers are allowed.
 ENTRY_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
@@ -267,17 +264,3 @@ class LabConfig(_Section):
     grid: GridConfig = GridConfig()
     choose: ChooseConfig = ChooseConfig()
     compute: ComputeConfig = ComputeConfig()
-
-    def entry(self, name: str) -> SweepEntry:
-        if name not in self.sweep:
-            raise ConfigError(
-                f"sweep entry {name!r} is not in params.yaml; known: {', '.join(self.sweep)}"
-            )
-        return self.sweep[name]
-
-    def layer_rates(self, name: str) -> tuple[float, ...]:
-        """The MLP's L2 rate per Dense layer, hidden layers first, output layer last."""
-        n = self.model.n_dense_layers
-        layers = [*(f"hidden_{i}" for i in range(1, n)), "output"]
-        resolved = resolve_rates(self.entry(name).l2, layers, f"sweep.{name}.l2")
-        return tuple(rate for _, rate in resolved)

@@ -44,7 +44,7 @@ def model_dir(
 
 
 @dataclass(frozen=True)
-class TowerRecord:
+class TrainedModel:
     """One trained model of the sweep, as `train` leaves it for the later stages."""
 
     entry: str
@@ -56,15 +56,15 @@ class TowerRecord:
 
 @dataclass(frozen=True)
 class SweepRecord:
-    towers: tuple[TowerRecord, ...]
+    towers: tuple[TrainedModel, ...]
     # The model's layers that take an L2 rate, in order: what the entries' rates resolve to.
     layers: tuple[str, ...] = ()
 
-    def for_entry(self, entry: str) -> list[TowerRecord]:
+    def for_entry(self, entry: str) -> list[TrainedModel]:
         """The entry's towers on data's training split, base seed first."""
         return [tower for tower in self.towers if tower.entry == entry and tower.fold is None]
 
-    def folds_of(self, entry: str) -> list[TowerRecord]:
+    def folds_of(self, entry: str) -> list[TrainedModel]:
         """The entry's cross-validation towers, fold by fold, base seed first in each."""
         found = [t for t in self.towers if t.entry == entry and t.fold is not None]
         return sorted(found, key=lambda t: t.fold)
@@ -82,7 +82,7 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
     path = models_dir / SWEEP_FILE
     try:
         payload = json.loads(path.read_text())
-        towers = tuple(TowerRecord(**tower) for tower in payload["towers"])
+        towers = tuple(TrainedModel(**tower) for tower in payload["towers"])
         layers = tuple(payload["layers"])
         return SweepRecord(towers, layers)
     except (OSError, ValueError, KeyError, TypeError):

@@ -12,53 +12,23 @@ log = logging.getLogger(__name__)
 EACH_MODEL_UP_TO = 4
 
 
-class SweepProgress:
-    """An epoch sink that logs every tenth of the epochs, and at least every `min_interval_s`."""
-
-    def __init__(self, epochs: int, n_models: int, min_interval_s: float = 30.0):
-        self.epochs = epochs
-        self.n_models = n_models
-        self.every = max(1, epochs // 10)
-        self.min_interval_s = min_interval_s
-        self.started = time.perf_counter()
-        self.last = self.started
-
-    def __call__(self, epoch: int, per_model: Mapping[str, Mapping[str, float]]) -> None:
-        now = time.perf_counter()
-        due = epoch % self.every == 0 or epoch == self.epochs
-        if not due and now - self.last < self.min_interval_s:
-            return
-        self.last = now
-        log.info(
-            "epoch %*d/%d  %5.1fs  %s",
-            len(str(self.epochs)),
-            epoch,
-            self.epochs,
-            now - self.started,
-            self.describe(per_model),
+def latest_figures(per_model: Mapping[str, Mapping[str, float]]) -> str:
+    """Each model's train/val error, or beyond EACH_MODEL_UP_TO models the best and worst."""
+    if not per_model:
+        return "every model diverged"
+    if len(per_model) <= EACH_MODEL_UP_TO:
+        return "  ".join(
+            f"{name} train/val err {m['train_error']:.3f}/{m['val_error']:.3f}"
+            for name, m in per_model.items()
         )
-
-    def describe(self, per_model: Mapping[str, Mapping[str, float]]) -> str:
-        diverged = self.n_models - len(per_model)
-        tail = f"  ({diverged} diverged)" if diverged else ""
-        if not per_model:
-            return "every model diverged"
-        if len(per_model) <= EACH_MODEL_UP_TO:
-            return (
-                "  ".join(
-                    f"{name} train/val err {m['train_error']:.3f}/{m['val_error']:.3f}"
-                    for name, m in per_model.items()
-                )
-                + tail
-            )
-        by_val = sorted(per_model, key=lambda name: per_model[name]["val_error"])
-        best, worst = by_val[0], by_val[-1]
-        train = [m["train_error"] for m in per_model.values()]
-        return (
-            f"{len(per_model)} models  val err best {per_model[best]['val_error']:.3f} ({best})"
-            f", worst {per_model[worst]['val_error']:.3f} ({worst})"
-            f"  train err {min(train):.3f}-{max(train):.3f}{tail}"
-        )
+    by_val = sorted(per_model, key=lambda name: per_model[name]["val_error"])
+    best, worst = by_val[0], by_val[-1]
+    train = [m["train_error"] for m in per_model.values()]
+    return (
+        f"{len(per_model)} models  val err best {per_model[best]['val_error']:.3f} ({best})"
+        f", worst {per_model[worst]['val_error']:.3f} ({worst})"
+        f"  train err {min(train):.3f}-{max(train):.3f}"
+    )
 
 
 class GroupedProgress:
@@ -92,5 +62,5 @@ class GroupedProgress:
             done,
             self.total,
             now - self.started,
-            SweepProgress(1, len(self.latest)).describe(self.latest),
+            latest_figures(self.latest),
         )

@@ -120,5 +120,5 @@ def training_split(
     return prepared.Split(pool.features[:rows].reshape(-1, *shape), labels[:rows])
 
 
-def describe(key: tuple[int, float] | None) -> str:
+def pool_set_label(key: tuple[int, float] | None) -> str:
     return "data: training split" if key is None else f"pool[:{key[0]}], noise {key[1]:g}"

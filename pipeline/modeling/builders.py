@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from pipeline.config.entries import dense_layer_names
-from pipeline.config.schema import BUILDERS_DIR, ModelConfig
+from pipeline.config.builder_ref import BuilderRef
+from pipeline.config.entries import cnn_layer_names, dense_layer_names
+from pipeline.config.schema import BUILDERS_DIR
 from pipeline.core.errors import ConfigError
 from pipeline.modeling.regularize import regularizable_layers, with_l2
 
@@ -30,8 +30,9 @@ Shape = tuple[int, ...]
 def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activation: str):
     """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax), no regularizers.
 
-    Layer names, creation order and initializers are those of model.build_mlp, so for flat
-    inputs the initial weights are identical under the same seed (tests/test_own_models.py).
+    Layer names, creation order and initializers are those of the reference MLP built with
+    its rates at creation (tests/support_modeling.py), so for flat inputs the initial weights
+    are identical under the same seed (tests/test_regularize.py).
     """
     inputs = keras.Input(shape=input_shape, name="features")
     # Flatten has no weights and draws no random numbers: image inputs change nothing else.
@@ -62,25 +63,27 @@ def cnn(
             f"data has shape {input_shape}; set data.shape: image (digits, npz) or use "
             f"data.source: images"
         )
+    names = cnn_layer_names(len(filters), bool(dense_units))
     inputs = keras.Input(shape=input_shape, name="images")
     x = inputs
-    for i, width in enumerate(filters, start=1):
+    for i, (width, name) in enumerate(zip(filters, names, strict=False), start=1):
         x = keras.layers.Conv2D(
-            width, kernel_size, padding="same", activation=activation, name=f"conv_{i}"
+            width, kernel_size, padding="same", activation=activation, name=name
         )(x)
         # `same` pooling never shrinks a side below 1, so any image size works.
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     if dense_units:
-        x = keras.layers.Dense(dense_units, activation=activation, name="dense")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="output")(x)
+        x = keras.layers.Dense(dense_units, activation=activation, name=names[-2])(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name=names[-1])(x)
     return keras.Model(inputs, outputs)
 
 
-def user_builder(spec: str, root: Path) -> Callable:
+def user_builder(builder: BuilderRef) -> Callable:
     """The function named by `builders/<file>.py:<function>`, imported from the project."""
+    spec = builder.model.builder
     file_part, _, function = spec.rpartition(":")
-    path = root / file_part
+    path = builder.file
     if not path.is_file():
         raise ConfigError(
             f"model.builder = {spec!r}: no file {file_part}; put the builder in "
@@ -114,20 +117,21 @@ def user_builder(spec: str, root: Path) -> Callable:
     return builder
 
 
-def build_base(config: ModelConfig, input_shape: Shape, n_classes: int, root: Path):
-    """The unregularized network for `config.builder`, checked to be a cloneable classifier."""
+def build_base(builder: BuilderRef, input_shape: Shape, n_classes: int):
+    """The unregularized network for `model.builder`, checked to be a cloneable classifier."""
+    config = builder.model
     if config.builder == "mlp":
         model = mlp(input_shape, n_classes, config.hidden_units, config.activation)
     elif config.builder == "cnn":
         c = config.cnn
         model = cnn(input_shape, n_classes, c.filters, c.kernel_size, c.dense_units, c.activation)
     else:
-        builder = user_builder(config.builder, root)
+        function = user_builder(builder)
         call = (
             f"{config.builder.rpartition(':')[2]}(input_shape={input_shape}, n_classes={n_classes})"
         )
         try:
-            model = builder(input_shape, n_classes)
+            model = function(input_shape, n_classes)
         except ConfigError:
             raise
         except Exception as exc:  # any error in the builder is reported
@@ -190,24 +194,22 @@ def _check_classifier(model: keras.Model, spec: str, input_shape: Shape, n_class
         )
 
 
-def regularizable_names(config: ModelConfig, input_shape: Shape, n_classes: int, root: Path):
+def regularizable_names(builder: BuilderRef, input_shape: Shape, n_classes: int):
     """The names of the layers that take a rate, in order, as every tower's model has them."""
     _reset_layer_names()
     return [
-        layer.name
-        for layer in regularizable_layers(build_base(config, input_shape, n_classes, root))
+        layer.name for layer in regularizable_layers(build_base(builder, input_shape, n_classes))
     ]
 
 
 def build_tower(
-    config: ModelConfig,
+    builder: BuilderRef,
     input_shape: Shape,
     n_classes: int,
     rates: Mapping[str, float],
     *,
     seed: int,
     name: str,
-    root: Path,
 ) -> keras.Model:
     """One model of the sweep, initialised as a process that trains it alone initialises it."""
     # Layers a builder leaves unnamed are numbered by a process-wide counter (dense,
@@ -215,7 +217,7 @@ def build_tower(
     # by name reach the same layers in every tower.
     _reset_layer_names()
     keras.utils.set_random_seed(seed)
-    base = build_base(config, input_shape, n_classes, root)
+    base = build_base(builder, input_shape, n_classes)
     # The clone's own initializers and dropout seeds are drawn from the seed's stream too,
     # after the base's: the same draws in the sweep and alone. Its weights are the base's.
     model = with_l2(base, rates)

@@ -8,7 +8,6 @@ import numpy as np
 
 from pipeline.core.contracts import NEAR_LINEAR_Z, SATURATED_Z
 from pipeline.datasets.prepared import Split
-from pipeline.modeling.mlp import dense_layers
 from pipeline.modeling.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
 
 __all__ = ["kernel_arrays", "model_metrics", "predicted_classes", "split_metrics"]
@@ -26,6 +25,10 @@ def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
 def predicted_classes(model: keras.Model, split: Split) -> np.ndarray:
     """The class `model` predicts for each row of `split` (int16: a small file)."""
     return np.argmax(model(split.features, training=False), axis=1).astype(np.int16)
+
+
+def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
 def hidden_pre_activations(model: keras.Model, features: np.ndarray) -> dict[str, np.ndarray]:

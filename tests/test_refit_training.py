@@ -1,0 +1,63 @@
+"""The refit's model trains as a group of one through `compute.run_groups`, the path `train`
+takes: its weights equal the model trained alone on the refit's rows (every pooled training
+and validation row, its labels noised), max |difference| == 0, for Adam with and without L2
+and for AdamW; in a worker process too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.core.runtime import init_tensorflow
+
+init_tensorflow(seed=0)
+
+from conftest import fit_alone, tiny_params, write_yaml  # noqa: E402
+
+from pipeline import compute  # noqa: E402
+from pipeline.compute.work import build_group_models  # noqa: E402
+from pipeline.config import BuilderRef, load_config, resolve_entries  # noqa: E402
+from pipeline.core import contracts  # noqa: E402
+from pipeline.datasets import folds  # noqa: E402
+from pipeline.modeling import build_tower  # noqa: E402
+from pipeline.prepare import prepare  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("refit")
+    params = tiny_params()
+    params["choose"]["folds"] = 2
+    params["train"].update(epochs=3, learning_rate=0.01)  # fit_alone's rate and batch size
+    params["sweep"] = {
+        "layerwise": {"l2": [0.01, 0.001, 0.0]},
+        "decay": {"l2": 0.0, "weight_decay": 0.5},
+    }
+    write_yaml(folder / "params.yaml", params)
+    prepare(folder / "params.yaml", folder / "prepared")
+    return folder, load_config(folder / "params.yaml")
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_refit_is_the_model_trained_alone_on_the_pooled_rows(prepared, workers):
+    folder, config = prepared
+    meta = contracts.read_meta(folder / "prepared")
+    pool = folds.read_cv_pool(folder / "prepared")
+    rows = folds.refit_set(pool, meta.n_classes, config.data.effective_label_noise, 42)
+    compute_config = config.compute.model_copy(update={"workers": workers})
+    for entry in resolve_entries(config):
+        builder = BuilderRef.of(config.model, folder)
+        task = compute.refit_group(config, entry, meta, folder / "prepared", builder)
+        (model,) = build_group_models(task)
+        compute.run_group_into(task, compute_config, lambda *_: None, {model.name: model})
+
+        rates = dict(entry.layer_rates)
+        shape, n_classes = meta.example_shape, meta.n_classes
+        alone = build_tower(builder, shape, n_classes, rates, seed=42, name="a")
+        splits = {"train": rows, "val": rows}
+        epochs = config.train.epochs
+        fit_alone(
+            alone, splits, entry=entry.name, seed=42, epochs=epochs, weight_decay=entry.weight_decay
+        )
+        for x, y in zip(model.get_weights(), alone.get_weights(), strict=True):
+            assert np.array_equal(x, y), entry.name
