@@ -58,7 +58,7 @@ class TrainedModel:
 class SweepRecord:
     towers: tuple[TrainedModel, ...]
     # The model's layers that take an L2 rate, in order: what the entries' rates resolve to.
-    layers: tuple[str, ...] = ()
+    layers: tuple[str, ...]
 
     def for_entry(self, entry: str) -> list[TrainedModel]:
         """The entry's towers on data's training split, base seed first."""
@@ -83,7 +83,7 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
     try:
         payload = json.loads(path.read_text())
         towers = tuple(TrainedModel(**tower) for tower in payload["towers"])
-        layers = tuple(payload.get("layers", ()))
+        layers = tuple(payload["layers"])
         return SweepRecord(towers, layers)
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
@@ -110,7 +110,7 @@ class PreparedMeta:
     rows: dict[str, int]
     train_labels_flipped: int
     # The shape of one example; the splits store it flattened (n_features columns).
-    input_shape: tuple[int, ...] = ()
+    input_shape: tuple[int, ...]
     pool_rows: int = 0  # rows of POOL_FILE: every training row before train_subset
     # A CSV's rows dropped for a missing value (of `rows_read`); written only when some were.
     incomplete_rows_dropped: int = 0
@@ -119,11 +119,6 @@ class PreparedMeta:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
-
-    @property
-    def example_shape(self) -> tuple[int, ...]:
-        """`input_shape`, or (n_features,) for splits prepared before it was recorded."""
-        return self.input_shape or (self.n_features,)
 
 
 META_FILE = "meta.json"
@@ -139,7 +134,7 @@ def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
     payload = {
         **meta.__dict__,
         "class_names": list(meta.class_names),
-        "input_shape": list(meta.example_shape),
+        "input_shape": list(meta.input_shape),
     }
     if not meta.incomplete_rows_dropped:  # a complete table's meta.json stays as it was
         del payload["incomplete_rows_dropped"], payload["rows_read"]
@@ -150,7 +145,7 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
     path = prepared_dir / META_FILE
     try:
         payload = json.loads(path.read_text())
-        payload["input_shape"] = tuple(payload.get("input_shape", ()))
+        payload["input_shape"] = tuple(payload["input_shape"])
         return PreparedMeta(**{**payload, "class_names": tuple(payload["class_names"])})
     except FileNotFoundError:
         raise DataError(f"{path}: prepared metadata missing; run `dvc repro prepare`") from None
