@@ -69,7 +69,7 @@ def fits_task(args: argparse.Namespace) -> dict:
 
     builder = BuilderRef.of_params(config.model, args.params)
     plan = plan_sweep(config, args.prepared, builder)
-    towers, shape, n_classes = plan.towers, plan.meta.example_shape, plan.meta.n_classes
+    towers, shape, n_classes = plan.towers, plan.meta.input_shape, plan.meta.n_classes
     tasks = sweep_groups(config, towers, plan.meta, plan.prepared_dir, builder)
     splits_of = {name: group_splits(task) for task in tasks for name in task.names}
 

@@ -37,11 +37,12 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     from pipeline.modeling import kernel_arrays, model_metrics, predicted_classes
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
-    if config.model.builder not in ("mlp", "cnn"):
+    builder = BuilderRef.of_params(config.model, params)
+    if builder.is_users:
         # Custom layers that the builder's file registers must be known to load the models.
         from pipeline.modeling.builders import user_builder
 
-        user_builder(BuilderRef.of_params(config.model, params))
+        user_builder(builder)
     meta = contracts.read_meta(prepared_dir)
     cv = None
     if config.choose.folds:

@@ -61,7 +61,7 @@ def recipe(tmp_path_factory) -> Recipe:
     meta = contracts.read_meta(folder / "prepared")
     return Recipe(
         builder=BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh")),
-        example_shape=tuple(meta.example_shape),
+        input_shape=tuple(meta.input_shape),
         n_classes=meta.n_classes,
         prepared_dir=folder / "prepared",
         base_seed=SEED,

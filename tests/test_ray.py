@@ -68,7 +68,7 @@ def test_a_two_node_ray_cluster_gives_the_same_bits(cluster, recipe, reference):
     )
     assert max_difference(weights_of(outcome), reference) == 0.0
     # Every group's epochs streamed back while it trained, from both nodes' workers.
-    assert len(epochs_seen) == len(tasks) * recipe.epochs
+    assert len(epochs_seen) == len(tasks) * recipe.train.epochs
     assert {r.environment["intra_op_threads"] for r in outcome.results} == {"1"}
 
 
@@ -120,5 +120,5 @@ def test_a_node_removed_while_its_group_trains_costs_a_rerun_not_a_bit(
     assert attempts == [1, 1, 2]  # the removed node's group, and only it, trained again
     assert max_difference(weights_of(outcome), reference) == 0.0
     assert sorted(epochs_seen) == sorted(
-        (epoch, name) for epoch in range(1, recipe.epochs + 1) for name, *_ in SWEEP
+        (epoch, name) for epoch in range(1, recipe.train.epochs + 1) for name, *_ in SWEEP
     )

@@ -52,7 +52,7 @@ def test_the_refit_is_the_model_trained_alone_on_the_pooled_rows(prepared, worke
         compute.run_group_into(task, compute_config, lambda *_: None, {model.name: model})
 
         rates = dict(entry.layer_rates)
-        shape, n_classes = meta.example_shape, meta.n_classes
+        shape, n_classes = meta.input_shape, meta.n_classes
         alone = build_tower(builder, shape, n_classes, rates, seed=42, name="a")
         splits = {"train": rows, "val": rows}
         epochs = config.train.epochs

@@ -70,7 +70,8 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     names = [t.name for t in towers]
     tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
     record = contracts.SweepRecord(
-        tuple(contracts.TrainedModel(t.entry.name, t.seed, t.entry.name, None) for t in towers)
+        tuple(contracts.TrainedModel(t.entry.name, t.seed, t.entry.name, None) for t in towers),
+        tuple(name for name, _ in towers[0].entry.layer_rates),
     )
     models = folder / "models"
     models.mkdir()

@@ -34,7 +34,7 @@ class Recipe:
     """What every group of a sweep shares: how to build, where the data is, how to train."""
 
     builder: BuilderRef
-    example_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]
     n_classes: int
     prepared_dir: Path
     base_seed: int  # label noise of pool subsets, and each process's global seed

@@ -74,7 +74,7 @@ def group_recipe(
 ) -> Recipe:
     return Recipe(
         builder=builder,
-        example_shape=tuple(meta.example_shape),
+        input_shape=tuple(meta.input_shape),
         n_classes=meta.n_classes,
         prepared_dir=prepared_dir.resolve(),  # a Ray task does not start in our folder
         base_seed=config.base.seed,

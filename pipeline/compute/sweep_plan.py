@@ -89,11 +89,11 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, builder: BuilderRef) -> Sw
 
     input_example = prepared.read_split(prepared_dir, "train").features[:5]
     meta = contracts.read_meta(prepared_dir)
-    layers = regularizable_names(builder, meta.example_shape, meta.n_classes)
+    layers = regularizable_names(builder, meta.input_shape, meta.n_classes)
     towers = resolve_towers(config, layers)
     if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
         check_memory(config, meta.n_features, meta.n_classes)
-    models = build_models(builder, towers, meta.example_shape, meta.n_classes)
+    models = build_models(builder, towers, meta.input_shape, meta.n_classes)
     warn_overwhelming_penalties(towers, models, meta.n_classes)
     return SweepPlan(
         config=config,

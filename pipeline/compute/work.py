@@ -47,7 +47,7 @@ def build_group_models(task: GroupTask) -> list:
     return [
         build_tower(
             recipe.builder,
-            recipe.example_shape,
+            recipe.input_shape,
             recipe.n_classes,
             dict(tower.layer_rates),
             seed=tower.seed,

@@ -98,7 +98,7 @@ def resolve_entries(
     """Each entry's rate per layer. `layers`: the model's regularizable layers in order
     (`train` takes them from the built model, later stages from models/sweep.json); only
     the built-in MLP's are known without building it."""
-    if not layers:  # also a models/sweep.json written before layers were recorded
+    if not layers:
         if config.model.builder != "mlp":
             raise ValueError(f"the layers of model.builder {config.model.builder!r} are needed")
         layers = builtin_layer_names(config.model)

@@ -58,7 +58,7 @@ class TrainedModel:
 class SweepRecord:
     towers: tuple[TrainedModel, ...]
     # The model's layers that take an L2 rate, in order: what the entries' rates resolve to.
-    layers: tuple[str, ...] = ()
+    layers: tuple[str, ...]
 
     def for_entry(self, entry: str) -> list[TrainedModel]:
         """The entry's towers on data's training split, base seed first."""
@@ -120,11 +120,6 @@ class PreparedMeta:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    @property
-    def example_shape(self) -> tuple[int, ...]:
-        """The shape of one example (`input_shape`: prepare always records it)."""
-        return self.input_shape
-
 
 META_FILE = "meta.json"
 # The whole training split in nested order, clean labels: entries with their own training-set
@@ -139,7 +134,7 @@ def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
     payload = {
         **meta.__dict__,
         "class_names": list(meta.class_names),
-        "input_shape": list(meta.example_shape),
+        "input_shape": list(meta.input_shape),
     }
     if not meta.incomplete_rows_dropped:  # a complete table's meta.json stays as it was
         del payload["incomplete_rows_dropped"], payload["rows_read"]

@@ -126,7 +126,7 @@ def read_split(prepared_dir: Path, name: str) -> Split:
 
 
 def in_example_shape(flat: Split, prepared_dir: Path) -> Split:
-    shape = read_meta(prepared_dir).example_shape
+    shape = read_meta(prepared_dir).input_shape
     return Split(flat.features.reshape(len(flat.features), *shape), flat.labels)
 
 

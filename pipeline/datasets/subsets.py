@@ -116,7 +116,7 @@ def training_split(
     rows, noise = key
     pool = read_pool(prepared_dir)
     labels, _ = noisy_labels(pool.labels, n_classes, noise, seed)
-    shape = contracts.read_meta(prepared_dir).example_shape  # the pool is stored flat
+    shape = contracts.read_meta(prepared_dir).input_shape  # the pool is stored flat
     return prepared.Split(pool.features[:rows].reshape(-1, *shape), labels[:rows])
 
 
