@@ -63,8 +63,9 @@ def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()
         force=True,
     )
     _received.clear()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _raise_interrupted)
+    previous = {
+        sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         stop_when_parent_exits()
         for output in outputs:
@@ -81,3 +82,9 @@ def run_stage(stage: str, body: Callable[[], None], outputs: Iterable[Path] = ()
             file=sys.stderr,
         )
         sys.exit(128 + exc.signum)
+    finally:
+        # Leave the process as it was: a caller that runs a stage in-process (a test, a
+        # notebook) keeps its own Ctrl-C, and a stop of this stage does not stop its next work.
+        _received.clear()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
