@@ -69,74 +69,100 @@ def refit(
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
+    from pipeline.tracking import runs, store
 
-    from pipeline import choosing
-    from pipeline.choosing.statistics import error_interval
-    from pipeline.compute import refit_group, run_group_into
-    from pipeline.compute.work import build_group_models
-    from pipeline.datasets import prepared
-    from pipeline.modeling.metrics import split_metrics
-    from pipeline.tracking import records, runs, store
-
-    # A group of one, trained as `train` trains its towers, on every pooled row.
-    builder = BuilderRef.of_params(config.model, params)
-    task = refit_group(config, entry, meta, prepared_dir, builder)
-    train_rows = sum(meta.rows[name] for name in ("train", "val"))  # the pooled rows
-    test = prepared.read_split(prepared_dir, "test")
     # The latest execution of `train` that made these models holds the refit run.
     found = next(iter(runs.sweeps_of_models(models_dir, store.connect())), None)
     log.info(
         "refit %s (chosen by %s) on %d rows, %d epochs", entry.name, decision.choice.rule,
-        train_rows, config.train.epochs,
+        pooled_rows(meta), config.train.epochs,
     )  # fmt: skip
     staging = staging_dir(out_dir)
     # No sweep run in this store (models restored from another): refit without MLflow.
     with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
-        (model,) = build_group_models(task)
-        trained = run_group_into(
-            task, config.compute, lambda *_: stop_if_interrupted(), {model.name: model}
-        )
-        if trained.diverged_at_epoch:
-            raise LabError(
-                f"refit of {entry.name!r}: the loss became NaN or infinite at epoch "
-                f"{trained.diverged_at_epoch[model.name]}; lower train.learning_rate or the "
-                f"entry's L2 rate"
-            )
-        seconds = trained.seconds
-        error, _ = split_metrics(model, test)
-        low, high = error_interval(round(error * len(test.labels)), len(test.labels))
-        result = {
-            "entry": entry.name,
-            "rule": decision.choice.rule,
-            "train_rows": train_rows,
-            "test_rows": len(test.labels),
-            "test_error": contracts.rounded(error),
-            "test_error_ci_low": contracts.rounded(low),
-            "test_error_ci_high": contracts.rounded(high),
-        }
+        model, seconds = train_on_pooled_rows(config, entry, meta, prepared_dir, params)
+        result = score_on_test(model, entry, decision, meta, prepared_dir)
         stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
         contracts.write_json(staging / contracts.REFIT_FILE, result)
-        # The rounded figures refit.json holds: the pages quote the same numbers.
-        answer = choosing.Refit(
-            train_rows=result["train_rows"],
-            test_rows=result["test_rows"],
-            test_value=result["test_error"],
-            test_ci_low=result["test_error_ci_low"],
-            test_ci_high=result["test_error_ci_high"],
-        )
-        contracts.write_decision(staging, decision.with_refit(answer).to_json())
+        contracts.write_decision(staging, decision.with_refit(refit_answer(result)).to_json())
         if run_id is not None:
-            logged = {"entry": entry.name, "l2_rate": dict(entry.layer_rates)}
-            logged |= {"weight_decay": entry.weight_decay, "train_rows": train_rows}
-            records.log_params(run_id, logged)
-            figures = {k: v for k, v in result.items() if k.startswith("test_")}
-            records.log_metrics(run_id, figures | {"fit_seconds": seconds})
+            log_refit_run(run_id, entry, result, seconds)
         stop_if_interrupted()  # the run ends KILLED, and nothing is published
     publish_dir(staging, out_dir)
     log.info(
         "refit %s: test error %.3f, 95%% interval [%.3f, %.3f] (%d test rows) -> %s",
-        entry.name, error, low, high, len(test.labels), out_dir,
+        entry.name, result["test_error"], result["test_error_ci_low"],
+        result["test_error_ci_high"], result["test_rows"], out_dir,
     )  # fmt: skip
+
+
+def pooled_rows(meta: contracts.PreparedMeta) -> int:
+    return sum(meta.rows[name] for name in ("train", "val"))
+
+
+def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path):
+    """The chosen entry's model trained as a group of one, as `train` trains its towers, on
+    every pooled row; returns the model and its training seconds."""
+    from pipeline.compute import refit_group, run_group_into
+    from pipeline.compute.work import build_group_models
+
+    task = refit_group(
+        config, entry, meta, prepared_dir, BuilderRef.of_params(config.model, params)
+    )
+    (model,) = build_group_models(task)
+    trained = run_group_into(
+        task, config.compute, lambda *_: stop_if_interrupted(), {model.name: model}
+    )
+    if trained.diverged_at_epoch:
+        raise LabError(
+            f"refit of {entry.name!r}: the loss became NaN or infinite at epoch "
+            f"{trained.diverged_at_epoch[model.name]}; lower train.learning_rate or the "
+            f"entry's L2 rate"
+        )
+    return model, trained.seconds
+
+
+def score_on_test(model, entry, decision, meta, prepared_dir: Path) -> dict:
+    """refit.json: the refit model's test error and its 95% Wilson interval, rounded."""
+    from pipeline.choosing.statistics import error_interval
+    from pipeline.datasets import prepared
+    from pipeline.modeling.metrics import split_metrics
+
+    test = prepared.read_split(prepared_dir, "test")
+    error, _ = split_metrics(model, test)
+    low, high = error_interval(round(error * len(test.labels)), len(test.labels))
+    return {
+        "entry": entry.name,
+        "rule": decision.choice.rule,
+        "train_rows": pooled_rows(meta),
+        "test_rows": len(test.labels),
+        "test_error": contracts.rounded(error),
+        "test_error_ci_low": contracts.rounded(low),
+        "test_error_ci_high": contracts.rounded(high),
+    }
+
+
+def refit_answer(result: dict):
+    """The decision's answer from refit.json's rounded figures: the pages quote the same."""
+    from pipeline import choosing
+
+    return choosing.Refit(
+        train_rows=result["train_rows"],
+        test_rows=result["test_rows"],
+        test_value=result["test_error"],
+        test_ci_low=result["test_error_ci_low"],
+        test_ci_high=result["test_error_ci_high"],
+    )
+
+
+def log_refit_run(run_id: str, entry, result: dict, seconds: float) -> None:
+    from pipeline.tracking import records
+
+    logged = {"entry": entry.name, "l2_rate": dict(entry.layer_rates)}
+    logged |= {"weight_decay": entry.weight_decay, "train_rows": result["train_rows"]}
+    records.log_params(run_id, logged)
+    figures = {k: v for k, v in result.items() if k.startswith("test_")}
+    records.log_metrics(run_id, figures | {"fit_seconds": seconds})
 
 
 def main(argv: list[str] | None = None) -> None:
