@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Project, tiny_params, write_yaml
 
 from pipeline.config import grid, load_config, memory
 from pipeline.config.entries import resolve_entries
 from pipeline.core.errors import ConfigError
+from tests.support.params import tiny_params, write_yaml
+from tests.support.project import Project
 
 
 def _config(tmp_path: Path, **grid_section):

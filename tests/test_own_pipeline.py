@@ -8,7 +8,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import Project, model_runs, tiny_params, write_yaml
+
+from tests.support.params import tiny_params, write_yaml
+from tests.support.project import Project, model_runs
 
 pytestmark = pytest.mark.slow
 

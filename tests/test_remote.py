@@ -4,8 +4,8 @@ prepared data and models and has nothing to reproduce."""
 from __future__ import annotations
 
 import pytest
-from conftest import Project, ran_stages
-from test_queue import one_entry_project
+
+from tests.support.project import Project, one_entry_project, ran_stages
 
 pytestmark = pytest.mark.slow
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from conftest import ROOT, tiny_params
+import pytest
 
-from pipeline.core.runtime import init_tensorflow
+from pipeline.config import LabConfig
+from pipeline.config.entries import resolve_towers
+from pipeline.train import build_models, warn_overwhelming_penalties
+from tests.support.params import ROOT, tiny_params
 
-init_tensorflow(seed=0)
-
-from pipeline.config import LabConfig  # noqa: E402
-from pipeline.config.entries import resolve_towers  # noqa: E402
-from pipeline.train import build_models, warn_overwhelming_penalties  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 def _towers_and_models(sweep: dict):

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from team import mlflow_server
 
-pytestmark = pytest.mark.slow
+from tests.support.services import mlflow_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]  # Chromium
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -44,7 +45,6 @@ def _entry_figures(test_error: float) -> dict[str, float]:
 def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, dict]:
     """Log a two-entry sweep as the stages do; return the experiment id and the links of the
     parent run's description, by their text."""
-    from conftest import write_yaml
     from mlflow.tracking import MlflowClient
     from ruamel.yaml import YAML
 
@@ -57,6 +57,7 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     from pipeline.reporting import plots, table
     from pipeline.tracking import records, runs, store
     from pipeline.train import tower_params
+    from tests.support.params import write_yaml
 
     raw = YAML(typ="safe").load(params_file.read_text())
     raw["base"]["experiment"] = experiment
@@ -135,7 +136,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium "
                     "chromium-driver)")  # fmt: skip
     pytest.importorskip("selenium", reason="needs selenium (pip install selenium)")
-    from conftest import tiny_params, write_yaml
+    from tests.support.params import tiny_params, write_yaml
 
     folder = tmp_path_factory.mktemp("ui")
     store_uri = f"sqlite:///{folder / 'mlflow.db'}"
