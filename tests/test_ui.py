@@ -150,15 +150,26 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"uri": uri, "experiment_id": experiment_id, "links": links}
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator:
-    """A fresh headless Chromium (its own profile: no UI settings remembered)."""
-    browser = _browser(tmp_path / "chromium-profile")
+@pytest.fixture(scope="module")
+def browser(ui: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """One headless Chromium for the module, with a profile of its own."""
+    started = _browser(tmp_path_factory.mktemp("chromium") / "profile")
     try:
-        yield browser
+        yield started
     finally:
-        browser.save_screenshot(str(tmp_path / "last_page.png"))
-        browser.quit()
+        started.quit()
+
+
+@pytest.fixture
+def driver(browser, ui: dict, tmp_path: Path) -> Iterator:
+    """The module's Chromium as a fresh one meets the UI: no UI setting remembered (the UI
+    keeps them in the page's storage), no page open."""
+    browser.get(f"{ui['uri']}/#/")
+    browser.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    yield browser
+    browser.save_screenshot(str(tmp_path / "last_page.png"))
     assert (tmp_path / "last_page.png").read_bytes()[:4] == b"\x89PNG"
 
 
