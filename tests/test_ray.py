@@ -1,9 +1,9 @@
 """A 2-node Ray cluster on loopback trains the groups with the same bits as this process.
 
 Real Ray: `ray.cluster_utils.Cluster` as Ray's own tests use it, two nodes of 1 CPU each on
-127.0.0.1 only (/work/shared/RAY-ON-LOOPBACK.md: both settings), dashboard and usage stats
-off, token authentication set explicitly, a HOME of its own. One cluster for the module,
-shut down by the fixture that started it.
+127.0.0.1 only (`node_ip_address` with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), dashboard and
+usage stats off, token authentication set explicitly, a HOME of its own. One cluster for
+the module, shut down by the fixture that started it.
 """
 
 from __future__ import annotations
