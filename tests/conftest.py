@@ -1,5 +1,6 @@
 """The tests' fixtures, built from `tests.support`: the tiny params, throwaway projects (one
-trained once for the whole session), TensorFlow set up once, the compute sweep's reference."""
+trained once for the whole session), TensorFlow set up once, the compute sweep's reference;
+and the check, at collection, that a test using the costly ones is marked slow."""
 
 from __future__ import annotations
 
@@ -64,3 +65,23 @@ def compute_reference(tensorflow, compute_sweep_recipe) -> dict:
     tasks = cut_groups(compute_towers(), len(compute_towers()), compute_sweep_recipe)
     assert [len(t.towers) for t in tasks] == [6, 2]
     return weights_of(run_groups(tasks, ComputeConfig(), lambda *_: None))
+
+
+# Fixtures that run `dvc` (every project is `dvc init`ed) or train the compute sweep.
+RUNS_DVC_OR_TRAINS = {"project", "reproduced", "reproduced_once", "compute_reference"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tiers' rule, checked before any test runs: a test that uses one of those fixtures,
+    or is marked `services`, is marked `slow` too, so `-m "not slow"` stays fast."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("slow") is None
+        and (
+            item.get_closest_marker("services") is not None
+            or RUNS_DVC_OR_TRAINS & set(getattr(item, "fixturenames", ()))
+        )
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"mark these tests slow (docs/reliability.md, Tests): {unmarked}")
