@@ -22,6 +22,9 @@ from pipeline.bootstrap import write_plots_page
 from tests.support.params import ROOT
 from tests.support.project import Project
 
+# Every test here runs `dvc plots show` (or `dvc init` for it): slow by the tiers' rule.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 RATE_PLOT = "Error vs L2 rate"
@@ -121,7 +124,6 @@ def test_error_curves_are_one_chart_per_entry(shown: dict):
     assert len(re.findall(r'class="mark-line role-mark', svg)) >= len(entries)
 
 
-@pytest.mark.slow
 @pytest.mark.services  # Chromium
 @pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
