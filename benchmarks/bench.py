@@ -12,7 +12,7 @@ a busy machine slows both sides alike:
     the sum of the entries' pure training times, each fit alone in one warm process;
 (b) fused: all entries trained as `train` trains them (`compute.run_groups`, whose groups
     run `fit_towers`, pipeline/modeling/towers.py) against each trained alone in turn
-    (tests/support_modeling.py), in one process (and both again with `jit_compile=True`);
+    (tests/support/reference.py), in one process (and both again with `jit_compile=True`);
 (c) mlflow: the share of the `train` stage spent in `pipeline.tracking` calls, with the local
     store and with `mlflow server` on 127.0.0.1 (started here, stopped after);
 (d) memory: the peak RSS of the `train` process with the sweep and with the sweep trained

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from benchmarks import servers
+from tests.support import services
 
 log = logging.getLogger("bench")
 
@@ -186,7 +186,7 @@ def mlflow_server(folder: Path) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with its own store, serving artifacts; yields its URI."""
     folder.mkdir(parents=True, exist_ok=True)
     backend = f"sqlite:///{folder / 'server.db'}"
-    with servers.mlflow_server(
+    with services.mlflow_server(
         backend, folder / "artifacts", folder / "server.log", env=bench_env()
     ) as uri:
         yield uri

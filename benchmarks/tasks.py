@@ -51,7 +51,7 @@ def jit_compiled(enabled: bool) -> Iterator[None]:
 
 
 def fits_task(args: argparse.Namespace) -> dict:
-    """The sweep's models trained one after another alone (tests/support_modeling.py, the
+    """The sweep's models trained one after another alone (tests/support/reference.py, the
     reference every tower equals), then all at once as `train` trains them
     (`compute.run_groups` of `sweep_groups`' tasks, in this process), in one warm process
     (optionally again with XLA)."""
@@ -65,7 +65,7 @@ def fits_task(args: argparse.Namespace) -> dict:
     from pipeline.compute import run_groups, sweep_groups
     from pipeline.compute.sweep_plan import build_models, plan_sweep
     from pipeline.compute.work import group_splits
-    from tests.support_modeling import max_weight_difference, train_alone
+    from tests.support.reference import max_weight_difference, train_alone
 
     builder = BuilderRef.of_params(config.model, args.params)
     plan = plan_sweep(config, args.prepared, builder)

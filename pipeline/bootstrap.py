@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     lint = _run([str(VENV / "bin" / "ruff"), "check", "pipeline", "tests", "benchmarks"])
     if lint != 0:
         return lint
-    code = _run([str(_venv_python()), "-m", "pytest", *rest])
+    # The 25 slowest tests in every log: a test that grows is seen where it runs. A later
+    # --durations in `rest` overrides it.
+    code = _run([str(_venv_python()), "-m", "pytest", "--durations=25", *rest])
     # pytest's "no tests collected" must not look like success.
     return 1 if code == PYTEST_NO_TESTS_COLLECTED else code
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, tiny_params, write_yaml
 
 from benchmarks import harness, sweep_part
+from tests.support.params import ROOT, tiny_params, write_yaml
 
 
 def test_stage_names_come_from_the_stage_command_line():

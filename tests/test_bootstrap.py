@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from pipeline import bootstrap
+from tests.support.params import ROOT
 
 
 def test_bootstrap_imports_only_the_standard_library():

@@ -17,37 +17,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from ruamel.yaml import YAML
 
-from pipeline.core.runtime import init_tensorflow
+from pipeline.compute import ModelTask, Recipe, cut_groups, run_groups
+from pipeline.compute.executors import EachEpochOnce
+from pipeline.compute.local import LocalWorkers
+from pipeline.config import BuilderRef, ComputeConfig, ModelConfig
+from tests.support.params import write_yaml
+from tests.support.project import children_of, mlflow_runs, parent_of_models
+from tests.support.training import (
+    COMPUTE_EPOCHS,
+    COMPUTE_SEED,
+    compute_towers,
+    max_difference,
+    weights_of,
+)
 
-init_tensorflow(seed=0)
-
-from conftest import prepared_splits  # noqa: E402
-
-from pipeline.compute import ModelTask, Recipe, cut_groups, run_groups  # noqa: E402
-from pipeline.compute.executors import EachEpochOnce  # noqa: E402
-from pipeline.compute.local import LocalWorkers  # noqa: E402
-from pipeline.config import BuilderRef, ComputeConfig, ModelConfig  # noqa: E402
-from pipeline.config.schema import TrainConfig  # noqa: E402
-from pipeline.core import contracts  # noqa: E402
-
-SEED = 42
-EPOCHS = 25  # long enough that a worker is still mid-group when the test kills it
-RATES = ("hidden_1", "hidden_2", "output")
-# name, rates, weight decay, seed, training set: Adam and AdamW, per-layer rates, extra
-# seeds, and a pool subset with its own label noise (a training set of its own).
-SWEEP = [
-    ("plain", (0.0, 0.0, 0.0), 0.0, 7, None),
-    ("layerwise", (0.01, 0.001, 0.0), 0.0, 7, None),
-    ("decay", (0.0, 0.0, 0.0), 0.5, 7, None),
-    ("both", (0.003, 0.003, 0.003), 0.2, 7, None),
-    ("layerwise-seed8", (0.01, 0.001, 0.0), 0.0, 8, None),
-    ("decay-seed9", (0.0, 0.0, 0.0), 0.5, 9, None),
-    ("small", (0.0, 0.0, 0.0), 0.0, 7, (60, 0.1)),
-    ("small_l2", (0.01, 0.01, 0.01), 0.0, 7, (60, 0.1)),
-]
 BOOM = """
 def boom(input_shape, n_classes):
     raise RuntimeError("this builder fails on purpose")
@@ -55,50 +41,10 @@ def boom(input_shape, n_classes):
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Recipe:
-    folder = tmp_path_factory.mktemp("compute")
-    prepared_splits(folder)
-    meta = contracts.read_meta(folder / "prepared")
-    return Recipe(
-        builder=BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh")),
-        input_shape=tuple(meta.input_shape),
-        n_classes=meta.n_classes,
-        prepared_dir=folder / "prepared",
-        base_seed=SEED,
-        train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=EPOCHS),
-    )
-
-
-def towers():
-    return [
-        (ModelTask(n, tuple(zip(RATES, r, strict=True)), s, d), key) for n, r, d, s, key in SWEEP
-    ]
-
-
-def weights_of(outcome) -> dict[str, list[np.ndarray]]:
-    assert outcome.failures == []
-    return {name: w for result in outcome.results for name, w in result.weights.items()}
-
-
-def max_difference(a: dict, b: dict) -> float:
-    assert a.keys() == b.keys()
-    return max(
-        float(np.max(np.abs(x - y))) for name in a for x, y in zip(a[name], b[name], strict=True)
-    )
-
-
-@pytest.fixture(scope="module")
-def reference(recipe):
-    """Every tower of a training set in one graph, in this process."""
-    tasks = cut_groups(towers(), len(SWEEP), recipe)
-    assert [len(t.towers) for t in tasks] == [6, 2]
-    return weights_of(run_groups(tasks, ComputeConfig(), lambda *_: None))
-
-
-@pytest.fixture(scope="module")
-def on_workers(recipe, tmp_path_factory):
+def on_workers(tensorflow, compute_sweep_recipe, tmp_path_factory):
     """Two workers; group 1's worker SIGKILLed at its first epoch; a group whose builder
     raises beside the others."""
+    recipe = compute_sweep_recipe
     boom_root = tmp_path_factory.mktemp("boom")
     (boom_root / "builders").mkdir()
     (boom_root / "builders" / "boom.py").write_text(BOOM)
@@ -111,10 +57,10 @@ def on_workers(recipe, tmp_path_factory):
             ),
         }
     )
-    tasks = cut_groups(towers(), 3, recipe)
+    tasks = cut_groups(compute_towers(), 3, recipe)
     boom = cut_groups([(ModelTask("broken", (), 7, 0.0), None)], 1, boom_recipe)[0]
     tasks.append(dataclasses.replace(boom, index=len(tasks)))
-    executor = LocalWorkers(n_workers=2, threads=1, seed=SEED)
+    executor = LocalWorkers(n_workers=2, threads=1, seed=COMPUTE_SEED)
     killed = []
     plain_epochs = []  # what the stage's sinks see of "plain", killed and trained again
 
@@ -130,16 +76,17 @@ def on_workers(recipe, tmp_path_factory):
     return outcome, killed, executor, plain_epochs
 
 
-def test_group_sizes_one_three_and_all_give_the_same_bits(recipe, reference):
+@pytest.mark.slow  # 13 graphs of 25 epochs, with the reference
+def test_group_sizes_one_three_and_all_give_the_same_bits(compute_sweep_recipe, compute_reference):
     for size in (1, 3):
-        tasks = cut_groups(towers(), size, recipe)
+        tasks = cut_groups(compute_towers(), size, compute_sweep_recipe)
         assert max(len(t.towers) for t in tasks) == size
         got = weights_of(run_groups(tasks, ComputeConfig(group_size=size), lambda *_: None))
-        assert max_difference(got, reference) == 0.0, size
+        assert max_difference(got, compute_reference) == 0.0, size
 
 
-def test_groups_are_cut_evenly_per_training_set(recipe):
-    tasks = cut_groups(towers(), 4, recipe)
+def test_groups_are_cut_evenly_per_training_set(compute_sweep_recipe):
+    tasks = cut_groups(compute_towers(), 4, compute_sweep_recipe)
     assert [(len(t.towers), t.training_set) for t in tasks] == [
         (3, None),
         (3, None),
@@ -147,21 +94,23 @@ def test_groups_are_cut_evenly_per_training_set(recipe):
     ]
 
 
-def test_two_local_workers_give_the_same_bits_even_after_a_sigkill(on_workers, reference):
+@pytest.mark.slow
+def test_two_local_workers_give_the_same_bits_even_after_a_sigkill(on_workers, compute_reference):
     outcome, killed, _, plain_epochs = on_workers
     assert len(killed) == 1
     results = {r.index: r for r in outcome.results}
     assert results[0].attempts == 2  # the killed group trained again
     assert all(r.attempts == 1 for i, r in results.items() if i != 0)
     got = {name: w for r in outcome.results for name, w in r.weights.items()}
-    assert max_difference(got, reference) == 0.0
+    assert max_difference(got, compute_reference) == 0.0
     # The bit-deciding environment comes back with every group: pinned thread pools.
     assert {r.environment["intra_op_threads"] for r in outcome.results} == {"1"}
     assert {r.environment["inter_op_threads"] for r in outcome.results} == {"2"}
     # The rerun's repeated epochs reach MLflow, the history and the progress block once.
-    assert plain_epochs == list(range(1, EPOCHS + 1))
+    assert plain_epochs == list(range(1, COMPUTE_EPOCHS + 1))
 
 
+@pytest.mark.slow
 def test_a_group_that_raises_fails_alone_with_its_reason(on_workers):
     outcome, _, executor, _ = on_workers
     [failure] = outcome.failures
@@ -171,13 +120,11 @@ def test_a_group_that_raises_fails_alone_with_its_reason(on_workers):
     assert executor.workers == []  # and no worker outlives the run
 
 
+@pytest.mark.slow
 def test_the_stage_on_two_workers_retrains_nothing_and_repeats_its_models(reproduced):
     """`compute:` is no DVC param: changing it leaves `train` up to date; forced to run on two
     workers, `train` writes the same bytes (dvc.lock's hash of models/) and tags each run
     with the environment that decided its bits."""
-    from conftest import children_of, mlflow_runs, parent_of_models, write_yaml
-    from ruamel.yaml import YAML
-
     yaml = YAML(typ="safe", pure=True)
     params = yaml.load(reproduced.params_path.read_text())
     params["compute"] = {"workers": 2, "group_size": 1, "threads_per_worker": 1}
@@ -221,10 +168,8 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_stage_ends_every_run_killed_and_every_worker(reproduced):
-    from conftest import mlflow_runs, write_yaml
-    from ruamel.yaml import YAML
-
     params = YAML(typ="safe", pure=True).load(reproduced.params_path.read_text())
     params["train"]["epochs"] = 5000
     params["compute"] = {"workers": 2, "group_size": 1}

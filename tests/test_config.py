@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, tiny_params, write_yaml
 
 from pipeline.config import load_config, resolve_entries
 from pipeline.core.errors import ConfigError
+from tests.support.params import ROOT, tiny_params, write_yaml
 
 
 def test_project_params_load_and_expand_rates():

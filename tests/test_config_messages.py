@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import tiny_params, write_yaml
 
 from pipeline.config import load_config
 from pipeline.core.errors import ConfigError
+from tests.support.params import tiny_params, write_yaml
 
 
 def _message(tmp_path: Path, edit) -> str:

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+
+from tests.support.params import ROOT
 
 pytestmark = pytest.mark.skipif(
     os.uname().machine != "x86_64", reason="oneDNN's ISA cap is about x86 CPUs"

@@ -8,17 +8,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import (
-    Project,
-    children_of,
-    make_project,
-    mlflow_runs,
-    parent_of_models,
-    tiny_params,
-    write_yaml,
-)
 
 from pipeline.choosing.statistics import mean_and_se
+from tests.support.params import tiny_params, write_yaml
+from tests.support.project import Project, children_of, make_project, mlflow_runs, parent_of_models
 
 K = 3
 

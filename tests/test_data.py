@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_params, write_yaml
 
 from pipeline.config import load_config
 from pipeline.core import contracts
@@ -16,6 +15,7 @@ from pipeline.core.errors import DataError
 from pipeline.datasets import prepared
 from pipeline.prepare import prepare
 from pipeline.reporting.data_note import training_data_note
+from tests.support.params import tiny_params, write_yaml
 
 
 def test_prepare_writes_stratified_splits_with_noise_only_in_train(tmp_path: Path):

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, make_project
+
+from tests.support.params import ROOT
+from tests.support.project import make_project
 
 
 def _bash_blocks(page: Path) -> list[str]:

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from ruamel.yaml import YAML
+
+from tests.support.params import ROOT
 
 DVC_YAML = YAML(typ="safe", pure=True).load((ROOT / "dvc.yaml").read_text())
 

@@ -14,12 +14,13 @@ import time
 import uuid
 
 import pytest
-from conftest import VENV_BIN, Project
 from ruamel.yaml import YAML
 
 from pipeline.choosing.next_rates import EXP_SHOW_BEST
+from tests.support.params import VENV_BIN
+from tests.support.project import Project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]  # tmux
 
 TRY = ["-n", "try_2e_2", "-S", "~sweep", "-S", "+sweep={l2_2e_2: {l2: 0.02}}"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_params, write_yaml
 
 from pipeline.config import load_config
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.datasets import folds, prepared
+from tests.support.params import tiny_params, write_yaml
 
 LABELS = np.repeat([0, 1, 2], [30, 21, 9])
 

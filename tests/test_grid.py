@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Project, tiny_params, write_yaml
 
 from pipeline.config import grid, load_config, memory
 from pipeline.config.entries import resolve_entries
 from pipeline.core.errors import ConfigError
+from tests.support.params import tiny_params, write_yaml
+from tests.support.project import Project
 
 
 def _config(tmp_path: Path, **grid_section):
@@ -110,6 +111,7 @@ def test_the_memory_estimate_counts_weights_adam_slots_and_activations(tmp_path)
         memory.check_memory(folded, 64, 10, available=80_000)
 
 
+@pytest.mark.slow  # a stage process, though it stops at once
 def test_prepare_refuses_a_grid_too_large_for_memory_before_any_training(tmp_path):
     import subprocess
 

@@ -5,22 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core.runtime import init_tensorflow
+from pipeline.config import BuilderRef, ModelConfig, load_config
+from pipeline.config.entries import resolve_towers
 
-init_tensorflow(seed=0)
-
-import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
-from support_modeling import build_mlp  # noqa: E402
-
-from pipeline.config import BuilderRef, ModelConfig, load_config  # noqa: E402
-from pipeline.config.entries import resolve_towers  # noqa: E402
-from pipeline.modeling.builders import build_tower  # noqa: E402
-from pipeline.modeling.metrics import dense_layers  # noqa: E402
-from pipeline.modeling.regularize import kernel_sq_sums, l2_penalty, layer_rate  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 def test_penalty_is_rate_times_sum_of_squares_without_a_half():
     # The textbook weights 0.3, 0.1, 6: their squares sum to 36.1.
+    import keras
+
+    from pipeline.modeling.regularize import kernel_sq_sums, l2_penalty
+    from tests.support.reference import build_mlp
+
     net = build_mlp(3, 1, hidden_units=[], activation="tanh", layer_rates=[0.01])
     output = net.get_layer("output")
     output.kernel.assign(np.array([[0.3], [0.1], [6.0]], dtype=np.float32))
@@ -32,6 +30,12 @@ def test_penalty_is_rate_times_sum_of_squares_without_a_half():
 
 
 def test_each_layer_carries_its_own_rate():
+    import keras
+
+    from pipeline.modeling.metrics import dense_layers
+    from pipeline.modeling.regularize import kernel_sq_sums, l2_penalty, layer_rate
+    from tests.support.reference import build_mlp
+
     net = build_mlp(8, 3, hidden_units=[5, 4], activation="relu", layer_rates=[0.1, 0.0, 0.02])
     layers = dense_layers(net)
     assert [layer.name for layer in layers] == ["hidden_1", "hidden_2", "output"]
@@ -45,6 +49,12 @@ def test_each_layer_carries_its_own_rate():
 
 
 def test_rates_survive_save_and_safe_load(tmp_path):
+    import keras
+
+    from pipeline.modeling.metrics import dense_layers
+    from pipeline.modeling.regularize import l2_penalty, layer_rate
+    from tests.support.reference import build_mlp
+
     net = build_mlp(8, 3, hidden_units=[5], activation="tanh", layer_rates=[0.03, 0.001])
     net.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
@@ -53,8 +63,12 @@ def test_rates_survive_save_and_safe_load(tmp_path):
 
 
 def test_params_resolve_to_one_rate_per_dense_layer_for_every_tower(params_file):
-    from conftest import write_yaml
     from ruamel.yaml import YAML
+
+    from pipeline.modeling.builders import build_tower
+    from pipeline.modeling.metrics import dense_layers
+    from pipeline.modeling.regularize import layer_rate
+    from tests.support.params import write_yaml
 
     params = YAML(typ="safe").load(params_file.read_text())
     params["base"]["repeat_seeds"] = [7]

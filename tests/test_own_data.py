@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_params, write_yaml
 from PIL import Image
 
 from pipeline.config import load_config
@@ -17,6 +16,7 @@ from pipeline.core.contracts import read_meta
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.datasets import prepared
 from pipeline.prepare import prepare
+from tests.support.params import tiny_params, write_yaml
 
 
 def _digits():

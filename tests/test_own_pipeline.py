@@ -8,7 +8,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import Project, model_runs, tiny_params, write_yaml
+
+from tests.support.params import tiny_params, write_yaml
+from tests.support.project import Project, model_runs
 
 pytestmark = pytest.mark.slow
 
@@ -108,11 +110,11 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     seed = params["base"]["seed"]
     init_tensorflow(seed)
     import keras
-    from support_modeling import max_weight_difference, train_alone
 
     from pipeline.config import BuilderRef, load_config
     from pipeline.datasets import prepared
     from pipeline.modeling.builders import build_tower
+    from tests.support.reference import max_weight_difference, train_alone
 
     config = load_config(project.params_path)
     prepared_dir = project.root / "data" / "prepared"

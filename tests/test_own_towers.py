@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.config import BuilderRef, CnnConfig, ModelConfig
+from pipeline.config.rates import resolve_rates
 from pipeline.core.runtime import init_tensorflow
+from pipeline.datasets import prepared
+from tests.support.params import ROOT
+from tests.support.training import fit_alone, fit_fused, prepared_splits
 
-init_tensorflow(seed=0)
-
-from conftest import ROOT, fit_alone, fit_fused, prepared_splits  # noqa: E402
-from support_modeling import max_weight_difference  # noqa: E402
-
-from pipeline.config import BuilderRef, CnnConfig, ModelConfig  # noqa: E402
-from pipeline.config.rates import resolve_rates  # noqa: E402
-from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling.builders import build_tower, regularizable_names  # noqa: E402
-from pipeline.modeling.towers import Tower  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 EPOCHS = 4
 CNN = ModelConfig(
@@ -50,6 +47,8 @@ def splits(tmp_path_factory) -> dict[str, prepared.Split]:
 
 
 def _model(config, name, l2, seed, shape):
+    from pipeline.modeling.builders import build_tower, regularizable_names
+
     builder = BuilderRef.of(config, ROOT)
     rates = dict(resolve_rates(l2, regularizable_names(builder, shape, 10), "l2"))
     return build_tower(builder, shape, 10, rates, seed=seed, name=name)
@@ -64,6 +63,9 @@ def _alone(config, splits, name, l2, decay, seed):
 
 @pytest.mark.parametrize("builder", list(SWEEPS))
 def test_every_tower_of_any_builder_equals_its_model_trained_alone(splits, builder):
+    from pipeline.modeling.towers import Tower
+    from tests.support.reference import max_weight_difference
+
     config, sweep = SWEEPS[builder]
     shape = splits["train"].features.shape[1:]
     assert shape == (8, 8, 1)

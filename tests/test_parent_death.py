@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from pipeline.core import parent, runner
 from pipeline.core.files import clean_stale
+from tests.support.params import ROOT
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux")
 

@@ -7,7 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import (
+from ruamel.yaml import YAML
+
+from tests.support.params import write_yaml
+from tests.support.project import (
     ALWAYS_RUN,
     Project,
     children_of,
@@ -16,9 +19,7 @@ from conftest import (
     parent_of_models,
     parent_runs,
     ran_stages,
-    write_yaml,
 )
-from ruamel.yaml import YAML
 
 pytestmark = pytest.mark.slow
 

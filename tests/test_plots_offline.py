@@ -17,9 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Project
 
 from pipeline.bootstrap import write_plots_page
+from tests.support.params import ROOT
+from tests.support.project import Project
+
+# Every test here runs `dvc plots show` (or `dvc init` for it): slow by the tiers' rule.
+pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -120,7 +124,7 @@ def test_error_curves_are_one_chart_per_entry(shown: dict):
     assert len(re.findall(r'class="mark-line role-mark', svg)) >= len(entries)
 
 
-@pytest.mark.slow
+@pytest.mark.services  # Chromium
 @pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",

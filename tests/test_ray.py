@@ -1,9 +1,9 @@
 """A 2-node Ray cluster on loopback trains the groups with the same bits as this process.
 
 Real Ray: `ray.cluster_utils.Cluster` as Ray's own tests use it, two nodes of 1 CPU each on
-127.0.0.1 only (/work/shared/RAY-ON-LOOPBACK.md: both settings), dashboard and usage stats
-off, token authentication set explicitly, a HOME of its own. One cluster for the module,
-shut down by the fixture that started it.
+127.0.0.1 only (`node_ip_address` with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), dashboard and
+usage stats off, token authentication set explicitly, a HOME of its own. One cluster for
+the module, shut down by the fixture that started it.
 """
 
 from __future__ import annotations
@@ -13,69 +13,68 @@ import secrets
 
 import pytest
 
-RAY_ENV = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # with node_ip_address: loopback only
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AUTH_MODE": "token",
-    "RAY_AUTH_TOKEN": secrets.token_hex(16),
-}
-# Ray reads these when it is imported; the fixture below puts the earlier values back.
-_SAVED = {k: os.environ.get(k) for k in [*RAY_ENV, "HOME", "RAY_ADDRESS"]}
-os.environ.update(RAY_ENV)
-ray = pytest.importorskip("ray")
+from pipeline.compute import cut_groups, run_groups
+from pipeline.config import ComputeConfig
+from tests.support.project import children_of, mlflow_runs, parent_of_models
+from tests.support.training import COMPUTE_SWEEP, compute_towers, max_difference, weights_of
 
-from test_compute import (  # noqa: E402, F401
-    SWEEP,
-    max_difference,
-    recipe,
-    reference,
-    towers,
-    weights_of,
-)
-
-from pipeline.compute import cut_groups, run_groups  # noqa: E402
-from pipeline.config import ComputeConfig  # noqa: E402
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    from ray.cluster_utils import Cluster
-
-    os.environ.update(RAY_ENV, HOME=str(tmp_path_factory.mktemp("ray-home")))
-    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
-    started = Cluster(initialize_head=True, head_node_args=node)
-    try:
-        started.add_node(num_cpus=1, node_ip_address="127.0.0.1")
-        started.wait_for_nodes()
-        os.environ["RAY_ADDRESS"] = started.address
-        yield started
-    finally:
-        started.shutdown()
-        for key, value in _SAVED.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def ray_env() -> dict[str, str]:
+    """What the cluster and the stage that joins it read from the environment."""
+    return {
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # with node_ip_address: loopback only
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(16),
+    }
 
 
-def test_a_two_node_ray_cluster_gives_the_same_bits(cluster, recipe, reference):  # noqa: F811
-    tasks = cut_groups(towers(), 3, recipe)
+@pytest.fixture(scope="module")
+def cluster(ray_env, tmp_path_factory):
+    """Two single-CPU nodes on loopback. Ray reads its settings when it is imported, so they
+    are set before the import, and put back (by the MonkeyPatch) when the module is done."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in ray_env.items():
+            patch.setenv(key, value)
+        patch.setenv("HOME", str(tmp_path_factory.mktemp("ray-home")))
+        patch.delenv("RAY_ADDRESS", raising=False)
+        pytest.importorskip("ray")
+        from ray.cluster_utils import Cluster
+
+        node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
+        started = Cluster(initialize_head=True, head_node_args=node)
+        try:
+            started.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+            started.wait_for_nodes()
+            patch.setenv("RAY_ADDRESS", started.address)
+            yield started
+        finally:
+            started.shutdown()
+
+
+def test_a_two_node_ray_cluster_gives_the_same_bits(
+    cluster, compute_sweep_recipe, compute_reference
+):
+    recipe = compute_sweep_recipe
+    tasks = cut_groups(compute_towers(), 3, recipe)
     epochs_seen: list[int] = []
     outcome = run_groups(
         tasks,
         ComputeConfig(group_size=3),
         lambda epoch, per_tower: epochs_seen.append(epoch),
     )
-    assert max_difference(weights_of(outcome), reference) == 0.0
+    assert max_difference(weights_of(outcome), compute_reference) == 0.0
     # Every group's epochs streamed back while it trained, from both nodes' workers.
     assert len(epochs_seen) == len(tasks) * recipe.train.epochs
     assert {r.environment["intra_op_threads"] for r in outcome.results} == {"1"}
 
 
-def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, reproduced):
+def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, ray_env, reproduced):
     """`dvc repro -f train` with RAY_ADDRESS set: the same hash of models/ in dvc.lock, and
     the stage's runs FINISHED (only the stage talks to MLflow)."""
-    from conftest import children_of, mlflow_runs, parent_of_models
     from ruamel.yaml import YAML
 
     def models_hash() -> str:
@@ -83,7 +82,7 @@ def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, reproduc
         return lock["stages"]["train"]["outs"][0]["md5"]
 
     before = models_hash()
-    reproduced.env.update(RAY_ENV, RAY_ADDRESS=cluster.address, HOME=os.environ["HOME"])
+    reproduced.env.update(ray_env, RAY_ADDRESS=cluster.address, HOME=os.environ["HOME"])
     result = reproduced.dvc("repro", "-f", "train")
     assert "Ray tasks on the cluster" in result.stderr + result.stdout
     assert models_hash() == before
@@ -94,16 +93,15 @@ def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, reproduc
 
 
 def test_a_node_removed_while_its_group_trains_costs_a_rerun_not_a_bit(
-    cluster,
-    recipe,  # noqa: F811
-    reference,  # noqa: F811
+    cluster, compute_sweep_recipe, compute_reference
 ):
     """A third node joins; at the sweep's first epoch, with one group on each of the three
     single-CPU nodes, it is removed. The group it held trains again elsewhere: the same bits,
     and its repeated epochs reach the stage's sinks once."""
+    recipe = compute_sweep_recipe
     extra = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
     cluster.wait_for_nodes()
-    tasks = cut_groups(towers(), 3, recipe)
+    tasks = cut_groups(compute_towers(), 3, recipe)
     assert len(tasks) == 3  # one group per node's CPU
     epochs_seen: list[tuple[int, str]] = []
     removed = []
@@ -118,7 +116,7 @@ def test_a_node_removed_while_its_group_trains_costs_a_rerun_not_a_bit(
     assert removed == [1]
     attempts = sorted(r.attempts for r in outcome.results)
     assert attempts == [1, 1, 2]  # the removed node's group, and only it, trained again
-    assert max_difference(weights_of(outcome), reference) == 0.0
+    assert max_difference(weights_of(outcome), compute_reference) == 0.0
     assert sorted(epochs_seen) == sorted(
-        (epoch, name) for epoch in range(1, recipe.train.epochs + 1) for name, *_ in SWEEP
+        (epoch, name) for epoch in range(1, recipe.train.epochs + 1) for name, *_ in COMPUTE_SWEEP
     )

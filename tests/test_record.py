@@ -9,7 +9,8 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import Project, children_of, mlflow_runs, parent_runs, ran_stages
+
+from tests.support.project import Project, children_of, mlflow_runs, parent_runs, ran_stages
 
 pytestmark = pytest.mark.slow
 

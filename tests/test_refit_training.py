@@ -8,19 +8,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.core.runtime import init_tensorflow
+from pipeline import compute
+from pipeline.compute.work import build_group_models
+from pipeline.config import BuilderRef, load_config, resolve_entries
+from pipeline.core import contracts
+from pipeline.datasets import folds
+from pipeline.prepare import prepare
+from tests.support.params import tiny_params, write_yaml
+from tests.support.training import fit_alone
 
-init_tensorflow(seed=0)
-
-from conftest import fit_alone, tiny_params, write_yaml  # noqa: E402
-
-from pipeline import compute  # noqa: E402
-from pipeline.compute.work import build_group_models  # noqa: E402
-from pipeline.config import BuilderRef, load_config, resolve_entries  # noqa: E402
-from pipeline.core import contracts  # noqa: E402
-from pipeline.datasets import folds  # noqa: E402
-from pipeline.modeling import build_tower  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +38,8 @@ def prepared(tmp_path_factory):
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_the_refit_is_the_model_trained_alone_on_the_pooled_rows(prepared, workers):
+    from pipeline.modeling import build_tower
+
     folder, config = prepared
     meta = contracts.read_meta(folder / "prepared")
     pool = folds.read_cv_pool(folder / "prepared")

@@ -4,30 +4,31 @@ Keras's term on exactly the configured kernels; the builders and their one-line 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
+from pipeline.config import BuilderRef, ModelConfig
+from pipeline.config.rates import resolve_rates
+from pipeline.config.schema import TrainConfig
+from pipeline.core.errors import ConfigError
 from pipeline.core.runtime import init_tensorflow
+from pipeline.datasets import prepared
 
-init_tensorflow(seed=0)
+if TYPE_CHECKING:
+    import keras
 
-import keras  # noqa: E402  (after init_tensorflow, which must run before TensorFlow loads)
-from support_modeling import build_mlp, max_weight_difference, train_alone  # noqa: E402
-
-from pipeline.config import BuilderRef, ModelConfig  # noqa: E402
-from pipeline.config.rates import resolve_rates  # noqa: E402
-from pipeline.config.schema import TrainConfig  # noqa: E402
-from pipeline.core.errors import ConfigError  # noqa: E402
-from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling import regularize  # noqa: E402
-from pipeline.modeling.builders import build_base, build_tower, regularizable_names  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _every_layer_type() -> keras.Model:
     """One of each regularizable layer type, with biases and non-regularizable layers."""
+    import keras
+
     image = keras.Input(shape=(6, 6, 2), name="image")
     x = keras.layers.Conv2D(3, 3, padding="same", name="conv2d")(image)
     x = keras.layers.Conv2DTranspose(2, 3, padding="same", name="conv2d_t")(x)
@@ -63,6 +64,11 @@ def _sum_of_squares(variables) -> float:
 
 
 def test_every_supported_layer_type_carries_exactly_its_rate_on_its_kernels():
+    import keras
+
+    from pipeline.modeling import regularize
+    from tests.support.reference import max_weight_difference
+
     keras.utils.set_random_seed(1)
     base = _every_layer_type()
     assert [layer.name for layer in regularize.regularizable_layers(base)] == REGULARIZABLE
@@ -102,6 +108,10 @@ def test_every_supported_layer_type_carries_exactly_its_rate_on_its_kernels():
 
 
 def test_a_builders_own_regularizers_are_replaced():
+    import keras
+
+    from pipeline.modeling import regularize
+
     inputs = keras.Input(shape=(4,))
     x = keras.layers.Dense(3, kernel_regularizer="l1", bias_regularizer="l2", name="a")(inputs)
     model = regularize.with_l2(keras.Model(inputs, x), {"a": 0.5})
@@ -112,6 +122,10 @@ def test_a_builders_own_regularizers_are_replaced():
 
 
 def test_nested_models_are_cloned_with_their_rates():
+    import keras
+
+    from pipeline.modeling import regularize
+
     inner = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3, name="inner_dense")])
     inputs = keras.Input(shape=(4,))
     outputs = keras.layers.Dense(2, activation="softmax", name="head")(inner(inputs))
@@ -162,6 +176,12 @@ def _mlp_config(**changes) -> ModelConfig:
 
 def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     """The default sweep's models are unchanged: same names, same initial weights."""
+    import keras
+
+    from pipeline.modeling import regularize
+    from pipeline.modeling.builders import build_tower
+    from tests.support.reference import build_mlp, max_weight_difference, train_alone
+
     rates = {"hidden_1": 0.01, "hidden_2": 0.0, "output": 0.003}
     new = build_tower(BuilderRef(_mlp_config()), (64,), 10, rates, seed=42, name="m")
     keras.utils.set_random_seed(42)
@@ -183,6 +203,8 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
 
 
 def test_the_mlp_flattens_images():
+    from pipeline.modeling.builders import build_base
+
     model = build_base(BuilderRef(_mlp_config()), (8, 8, 1), 10)
     assert [layer.name for layer in model.layers] == [
         "features", "flatten", "hidden_1", "hidden_2", "output",
@@ -190,6 +212,9 @@ def test_the_mlp_flattens_images():
 
 
 def test_unnamed_layers_get_the_same_names_in_every_tower(tmp_path):
+    from pipeline.modeling import regularize
+    from pipeline.modeling.builders import build_tower, regularizable_names
+
     (tmp_path / "builders").mkdir()
     (tmp_path / "builders" / "plain.py").write_text(
         "import keras\n"
@@ -251,6 +276,8 @@ BAD_BUILDERS = {
 
 @pytest.mark.parametrize("spec", list(BAD_BUILDERS))
 def test_a_bad_builder_is_a_one_line_error(tmp_path, spec):
+    from pipeline.modeling.builders import build_base
+
     source, message = BAD_BUILDERS[spec]
     (tmp_path / "builders").mkdir()
     file = spec.partition(":")[0]
@@ -264,11 +291,16 @@ def test_a_bad_builder_is_a_one_line_error(tmp_path, spec):
 
 
 def test_the_cnn_needs_images():
+    from pipeline.modeling.builders import build_base
+
     with pytest.raises(ConfigError, match=r"'cnn' needs images .* set data.shape: image"):
         build_base(BuilderRef(_mlp_config(builder="cnn")), (64,), 10)
 
 
 def test_the_shipped_example_builder_builds_and_takes_a_glob_mapping():
+    from pipeline.modeling import regularize
+    from pipeline.modeling.builders import build_tower, regularizable_names
+
     builder = BuilderRef.of(_mlp_config(builder="builders/example.py:small_convnet"), ROOT)
     names = regularizable_names(builder, (8, 8, 1), 10)
     assert names == ["conv_stem", "conv_separable", "dense_hidden", "dense_output"]

@@ -12,8 +12,10 @@ import hashlib
 import json
 
 import pytest
-from conftest import ALWAYS_RUN, UP_TO_DATE, Project, mlflow_runs, ran_stages, write_yaml
 from ruamel.yaml import YAML
+
+from tests.support.params import write_yaml
+from tests.support.project import ALWAYS_RUN, UP_TO_DATE, Project, mlflow_runs, ran_stages
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import (
+from ruamel.yaml import YAML
+
+from pipeline.core import runner
+from pipeline.core.errors import LabError, TrackingError
+from pipeline.tracking import runs, store
+from tests.support.params import tiny_params, write_yaml
+from tests.support.project import (
     UP_TO_DATE,
     Project,
     mlflow_runs,
@@ -23,15 +29,8 @@ from conftest import (
     parent_of_models,
     parent_runs,
     ran_stages,
-    tiny_params,
-    write_yaml,
 )
-from ruamel.yaml import YAML
-
-from benchmarks.servers import free_port
-from pipeline.core import runner
-from pipeline.core.errors import LabError, TrackingError
-from pipeline.tracking import runs, store
+from tests.support.services import free_port
 
 
 @pytest.fixture

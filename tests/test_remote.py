@@ -1,20 +1,20 @@
 """A DVC remote (a local folder here, S3 for teams): push, then a fresh clone pulls the
-prepared data and models and has nothing to reproduce."""
+prepared data and models and has nothing to reproduce. The project pushed is a copy of the
+session's trained one: no training here."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import Project, ran_stages
-from test_queue import one_entry_project
+
+from tests.support.project import Project, ran_stages
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_fresh_clone_pulls_data_and_models_and_has_nothing_to_rerun(project: Project):
-    one_entry_project(project)
+def test_a_fresh_clone_pulls_data_and_models_and_has_nothing_to_rerun(reproduced: Project):
+    project = reproduced
     remote = project.root.parent / "remote"
     project.dvc("remote", "add", "-d", "shared", str(remote))
-    project.dvc("repro")
     project.dvc("push")
     # What a teammate needs besides the remote: dvc.lock, and the uncached metrics/report.
     project.run("git", "add", "-A")

@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Project, children_of, mlflow_runs, parent_of_models, parent_runs
 from ruamel.yaml import YAML
 
 from pipeline import choosing
 from pipeline.config.entries import EntrySpec
 from pipeline.reporting import plots
 from pipeline.reporting.table import COLUMNS, rank, rate_converter, rates_by_layer, to_markdown
+from tests.support.project import Project, children_of, mlflow_runs, parent_of_models, parent_runs
 
 PLOT_FILES = (
     "error_vs_rate",
@@ -270,9 +270,8 @@ gradient per weight while AdamW's decay is not rescaled.
 
 
 def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
-    from conftest import ROOT
-
     from pipeline.core.contracts import NEAR_LINEAR_Z
+    from tests.support.params import ROOT
 
     titles = [
         next(iter(plot)) if isinstance(plot, dict) else plot

@@ -7,10 +7,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import Project, mlflow_runs, model_runs, parent_runs, write_yaml
 from ruamel.yaml import YAML
 
 from pipeline.core.spread import SPREAD_METRICS, seed_summary
+from tests.support.params import write_yaml
+from tests.support.project import Project, mlflow_runs, model_runs, parent_runs
 
 
 def test_seed_summary_is_mean_and_sample_std():

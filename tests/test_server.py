@@ -9,13 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Project, model_runs
-from team import mlflow_server, postgres_server, run_queued_experiments
-from test_queue import RATES, check_runs, one_entry_project
 
 from pipeline.core import contracts
+from tests.support.project import (
+    Project,
+    check_queued_runs,
+    model_runs,
+    one_entry_project,
+    run_queued_experiments,
+)
+from tests.support.services import mlflow_server, postgres_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]  # PostgreSQL
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     folder = tmp_path_factory.mktemp("server")
     with (
         postgres_server() as database,
-        mlflow_server(database, folder / "artifacts", folder / "server.log") as uri,
+        mlflow_server(database, folder / "artifacts", folder / "server.log", workers=2) as uri,
     ):
         yield uri, database, folder / "artifacts"
 
@@ -94,7 +99,7 @@ def test_queued_experiments_all_land_on_the_server(project: Project, server: tup
     uri, _, _ = server
     one_entry_project(project, experiment="l2-lab-queue")
     project.env["MLFLOW_TRACKING_URI"] = uri
-    rates = RATES[:2]  # both at once; test_queue.py also checks experiments that wait
+    rates = (0.0, 0.01)  # both at once; test_queue.py also checks experiments that wait
     run_queued_experiments(project, [f"sweep.plain.l2={rate}" for rate in rates], jobs=2)
-    check_runs(_client(uri), "l2-lab-queue", rates)
+    check_queued_runs(_client(uri), "l2-lab-queue", rates)
     assert not (project.root / "mlflow.db").exists()

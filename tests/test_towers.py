@@ -7,20 +7,16 @@ for: the test asserts max |difference| == 0 (same process, same ops, same seeds)
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
+from pipeline.config.schema import TrainConfig
 from pipeline.core.runtime import init_tensorflow
+from pipeline.datasets import prepared
+from tests.support.training import fit_alone, fit_fused, prepared_splits
 
-init_tensorflow(seed=0)
-
-from conftest import fit_alone, fit_fused, prepared_splits  # noqa: E402
-from support_modeling import build_mlp, fit_tower_groups, max_weight_difference  # noqa: E402
-
-from pipeline.config.schema import TrainConfig  # noqa: E402
-from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling.towers import Tower  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 # name, per-layer rates, weight decay, seed: Adam and AdamW, one rate and per-layer rates,
 # and an extra seed (own initialisation and batch order) in one sweep.
@@ -42,6 +38,10 @@ def splits(tmp_path_factory) -> dict[str, prepared.Split]:
 
 
 def _model(name, rates, seed):
+    import keras
+
+    from tests.support.reference import build_mlp
+
     keras.utils.set_random_seed(seed)
     return build_mlp(64, 10, hidden_units=[24], activation="tanh", layer_rates=rates, name=name)
 
@@ -54,6 +54,8 @@ def _alone(splits, name, rates, decay, seed):
 
 
 def _fused(splits, sweep):
+    from pipeline.modeling.towers import Tower
+
     init_tensorflow(0)  # a different global seed: the towers must not depend on it
     inputs = [Tower(_model(n, r, s), s, d) for n, r, d, s in sweep]
     history: list[tuple[int, dict]] = []
@@ -67,6 +69,8 @@ def _fused(splits, sweep):
 
 
 def test_every_tower_equals_its_model_trained_alone(splits):
+    from tests.support.reference import max_weight_difference
+
     towers, history, outcome = _fused(splits, SWEEP)
     assert outcome.diverged_at_epoch == {}
     for name, rates, decay, seed in SWEEP:
@@ -82,11 +86,15 @@ def test_every_tower_equals_its_model_trained_alone(splits):
 
 
 def test_towers_of_different_seeds_differ(splits):
+    from tests.support.reference import max_weight_difference
+
     towers, _, _ = _fused(splits, SWEEP)
     assert max_weight_difference(towers["layerwise"], towers["layerwise-seed8"]) > 0
 
 
 def test_a_diverging_tower_leaves_the_others_exact(splits):
+    from tests.support.reference import max_weight_difference
+
     sweep = [("plain", [0.0, 0.0], 0.0, 7), ("boom", [1e38, 1e38], 0.0, 7)]
     towers, history, outcome = _fused(splits, sweep)
     assert outcome.diverged_at_epoch == {"boom": 1}
@@ -97,6 +105,8 @@ def test_a_diverging_tower_leaves_the_others_exact(splits):
 
 
 def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_path):
+    import keras
+
     towers, _, _ = _fused(splits, SWEEP[:2])
     model = towers["layerwise"]
     model.save(tmp_path / "model.keras")
@@ -110,6 +120,8 @@ def test_an_extracted_tower_saves_and_loads_as_a_standalone_model(splits, tmp_pa
 def test_groups_of_different_training_sets_in_one_process_stay_exact(splits):
     """train.py fits one group per training-set size, one after the other: each tower still
     equals its model trained alone on its own rows (nested subsets of one split)."""
+    from pipeline.modeling.towers import Tower
+    from tests.support.reference import fit_tower_groups, max_weight_difference
 
     small = prepared.Split(splits["train"].features[:40], splits["train"].labels[:40])
     groups_spec = [
@@ -134,6 +146,8 @@ def test_fold_towers_equal_each_fold_trained_alone(splits):
     fold as validation; every fold's tower equals that fold trained alone, and its
     per-epoch validation figures are those of its own held-out rows."""
     from pipeline.datasets.folds import fold_sets
+    from pipeline.modeling.towers import Tower
+    from tests.support.reference import fit_tower_groups, max_weight_difference
 
     pool = prepared.Split(
         np.concatenate([splits["train"].features, splits["val"].features]),

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from pipeline.tracking import records, store
+from tests.support.params import ROOT
 
 
 @pytest.fixture

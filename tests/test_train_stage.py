@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from conftest import ROOT, tiny_params
+import pytest
 
-from pipeline.core.runtime import init_tensorflow
+from pipeline.compute.sweep_plan import build_models, warn_overwhelming_penalties
+from pipeline.config import BuilderRef, LabConfig
+from pipeline.config.entries import resolve_towers
+from tests.support.params import ROOT, tiny_params
 
-init_tensorflow(seed=0)
-
-from pipeline.compute.sweep_plan import build_models, warn_overwhelming_penalties  # noqa: E402
-from pipeline.config import BuilderRef, LabConfig  # noqa: E402
-from pipeline.config.entries import resolve_towers  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 def _towers_and_models(sweep: dict):
@@ -37,7 +37,8 @@ def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
 
 def test_tower_models_start_as_models_built_alone():
     import keras
-    from support_modeling import build_mlp
+
+    from tests.support.reference import build_mlp
 
     towers, models = _towers_and_models({"a": {"l2": 0.0}, "b": {"l2": [0.01, 0.0, 0.0]}})
     assert [m.name for m in models] == ["a", "b", "a-seed43", "b-seed43"]

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_params, write_yaml
 
 from pipeline.core import contracts
+from tests.support.params import tiny_params, write_yaml
+
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 def _prepare_and_train(folder: Path, params: dict, monkeypatch: pytest.MonkeyPatch):

@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 
 from pipeline.core.runtime import init_tensorflow
+from pipeline.datasets import prepared
+from tests.support.training import fit_fused, prepared_splits
 
-init_tensorflow(seed=0)
-
-from conftest import fit_fused, prepared_splits  # noqa: E402
-from support_modeling import build_mlp  # noqa: E402
-
-from pipeline.datasets import prepared  # noqa: E402
-from pipeline.modeling.metrics import model_metrics  # noqa: E402
-from pipeline.modeling.optimizer import PerTowerAdamW  # noqa: E402
-from pipeline.modeling.regularize import kernel_sq_sums  # noqa: E402
-from pipeline.modeling.towers import Tower  # noqa: E402
+# Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
+pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +21,9 @@ def splits(tmp_path_factory) -> dict[str, prepared.Split]:
 
 
 def _train(splits, rates, seed=7, epochs=15, weight_decay=0.0):
+    from pipeline.modeling.towers import Tower
+    from tests.support.reference import build_mlp
+
     init_tensorflow(seed)
     net = build_mlp(64, 10, hidden_units=[32], activation="tanh", layer_rates=rates, name="test")
     history: list[dict[str, float]] = []
@@ -40,6 +37,8 @@ def _train(splits, rates, seed=7, epochs=15, weight_decay=0.0):
 
 
 def test_same_seed_gives_identical_weights_and_metrics(splits):
+    from pipeline.modeling.metrics import model_metrics
+
     first, first_history, _ = _train(splits, [0.001, 0.001])
     second, second_history, _ = _train(splits, [0.001, 0.001])
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
@@ -49,6 +48,8 @@ def test_same_seed_gives_identical_weights_and_metrics(splits):
 
 
 def test_higher_rate_gives_smaller_weights(splits):
+    from pipeline.modeling.regularize import kernel_sq_sums
+
     norms = [
         sum(kernel_sq_sums(_train(splits, [rate, rate])[0]).values()) for rate in (0.0, 0.003, 0.03)
     ]
@@ -71,6 +72,8 @@ def test_a_diverging_loss_is_noted_at_its_first_epoch(splits):
 
 
 def test_final_metrics_are_consistent(splits):
+    from pipeline.modeling.metrics import model_metrics
+
     net, _, _ = _train(splits, [0.01, 0.0], epochs=5)
     metrics = model_metrics(net, splits)
     assert metrics["generalization_gap"] == pytest.approx(
@@ -85,6 +88,8 @@ def test_final_metrics_are_consistent(splits):
 def test_weight_decay_shrinks_kernels_but_not_biases():
     import keras
 
+    from pipeline.modeling.optimizer import PerTowerAdamW
+
     kernel = keras.Variable(np.full((2, 2), 4.0, dtype="float32"), name="kernel")
     bias = keras.Variable(np.full((2,), 4.0, dtype="float32"), name="bias")
     decaying = PerTowerAdamW(learning_rate=0.1, decays=[(kernel, 0.5)])
@@ -98,6 +103,8 @@ def test_weight_decay_shrinks_kernels_but_not_biases():
 
 
 def test_weight_decay_training_gives_smaller_weights(splits):
+    from pipeline.modeling.regularize import kernel_sq_sums
+
     norms = [
         sum(kernel_sq_sums(_train(splits, [0.0, 0.0], weight_decay=decay)[0]).values())
         for decay in (0.0, 2.0)

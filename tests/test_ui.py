@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from team import mlflow_server
 
-pytestmark = pytest.mark.slow
+from tests.support.services import mlflow_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]  # Chromium
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -44,7 +45,6 @@ def _entry_figures(test_error: float) -> dict[str, float]:
 def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, dict]:
     """Log a two-entry sweep as the stages do; return the experiment id and the links of the
     parent run's description, by their text."""
-    from conftest import write_yaml
     from mlflow.tracking import MlflowClient
     from ruamel.yaml import YAML
 
@@ -57,6 +57,7 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     from pipeline.reporting import plots, table
     from pipeline.tracking import records, runs, store
     from pipeline.train import tower_params
+    from tests.support.params import write_yaml
 
     raw = YAML(typ="safe").load(params_file.read_text())
     raw["base"]["experiment"] = experiment
@@ -137,7 +138,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium "
                     "chromium-driver)")  # fmt: skip
     pytest.importorskip("selenium", reason="needs selenium (pip install selenium)")
-    from conftest import tiny_params, write_yaml
+    from tests.support.params import tiny_params, write_yaml
 
     folder = tmp_path_factory.mktemp("ui")
     store_uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -151,15 +152,26 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"uri": uri, "experiment_id": experiment_id, "links": links}
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator:
-    """A fresh headless Chromium (its own profile: no UI settings remembered)."""
-    browser = _browser(tmp_path / "chromium-profile")
+@pytest.fixture(scope="module")
+def browser(ui: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """One headless Chromium for the module, with a profile of its own."""
+    started = _browser(tmp_path_factory.mktemp("chromium") / "profile")
     try:
-        yield browser
+        yield started
     finally:
-        browser.save_screenshot(str(tmp_path / "last_page.png"))
-        browser.quit()
+        started.quit()
+
+
+@pytest.fixture
+def driver(browser, ui: dict, tmp_path: Path) -> Iterator:
+    """The module's Chromium as a fresh one meets the UI: no UI setting remembered (the UI
+    keeps them in the page's storage), no page open."""
+    browser.get(f"{ui['uri']}/#/")
+    browser.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    yield browser
+    browser.save_screenshot(str(tmp_path / "last_page.png"))
     assert (tmp_path / "last_page.png").read_bytes()[:4] == b"\x89PNG"
 
 

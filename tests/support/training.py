@@ -1,0 +1,114 @@
+"""Training helpers on the tiny params: prepared splits, one model fitted alone, towers fitted
+together, and the compute tests' sweep of groups (shared by the local-worker and Ray tests).
+
+Keras is imported inside the functions: call them from tests that use the `tensorflow`
+fixture, so TensorFlow starts once, set up by `init_tensorflow`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tests.support.params import tiny_params, write_yaml
+
+
+def prepared_splits(folder: Path, **data_settings) -> dict:
+    """The tiny params' splits (with `data_settings` applied), prepared under `folder`."""
+    from pipeline.datasets import prepared
+    from pipeline.prepare import prepare
+
+    params = tiny_params()
+    params["data"].update(data_settings)
+    write_yaml(folder / "params.yaml", params)
+    prepare(folder / "params.yaml", folder / "prepared")
+    return {name: prepared.read_split(folder / "prepared", name) for name in prepared.SPLITS}
+
+
+def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight_decay=0.0):
+    """One model trained as a process of its own trains it (`reference.train_alone`,
+    learning rate 0.01, batch 16, as the tower tests' fused runs); its per-epoch metrics."""
+    from pipeline.config.schema import TrainConfig
+    from tests.support.reference import train_alone
+
+    history: list[dict[str, float]] = []
+    train_alone(
+        model,
+        splits["train"],
+        splits["val"],
+        TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs),
+        seed=seed,
+        entry=entry,
+        weight_decay=weight_decay,
+        sinks=[lambda epoch, metrics: history.append(metrics)],
+    )
+    return history
+
+
+def fit_fused(inputs: list, splits: dict, *, epochs: int, sinks=()):
+    """`towers.fit_towers` of `inputs` with `fit_alone`'s settings; returns its outcome."""
+    from pipeline.config.schema import TrainConfig
+    from pipeline.modeling.towers import fit_towers
+
+    settings = TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs)
+    return fit_towers(inputs, splits["train"], splits["val"], settings, sinks=list(sinks))
+
+
+# --- the compute tests' sweep: where its groups train changes no bit -----------------------
+
+COMPUTE_SEED = 42
+COMPUTE_EPOCHS = 25  # long enough that a worker is still mid-group when a test kills it
+COMPUTE_RATES = ("hidden_1", "hidden_2", "output")
+# name, rates, weight decay, seed, training set: Adam and AdamW, per-layer rates, extra
+# seeds, and a pool subset with its own label noise (a training set of its own).
+COMPUTE_SWEEP = [
+    ("plain", (0.0, 0.0, 0.0), 0.0, 7, None),
+    ("layerwise", (0.01, 0.001, 0.0), 0.0, 7, None),
+    ("decay", (0.0, 0.0, 0.0), 0.5, 7, None),
+    ("both", (0.003, 0.003, 0.003), 0.2, 7, None),
+    ("layerwise-seed8", (0.01, 0.001, 0.0), 0.0, 8, None),
+    ("decay-seed9", (0.0, 0.0, 0.0), 0.5, 9, None),
+    ("small", (0.0, 0.0, 0.0), 0.0, 7, (60, 0.1)),
+    ("small_l2", (0.01, 0.01, 0.01), 0.0, 7, (60, 0.1)),
+]
+
+
+def compute_recipe(folder: Path):
+    """The `Recipe` of the compute sweep, on the tiny params' splits prepared under `folder`."""
+    from pipeline.compute import Recipe
+    from pipeline.config import BuilderRef, ModelConfig
+    from pipeline.config.schema import TrainConfig
+    from pipeline.core import contracts
+
+    prepared_splits(folder)
+    meta = contracts.read_meta(folder / "prepared")
+    return Recipe(
+        builder=BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh")),
+        input_shape=tuple(meta.input_shape),
+        n_classes=meta.n_classes,
+        prepared_dir=folder / "prepared",
+        base_seed=COMPUTE_SEED,
+        train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=COMPUTE_EPOCHS),
+    )
+
+
+def compute_towers() -> list:
+    """The compute sweep as (ModelTask, training set) pairs, as `cut_groups` takes them."""
+    from pipeline.compute import ModelTask
+
+    return [
+        (ModelTask(n, tuple(zip(COMPUTE_RATES, r, strict=True)), s, d), key)
+        for n, r, d, s, key in COMPUTE_SWEEP
+    ]
+
+
+def weights_of(outcome) -> dict[str, list[np.ndarray]]:
+    assert outcome.failures == []
+    return {name: w for result in outcome.results for name, w in result.weights.items()}
+
+
+def max_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(
+        float(np.max(np.abs(x - y))) for name in a for x, y in zip(a[name], b[name], strict=True)
+    )
