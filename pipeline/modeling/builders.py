@@ -31,7 +31,7 @@ def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activat
     """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax), no regularizers.
 
     Layer names, creation order and initializers are those of the reference MLP built with
-    its rates at creation (tests/support_modeling.py), so for flat inputs the initial weights
+    its rates at creation (tests/support/reference.py), so for flat inputs the initial weights
     are identical under the same seed (tests/test_regularize.py).
     """
     inputs = keras.Input(shape=input_shape, name="features")
