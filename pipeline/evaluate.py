@@ -44,13 +44,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
         user_builder(builder)
     meta = contracts.read_meta(prepared_dir)
-    cv = None
-    if config.choose.folds:
-        from pipeline.datasets import folds
-
-        cv = CrossValidation(
-            folds.read_cv_pool(prepared_dir), config.choose.folds, meta.n_classes, config
-        )
+    cv = CrossValidation.of(config, prepared_dir, meta) if config.choose.folds else None
     kernels: dict[str, object] = {}
     # For the report's paired tests: every entry judged on the same validation rows.
     held_out: dict[str, object] = {contracts.HELD_OUT_LABELS: splits["val"].labels}
@@ -86,23 +80,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         if cv is not None:
             headline |= cv.score(entry.name, record.folds_of(entry.name), models_dir)
         contracts.write_json(out / f"{entry.name}.json", headline)
-        contracts.write_json(
-            details / f"{entry.name}.json",
-            {
-                "entry": entry.name,
-                "l2_rate": dict(entry.layer_rates),
-                "weight_decay": entry.weight_decay,
-                "seeds": [
-                    {
-                        "seed": tower.seed,
-                        "diverged_at_epoch": tower.diverged_at_epoch,
-                        # Full precision: the report rounds once, when it prints.
-                        "metrics": m or {},
-                    }
-                    for tower, m in zip(towers, per_seed, strict=True)
-                ],
-            },
-        )
+        contracts.write_json(details / f"{entry.name}.json", entry_details(entry, towers, per_seed))
         log.info("%s: %s", entry.name, headline_line(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
@@ -128,6 +106,13 @@ class CrossValidation:
         self.predictions: dict[str, object] = {contracts.HELD_OUT_LABELS: pool.labels}
         self.base_seed = config.base.seed
 
+    @classmethod
+    def of(cls, config, prepared_dir: Path, meta: contracts.PreparedMeta) -> CrossValidation:
+        from pipeline.datasets import folds
+
+        pool = folds.read_cv_pool(prepared_dir)
+        return cls(pool, config.choose.folds, meta.n_classes, config)
+
     def score(self, entry: str, towers: list[contracts.TrainedModel], models_dir: Path) -> dict:
         import numpy as np
 
@@ -152,6 +137,20 @@ class CrossValidation:
             "cv_error_se": contracts.rounded(se),
             "n_folds": self.k,
         }
+
+
+def entry_details(entry, towers: list[contracts.TrainedModel], per_seed: list) -> dict:
+    """`<details>/<entry>.json`: every figure of every seed's model, at full precision (the
+    report rounds once, when it prints)."""
+    return {
+        "entry": entry.name,
+        "l2_rate": dict(entry.layer_rates),
+        "weight_decay": entry.weight_decay,
+        "seeds": [
+            {"seed": tower.seed, "diverged_at_epoch": tower.diverged_at_epoch, "metrics": m or {}}
+            for tower, m in zip(towers, per_seed, strict=True)
+        ],
+    }
 
 
 def load_model(models_dir: Path, tower: contracts.TrainedModel):
