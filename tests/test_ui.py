@@ -100,10 +100,12 @@ def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, 
     )
     rates = {entry: rate for entry, (rate, _) in SWEEP.items()}
     by_rate = plots.long_by_rate(plots.by_rate(sweep_table, rates), plots.ERROR_SERIES, "error")
-    report.write_outputs(
-        folder / "reports", sweep_table, "# L2 sweep\n", {"error_vs_rate": by_rate}, {}
-    )
-    (folder / "reports" / report.CHOOSING_FILE).write_text("# Choosing L2\n")
+    pages = {"sweep.md": "# L2 sweep\n", report.CHOOSING_FILE: "# Choosing L2\n"}
+    report.write_outputs(folder / "reports", sweep_table, pages, {"error_vs_rate": by_rate}, {})
+    reports = folder / "reports"
+    contracts.write_json(reports / contracts.BEST_FILE, report.best_figures(sweep_table, None))
+    best = str(sweep_table.iloc[0]["entry"])
+    contracts.write_summary(reports, contracts.DecisionSummary(best_entry=best, data_note=None))
     record_stage.record(models, folder / "metrics", folder / "evaluation", folder / "reports")
     note = MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
     links = dict(re.findall(r"\[([^]]+)\]\((#/[^)]*)\)", note))
