@@ -71,7 +71,9 @@ def fits_task(args: argparse.Namespace) -> dict:
     plan = plan_sweep(config, args.prepared, builder)
     towers, shape, n_classes = plan.towers, plan.meta.input_shape, plan.meta.n_classes
     tasks = sweep_groups(config, towers, plan.meta, plan.prepared_dir, builder)
-    splits_of = {name: group_splits(task) for task in tasks for name in task.names}
+    splits_of = {}  # each group's training set read once, for all its models
+    for task in tasks:
+        splits_of.update(dict.fromkeys(task.names, group_splits(task)))
 
     def alone(tower) -> tuple[keras.Model, float]:
         (model,) = build_models(builder, [tower], shape, n_classes)

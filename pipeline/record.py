@@ -61,7 +61,7 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
     for path, _ in artifacts:
         if not path.is_file():
             raise DataError(f"{path}: missing; run `dvc repro report`")
-    read += [reports_dir / contracts.BEST_FILE, reports_dir / contracts.SUMMARY_FILE]
+    read += [reports_dir / contracts.BEST_FILE]  # decision.json is among the artifacts
     read += [path for path, _ in artifacts]
     read += [by_rate] if by_rate.is_file() else []
     return SweepResults(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline import choosing
+from pipeline.choosing.next_rates import bracket
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import LabError
@@ -52,29 +53,22 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
     return points, readers.read_judge(details, cross_validated=bool(config.choose.folds))
 
 
-def settled(points: Sequence[choosing.Point], judge: choosing.Judge) -> bool:
-    """True when the best rate cannot be told apart from any neighbour it has."""
-    best, lower, upper, _ = choosing.next_rates(points)
-    neighbours = [p for p in (lower, upper) if p is not None]
-    return bool(neighbours) and not any(judge.apart(best.entry, p.entry) for p in neighbours)
-
-
 def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
     """Up to `rounds` experiments; returns the best rate after the last one."""
     for k in range(1, rounds + 1):
         points, judge = read()
-        if settled(points, judge):
+        # The report's own bracket: the same neighbours, judged by the same test.
+        around = bracket(points, judge, grid_is_set=False)
+        if around is None:
+            raise LabError("no entry with one L2 rate on every layer: nothing to refine")
+        if around.tied and not around.beaten:
             log.info("round %d: the best rate cannot be told apart from its neighbours; stop", k)
             break
-
-        def distinct(a, b, judge=judge):
-            return judge.apart(a.entry, b.entry)
-
-        best, _, _, proposed = choosing.next_rates(points, distinct)
+        best, proposed = around.best, around.proposed
         if not proposed:
             log.info("round %d: every rate of the bracket around %g is tried; stop", k, best.rate)
             break
-        tried = sorted({p.rate for p in points if p.rows is None and p.layer == choosing.ALL})
+        tried = [point.rate for point in around.tried]
         rates = sorted({*tried, *proposed})
         log.info("round %d: best %g; training %s", k, best.rate, ", ".join(f"{r:g}" for r in rates))
         run(k, rates)

@@ -88,8 +88,7 @@ def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dic
     figures = table.headline_of_best(sweep)
     if decision is not None:
         figures |= {
-            key: contracts.rounded(value) if isinstance(value, float) else value
-            for key, value in decision_words.numbers(decision).items()
+            key: contracts.rounded(value) for key, value in decision_words.numbers(decision).items()
         }
     return figures
 
@@ -225,8 +224,7 @@ def log_summary(sweep: pd.DataFrame, said: contracts.DecisionSummary, out_dir: P
         log.info("%s", said.verdict)
     # The report ends with what to try next: ready-to-paste commands (choosing.md).
     for command in said.next_commands:
-        if command.startswith("dvc "):
-            log.info("next: %s", command)
+        log.info("next: %s", command)
 
 
 def main(argv: list[str] | None = None) -> None:

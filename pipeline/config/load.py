@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from pipeline.config.builder_ref import BUILTIN_BUILDERS
 from pipeline.config.entries import dense_layer_names
 from pipeline.config.grid import with_grid_entries
 from pipeline.config.rates import resolve_rates
@@ -239,7 +240,7 @@ def _check_own_model_and_data(config: LabConfig, path: Path) -> None:
     """The paths of a user's builder file, image folder or .npz: inside the project, in the
     folders DVC tracks for them, so a change there reruns the stages that read them."""
     data, builder = config.data, config.model.builder
-    if builder not in ("mlp", "cnn"):
+    if builder not in BUILTIN_BUILDERS:
         _check_inside(path, "model.builder", builder, builder.rpartition(":")[0], BUILDERS_DIR,
                       "builders/my_model.py:build")  # fmt: skip
     for source, key, example in (("images", "image_dir", "data/raw/pets"),

@@ -266,12 +266,7 @@ class DecisionSummary:
 
 
 def write_summary(reports_dir: Path, summary: DecisionSummary) -> None:
-    payload = {
-        **summary.__dict__,
-        "indistinguishable": list(summary.indistinguishable),
-        "next_commands": list(summary.next_commands),
-    }
-    write_json(reports_dir / SUMMARY_FILE, payload)
+    write_json(reports_dir / SUMMARY_FILE, summary.__dict__)  # tuples are written as lists
 
 
 def read_summary(reports_dir: Path) -> DecisionSummary:
