@@ -25,7 +25,7 @@ from pipeline.compute.executors import EachEpochOnce
 from pipeline.compute.local import LocalWorkers
 from pipeline.config import BuilderRef, ComputeConfig, ModelConfig
 from tests.support.params import write_yaml
-from tests.support.project import children_of, mlflow_runs, parent_of_models
+from tests.support.project import children_of, mlflow_runs, models_hash, parent_of_models
 from tests.support.training import (
     COMPUTE_EPOCHS,
     COMPUTE_SEED,
@@ -131,14 +131,10 @@ def test_the_stage_on_two_workers_retrains_nothing_and_repeats_its_models(reprod
     write_yaml(reproduced.params_path, params)
     assert "train" not in reproduced.dvc("status").stdout
 
-    def models_hash() -> str:
-        lock = yaml.load((reproduced.root / "dvc.lock").read_text())
-        return lock["stages"]["train"]["outs"][0]["md5"]
-
-    before = models_hash()
+    before = models_hash(reproduced)
     result = reproduced.dvc("repro", "-f", "train")
     assert "2 local worker processes" in result.stderr + result.stdout
-    assert models_hash() == before
+    assert models_hash(reproduced) == before
     runs = mlflow_runs(reproduced)
     children = children_of(runs, parent_of_models(reproduced, runs).info.run_id)
     assert len(children) == 2

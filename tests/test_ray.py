@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.compute import cut_groups, run_groups
 from pipeline.config import ComputeConfig
-from tests.support.project import children_of, mlflow_runs, parent_of_models
+from tests.support.project import children_of, mlflow_runs, models_hash, parent_of_models
 from tests.support.training import COMPUTE_SWEEP, compute_towers, max_difference, weights_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -78,17 +78,12 @@ def test_a_two_node_ray_cluster_gives_the_same_bits(
 def test_the_train_stage_on_the_cluster_writes_the_same_models(cluster, ray_env, reproduced):
     """`dvc repro -f train` with RAY_ADDRESS set: the same hash of models/ in dvc.lock, and
     the stage's runs FINISHED (only the stage talks to MLflow)."""
-    from ruamel.yaml import YAML
 
-    def models_hash() -> str:
-        lock = YAML(typ="safe", pure=True).load((reproduced.root / "dvc.lock").read_text())
-        return lock["stages"]["train"]["outs"][0]["md5"]
-
-    before = models_hash()
+    before = models_hash(reproduced)
     reproduced.env.update(ray_env, RAY_ADDRESS=cluster.address, HOME=os.environ["HOME"])
     result = reproduced.dvc("repro", "-f", "train")
     assert "Ray tasks on the cluster" in result.stderr + result.stdout
-    assert models_hash() == before
+    assert models_hash(reproduced) == before
     runs = mlflow_runs(reproduced)
     children = children_of(runs, parent_of_models(reproduced, runs).info.run_id)
     assert {run.info.status for run in children} == {"FINISHED"}

@@ -36,28 +36,38 @@ def prepared(tmp_path_factory):
     return folder, load_config(folder / "params.yaml")
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_the_refit_is_the_model_trained_alone_on_the_pooled_rows(prepared, workers):
+@pytest.fixture(scope="module")
+def weights_alone(tensorflow, prepared) -> dict[str, list]:
+    """Each entry's model trained alone on the pooled rows: the same for every placement."""
     from pipeline.modeling import build_tower
 
     folder, config = prepared
     meta = contracts.read_meta(folder / "prepared")
     pool = folds.read_cv_pool(folder / "prepared")
     rows = folds.refit_set(pool, meta.n_classes, config.data.effective_label_noise, 42)
+    builder = BuilderRef.of(config.model, folder)
+    found = {}
+    for entry in resolve_entries(config):
+        rates = dict(entry.layer_rates)
+        alone = build_tower(builder, meta.input_shape, meta.n_classes, rates, seed=42, name="a")
+        splits = {"train": rows, "val": rows}
+        epochs = config.train.epochs
+        fit_alone(
+            alone, splits, entry=entry.name, seed=42, epochs=epochs, weight_decay=entry.weight_decay
+        )
+        found[entry.name] = alone.get_weights()
+    return found
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_refit_is_the_model_trained_alone_on_the_pooled_rows(prepared, weights_alone, workers):
+    folder, config = prepared
+    meta = contracts.read_meta(folder / "prepared")
     compute_config = config.compute.model_copy(update={"workers": workers})
     for entry in resolve_entries(config):
         builder = BuilderRef.of(config.model, folder)
         task = compute.refit_group(config, entry, meta, folder / "prepared", builder)
         (model,) = build_group_models(task)
         compute.run_group_into(task, compute_config, lambda *_: None, {model.name: model})
-
-        rates = dict(entry.layer_rates)
-        shape, n_classes = meta.input_shape, meta.n_classes
-        alone = build_tower(builder, shape, n_classes, rates, seed=42, name="a")
-        splits = {"train": rows, "val": rows}
-        epochs = config.train.epochs
-        fit_alone(
-            alone, splits, entry=entry.name, seed=42, epochs=epochs, weight_decay=entry.weight_decay
-        )
-        for x, y in zip(model.get_weights(), alone.get_weights(), strict=True):
+        for x, y in zip(model.get_weights(), weights_alone[entry.name], strict=True):
             assert np.array_equal(x, y), entry.name

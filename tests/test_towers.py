@@ -68,10 +68,16 @@ def _fused(splits, sweep):
     return {t.model.name: t.model for t in inputs}, history, outcome
 
 
-def test_every_tower_equals_its_model_trained_alone(splits):
+@pytest.fixture(scope="module")
+def fused_sweep(splits):
+    """The whole SWEEP trained as towers of one graph, once for the tests that read it."""
+    return _fused(splits, SWEEP)
+
+
+def test_every_tower_equals_its_model_trained_alone(splits, fused_sweep):
     from tests.support.reference import max_weight_difference
 
-    towers, history, outcome = _fused(splits, SWEEP)
+    towers, history, outcome = fused_sweep
     assert outcome.diverged_at_epoch == {}
     for name, rates, decay, seed in SWEEP:
         alone, alone_history = _alone(splits, name, rates, decay, seed)
@@ -85,10 +91,10 @@ def test_every_tower_equals_its_model_trained_alone(splits):
             assert fused_epoch["l2_penalty"] == pytest.approx(alone_epoch["l2_penalty"], rel=1e-5)
 
 
-def test_towers_of_different_seeds_differ(splits):
+def test_towers_of_different_seeds_differ(fused_sweep):
     from tests.support.reference import max_weight_difference
 
-    towers, _, _ = _fused(splits, SWEEP)
+    towers, _, _ = fused_sweep
     assert max_weight_difference(towers["layerwise"], towers["layerwise-seed8"]) > 0
 
 

@@ -96,6 +96,12 @@ def ran_stages(output: str) -> dict[str, str]:
     return found
 
 
+def models_hash(project: Project) -> str:
+    """The hash `dvc.lock` records for `train`'s models: equal hashes, the same models."""
+    lock = YAML(typ="safe", pure=True).load((project.root / "dvc.lock").read_text())
+    return lock["stages"]["train"]["outs"][0]["md5"]
+
+
 def mlflow_runs(project: Project, experiment: str = "l2-lab") -> list:
     """Every run of `experiment` in the project's store: sweep parents and model runs."""
     from mlflow.tracking import MlflowClient
