@@ -159,6 +159,7 @@ def _next(bracket: Bracket, decision: Decision) -> list[str]:
     where = "folds of the pooled rows" if decision.folds else "data's training split"
     neighbours = [p for p in (bracket.lower, bracket.upper) if p is not None]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
+    figure = f"mean {figure} over seeds" if best.val_std else figure
     tried = ", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none"
     if bracket.held == OFF_AXIS:
         return [
@@ -192,8 +193,9 @@ def _next(bracket: Bracket, decision: Decision) -> list[str]:
             "data) or more seeds (`base.repeat_seeds`) would narrow it."
         )
     for n in bracket.apart:
-        winner, loser = (best, n.point) if n.chosen_is_better else (n.point, best)
-        lines.append(f"{winner.rate:g} beats {loser.rate:g}: {_judged(n, decision)}.")
+        pair = (f"{best.rate:g}", _judged(n, decision))
+        winner, loser = pair if n.chosen_is_better else pair[::-1]
+        lines.append(f"{winner} beats {loser}.")
     if bracket.held == NO_DIFFERENCE:
         zero = decision.against_zero
         return [
