@@ -240,6 +240,11 @@ def test_the_bracket_centres_on_the_chosen_entry_and_none_off_the_rate_axis():
     assert (bracket.held, bracket.best.entry) == (OFF_AXIS, "r2")
     assert (bracket.tied, bracket.apart, bracket.proposed, bracket.commands) == ((), (), (), ())
     assert "is not one L2 rate on all layers" in choosing_page.markdown(analysis)
+    # ... and with rate 0 one row behind it, the answer is that L2 makes no difference.
+    rows[0] = (_entry("r0", 0.0), 16)
+    analysis = _decided(*_sweep(rows, 200))
+    assert (analysis.bracket.held, analysis.bracket.proposed) == (NO_DIFFERENCE, ())
+    assert "no new rate could change that answer" in choosing_page.markdown(analysis)
     # No decision (every entry diverged): nothing judges a pair, no bracket.
     assert _analyse(*_sweep(rows, 200)).bracket is None
 

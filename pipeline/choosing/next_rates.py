@@ -129,7 +129,8 @@ def bracket(
     if not default:
         return None
     center = next((p for p in default if p.entry == chosen), None)
-    held = OFF_AXIS if center is None else NO_DIFFERENCE if decision.l2_unmeasurable else ""
+    # "No measurable difference" is the answer whichever entry is chosen: it is said first.
+    held = NO_DIFFERENCE if decision.l2_unmeasurable else OFF_AXIS if center is None else ""
 
     def told_apart(_: Point, neighbour: Point) -> bool:
         # Off the axis no pair of rates is in the table: none counts as told apart.

@@ -161,25 +161,23 @@ def _next(bracket: Bracket, decision: Decision) -> list[str]:
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     figure = f"mean {figure} over seeds" if best.val_std else figure
     tried = ", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none"
-    if bracket.held == OFF_AXIS:
-        return [
-            "## What to try next",
-            "",
+    on_axis = best.entry == decision.chosen.name
+    if not on_axis:
+        opening = (
             f"The chosen entry, {decision.chosen.name}, is not one L2 rate on all layers: the "
-            f"Decision table compares it with each rate, but no rate with its neighbours, so "
-            f"no bracket is proposed. On that axis the lowest is {best.rate:g} ({best.entry}, "
-            f"{best.val:.3f}{spread}); neighbours tried: {tried}.",
-        ]
-    lines = [
-        "## What to try next",
-        "",
-        f"The chosen rate, **{best.rate:g}** ({best.entry}, {figure} {best.val:.3f}{spread}; "
-        f"all layers, {where}); neighbours tried: {tried}. Each pair is judged as in the "
-        f"Decision table ({decision.test}, {decision.correction}-adjusted over its "
-        f"{len(decision.comparisons)} comparisons).",
-        "",
-    ]
-    if not neighbours:
+            f"Decision table compares it with each rate, but no rate with its neighbours. On "
+            f"that axis the lowest is {best.rate:g} ({best.entry}, {figure} {best.val:.3f}"
+            f"{spread}); neighbours tried: {tried}."
+        )
+    else:
+        opening = (
+            f"The chosen rate, **{best.rate:g}** ({best.entry}, {figure} {best.val:.3f}{spread}; "
+            f"all layers, {where}); neighbours tried: {tried}. Each pair is judged as in the "
+            f"Decision table ({decision.test}, {decision.correction}-adjusted over its "
+            f"{len(decision.comparisons)} comparisons)."
+        )
+    lines = ["## What to try next", "", opening, ""]
+    if on_axis and not neighbours:
         lines.append(
             "One rate alone says nothing about where a better one lies: train a grid around it "
             "(`grid.rates`, docs/choosing-l2.md) before bracketing."
@@ -196,21 +194,7 @@ def _next(bracket: Bracket, decision: Decision) -> list[str]:
         pair = (f"{best.rate:g}", _judged(n, decision))
         winner, loser = pair if n.chosen_is_better else pair[::-1]
         lines.append(f"{winner} beats {loser}.")
-    if bracket.held == NO_DIFFERENCE:
-        zero = decision.against_zero
-        return [
-            *lines,
-            "",
-            f"L2 makes no measurable difference here: rate 0 ({zero.other.name}) cannot be "
-            f"told apart from {decision.chosen.name} ({decision.correction}-adjusted p = "
-            f"{decision_words.p_words(zero.p_adjusted)}, the Decision table's), and no new "
-            f"rate could change that answer, so no bracket is proposed.",
-        ]
-    if not bracket.proposed:
-        if bracket.apart and not bracket.tied:
-            return [*lines, "", "Every rate of the bracket has been tried."]
-        return [*lines, "", "No new rates to propose: none could change the decision."]
-    return [
+    return [*lines, "", _ending(bracket, decision)] if not bracket.proposed else [
         *lines,
         "",
         "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "
@@ -219,7 +203,24 @@ def _next(bracket: Bracket, decision: Decision) -> list[str]:
         "```bash",
         *bracket.commands,
         "```",
-    ]
+    ]  # fmt: skip
+
+
+def _ending(bracket: Bracket, decision: Decision) -> str:
+    """Why no rate is proposed, in one sentence."""
+    if bracket.held == NO_DIFFERENCE:
+        zero = decision.against_zero
+        return (
+            f"L2 makes no measurable difference here: rate 0 ({zero.other.name}) cannot be "
+            f"told apart from {decision.chosen.name} ({decision.correction}-adjusted p = "
+            f"{decision_words.p_words(zero.p_adjusted)}, the Decision table's), and no new "
+            f"rate could change that answer, so no bracket is proposed."
+        )
+    if bracket.held == OFF_AXIS:
+        return "No bracket is proposed: the Decision table judges no pair of rates."
+    if bracket.apart and not bracket.tied:
+        return "Every rate of the bracket has been tried."
+    return "No new rates to propose: none could change the decision."
 
 
 def _judged(neighbour: Neighbour, decision: Decision) -> str:

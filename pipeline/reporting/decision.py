@@ -89,6 +89,22 @@ def verdict(decision: Decision) -> str:
     return text
 
 
+def _chosen_figure(decision: Decision) -> str:
+    """The chosen entry's figure and the SE the rule uses (statistics.choosing_se), in words."""
+    chosen = decision.chosen
+    if decision.folds:
+        return (
+            f"{chosen.value:.3f} ± {chosen.se:.3f} (the larger of the standard error over "
+            f"{decision.folds} stratified folds of the {decision.n_rows} training and "
+            f"validation rows pooled and the Wilson SE on those rows)"
+        )
+    return (
+        f"{interval_words(chosen.value, decision.n_rows, 'validation rows')}; its SE is "
+        f"{chosen.se:.3f} (half that interval over 1.96; one validation sample is "
+        f"{1 / decision.n_rows:.4f})"
+    )
+
+
 def section(decision: Decision) -> list[str]:
     """The `## Decision` section of choosing.md."""
     chosen, best, figure = decision.chosen, decision.choice.best, figure_words(decision)
@@ -102,19 +118,7 @@ def section(decision: Decision) -> list[str]:
     lines = ["## Decision", "", f"Rule **{decision.rule_asked}**: {rule}"]
     if decision.fell_back:
         lines.append(f"It falls back to `min`: {fallback_words(decision)}.")
-    if decision.folds:
-        said = (
-            f"{chosen.value:.3f} ± {chosen.se:.3f} (the larger of the standard error over "
-            f"{decision.folds} stratified folds of the {decision.n_rows} training and "
-            f"validation rows pooled and the Wilson SE on those rows)"
-        )
-    else:
-        said = (
-            f"{interval_words(chosen.value, decision.n_rows, 'validation rows')}; its SE is "
-            f"{chosen.se:.3f} (half that interval over 1.96; one validation sample is "
-            f"{1 / decision.n_rows:.4f})"
-        )
-    lines += ["", f"**Chosen: {chosen.name}**, {figure} {said}."]
+    lines += ["", f"**Chosen: {chosen.name}**, {figure} {_chosen_figure(decision)}."]
     if chosen != best:
         lines.append(
             f"The lowest is {best.name} ({best.value:.3f} ± {best.se:.3f}); one SE above it "
