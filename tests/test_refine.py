@@ -4,6 +4,7 @@ makes no measurable difference (fake experiments with known errors, the real dec
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -30,29 +31,31 @@ class FakeLab:
     """Each round's rates trained as all-layers entries; entry k gets the first wrong(k) rows
     wrong, so two entries disagree on the rows between their counts, all one way."""
 
-    def __init__(self, rates, wrong=_curve):
+    def __init__(self, rates, wrong=_curve, rows=ROWS):
         self.rates = list(rates)
-        self.wrong = wrong
+        self.wrong, self.rows = wrong, rows
         self.rounds: list[list[float]] = []
+        self.read = functools.cache(self._read)  # refine reads the last round twice
 
-    def read(self):
+    def _read(self):
         entries = [
             EntrySpec(f"r{r:g}", tuple((layer, r) for layer in LAYERS), 0.0) for r in self.rates
         ]
         counts = {e.name: self.wrong(rate) for e, rate in zip(entries, self.rates, strict=True)}
         table = pd.DataFrame(
-            {"entry": list(counts), "val_error": [k / ROWS for k in counts.values()]}
+            {"entry": list(counts), "val_error": [k / self.rows for k in counts.values()]}
         ).assign(test_error=lambda t: t["val_error"], val_cross_entropy=0.0)
         table = table.sort_values("val_error", kind="stable").reset_index(drop=True)
-        labels = np.zeros(ROWS, dtype=np.int16)
-        predicted = {name: np.where(np.arange(ROWS) < k, 1, 0) for name, k in counts.items()}
+        labels = np.zeros(self.rows, dtype=np.int16)
+        predicted = {name: np.where(np.arange(self.rows) < k, 1, 0) for name, k in counts.items()}
         judge = choosing.Judge.of_classes(labels, predicted)
-        decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=ROWS)
+        decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
         return choosing.place(entries, table, 300, 0.2, 1000), decision
 
     def run(self, k, rates):
         self.rounds.append(list(rates))
         self.rates = list(rates)
+        self.read.cache_clear()
 
 
 def test_each_round_brackets_the_best_and_the_loop_stops_when_the_test_cannot_tell():
@@ -77,7 +80,7 @@ def test_neighbours_apart_before_holm_but_not_after_get_no_round(caplog):
     # but Holm over the 5 comparisons makes it 3 * 0.031 = 0.094 (rate 0 and 0.1 differ on
     # 400 rows, 0.001 on 5).
     extra = {0.0: 400, 0.001: 5, 0.003: 6, 0.01: 0, 0.03: 6, 0.1: 400}
-    lab = FakeLab(list(extra), wrong=lambda rate: 200 + extra[rate])
+    lab = FakeLab(list(extra), wrong=lambda rate: 100 + extra[rate], rows=600)
     _, decision = lab.read()
     assert decision.chosen.name == "r0.01"
     below = decision.comparison_with("r0.003")
@@ -94,7 +97,7 @@ def test_rate_0_tied_with_the_chosen_rate_gets_no_round(caplog):
     # 0.001 is 30 rows worse than 0.01 (told apart: a bracket below 0.01 would be proposed),
     # but rate 0 is 2 rows worse (p = 0.5): L2 makes no measurable difference.
     extra = {0.0: 2, 0.001: 30, 0.01: 0, 0.1: 400}
-    lab = FakeLab(list(extra), wrong=lambda rate: 200 + extra[rate])
+    lab = FakeLab(list(extra), wrong=lambda rate: 100 + extra[rate], rows=600)
     _, decision = lab.read()
     assert decision.comparison_with("r0.001").apart and decision.l2_unmeasurable
     with caplog.at_level(logging.INFO, logger="pipeline.refine"):
