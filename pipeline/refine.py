@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline import choosing
-from pipeline.choosing.next_rates import bracket
+from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, bracket
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import LabError
@@ -37,7 +37,8 @@ Runner = Callable[[int, Sequence[float]], None]
 
 
 def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
-    """The workspace's entries on the choosing axes, and the judge of their held-out rows."""
+    """The workspace's entries on the choosing axes, and the decision over them (the one refit
+    makes: the same candidates, judge, rule and seed), which judges every pair refine asks."""
     config = load_config(params)
     meta = contracts.read_meta(prepared)
     entries = resolve_entries(config)
@@ -50,27 +51,31 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
         meta.pool_rows,
     )
     # With folds: the mean CV errors (place) and the pooled held-out folds' predictions.
-    return points, readers.read_judge(details, cross_validated=bool(config.choose.folds))
+    judge = readers.read_judge(details, cross_validated=bool(config.choose.folds))
+    points = [p for p in points if p.rows is not None or judge.has(p.entry)]  # as analyse
+    decision = choosing.decide(
+        entries, sweep, judge, rule=config.choose.rule, seed=config.base.seed,
+        test_rows=meta.rows["test"], folds=config.choose.folds,
+    )  # fmt: skip
+    return points, decision
 
 
 def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
     """Up to `rounds` experiments; returns the best rate after the last one."""
     for k in range(1, rounds + 1):
-        points, judge = read()
-        # The report's own bracket: the same neighbours, judged by the same test.
-        around = bracket(points, judge, grid_is_set=False)
+        points, decision = read()
+        # The report's own bracket: its pairs judged by the decision's table (Holm-adjusted).
+        around = bracket(points, decision, grid_is_set=False)
         if around is None:
             raise LabError("no entry with one L2 rate on every layer: nothing to refine")
-        if around.tied and not around.beaten:
-            log.info("round %d: the best rate cannot be told apart from its neighbours; stop", k)
-            break
-        best, proposed = around.best, around.proposed
-        if not proposed:
-            log.info("round %d: every rate of the bracket around %g is tried; stop", k, best.rate)
+        if stopped(k, around, decision):
             break
         tried = [point.rate for point in around.tried]
-        rates = sorted({*tried, *proposed})
-        log.info("round %d: best %g; training %s", k, best.rate, ", ".join(f"{r:g}" for r in rates))
+        rates = sorted({*tried, *around.proposed})
+        log.info(
+            "round %d: chosen %g; training %s", k, around.best.rate,
+            ", ".join(f"{r:g}" for r in rates),
+        )  # fmt: skip
         run(k, rates)
     points, _ = read()
     best = choosing.next_rates(points)[0]
@@ -79,6 +84,33 @@ def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
         "refined best rate: %g (val error %.3f%s, %s)", best.rate, best.val, spread, best.entry
     )
     return [best.rate]
+
+
+def stopped(k: int, around: Bracket, decision: choosing.Decision) -> bool:
+    """Whether round `k` trains nothing, saying why in one log line."""
+    if around.held == NO_DIFFERENCE:
+        zero = decision.against_zero
+        log.info(
+            "round %d: L2 makes no measurable difference (rate 0 cannot be told apart from %s, "
+            "%s-adjusted p = %.3g): no bracket could change that; stop",
+            k, decision.chosen.name, decision.correction, zero.p_adjusted,
+        )  # fmt: skip
+    elif around.held == OFF_AXIS:
+        log.info(
+            "round %d: the chosen entry %s is not one rate on all layers: no rate to bracket; "
+            "stop", k, decision.chosen.name,
+        )  # fmt: skip
+    elif around.tied and not around.apart:
+        log.info(
+            "round %d: the chosen rate %g cannot be told apart from its neighbours (%s-adjusted "
+            "p %s); stop", k, around.best.rate, decision.correction,
+            ", ".join(f"{n.comparison.p_adjusted:.3g}" for n in around.tied),
+        )  # fmt: skip
+    elif not around.proposed:
+        log.info(
+            "round %d: every rate of the bracket around %g is tried; stop", k, around.best.rate
+        )
+    return not around.proposed
 
 
 def dvc_experiment(k: int, rates: Sequence[float]) -> None:

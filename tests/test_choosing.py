@@ -14,17 +14,24 @@ import pytest
 
 from pipeline import choosing
 from pipeline.choosing.layers import layer_grid, tied_cells
-from pipeline.choosing.next_rates import EXP_SHOW_BEST
+from pipeline.choosing.next_rates import EXP_SHOW_BEST, NO_DIFFERENCE, OFF_AXIS
 from pipeline.config.entries import EntrySpec, dense_layer_names
 from pipeline.reporting import choosing_page
+from pipeline.reporting.decision import interval_words
+from tests.support.choosing_md import decision_table, next_claims
 
 LAYERS = dense_layer_names(2)
+Z = 1.959963984540054  # the normal 97.5% quantile
 
 
 def _entry(name, rates, **kwargs):
     if isinstance(rates, float):
         rates = [rates] * len(LAYERS)
     return EntrySpec(name, tuple(zip(LAYERS, rates, strict=True)), 0.0, **kwargs)
+
+
+def _decay(name, decay):
+    return EntrySpec(name, tuple((layer, 0.0) for layer in LAYERS), decay)
 
 
 def _judge(wrong_rows: dict[str, int], n: int) -> choosing.Judge:
@@ -59,6 +66,13 @@ def _analyse(entries, table, judge, grid_is_set=False, decision=None):
         entries, table, judge, layers=LAYERS, default_rows=300, default_noise=0.2,
         pool_rows=1000, grid_is_set=grid_is_set, decision=decision,
     )  # fmt: skip
+
+
+def _decided(entries, table, judge, grid_is_set=False, rule="min"):
+    """The analysis with its decision, as the report makes it (the decision judges the
+    bracket's pairs)."""
+    decision = choosing.decide(entries, table, judge, rule=rule, seed=42, test_rows=100)
+    return _analyse(entries, table, judge, grid_is_set, decision)
 
 
 # 200 validation rows.
@@ -102,10 +116,10 @@ def test_a_layer_alone_told_apart_from_all_layers_is_not_as_good():
 def test_the_bracket_lies_between_the_best_rate_and_its_neighbours_with_its_commands():
     counts = [(0.0, 600), (0.001, 580), (0.003, 460), (0.01, 240), (0.03, 540), (0.1, 1800)]
     rows = [(_entry(f"r{i}", rate), k) for i, (rate, k) in enumerate(counts)]
-    bracket = _analyse(*_sweep(rows, 2000), grid_is_set=True).bracket
+    bracket = _decided(*_sweep(rows, 2000), grid_is_set=True).bracket
     assert (bracket.best.rate, bracket.lower.rate, bracket.upper.rate) == (0.01, 0.003, 0.03)
     assert bracket.proposed == (0.0045, 0.0067, 0.014, 0.021)
-    assert [v.other.rate for v in bracket.beaten] == [0.003, 0.03] and bracket.tied == ()
+    assert [n.point.rate for n in bracket.apart] == [0.003, 0.03] and bracket.tied == ()
     assert bracket.commands[0] == (
         "dvc exp run --queue -n next_4p5e_3 -S '~sweep' -S '+sweep={l2_4p5e_3: {l2: 0.0045}}'"
         " -S 'grid.rates=[]'"
@@ -116,10 +130,10 @@ def test_the_bracket_lies_between_the_best_rate_and_its_neighbours_with_its_comm
 
 def test_a_plateau_and_a_lone_entry_get_no_bracket():
     plateau = [(_entry("r1", 0.001), 22), (_entry("r2", 0.01), 20), (_entry("r3", 0.1), 21)]
-    bracket = _analyse(*_sweep(plateau, 200)).bracket
-    assert (bracket.proposed, bracket.commands) == ((), ())
-    assert [v.other.entry for v in bracket.tied] == ["r1", "r3"]
-    lone = _analyse(*_sweep([(_entry("r2", 0.01), 20)], 200)).bracket
+    bracket = _decided(*_sweep(plateau, 200)).bracket
+    assert (bracket.proposed, bracket.commands, bracket.held) == ((), (), "")
+    assert [n.point.entry for n in bracket.tied] == ["r1", "r3"]
+    lone = _decided(*_sweep([(_entry("r2", 0.01), 20)], 200)).bracket
     assert (lone.lower, lone.upper, lone.proposed) == (None, None, ())
 
 
@@ -159,7 +173,8 @@ def test_the_decision_names_what_the_paired_test_cannot_tell_apart_and_l2_agains
     entries, table, judge = _paired(PAIRED)
     decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
     assert decision.chosen.name == "r2"
-    assert decision.chosen.se == pytest.approx(math.sqrt(0.1 * 0.9 / 200), abs=1e-15)
+    # The Wilson SE: sqrt(n p (1 - p) + z²/4) / (n + z²), 20 of 200 rows.
+    assert decision.chosen.se == pytest.approx(math.sqrt(18 + Z * Z / 4) / (200 + Z * Z), abs=1e-15)
     by_name = {c.other.name: c for c in decision.comparisons}
     assert by_name["r1"].test.p_value == pytest.approx(0.5, abs=1e-12)  # 2 of 2 one way
     assert by_name["r0"].test.p_value == pytest.approx(0.125, abs=1e-12)  # 4 of 4 one way
@@ -174,13 +189,95 @@ def test_the_decision_names_what_the_paired_test_cannot_tell_apart_and_l2_agains
     assert decision.test_ci_low < 0.1 < decision.test_ci_high
     # The contract refit writes and report reads: the same decision after a trip through JSON.
     assert choosing.Decision.from_json(json.loads(json.dumps(decision.to_json()))) == decision
-    # Below 0.01 the neighbour cannot be told apart: no bracket there; above, 0.1 is
-    # measurably worse, so the bracket looks between 0.01 and 0.1 only.
+    # Below 0.01 the neighbour cannot be told apart; above, 0.1 is measurably worse, but rate
+    # 0 cannot be told apart from 0.01: L2 makes no measurable difference, and no new rate
+    # could change that, so nothing is proposed on either side.
     bracket = _analyse(entries, table, judge, decision=decision).bracket
-    assert [v.other.entry for v in bracket.tied] == ["r1"]
-    assert (bracket.lower.entry, bracket.upper.entry, bracket.proposed) == (
-        "r1", "r3", (0.022, 0.046),
-    )  # fmt: skip
+    assert [n.point.entry for n in bracket.tied] == ["r1"]
+    assert [n.point.entry for n in bracket.apart] == ["r3"]
+    assert (bracket.held, bracket.proposed, bracket.commands) == (NO_DIFFERENCE, (), ())
+
+
+def test_a_neighbour_counts_as_told_apart_only_where_the_decision_table_says_so():
+    # The issue's page: 0.003 differs from the chosen 0.01 on 8 rows, all one way (exact
+    # McNemar p = 2 / 2**8 = 0.0078), but Holm over the decision's 10 comparisons makes it
+    # 8 * 0.0078 = 0.0625 (second smallest: rate 0 and 0.03 differ on 40 rows, seven
+    # weight-decay entries on 7 rows, p = 0.0156 each).
+    decay = [_decay(f"decay_{i}", 1.0 + i) for i in range(7)]
+    rows = [(_entry("l2_0", 0.0), 60), (_entry("l2_3e_3", 0.003), 28)]
+    rows += [(_entry("l2_1e_2", 0.01), 20), (_entry("l2_3e_2", 0.03), 60)]
+    rows += [(spec, 27) for spec in decay]
+    entries, table, judge = _sweep(rows, 200)
+    analysis = _decided(entries, table, judge)
+    decision, bracket = analysis.decision, analysis.bracket
+    assert judge.apart("l2_1e_2", "l2_3e_3")  # alone, unadjusted: "told apart"
+    below = decision.comparison_with("l2_3e_3")
+    assert below.test.p_value == pytest.approx(2 / 2**8, abs=1e-15)
+    assert below.p_adjusted == pytest.approx(8 * 2 / 2**8, abs=1e-15) and not below.apart
+    # The bracket asks the table: below 0.01 is a plateau, above it 0.03 is worse.
+    assert [n.point.entry for n in bracket.tied] == ["l2_3e_3"]
+    assert [n.point.entry for n in bracket.apart] == ["l2_3e_2"]
+    assert bracket.proposed == (0.014, 0.021)
+    text = choosing_page.markdown(analysis)
+    assert "0.01 **cannot be told apart** from 0.003 (l2_3e_3, Holm-adjusted p = 0.0625)" in text
+    claims = next_claims(text)
+    assert set(claims) == {"l2_3e_3", "l2_3e_2"}
+    assert all(decision_table(text)[entry] == claim for entry, claim in claims.items())
+
+
+def test_the_bracket_centres_on_the_chosen_entry_and_none_off_the_rate_axis():
+    # one_se chooses 0.1 (23 wrong, within one SE of 0.01's 20): the bracket is around it.
+    entries, table, judge = _paired({**PAIRED, "r3": (0.1, 23), "r0": (0.0, 60)})
+    bracket = _decided(entries, table, judge, rule="one_se").bracket
+    assert (bracket.best.entry, bracket.lower.entry, bracket.upper) == ("r3", "r2", None)
+    # A weight-decay entry chosen: no pair of rates is in the Decision table, no bracket.
+    decay = _decay("decay", 3.0)
+    rows = [(_entry("r0", 0.0), 60), (_entry("r2", 0.01), 20), (_entry("r3", 0.1), 60)]
+    rows.append((decay, 15))
+    analysis = _decided(*_sweep(rows, 200))
+    assert analysis.decision.chosen.name == "decay"
+    bracket = analysis.bracket
+    assert (bracket.held, bracket.best.entry) == (OFF_AXIS, "r2")
+    assert (bracket.tied, bracket.apart, bracket.proposed, bracket.commands) == ((), (), (), ())
+    assert "is not one L2 rate on all layers" in choosing_page.markdown(analysis)
+    # ... and with rate 0 one row behind it, the answer is that L2 makes no difference.
+    rows[0] = (_entry("r0", 0.0), 16)
+    analysis = _decided(*_sweep(rows, 200))
+    assert (analysis.bracket.held, analysis.bracket.proposed) == (NO_DIFFERENCE, ())
+    assert "no new rate could change that answer" in choosing_page.markdown(analysis)
+    # No decision (every entry diverged): nothing judges a pair, no bracket.
+    assert _analyse(*_sweep(rows, 200)).bracket is None
+
+
+def test_zero_errors_are_shown_with_their_wilson_bound_and_a_nonzero_se():
+    rows = [(_entry("r0", 0.0), 5), (_entry("r2", 0.01), 0), (_entry("r3", 0.1), 10)]
+    entries, table, judge = _sweep(rows, 50)
+    decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
+    # 0 of 50: the Wilson upper bound is z² / (n + z²), the SE z / (2 (n + z²)).
+    upper = Z * Z / (50 + Z * Z)
+    assert decision.chosen.se == pytest.approx(Z / (2 * (50 + Z * Z)), abs=1e-15)
+    text = choosing_page.markdown(_analyse(entries, table, judge, decision=decision))
+    said = f"validation error 0.000, at most {upper:.3f} at 95% (Wilson, 0 of 50 validation rows)"
+    assert said in text
+    assert f"{upper:.3f}" == "0.071" and "± 0.000" not in text
+
+
+def test_an_error_is_written_with_its_wilson_interval_at_0_n_and_between():
+    edge = Z * Z / (50 + Z * Z)  # Wilson's bound at 0 (upper) and n (1 - lower) of 50
+    assert interval_words(0.0, 50, "validation rows") == (
+        "0.000, at most 0.071 at 95% (Wilson, 0 of 50 validation rows)"
+    )
+    assert interval_words(1.0, 50, "test rows") == (
+        "1.000, at least 0.929 at 95% (Wilson, 50 of 50 test rows)"
+    )
+    assert (f"{edge:.3f}", f"{1 - edge:.3f}") == ("0.071", "0.929")
+    # 10 of 100: (p + z²/2n) / (1 + z²/n) -/+ z / (1 + z²/n) sqrt(p(1-p)/n + z²/4n²).
+    centre = (0.1 + Z * Z / 200) / (1 + Z * Z / 100)
+    half = Z / (1 + Z * Z / 100) * math.sqrt(0.09 / 100 + Z * Z / 40000)
+    assert interval_words(0.1, 100, "test rows") == (
+        f"0.100, 95% interval [{centre - half:.3f}, {centre + half:.3f}] (Wilson, 10 of 100 "
+        f"test rows)"
+    )
 
 
 def test_one_se_picks_the_most_regularized_entry_within_one_se():
@@ -210,14 +307,15 @@ CHOOSING_MD = """\
 
 Rule **min**: the lowest validation error.
 
-**Chosen: r2**, validation error 0.100 ± 0.021 (binomial standard error over 200 validation \
-rows; one validation sample is 0.0050).
-Its test error is 0.100, 95% interval [0.055, 0.174] (Wilson, 100 test rows); reported, not \
-used to choose.
+**Chosen: r2**, validation error 0.100, 95% interval [0.066, 0.149] (Wilson, 20 of 200 \
+validation rows); its SE is 0.021 (half that interval over 1.96; one validation sample is \
+0.0050).
+Its test error is 0.100, 95% interval [0.055, 0.174] (Wilson, 10 of 100 test rows); reported, \
+not used to choose.
 
-Chosen by min: r2, validation error 0.100 ± 0.021 (binomial SE, 200 rows); cannot be told \
-apart from 2 of 3 other entries (exact McNemar, Holm, p >= 0.05): r1, r0; L2 makes no \
-measurable difference here (rate 0 cannot be told apart).
+Chosen by min: r2, validation error 0.100, 95% interval [0.066, 0.149] (Wilson, 20 of 200 \
+validation rows); cannot be told apart from 2 of 3 other entries (exact McNemar, Holm, p >= \
+0.05): r1, r0; L2 makes no measurable difference here (rate 0 cannot be told apart).
 
 Against every other candidate on the same 200 held-out rows: rows only one of the two gets \
 wrong, the exact McNemar p-value, Holm's adjustment over the 3 comparisons, and a paired \
@@ -232,25 +330,18 @@ bootstrap 95% interval of the error difference (other - chosen).
 
 ## What to try next
 
-Best rate on mean validation error (all layers, data's training split): **0.01** (r2, \
-0.100); neighbours tried: 0.001 (0.110), 0.1 (0.300).
+The chosen rate, **0.01** (r2, validation error 0.100; all layers, data's training split); \
+neighbours tried: 0.001 (0.110), 0.1 (0.300). Each pair is judged as in the Decision table \
+(exact McNemar, Holm-adjusted over its 3 comparisons).
 
-0.01 **cannot be told apart** from 0.001 (within chance (exact McNemar p = 0.5)): a rate \
-between them would sit on the same plateau and could not change the decision, so no bracket \
-is proposed on that side. More validation rows (more data) or more seeds \
-(`base.repeat_seeds`) would narrow it.
-0.01 beats 0.1 (by more than chance (exact McNemar p = 1.8e-12)).
+0.01 **cannot be told apart** from 0.001 (r1, Holm-adjusted p = 0.5): a rate between them \
+would sit on the same plateau and could not change the decision, so no bracket is proposed on \
+that side. More validation rows (more data) or more seeds (`base.repeat_seeds`) would narrow it.
+0.01 beats 0.1 (r3, Holm-adjusted p = 5.46e-12).
 
-Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued experiment each \
-(every other setting as now; each trains only its own entry):
-
-```bash
-dvc exp run --queue -n next_2p2e_2 -S '~sweep' -S '+sweep={l2_2p2e_2: {l2: 0.022}}'
-dvc exp run --queue -n next_4p6e_2 -S '~sweep' -S '+sweep={l2_4p6e_2: {l2: 0.046}}'
-dvc queue start
-dvc exp show --drop '.*' --keep 'Experiment|best_entry|best_val_error|best_test_error' \
---sort-by best_val_error --sort-order asc
-```
+L2 makes no measurable difference here: rate 0 (r0) cannot be told apart from r2 \
+(Holm-adjusted p = 0.25, the Decision table's), and no new rate could change that answer, so \
+no bracket is proposed.
 """
 
 
@@ -259,3 +350,8 @@ def test_choosing_md_renders_the_decision_and_the_answers():
     decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
     text = choosing_page.markdown(_analyse(entries, table, judge, decision=decision))
     assert text == CHOOSING_MD
+    # Read back as a user reads it: every pair "What to try next" judges is a row of the
+    # Decision table, with the same adjusted p and the same verdict.
+    claims = next_claims(text)
+    assert claims == {"r1": ("0.5", False), "r3": ("5.46e-12", True), "r0": ("0.25", False)}
+    assert all(decision_table(text)[entry] == claim for entry, claim in claims.items())

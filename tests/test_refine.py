@@ -1,47 +1,61 @@
-"""The refinement loop: brackets the best rate each round and stops when the paired test
-cannot tell the best rate from its neighbours (fake experiments with a known error curve)."""
+"""The refinement loop: brackets the chosen rate each round and stops when the decision's table
+(exact McNemar, Holm over the whole family) cannot tell it from its neighbours, or says L2
+makes no measurable difference (fake experiments with known errors, the real decision)."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 
 import numpy as np
+import pandas as pd
 
 from pipeline import choosing, refine
+from pipeline.config.entries import EntrySpec, dense_layer_names
 
 # Validation rows of the fake lab: enough that a difference of 0.004 is 8 rows, which the
 # exact McNemar test tells apart (p = 0.008) when every discordant row goes one way.
 ROWS = 2000
+LAYERS = dense_layer_names(2)
 
 
-def _curve(rate: float) -> float:
-    """Validation error with its minimum at rate 0.008 (log scale), 0.30 at rate 0."""
+def _curve(rate: float) -> int:
+    """Wrong validation rows, with the minimum at rate 0.008 (log scale), 0.30 at rate 0."""
     if rate == 0:
-        return 0.30
-    return 0.12 + 0.05 * (math.log10(rate) - math.log10(0.008)) ** 2
+        return round(0.30 * ROWS)
+    return round((0.12 + 0.05 * (math.log10(rate) - math.log10(0.008)) ** 2) * ROWS)
 
 
 class FakeLab:
-    def __init__(self, rates):
-        self.rates = list(rates)
-        self.rounds: list[list[float]] = []
+    """Each round's rates trained as all-layers entries; entry k gets the first wrong(k) rows
+    wrong, so two entries disagree on the rows between their counts, all one way."""
 
-    def read(self):
-        points = [
-            choosing.Point(f"r{r:g}", r, choosing.ALL, None, None, _curve(r), 0.0, 0, 0)
-            for r in self.rates
+    def __init__(self, rates, wrong=_curve, rows=ROWS):
+        self.rates = list(rates)
+        self.wrong, self.rows = wrong, rows
+        self.rounds: list[list[float]] = []
+        self.read = functools.cache(self._read)  # refine reads the last round twice
+
+    def _read(self):
+        entries = [
+            EntrySpec(f"r{r:g}", tuple((layer, r) for layer in LAYERS), 0.0) for r in self.rates
         ]
-        # Each entry gets the first val * ROWS rows wrong: two entries disagree on the rows
-        # between their counts, all one way.
-        losses = {}
-        for p in points:
-            losses[p.entry] = np.zeros(ROWS)
-            losses[p.entry][: round(p.val * ROWS)] = 1.0
-        return sorted(points, key=lambda p: p.val), choosing.Judge(losses)
+        counts = {e.name: self.wrong(rate) for e, rate in zip(entries, self.rates, strict=True)}
+        table = pd.DataFrame(
+            {"entry": list(counts), "val_error": [k / self.rows for k in counts.values()]}
+        ).assign(test_error=lambda t: t["val_error"], val_cross_entropy=0.0)
+        table = table.sort_values("val_error", kind="stable").reset_index(drop=True)
+        labels = np.zeros(self.rows, dtype=np.int16)
+        predicted = {name: np.where(np.arange(self.rows) < k, 1, 0) for name, k in counts.items()}
+        judge = choosing.Judge.of_classes(labels, predicted)
+        decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
+        return choosing.place(entries, table, 300, 0.2, 1000), decision
 
     def run(self, k, rates):
         self.rounds.append(list(rates))
         self.rates = list(rates)
+        self.read.cache_clear()
 
 
 def test_each_round_brackets_the_best_and_the_loop_stops_when_the_test_cannot_tell():
@@ -59,3 +73,35 @@ def test_a_settled_sweep_runs_nothing():
     lab = FakeLab([0.0, 0.0067, 0.008, 0.0095])
     refine.refine(3, lab.read, lab.run)
     assert lab.rounds == []
+
+
+def test_neighbours_apart_before_holm_but_not_after_get_no_round(caplog):
+    # 0.003 and 0.03 each differ from 0.01 on 6 rows, all one way: p = 2 / 2**6 = 0.031 alone,
+    # but Holm over the 5 comparisons makes it 3 * 0.031 = 0.094 (rate 0 and 0.1 differ on
+    # 400 rows, 0.001 on 5).
+    extra = {0.0: 400, 0.001: 5, 0.003: 6, 0.01: 0, 0.03: 6, 0.1: 400}
+    lab = FakeLab(list(extra), wrong=lambda rate: 100 + extra[rate], rows=600)
+    _, decision = lab.read()
+    assert decision.chosen.name == "r0.01"
+    below = decision.comparison_with("r0.003")
+    assert below.test.p_value < 0.05 <= below.p_adjusted == 3 * below.test.p_value
+    assert decision.l2_measurable  # rate 0 is told apart: the plateau is what stops it
+    with caplog.at_level(logging.INFO, logger="pipeline.refine"):
+        refine.refine(3, lab.read, lab.run)
+    assert lab.rounds == []
+    said = "cannot be told apart from its neighbours (Holm-adjusted p 0.0938, 0.0938)"
+    assert said in caplog.text
+
+
+def test_rate_0_tied_with_the_chosen_rate_gets_no_round(caplog):
+    # 0.001 is 30 rows worse than 0.01 (told apart: a bracket below 0.01 would be proposed),
+    # but rate 0 is 2 rows worse (p = 0.5): L2 makes no measurable difference.
+    extra = {0.0: 2, 0.001: 30, 0.01: 0, 0.1: 400}
+    lab = FakeLab(list(extra), wrong=lambda rate: 100 + extra[rate], rows=600)
+    _, decision = lab.read()
+    assert decision.comparison_with("r0.001").apart and decision.l2_unmeasurable
+    with caplog.at_level(logging.INFO, logger="pipeline.refine"):
+        refine.refine(3, lab.read, lab.run)
+    assert lab.rounds == []
+    said = "L2 makes no measurable difference (rate 0 cannot be told apart from r0.01,"
+    assert said in caplog.text

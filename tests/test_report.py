@@ -106,7 +106,7 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert "sklearn alpha" in (reports / "sweep.md").read_text()
     best = json.loads((reports / "best.json").read_text())
     assert best["best_entry"] == table["entry"][0]
-    # The decision: min picks the lowest validation error, with its binomial SE on the same
+    # The decision: min picks the lowest validation error, with its Wilson SE on the same
     # validation rows, and names what the paired test cannot tell apart from it.
     val_rows = json.loads((project.root / "data/prepared/meta.json").read_text())["rows"]["val"]
     # best.json is a DVC metrics file: numbers, and best_entry for `dvc exp show`; the
@@ -116,9 +116,12 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert (said["rule"], said["chosen_entry"]) == ("min", table["entry"][0])
     assert (said["figure"], said["test_figure"]) == ("val_error", "test_error")
     assert best["chosen_figure"] == pytest.approx(table["val_error"][0], abs=1e-5)
-    error = best["chosen_figure"]
-    se = math.sqrt(error * (1 - error) / val_rows)
+    error, z = best["chosen_figure"], 1.959963984540054
+    # Half the 95% Wilson interval over z: sqrt(n p (1 - p) + z²/4) / (n + z²), not 0 at 0 errors.
+    se = math.sqrt(val_rows * error * (1 - error) + z * z / 4) / (val_rows + z * z)
     assert best["chosen_figure_se"] == pytest.approx(se, 1e-4)
+    wrong = round(error * val_rows)
+    assert f"(Wilson, {wrong} of {val_rows} validation rows)" in said["verdict"]
     assert best["answer_ci_low"] <= best["answer"] <= best["answer_ci_high"]
     assert len(said["indistinguishable"]) == best["n_indistinguishable"]
     held_out = np.load(project.root / "evaluation" / "held_out.npz")

@@ -21,6 +21,36 @@ def test_binomial_se_and_fold_se_follow_their_formulas():
     assert st.mean_and_se([0.25]) == (0.25, 0.0)
 
 
+Z = 1.959963984540054  # the normal 97.5% quantile
+
+
+def test_the_rules_se_does_not_vanish_at_0_or_n_errors_and_is_binomial_between():
+    # 0 of 50: the Wilson interval is [0, z² / (n + z²)] (0.0713); half its width over z is
+    # z / (2 (n + z²)) = 0.0182, where sqrt(p (1 - p) / n) says 0. n of n: the mirror image.
+    at_zero = Z / (2 * (50 + Z * Z))
+    assert st.binomial_se(0.0, 50) == 0.0
+    assert st.wilson_se(0.0, 50) == pytest.approx(at_zero, abs=1e-15)
+    assert st.wilson_se(1.0, 50) == pytest.approx(at_zero, abs=1e-15)
+    assert round(at_zero, 4) == 0.0182
+    low, high = st.error_interval(0, 50)
+    assert (high - low) / (2 * Z) == pytest.approx(at_zero, abs=1e-12)
+    # 32 of 270 (the default sweep's chosen entry): sqrt(32 * 238 / 270 + z²/4) / (270 + z²)
+    # = 0.019722, the plain binomial SE 0.019671: 0.3% apart, far from 0 and n.
+    mid = math.sqrt(32 * 238 / 270 + Z * Z / 4) / (270 + Z * Z)
+    assert st.wilson_se(32 / 270, 270) == pytest.approx(mid, abs=1e-15)
+    assert round(mid, 6) == 0.019722 and round(st.binomial_se(32 / 270, 270), 6) == 0.019671
+    low, high = st.error_interval(32, 270)
+    assert (high - low) / (2 * Z) == pytest.approx(mid, abs=1e-12)
+
+
+def test_with_folds_the_se_is_the_larger_of_the_fold_se_and_the_wilson_se():
+    floor = st.wilson_se(0.0, 570)  # every fold with 0 errors: SE over folds 0
+    assert floor == pytest.approx(Z / (2 * (570 + Z * Z)), abs=1e-15)
+    assert st.choosing_se(0.0, 570, fold_se=0.0) == floor
+    assert st.choosing_se(0.102, 570, fold_se=0.015) == 0.015  # the folds vary more
+    assert st.choosing_se(0.102, 570) == st.wilson_se(0.102, 570)  # no folds
+
+
 def test_wilson_interval_matches_its_closed_form():
     wrong, n, z = 10, 100, 1.959963984540054
     p = wrong / n

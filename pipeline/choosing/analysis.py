@@ -26,7 +26,7 @@ class Analysis:
     layers: LayerVerdict | None
     curves: pd.DataFrame  # data_size.size_curves; empty without pool entries
     equivalents: tuple[DataEquivalent, ...]
-    bracket: Bracket | None  # None without an all-layers entry on data's training split
+    bracket: Bracket | None  # None without a decision or an all-layers candidate on data's split
 
 
 def analyse(
@@ -56,5 +56,5 @@ def analyse(
         layers=layer_verdict(points, layers, judge) if grid is not None else None,
         curves=curves,
         equivalents=tuple(data_equivalents(curves)) if not curves.empty else (),
-        bracket=bracket(points, judge, grid_is_set),
+        bracket=bracket(points, decision, grid_is_set),
     )

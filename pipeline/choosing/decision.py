@@ -2,12 +2,15 @@
 held-out rows cannot tell apart from it.
 
 Without folds the figure is each entry's validation error (its base seed's model) and its
-binomial standard error over the validation rows; with `choose.folds` it is the mean CV error
-and its standard error over the folds, and the held-out rows are the pooled folds (each row
-predicted by the fold model that did not train on it). The chosen entry is compared with every
+Wilson standard error over the validation rows; with `choose.folds` it is the mean CV error
+and its standard error over the folds, never below the Wilson SE on the pooled rows
+(statistics.choosing_se), and the held-out rows are the pooled folds (each row predicted by the
+fold model that did not train on it). The chosen entry is compared with every
 other candidate on the same rows by the judge (judge.py: its paired test, its correction, a
 paired bootstrap of the difference). "L2 makes no measurable difference here" is said when the
-chosen entry cannot be told from rate 0 that way. Candidates are the entries trained on data's
+chosen entry cannot be told from rate 0 that way. Whether two entries are told apart
+anywhere (the table, the bracket of next rates, refine) is read from `comparisons`: one
+family, one correction. Candidates are the entries trained on data's
 training split (not a pool prefix: another training set is not a choice of L2) that did not
 diverge and have held-out predictions.
 
@@ -27,8 +30,8 @@ from pipeline.choosing.statistics import (
     Candidate,
     Choice,
     PairedTest,
-    binomial_se,
     choose,
+    choosing_se,
     error_interval,
 )
 from pipeline.config.entries import EntrySpec
@@ -99,6 +102,18 @@ class Decision:
         return None if against is None else against.apart
 
     @property
+    def l2_unmeasurable(self) -> bool:
+        """Whether the verdict is "L2 makes no measurable difference here": rate 0 cannot be
+        told apart from the chosen entry. No new rate can change that answer, so nothing is
+        bracketed (next_rates.bracket, refine)."""
+        return self.l2_measurable is False
+
+    def comparison_with(self, name: str) -> Comparison | None:
+        """The table's row of the chosen entry against `name` (None: not a candidate, or
+        the chosen entry itself)."""
+        return next((c for c in self.comparisons if c.other.name == name), None)
+
+    @property
     def answer(self) -> tuple[float, float, float]:
         """The lab's answer and its 95% interval: the refit's test figure, else the chosen
         entry's own."""
@@ -136,8 +151,8 @@ def candidates_of(
     entries: Sequence[EntrySpec], table: pd.DataFrame, judge: Judge, figure: str
 ) -> list[Candidate]:
     """The entries the decision chooses among, lowest `figure` first, ties by cross-entropy,
-    then name: the mean CV error with folds (SE over folds, as evaluate wrote it), else the
-    validation error of the base seed (the model the predictions come from), binomial SE."""
+    then name: the mean CV error with folds, else the validation error of the base seed (the
+    model the predictions come from); the SE is statistics.choosing_se on the judge's rows."""
     by_name = {e.name: e for e in entries}
     rows = table[table[figure].notna() & table["entry"].map(judge.has)]
     if figure == "val_error":  # a fold model never trains on a pool prefix
@@ -146,9 +161,8 @@ def candidates_of(
     found = []
     for row in rows.to_dict("records"):
         value = float(row[figure])
-        se = float(row["cv_error_se"]) if figure == "cv_error_mean" else binomial_se(
-            value, judge.n_rows
-        )
+        fold_se = float(row["cv_error_se"]) if figure == "cv_error_mean" else None
+        se = choosing_se(value, judge.n_rows, fold_se)
         found.append(Candidate(row["entry"], value, se, _rates(by_name[row["entry"]])))
     return found
 

@@ -1,7 +1,9 @@
 """When two entries cannot be told apart: one paired test on the same rows, one correction.
 
-Every comparison the lab makes (the decision, the layer verdict, the bracket of next rates,
-refine's stopping rule) asks this object, built once from evaluate's per-row outcomes. It
+Every comparison the lab makes asks this object, built once from evaluate's per-row outcomes:
+the decision (`against`: the chosen entry against every other candidate, adjusted together),
+whose table the bracket of next rates and refine's stopping rule then read, and the layer
+verdict. It
 holds one loss per row and entry, the same rows in the same order for every entry (a paired
 design). For classification the loss is 0/1 (wrong or right) and the test is the exact
 McNemar test; several comparisons against one entry are adjusted by Holm's step-down method.

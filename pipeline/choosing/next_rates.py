@@ -1,4 +1,9 @@
-"""What to try next: a log-spaced bracket around the best rate, and the commands that train it."""
+"""What to try next: a log-spaced bracket around the chosen rate, and the commands that train it.
+
+A neighbour counts as told apart from the chosen rate only where the decision's table says so
+(decision.Comparison: the judge's test, adjusted over the decision's whole family), so the
+table, this bracket and refine cannot disagree about a pair.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.choosing.judge import Judge
-from pipeline.choosing.points import ALL, Point, Versus, unique_rates, versus
+from pipeline.choosing.decision import Comparison, Decision
+from pipeline.choosing.points import ALL, Point, unique_rates
 from pipeline.config.grid import number_token
 
 POINTS_PER_SIDE = 2
@@ -28,18 +33,21 @@ def _two_digits(value: float) -> float:
 
 
 def next_rates(
-    points: Sequence[Point], distinct: Callable[[Point, Point], bool] | None = None
+    points: Sequence[Point],
+    distinct: Callable[[Point, Point], bool] | None = None,
+    center: Point | None = None,
 ) -> tuple[Point, Point | None, Point | None, list[float]]:
-    """The best rate on data's training split (all layers), its neighbours among the tried
-    rates, and log-spaced rates, not yet tried, where a bracket could change the decision.
+    """The rate to bracket on data's training split (all layers; `center`, else the lowest),
+    its neighbours among the tried rates, and log-spaced rates, not yet tried, where a
+    bracket could change the decision.
 
-    A side is bracketed when its neighbour can be told apart from the best (`distinct`; None:
-    every neighbour can): between two rates that cannot, a new rate sits on the same plateau.
-    Beyond the grid's edge, a bracket is proposed when the neighbour on the other side can be
-    told apart (the curve still falls toward the edge). One rate alone, without neighbours,
-    says nothing about where to look: no bracket."""
+    A side is bracketed when its neighbour can be told apart from the center (`distinct`;
+    None: every neighbour can): between two rates that cannot, a new rate sits on the same
+    plateau. Beyond the grid's edge, a bracket is proposed when the neighbour on the other
+    side can be told apart (the curve still falls toward the edge). One rate alone, without
+    neighbours, says nothing about where to look: no bracket."""
     tried = unique_rates([p for p in points if p.rows is None and p.layer == ALL])
-    best = min(tried.values(), key=lambda p: p.val)  # ranked order breaks ties
+    best = center or min(tried.values(), key=lambda p: p.val)  # ranked order breaks ties
     rates = sorted(tried)
     i = rates.index(best.rate)
     lower = tried[rates[i - 1]] if i > 0 else None
@@ -68,37 +76,82 @@ def next_rates(
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """A rate tried next to the chosen one, and the decision table's row for that pair."""
+
+    point: Point
+    comparison: Comparison
+
+    @property
+    def apart(self) -> bool:
+        return self.comparison.apart
+
+    @property
+    def chosen_is_better(self) -> bool:
+        """The paired rows' direction: fewer rows only the chosen entry gets wrong."""
+        return self.comparison.test.only_a_worse < self.comparison.test.only_b_worse
+
+
+# Why a bracket proposes nothing whatever its neighbours say (Bracket.held).
+NO_DIFFERENCE = "no_difference"  # rate 0 cannot be told apart from the chosen entry
+OFF_AXIS = "off_axis"  # the chosen entry is not one rate on all layers of data's split
+
+
+@dataclass(frozen=True)
 class Bracket:
-    """What to try next: the best rate on all layers, its neighbours judged, the rates to
-    propose and the commands that train them (one queued DVC experiment each)."""
+    """What to try next: the chosen rate on all layers, its neighbours as the decision's table
+    judges them, the rates to propose and the commands that train them (one queued DVC
+    experiment each)."""
 
     tried: tuple[Point, ...]  # one point per rate tried on all layers, by rate
-    best: Point
+    best: Point  # the chosen entry's point; OFF_AXIS: the lowest on the axis
     lower: Point | None
     upper: Point | None
-    tied: tuple[Versus, ...]  # neighbours the judge cannot tell from the best
-    beaten: tuple[Versus, ...]
+    tied: tuple[Neighbour, ...]  # neighbours the decision cannot tell from the chosen entry
+    apart: tuple[Neighbour, ...]
     proposed: tuple[float, ...]
     commands: tuple[str, ...]  # empty when nothing is proposed
+    held: str = ""  # NO_DIFFERENCE or OFF_AXIS: nothing is proposed, and why
 
 
-def bracket(points: Sequence[Point], judge: Judge, grid_is_set: bool) -> Bracket | None:
-    """None without an all-layers entry on data's training split."""
-    default = [p for p in points if p.rows is None and p.layer == ALL]
+def bracket(
+    points: Sequence[Point], decision: Decision | None, grid_is_set: bool
+) -> Bracket | None:
+    """None without a decision or without an all-layers candidate on data's training split."""
+    if decision is None:
+        return None
+    chosen = decision.chosen.name
+    default = [
+        p for p in points
+        if p.rows is None and p.layer == ALL
+        and (p.entry == chosen or decision.comparison_with(p.entry) is not None)
+    ]  # fmt: skip
     if not default:
         return None
-    best, lower, upper, proposed = next_rates(points, lambda a, b: judge.apart(a.entry, b.entry))
-    judged = [versus(judge, best, p) for p in (lower, upper) if p is not None]
+    center = next((p for p in default if p.entry == chosen), None)
+    # "No measurable difference" is the answer whichever entry is chosen: it is said first.
+    held = NO_DIFFERENCE if decision.l2_unmeasurable else OFF_AXIS if center is None else ""
+
+    def told_apart(_: Point, neighbour: Point) -> bool:
+        # Off the axis no pair of rates is in the table: none counts as told apart.
+        return center is not None and decision.comparison_with(neighbour.entry).apart
+
+    best, lower, upper, proposed = next_rates(default, told_apart, center)
+    judged = [] if center is None else [
+        Neighbour(p, decision.comparison_with(p.entry)) for p in (lower, upper) if p is not None
+    ]  # fmt: skip
+    proposed = [] if held else proposed
     tried = unique_rates(default)
     return Bracket(
         tried=tuple(tried[rate] for rate in sorted(tried)),
         best=best,
         lower=lower,
         upper=upper,
-        tied=tuple(v for v in judged if not v.apart),
-        beaten=tuple(v for v in judged if v.apart),
+        tied=tuple(n for n in judged if not n.apart),
+        apart=tuple(n for n in judged if n.apart),
         proposed=tuple(proposed),
         commands=next_commands(proposed, grid_is_set),
+        held=held,
     )
 
 

@@ -24,9 +24,30 @@ ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 10_000
 
 
+# The normal quantile of the 95% intervals: 1.96.
+Z = float(stats.norm.ppf(1 - ALPHA / 2))
+
+
 def binomial_se(error: float, n: int) -> float:
-    """Standard error of an error rate measured on `n` independent rows: sqrt(p(1-p)/n)."""
+    """Standard error of an error rate measured on `n` independent rows: sqrt(p(1-p)/n).
+    It is 0 at 0 or n errors, so the one-SE rule uses `choosing_se`."""
     return math.sqrt(error * (1.0 - error) / n)
+
+
+def wilson_se(error: float, n: int) -> float:
+    """Half the width of the 95% Wilson interval of `error` on `n` rows, over z:
+    sqrt(n p (1 - p) + z²/4) / (n + z²). At 0 or n errors it is z / (2 (n + z²)), about half
+    of one row's share, not 0; between, it is within a few percent of `binomial_se`."""
+    return math.sqrt(n * error * (1.0 - error) + Z * Z / 4) / (n + Z * Z)
+
+
+def choosing_se(error: float, n: int, fold_se: float | None = None) -> float:
+    """The standard error of a choosing figure, the one the one-SE rule adds to the lowest:
+    the Wilson SE of the error on the `n` held-out rows, and with folds the larger of it and
+    the SE over folds (`fold_se`), which is 0 when every fold scores alike (docs/decision.md).
+    """
+    floor = wilson_se(error, n)
+    return floor if fold_se is None else max(fold_se, floor)
 
 
 def error_interval(wrong: int, n: int, method: str = "wilson") -> tuple[float, float]:

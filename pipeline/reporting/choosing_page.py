@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.choosing import ALL, Analysis
+from pipeline.choosing import ALL, Analysis, Decision
 from pipeline.choosing.data_size import DataEquivalent
 from pipeline.choosing.layers import HEATMAP_COLUMNS, LayerVerdict, layer_heatmap_data
-from pipeline.choosing.next_rates import Bracket
+from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, Neighbour
 from pipeline.choosing.points import Versus
 from pipeline.reporting import decision as decision_words
 from pipeline.reporting.markdown import table
@@ -33,9 +33,8 @@ def markdown(analysis: Analysis) -> str:
         parts += _layers(analysis)
     if not analysis.curves.empty:
         parts += _data_size(analysis.equivalents)
-    if analysis.bracket is not None:
-        cross_validated = analysis.decision is not None and bool(analysis.decision.folds)
-        parts += _next(analysis.bracket, analysis.test, cross_validated)
+    if analysis.bracket is not None:  # only with a decision: it judges the bracket's pairs
+        parts += _next(analysis.bracket, analysis.decision)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -153,47 +152,49 @@ def _data_size(equivalents: tuple[DataEquivalent, ...]) -> list[str]:
     return lines
 
 
-def _next(bracket: Bracket, test: str, cross_validated: bool) -> list[str]:
-    best = bracket.best
-    figure = "mean CV error" if cross_validated else "mean validation error"
-    where = "folds of the pooled rows" if cross_validated else "data's training split"
+def _next(bracket: Bracket, decision: Decision) -> list[str]:
+    """What to try next. Every pair of rates it judges is a row of the Decision table, quoted
+    with that row's adjusted p (choosing.next_rates)."""
+    best, figure = bracket.best, decision_words.figure_words(decision)
+    where = "folds of the pooled rows" if decision.folds else "data's training split"
     neighbours = [p for p in (bracket.lower, bracket.upper) if p is not None]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
-    lines = [
-        "## What to try next",
-        "",
-        f"Best rate on {figure} (all layers, {where}): "
-        f"**{best.rate:g}** ({best.entry}, {best.val:.3f}{spread}); neighbours tried: "
-        + (", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none")
-        + ".",
-        "",
-    ]
-    if not neighbours:
+    figure = f"mean {figure} over seeds" if best.val_std else figure
+    tried = ", ".join(f"{p.rate:g} ({p.val:.3f})" for p in neighbours) or "none"
+    on_axis = best.entry == decision.chosen.name
+    if not on_axis:
+        opening = (
+            f"The chosen entry, {decision.chosen.name}, is not one L2 rate on all layers: the "
+            f"Decision table compares it with each rate, but no rate with its neighbours. On "
+            f"that axis the lowest is {best.rate:g} ({best.entry}, {figure} {best.val:.3f}"
+            f"{spread}); neighbours tried: {tried}."
+        )
+    else:
+        opening = (
+            f"The chosen rate, **{best.rate:g}** ({best.entry}, {figure} {best.val:.3f}{spread}; "
+            f"all layers, {where}); neighbours tried: {tried}. Each pair is judged as in the "
+            f"Decision table ({decision.test}, {decision.correction}-adjusted over its "
+            f"{len(decision.comparisons)} comparisons)."
+        )
+    lines = ["## What to try next", "", opening, ""]
+    if on_axis and not neighbours:
         lines.append(
             "One rate alone says nothing about where a better one lies: train a grid around it "
             "(`grid.rates`, docs/choosing-l2.md) before bracketing."
         )
-    elif bracket.tied:
+    if bracket.tied:
         lines.append(
             f"{best.rate:g} **cannot be told apart** from "
-            + " and ".join(f"{v.other.rate:g} (within {_margin(v, test)})" for v in bracket.tied)
+            + " and ".join(_judged(n, decision) for n in bracket.tied)
             + ": a rate between them would sit on the same plateau and could not change the "
             "decision, so no bracket is proposed on that side. More validation rows (more "
             "data) or more seeds (`base.repeat_seeds`) would narrow it."
         )
-    if bracket.beaten:
-        lines.append(
-            f"{best.rate:g} beats "
-            + " and ".join(
-                f"{v.other.rate:g} (by more than {_margin(v, test)})" for v in bracket.beaten
-            )
-            + "."
-        )
-    if not bracket.proposed:
-        if bracket.beaten and not bracket.tied:
-            return [*lines, "", "Every rate of the bracket has been tried."]
-        return [*lines, "", "No new rates to propose: none could change the decision."]
-    return [
+    for n in bracket.apart:
+        pair = (f"{best.rate:g}", _judged(n, decision))
+        winner, loser = pair if n.chosen_is_better else pair[::-1]
+        lines.append(f"{winner} beats {loser}.")
+    return [*lines, "", _ending(bracket, decision)] if not bracket.proposed else [
         *lines,
         "",
         "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "
@@ -202,4 +203,30 @@ def _next(bracket: Bracket, test: str, cross_validated: bool) -> list[str]:
         "```bash",
         *bracket.commands,
         "```",
-    ]
+    ]  # fmt: skip
+
+
+def _ending(bracket: Bracket, decision: Decision) -> str:
+    """Why no rate is proposed, in one sentence."""
+    if bracket.held == NO_DIFFERENCE:
+        zero = decision.against_zero
+        return (
+            f"L2 makes no measurable difference here: rate 0 ({zero.other.name}) cannot be "
+            f"told apart from {decision.chosen.name} ({decision.correction}-adjusted p = "
+            f"{decision_words.p_words(zero.p_adjusted)}, the Decision table's), and no new "
+            f"rate could change that answer, so no bracket is proposed."
+        )
+    if bracket.held == OFF_AXIS:
+        return "No bracket is proposed: the Decision table judges no pair of rates."
+    if bracket.apart and not bracket.tied:
+        return "Every rate of the bracket has been tried."
+    return "No new rates to propose: none could change the decision."
+
+
+def _judged(neighbour: Neighbour, decision: Decision) -> str:
+    """A neighbour with its row of the Decision table: "0.003 (l2_3e_3, Holm-adjusted
+    p = 0.0625)"."""
+    return (
+        f"{neighbour.point.rate:g} ({neighbour.point.entry}, {decision.correction}-adjusted "
+        f"p = {decision_words.p_words(neighbour.comparison.p_adjusted)})"
+    )
