@@ -16,124 +16,29 @@ seconds, not minutes. How long each link takes to show is measured by
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.mlflow_ui import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    VERDICT,
+    chart_drawn,
+    fill_store,
+    open_browser,
+    table_shown,
+)
 from tests.support.services import mlflow_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]  # Chromium
 
-CHROMIUM = shutil.which("chromium")
 WIDE = (3200, 1000)  # the window of the other tests: the runs table's columns all on screen
 SCREEN = (1920, 1080)  # the window of the description's links: a common desktop screen
-CHROMEDRIVER = shutil.which("chromedriver")
 # entry -> (rate, test_error): three rates of the default sweep, their test errors made up so
 # that validation (test_error - 0.01) ranks them l2_1e_2, l2_1e_4, l2_0, unlike the rates.
 SWEEP = {"l2_0": (0.0, 0.302), "l2_1e_4": (1e-4, 2 / 9), "l2_1e_2": (0.01, 0.138)}
-# The decision's one line, as the report writes it (reports/decision.json's `verdict`).
-VERDICT = "chosen by min: {}, validation error 0.128 ± 0.020 (binomial SE, 270 rows)"
-
-
-def _entry_figures(test_error: float) -> dict[str, float]:
-    """The headline figures evaluate computes, made up around `test_error`."""
-    return {
-        "train_error": 0.05,
-        "val_error": round(test_error - 0.01, 3),
-        "test_error": test_error,
-        "val_cross_entropy": 1.0,
-        "generalization_gap": round(test_error - 0.05, 3),
-        "l2_penalty": 0.1,
-        "sq_weights_total": 100.0,
-    }
-
-
-def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, str]:
-    """Log a three-entry sweep as the stages do; return the experiment id and the parent run's
-    description."""
-    from mlflow.tracking import MlflowClient
-    from ruamel.yaml import YAML
-
-    from pipeline import record as record_stage
-    from pipeline import report
-    from pipeline.config import load_config
-    from pipeline.config.entries import resolve_entries, resolve_towers
-    from pipeline.core import contracts
-    from pipeline.evaluate import entry_metrics
-    from pipeline.reporting import plots, table
-    from pipeline.tracking import records, runs, store
-    from pipeline.train import tower_params
-    from tests.support.params import write_yaml
-
-    raw = YAML(typ="safe").load(params_file.read_text())
-    raw["base"]["experiment"] = experiment
-    raw["sweep"] = {entry: {"l2": rate} for entry, (rate, _) in SWEEP.items()}
-    write_yaml(params_file, raw)
-    config = load_config(params_file)
-    towers = resolve_towers(config)
-
-    # train: the parent run and one child run per model, made up front.
-    experiment_id = store.use_experiment(experiment)
-    names = [t.name for t in towers]
-    tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
-    record = contracts.SweepRecord(
-        tuple(contracts.TrainedModel(t.entry.name, t.seed, t.entry.name, None) for t in towers),
-        tuple(name for name, _ in towers[0].entry.layer_rates),
-    )
-    models = folder / "models"
-    models.mkdir()
-    contracts.write_sweep_record(models, record)
-    with runs.sweep_runs(experiment_id, names, tags) as sweep:
-        for tower in towers:
-            data = config.data.as_trained()
-            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower, data))
-        digest = contracts.models_digest(models)
-        records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
-
-    # evaluate: metrics/ and evaluation/.
-    for tower, saved in zip(towers, record.towers, strict=True):
-        figures = _entry_figures(SWEEP[tower.entry.name][1])
-        name = tower.entry.name
-        contracts.write_json(folder / "metrics" / f"{name}.json", entry_metrics([saved], [figures]))
-        contracts.write_json(
-            folder / "evaluation" / f"{name}.json",
-            {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
-        )
-
-    # report: reports/; record: all of it into the runs, and the links into the description.
-    sweep_table = table.sweep_table(
-        resolve_entries(config), folder / "metrics", folder / "evaluation"
-    )
-    rates = {entry: rate for entry, (rate, _) in SWEEP.items()}
-    by_rate = plots.long_by_rate(plots.by_rate(sweep_table, rates), plots.ERROR_SERIES, "error")
-    pages = {"sweep.md": "# L2 sweep\n", report.CHOOSING_FILE: "# Choosing L2\n"}
-    report.write_outputs(folder / "reports", sweep_table, pages, {"error_vs_rate": by_rate}, {})
-    reports = folder / "reports"
-    contracts.write_json(reports / contracts.BEST_FILE, report.best_figures(sweep_table, None))
-    best = str(sweep_table.iloc[0]["entry"])
-    summary = contracts.DecisionSummary(
-        best_entry=best, data_note=None, chosen_entry=best, verdict=VERDICT.format(best)
-    )
-    contracts.write_summary(reports, summary)
-    record_stage.record(models, folder / "metrics", folder / "evaluation", folder / "reports")
-    return experiment_id, MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
-
-
-def _browser(profile: Path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 f"--window-size={WIDE[0]},{WIDE[1]}", f"--user-data-dir={profile}"):  # fmt: skip
-        options.add_argument(flag)
-    # An explicit driver path: selenium must not try to download one.
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def _on_server(link: str, server_uri: str) -> str:
@@ -158,7 +63,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         patch.setenv("MLFLOW_TRACKING_URI", store_uri)
         patch.setenv("DVC_ROOT", str(folder))
         patch.chdir(folder)
-        experiment_id, note = _fill_store(folder / "params.yaml", folder, "ui-test")
+        experiment_id, note = fill_store(folder / "params.yaml", folder, "ui-test", SWEEP)
     links = dict(re.findall(r"\[([^]]+)\]\((#/[^)]*)\)", note))
     with mlflow_server(store_uri, folder / "artifacts", folder / "server.log", workers=1) as uri:
         yield {"uri": uri, "experiment_id": experiment_id, "note": note, "links": links}
@@ -167,7 +72,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 @pytest.fixture(scope="module")
 def browser(ui: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """One headless Chromium for the module, with a profile of its own."""
-    started = _browser(tmp_path_factory.mktemp("chromium") / "profile")
+    started = open_browser(tmp_path_factory.mktemp("chromium") / "profile", WIDE)
     try:
         yield started
     finally:
@@ -340,7 +245,7 @@ def test_a_fresh_browser_opens_the_printed_view_on_the_answer_with_no_clicks(ui:
     table, _ = _view_links(ui)
     assert table.startswith(f"#/experiments/{ui['experiment_id']}/runs?workflowType=")
     driver.get(_on_server(table, ui["uri"]))
-    _wait(driver, lambda: len(_texts(_cells(driver, "metrics.`val_error`"))) == len(SWEEP))
+    _wait(driver, lambda: table_shown(driver, len(SWEEP)))
     # Best on validation first: l2_1e_2 (val_error 0.128), l2_1e_4 (0.212), l2_0 (0.292).
     text = _body_text(driver)
     assert 0 <= text.find("l2_1e_2") < text.find("l2_1e_4") < text.find("l2_0"), text
@@ -363,18 +268,6 @@ def test_a_fresh_browser_opens_the_printed_view_on_the_answer_with_no_clicks(ui:
     assert "genai" not in driver.current_url
 
 
-def _chart_drawn(driver) -> bool:
-    """The chart's card holds a plot with its x tick labels and a point per entry."""
-    from selenium.webdriver.common.by import By
-
-    plots = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
-    return (
-        bool(plots)
-        and len(plots[0].find_elements(By.CSS_SELECTOR, ".xtick text")) == len(SWEEP)
-        and len(plots[0].find_elements(By.CSS_SELECTOR, ".scatterlayer .point")) == len(SWEEP)
-    )
-
-
 def test_the_chart_link_draws_validation_error_against_each_labelled_rate(
     ui: dict, driver, tmp_path: Path
 ):
@@ -387,7 +280,7 @@ def test_the_chart_link_draws_validation_error_against_each_labelled_rate(
     driver.set_window_size(*SCREEN)
     _, chart = _view_links(ui)
     driver.get(_on_server(chart, ui["uri"]))
-    _wait(driver, lambda: _chart_drawn(driver))
+    _wait(driver, lambda: chart_drawn(driver, len(SWEEP)))
     plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
     ticks = _texts(plot.find_elements(By.CSS_SELECTOR, ".xtick text"))
     assert ticks == ["0 (l2_0)", "1e-4 (l2_1e_4)", "1e-2 (l2_1e_2)"]
