@@ -166,6 +166,7 @@ def test_the_descriptions_compare_link_shows_each_entrys_l2_and_test_error(ui: d
     # One column per run, in the link's order: the entries' rates side by side.
     assert "\nentry l2_0 l2_1e_2 l2_1e_4\n" in params, params
     assert "\nl2 0.0 0.01 0.0001\n" in params, params
+    assert "\nL2 rate 0 (l2_0) 1e-2 (l2_1e_2) 1e-4 (l2_1e_4)\n" in params, params
     # test_error's values appear nowhere else among the metrics (see _entry_figures); this
     # page rounds to 3 decimals itself (2/9, logged as 0.22222, shows as 0.222).
     assert "test_error" in metrics.split(), metrics

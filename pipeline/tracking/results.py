@@ -98,13 +98,15 @@ def _record_models(sweep: FoundSweep, results: SweepResults) -> None:
         if run_id is None:
             continue
         log10_l2 = results.log10_rates.get(entry)
-        extra = {} if log10_l2 is None else {views.LOG10_L2_METRIC: log10_l2}
-        if metrics:
-            records.log_metrics(run_id, {**metrics, **extra})
-        if entry in results.rate_labels:
-            records.log_params(run_id, {views.RATE_PARAM: results.rate_labels[entry]})
-        # Every run: a sweep recorded again after its report changed moves the mark.
-        records.set_tags(run_id, {views.CHOSEN_TAG: str(entry == results.chosen).lower()})
+        extra = {} if log10_l2 is None or not metrics else {views.LOG10_L2_METRIC: log10_l2}
+        label = results.rate_labels.get(entry)
+        records.log_results(
+            run_id,
+            {**metrics, **extra},
+            {} if label is None else {views.RATE_PARAM: label},
+            # Every run: a sweep recorded again after its report changed moves the mark.
+            {views.CHOSEN_TAG: str(entry == results.chosen).lower()},
+        )
     for entry, (seed, spread) in results.spread.items():
         run_id = sweep.run_of(entry, seed)
         if run_id is not None and spread:
