@@ -29,6 +29,8 @@ def _assert_complete(project: Project, parent, runs: list) -> None:
     note = parent.data.tags["mlflow.note.content"]
     # The verdict first, one glance from the links below it.
     assert note.split("\n\n")[0] == f"**Chosen: {said['chosen_entry']}.** {said['verdict']}"
+    if said["data_note"]:  # last, after the links
+        assert note.endswith(f"\n\n{said['data_note']}")
     assert "](#/" in note and "127.0.0.1" not in note  # relative: any host, any port
     client = MlflowClient(tracking_uri=project.tracking_uri())
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
