@@ -34,7 +34,7 @@ from tests.support.services import mlflow_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]  # Chromium
 
-WIDE = (3200, 1000)  # the window of the other tests: the runs table's columns all on screen
+WIDE = (3200, 1000)  # the window the other tests were written for
 SCREEN = (1920, 1080)  # the window of the description's links: a common desktop screen
 # entry -> (rate, test_error): three rates of the default sweep, their test errors made up so
 # that validation (test_error - 0.01) ranks them l2_1e_2, l2_1e_4, l2_0, unlike the rates.
@@ -272,7 +272,7 @@ def test_a_fresh_browser_opens_the_printed_view_on_the_answer_with_no_clicks(ui:
 def test_the_chart_link_draws_validation_error_against_each_labelled_rate(
     ui: dict, driver, tmp_path: Path
 ):
-    """On a 1920x1080 screen: one card as wide as the chart panel, its title whole, the
+    """On a 1920x1080 screen: one card over half the window wide, its title whole, the
     whole card on screen, x ticks labelled with each rate and its entry in the order of the
     rates (rate 0 as `0`), one point per entry at its validation error."""
     from PIL import Image
@@ -296,7 +296,8 @@ def test_the_chart_link_draws_validation_error_against_each_labelled_rate(
         By.XPATH, "//*[normalize-space(text())='L2 rate vs. val_error']"
     )
     assert _fits(driver, title)
-    # The card: as wide as the panel (the runs list hidden), wholly on screen.
+    # The card: over half the window wide (one card per row, the runs list hidden; the old
+    # view's was 165 px), wholly on screen.
     viewport = driver.execute_script("return [window.innerWidth, window.innerHeight]")
     box = plot.rect
     assert box["width"] >= 0.5 * viewport[0], (box, viewport)
