@@ -1,9 +1,11 @@
 """Stage `record`: the sweep's results into MLflow, from the files `evaluate` and `report` wrote.
 
-Each model's run gets its final metrics (`evaluation/<entry>.json`, every seed in full
-precision, and the spread over seeds from `metrics/<entry>.json`); the sweep's parent run gets
-`reports/` (table, choosing.md, plots, best entry and its errors, decision.json) and a
-description with links, the decision's verdict and the data note (`reports/decision.json`).
+Each model's run gets its final metrics (`evaluation/<entry>.json`, every seed, at the 5
+significant digits of `metrics/`, which MLflow's table shows as logged; and the spread over
+seeds from `metrics/<entry>.json`), its rate as the chart's x and whether the report chose it
+(`reports/decision.json`); the sweep's parent run gets `reports/` (table, choosing.md, plots,
+best entry and its errors, decision.json) and a description: the verdict first, the links to
+the sweep's saved views, and the data note.
 Every parent run of exactly these models is filled (pipeline/tracking/results.py), so
 the runs a `train` made are complete even when DVC skipped `evaluate` or `report` because
 their outputs came out the same. DVC runs this stage on every `dvc repro` (always_changed);
@@ -32,6 +34,7 @@ REPORT_FILES = ("sweep.csv", "sweep.md", "choosing.md", contracts.SUMMARY_FILE)
 def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports_dir: Path):
     """The SweepResults of `models_dir` from what `evaluate` and `report` wrote."""
     from pipeline.tracking.results import SweepResults
+    from pipeline.tracking.views import rate_label
 
     sweep = contracts.read_sweep_record(models_dir)
     entries = list(dict.fromkeys(tower.entry for tower in sweep.towers))
@@ -41,7 +44,7 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
         headline = contracts.read_stage_json(metrics_dir / f"{entry}.json", "evaluate")
         read += [details_dir / f"{entry}.json", metrics_dir / f"{entry}.json"]
         for seed in details.get("seeds", []):
-            per_seed[(entry, int(seed["seed"]))] = seed.get("metrics") or {}
+            per_seed[(entry, int(seed["seed"]))] = rounded_figures(seed.get("metrics") or {})
         base_seed = sweep.for_entry(entry)[0].seed
         spread[entry] = (
             base_seed,
@@ -50,10 +53,10 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
     best = contracts.read_stage_json(reports_dir / contracts.BEST_FILE, "report")
     said = contracts.read_summary(reports_dir)
     by_rate = reports_dir / "plots" / "error_vs_rate.csv"  # the DVC plots' rate axis
-    log10_rates = (
-        dict(pd.read_csv(by_rate).drop_duplicates("entry")[["entry", "log10_rate"]].values)
+    rates = (
+        pd.read_csv(by_rate).drop_duplicates("entry").set_index("entry")
         if by_rate.is_file()
-        else {}
+        else pd.DataFrame(columns=["l2_rate", "log10_rate"])
     )
     ranked = pd.read_csv(reports_dir / "sweep.csv")["entry"].astype(str)
     artifacts = [(reports_dir / name, None) for name in REPORT_FILES]
@@ -66,16 +69,27 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
     read += [by_rate] if by_rate.is_file() else []
     return SweepResults(
         per_seed=per_seed,
-        # Beside the best entry: the decision, and what was done to the data (the report's
-        # first paragraph), each in the report's own words.
-        said=tuple(sentence for sentence in (said.verdict, said.data_note) if sentence),
+        # After the links: what was done to the data (the report's first paragraph).
+        said=(said.data_note,) if said.data_note else (),
         spread=spread,
-        log10_rates={str(e): float(x) for e, x in log10_rates.items()},
+        log10_rates={str(e): float(x) for e, x in rates["log10_rate"].items()},
+        rate_labels={str(e): rate_label(float(r), str(e)) for e, r in rates["l2_rate"].items()},
         best=best,
+        chosen=said.chosen_entry,
+        verdict=said.verdict,
         entries=tuple(ranked),
         artifacts=tuple(artifacts),
         digest=files_digest(read),
     )
+
+
+def rounded_figures(metrics: dict) -> dict:
+    """`metrics` at `contracts.SIGNIFICANT_DIGITS`, as `metrics/` holds them: MLflow's runs
+    table shows a value as logged, and 0.11851851851851852 does not fit its column."""
+    return {
+        name: contracts.rounded(value) if isinstance(value, int | float) else value
+        for name, value in metrics.items()
+    }
 
 
 def files_digest(paths: list[Path]) -> str:
@@ -107,15 +121,15 @@ def record(models_dir: Path, metrics_dir: Path, details_dir: Path, reports_dir: 
         len(pending),
     )
     latest = sweeps[0]
-    key = views.sweep_view_key(latest.parent_id)
+    table = views.view_link(latest.experiment_id, views.sweep_view_key(latest.parent_id))
+    chart = views.view_link(
+        latest.experiment_id, views.sweep_chart_key(latest.parent_id), chart=True
+    )
     log.info(
         "the sweep in MLflow, best on validation first (with `mlflow ui` running): %s",
-        views.absolute(views.view_link(latest.experiment_id, key), uri),
+        views.absolute(table, uri),
     )
-    log.info(
-        "its chart of validation error vs L2 rate: %s",
-        views.absolute(views.view_link(latest.experiment_id, key, chart=True), uri),
-    )
+    log.info("its chart of validation error vs L2 rate: %s", views.absolute(chart, uri))
 
 
 def main(argv: list[str] | None = None) -> None:

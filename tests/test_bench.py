@@ -108,3 +108,39 @@ def test_tiny_benchmark_writes_json_and_a_table(tmp_path: Path):
     assert "| (c) `pipeline.tracking` calls in `train`" in done.stdout
     assert "| (d) peak RSS of `train`, 4 models" in done.stdout
     assert "Shared machine" in done.stdout
+
+
+def test_the_ui_links_benchmark_reads_the_sweeps_rates_and_makes_a_u():
+    from benchmarks import ui_links
+
+    rates = ui_links.default_rates(ROOT / "params.yaml")
+    # Single-rate L2 entries only: no per-layer rates, no weight decay.
+    assert "hidden_only_1e_2" not in rates and "decay_3" not in rates
+    assert rates["l2_0"] == 0.0 and rates["l2_1e_2"] == 0.01
+    sweep = ui_links.made_up_sweep({"a": 0.0, "b": 0.01, "c": 0.1})
+    assert sweep == {"a": (0.0, 0.17), "b": (0.01, 0.14), "c": (0.1, 0.17)}
+
+
+@pytest.mark.slow
+@pytest.mark.services  # Chromium and `mlflow server`
+def test_the_ui_links_benchmark_times_both_links(tmp_path: Path):
+    from tests.support.mlflow_ui import CHROMEDRIVER, CHROMIUM
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    write_yaml(tmp_path / "params.yaml", {"sweep": {"l2_0": {"l2": 0.0}, "l2_1e_2": {"l2": 0.01}}})
+    out = tmp_path / "ui.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ui_links", "--params", str(tmp_path / "params.yaml"),
+         "--visits", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["entries"] == 2
+    assert {name: len(times) for name, times in result["seconds"].items()} == {
+        "chart": 2,
+        "table": 2,
+    }
+    assert "| chart |" in done.stdout and "| table |" in done.stdout
+    assert "at 1920x1080, MLflow 3.17" in done.stdout

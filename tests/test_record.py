@@ -5,11 +5,13 @@ reports and an empty store, then `dvc repro -f train`, each leave complete runs 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from pipeline.core import contracts
+from pipeline.tracking import views
 from tests.support.project import Project, children_of, mlflow_runs, parent_runs, ran_stages
 
 pytestmark = pytest.mark.slow
@@ -21,10 +23,14 @@ def _assert_complete(project: Project, parent, runs: list) -> None:
     from mlflow.tracking import MlflowClient
 
     best = json.loads((project.root / "reports" / "best.json").read_text())
+    said = json.loads((project.root / "reports" / "decision.json").read_text())
     assert parent.data.tags["best_entry"] == best["best_entry"]
     assert parent.data.metrics["best_val_error"] == best["best_val_error"]
     note = parent.data.tags["mlflow.note.content"]
-    assert f"**{best['best_entry']}**" in note
+    # The verdict first, one glance from the links below it.
+    assert note.split("\n\n")[0] == f"**Chosen: {said['chosen_entry']}.** {said['verdict']}"
+    if said["data_note"]:  # last, after the links
+        assert note.endswith(f"\n\n{said['data_note']}")
     assert "](#/" in note and "127.0.0.1" not in note  # relative: any host, any port
     client = MlflowClient(tracking_uri=project.tracking_uri())
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
@@ -33,13 +39,20 @@ def _assert_complete(project: Project, parent, runs: list) -> None:
     assert pngs == {p.name for p in (project.root / "reports" / "plots").glob("*.png")}
     children = children_of(runs, parent.info.run_id)
     assert children
+    rates = pd.read_csv(project.root / "reports" / "plots" / "error_vs_rate.csv")
+    rates = dict(rates.drop_duplicates("entry")[["entry", "l2_rate"]].values)
     for child in children:
-        details = json.loads(
-            (project.root / "evaluation" / f"{child.data.tags['entry']}.json").read_text()
-        )
+        entry = child.data.tags["entry"]
+        details = json.loads((project.root / "evaluation" / f"{entry}.json").read_text())
         (seed,) = details["seeds"]
+        # At metrics/' 5 significant digits, the figures MLflow's table shows whole.
         for name, value in seed["metrics"].items():
-            assert math.isclose(child.data.metrics[name], value, rel_tol=1e-12), name
+            assert child.data.metrics[name] == contracts.rounded(value), name
+        assert child.data.tags["chosen"] == str(entry == said["chosen_entry"]).lower()
+        if entry in rates:  # the chart's x, single-rate entries only
+            assert child.data.params["L2 rate"] == views.rate_label(rates[entry], entry)
+        else:
+            assert "L2 rate" not in child.data.params
 
 
 def test_every_parent_run_is_complete_whatever_dvc_skipped(reproduced: Project):

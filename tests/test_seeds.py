@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
+from pipeline.core.contracts import rounded
 from pipeline.core.spread import SPREAD_METRICS, seed_summary
 from tests.support.params import write_yaml
 from tests.support.project import Project, mlflow_runs, model_runs, parent_runs
@@ -55,8 +56,9 @@ def test_an_experiment_with_repeat_seeds_is_one_parent_run_over_every_seed(proje
     assert {s["seed"] for s in details["seeds"]} == set(by_seed)
     for seed in details["seeds"]:
         run = by_seed[seed["seed"]]
-        assert run.data.metrics["val_error"] == pytest.approx(seed["metrics"]["val_error"])
-    val_errors = [run.data.metrics["val_error"] for run in models]
+        assert run.data.metrics["val_error"] == rounded(seed["metrics"]["val_error"])
+    # In full: MLflow's 5 digits move the std of close values by more than 1e-4.
+    val_errors = [seed["metrics"]["val_error"] for seed in details["seeds"]]
     assert record["val_error_mean"] == pytest.approx(np.mean(val_errors), rel=1e-4)
     assert record["val_error_std"] == pytest.approx(np.std(val_errors, ddof=1), rel=1e-4)
 

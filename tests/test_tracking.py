@@ -155,9 +155,10 @@ def test_record_finds_every_parent_run_that_made_the_models_latest_first(clean_e
     assert statuses == {"FINISHED"}
 
 
-def test_only_the_newest_sweep_views_are_kept_and_a_users_views_never_go(clean_env, tmp_path):
-    """MLflow's UI stops saving views at 40 per experiment; each sweep saves one, so the lab
-    keeps its newest `SWEEP_VIEWS_KEPT` and leaves a view the user saved alone. Real store."""
+def test_only_the_newest_sweeps_views_are_kept_and_a_users_views_never_go(clean_env, tmp_path):
+    """MLflow's UI stops saving views at 40 per experiment; each sweep saves two (its table
+    and its chart), so the lab keeps those of its newest `SWEEP_VIEWS_KEPT` sweeps and leaves
+    a view the user saved alone. Real store."""
     import json
 
     from mlflow.tracking import MlflowClient
@@ -172,13 +173,83 @@ def test_only_the_newest_sweep_views_are_kept_and_a_users_views_never_go(clean_e
     client.set_experiment_tag(experiment, mine, json.dumps({"name": "mine", "createdAt": 1}))
     extra = 3
     sweeps = [f"parent{i:02d}" for i in range(views.SWEEP_VIEWS_KEPT + extra)]
+
+    def tags_of(parent: str) -> list[str]:
+        return [prefix + views.sweep_view_key(parent), prefix + views.sweep_chart_key(parent)]
+
     for i, parent in enumerate(sweeps):
-        envelope = json.dumps({"name": parent, "createdAt": 1000 + i, "state": "{}"})
-        client.set_experiment_tag(experiment, prefix + views.sweep_view_key(parent), envelope)
+        for tag in tags_of(parent):
+            envelope = json.dumps({"name": parent, "createdAt": 1000 + i, "state": "{}"})
+            client.set_experiment_tag(experiment, tag, envelope)
 
     deleted = results.prune_sweep_views(client, experiment)
 
-    assert deleted == [prefix + views.sweep_view_key(p) for p in sweeps[:extra]]
+    assert sorted(deleted) == sorted(tag for p in sweeps[:extra] for tag in tags_of(p))
     left = {t for t in client.get_experiment(experiment).tags if t.startswith(prefix)}
-    assert left == {mine} | {prefix + views.sweep_view_key(p) for p in sweeps[extra:]}
+    assert left == {mine} | {tag for p in sweeps[extra:] for tag in tags_of(p)}
     assert results.prune_sweep_views(client, experiment) == []  # nothing more to prune
+
+
+@pytest.mark.parametrize(
+    ("rate", "label"),
+    [
+        (0.0, "0 (e)"),
+        (1e-4, "1e-4 (e)"),
+        (0.003, "3e-3 (e)"),
+        (0.0045, "4.5e-3 (e)"),
+        (0.1, "1e-1 (e)"),
+        (3.0, "3e0 (e)"),
+    ],
+)
+def test_the_charts_rate_labels_read_as_rates(rate, label):
+    from pipeline.tracking import views
+
+    assert views.rate_label(rate, "e") == label
+
+
+def test_the_charts_rate_labels_are_text_to_plotly():
+    """Plotly lays strings out as categories only when more than two in three distinct
+    values are not numbers (its autotype rule): each label must fail JavaScript's Number()."""
+    import re
+
+    from pipeline.tracking import views
+
+    js_number = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$", re.IGNORECASE)
+    for rate in (0.0, 1e-4, 0.01, 2.5):
+        assert not js_number.match(views.rate_label(rate, "l2_1e_2"))
+    with pytest.raises(ValueError, match="negative"):
+        views.rate_label(-0.1, "bad")
+
+
+def test_the_description_opens_with_the_verdict_then_the_links():
+    from pipeline.tracking import views
+
+    note = views.description("l2_1e_2", "chosen by min: l2_1e_2, …", "7", "abc", ["r1", "r2"])
+    first, links = note.split("\n\n")
+    assert first == "**Chosen: l2_1e_2.** chosen by min: l2_1e_2, …"
+    assert (
+        "(#/experiments/7/runs?workflowType=machine_learning&viewStateShareKey=l2-sweep-abc)"
+        in links
+    )
+    chart = "viewStateShareKey=l2-sweep-abc-chart&compareRunsMode=CHART)"
+    assert chart in links
+    # Every entry diverged: nothing chosen, the verdict alone says so.
+    assert views.description(None, "no entry trained", "7", "abc", []).startswith(
+        "no entry trained\n\n"
+    )
+
+
+def test_the_views_sort_the_table_by_validation_and_the_chart_by_rate():
+    """The table: val_error before test_error, the chosen mark last; the chart's rows by
+    log10 of the rate, last first, as MLflow 3.17 draws a text axis in reverse row order."""
+    from pipeline.tracking import views
+
+    table = views.sweep_view_state("abc", ["val_error", "test_error"])
+    order = ["params.`l2`", "metrics.`val_error`", "metrics.`test_error`", "tags.`chosen`"]
+    assert table["selectedColumns"] == table["columnOrder"] == order
+    assert (table["orderByKey"], table["orderByAsc"]) == ("metrics.`val_error`", True)
+    chart = views.sweep_chart_state("abc")
+    assert (chart["orderByKey"], chart["orderByAsc"]) == ("metrics.`log10_l2`", False)
+    (card,) = chart["compareRunCharts"]
+    assert card["xaxis"] == {"key": views.RATE_PARAM, "type": "PARAM"}
+    assert chart["compareRunSections"][0]["columns"] == 1

@@ -1,130 +1,44 @@
 """The MLflow UI in a real browser: a sweep logged by the pipeline's own tracking code opens on
-the runs table, shows as one parent run with the entries nested under it; the saved view that
-`record` prints and puts in the parent's description opens on the answer with no clicks (and
-the UI saves it back unchanged); its compare link shows every entry's `l2` and `test_error`
-side by side.
+the runs table, shows as one parent run with the entries nested under it; the parent's
+description opens with the verdict; its table link opens on the answer with no clicks (best on
+validation first, val_error before test_error at 5 significant digits, the chosen run marked,
+and the UI saves the view back unchanged); its chart link draws validation error against the
+rate with every rate labelled, on a card as wide as the panel; its compare link shows every
+entry's `l2` and `test_error` side by side.
 
 Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them) and selenium. The
 store is filled as `train` and `record` fill it (pipeline.tracking, `train.tower_params`,
 `record.record`) from files written as `evaluate` and `report` write them, without training:
-seconds, not minutes.
+seconds, not minutes. How long each link takes to show is measured by
+`python -m benchmarks.ui_links`, not asserted here.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.mlflow_ui import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    VERDICT,
+    chart_drawn,
+    fill_store,
+    open_browser,
+    table_shown,
+)
 from tests.support.services import mlflow_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]  # Chromium
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-# entry -> (rate, test_error); the names and figures of the default sweep's two ends
-SWEEP = {"l2_0": (0.0, 0.302), "l2_1e_2": (0.01, 0.138)}
-
-
-def _entry_figures(test_error: float) -> dict[str, float]:
-    """The headline figures evaluate computes, made up around `test_error`."""
-    return {
-        "train_error": 0.05,
-        "val_error": round(test_error - 0.01, 3),
-        "test_error": test_error,
-        "val_cross_entropy": 1.0,
-        "generalization_gap": round(test_error - 0.05, 3),
-        "l2_penalty": 0.1,
-        "sq_weights_total": 100.0,
-    }
-
-
-def _fill_store(params_file: Path, folder: Path, experiment: str) -> tuple[str, dict]:
-    """Log a two-entry sweep as the stages do; return the experiment id and the links of the
-    parent run's description, by their text."""
-    from mlflow.tracking import MlflowClient
-    from ruamel.yaml import YAML
-
-    from pipeline import record as record_stage
-    from pipeline import report
-    from pipeline.config import load_config
-    from pipeline.config.entries import resolve_entries, resolve_towers
-    from pipeline.core import contracts
-    from pipeline.evaluate import entry_metrics
-    from pipeline.reporting import plots, table
-    from pipeline.tracking import records, runs, store
-    from pipeline.train import tower_params
-    from tests.support.params import write_yaml
-
-    raw = YAML(typ="safe").load(params_file.read_text())
-    raw["base"]["experiment"] = experiment
-    raw["sweep"] = {entry: {"l2": rate} for entry, (rate, _) in SWEEP.items()}
-    write_yaml(params_file, raw)
-    config = load_config(params_file)
-    towers = resolve_towers(config)
-
-    # train: the parent run and one child run per model, made up front.
-    experiment_id = store.use_experiment(experiment)
-    names = [t.name for t in towers]
-    tags = {t.name: {"entry": t.entry.name, "seed": str(t.seed)} for t in towers}
-    record = contracts.SweepRecord(
-        tuple(contracts.TrainedModel(t.entry.name, t.seed, t.entry.name, None) for t in towers),
-        tuple(name for name, _ in towers[0].entry.layer_rates),
-    )
-    models = folder / "models"
-    models.mkdir()
-    contracts.write_sweep_record(models, record)
-    with runs.sweep_runs(experiment_id, names, tags) as sweep:
-        for tower in towers:
-            data = config.data.as_trained()
-            records.log_params(sweep.child_ids[tower.name], tower_params(config, tower, data))
-        digest = contracts.models_digest(models)
-        records.set_tags(sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
-
-    # evaluate: metrics/ and evaluation/.
-    for tower, saved in zip(towers, record.towers, strict=True):
-        figures = _entry_figures(SWEEP[tower.entry.name][1])
-        name = tower.entry.name
-        contracts.write_json(folder / "metrics" / f"{name}.json", entry_metrics([saved], [figures]))
-        contracts.write_json(
-            folder / "evaluation" / f"{name}.json",
-            {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
-        )
-
-    # report: reports/; record: all of it into the runs, and the links into the description.
-    sweep_table = table.sweep_table(
-        resolve_entries(config), folder / "metrics", folder / "evaluation"
-    )
-    rates = {entry: rate for entry, (rate, _) in SWEEP.items()}
-    by_rate = plots.long_by_rate(plots.by_rate(sweep_table, rates), plots.ERROR_SERIES, "error")
-    pages = {"sweep.md": "# L2 sweep\n", report.CHOOSING_FILE: "# Choosing L2\n"}
-    report.write_outputs(folder / "reports", sweep_table, pages, {"error_vs_rate": by_rate}, {})
-    reports = folder / "reports"
-    contracts.write_json(reports / contracts.BEST_FILE, report.best_figures(sweep_table, None))
-    best = str(sweep_table.iloc[0]["entry"])
-    contracts.write_summary(reports, contracts.DecisionSummary(best_entry=best, data_note=None))
-    record_stage.record(models, folder / "metrics", folder / "evaluation", folder / "reports")
-    note = MlflowClient().get_run(sweep.parent_id).data.tags[runs.NOTE_TAG]
-    links = dict(re.findall(r"\[([^]]+)\]\((#/[^)]*)\)", note))
-    return experiment_id, links
-
-
-def _browser(profile: Path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--window-size=3200,1000", f"--user-data-dir={profile}"):  # fmt: skip
-        options.add_argument(flag)
-    # An explicit driver path: selenium must not try to download one.
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+WIDE = (3200, 1000)  # the window the other tests were written for
+SCREEN = (1920, 1080)  # the window of the description's links: a common desktop screen
+# entry -> (rate, test_error): three rates of the default sweep, their test errors made up so
+# that validation (test_error - 0.01) ranks them l2_1e_2, l2_1e_4, l2_0, unlike the rates.
+SWEEP = {"l2_0": (0.0, 0.302), "l2_1e_4": (1e-4, 2 / 9), "l2_1e_2": (0.01, 0.138)}
 
 
 def _on_server(link: str, server_uri: str) -> str:
@@ -134,8 +48,8 @@ def _on_server(link: str, server_uri: str) -> str:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A filled store served by `mlflow server`: its URI, the experiment id, the links of the
-    sweep parent's description."""
+    """A filled store served by `mlflow server`: its URI, the experiment id, the sweep parent's
+    description and its links by their text."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium "
                     "chromium-driver)")  # fmt: skip
@@ -149,15 +63,16 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         patch.setenv("MLFLOW_TRACKING_URI", store_uri)
         patch.setenv("DVC_ROOT", str(folder))
         patch.chdir(folder)
-        experiment_id, links = _fill_store(folder / "params.yaml", folder, "ui-test")
+        experiment_id, note = fill_store(folder / "params.yaml", folder, "ui-test", SWEEP)
+    links = dict(re.findall(r"\[([^]]+)\]\((#/[^)]*)\)", note))
     with mlflow_server(store_uri, folder / "artifacts", folder / "server.log", workers=1) as uri:
-        yield {"uri": uri, "experiment_id": experiment_id, "links": links}
+        yield {"uri": uri, "experiment_id": experiment_id, "note": note, "links": links}
 
 
 @pytest.fixture(scope="module")
 def browser(ui: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """One headless Chromium for the module, with a profile of its own."""
-    started = _browser(tmp_path_factory.mktemp("chromium") / "profile")
+    started = open_browser(tmp_path_factory.mktemp("chromium") / "profile", WIDE)
     try:
         yield started
     finally:
@@ -168,6 +83,7 @@ def browser(ui: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 def driver(browser, ui: dict, tmp_path: Path) -> Iterator:
     """The module's Chromium as a fresh one meets the UI: no UI setting remembered (the UI
     keeps them in the page's storage), no page open."""
+    browser.set_window_size(*WIDE)
     browser.get(f"{ui['uri']}/#/")
     browser.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
     browser.delete_all_cookies()
@@ -248,12 +164,14 @@ def test_the_descriptions_compare_link_shows_each_entrys_l2_and_test_error(ui: d
     text = _body_text(driver)
     params, metrics = text.split("\nParameters\n", 1)[1].split("\nMetrics\n", 1)
     # One column per run, in the link's order: the entries' rates side by side.
-    assert "\nentry l2_0 l2_1e_2\n" in params, params
-    assert "\nl2 0.0 0.01\n" in params, params
-    # test_error's values appear nowhere else among the metrics (see _entry_figures).
+    assert "\nentry l2_0 l2_1e_2 l2_1e_4\n" in params, params
+    assert "\nl2 0.0 0.01 0.0001\n" in params, params
+    assert "\nL2 rate 0 (l2_0) 1e-2 (l2_1e_2) 1e-4 (l2_1e_4)\n" in params, params
+    # test_error's values appear nowhere else among the metrics (see _entry_figures); this
+    # page rounds to 3 decimals itself (2/9, logged as 0.22222, shows as 0.222).
     assert "test_error" in metrics.split(), metrics
     for _, test_error in SWEEP.values():
-        assert str(test_error) in metrics.split(), metrics
+        assert str(round(test_error, 3)) in metrics.split(), metrics
 
 
 def test_the_experiment_opens_on_the_runs_table_once_model_training_is_chosen(ui: dict, driver):
@@ -280,45 +198,120 @@ def test_the_experiment_opens_on_the_runs_table_once_model_training_is_chosen(ui
 
 
 def _view_links(ui: dict) -> tuple[str, str]:
-    """The saved view's table and chart links, from the parent run's description."""
+    """The saved views' table and chart links, from the parent run's description."""
     table = ui["links"]["The sweep by validation error"]
     chart = ui["links"]["Chart: validation error vs L2 rate"]
     return table, chart
 
 
-def test_a_fresh_browser_opens_the_printed_view_on_the_answer_with_no_clicks(ui: dict, driver):
-    """The link `record` prints and the description holds: the sweep's model runs, best on
-    validation first, with l2 and val_error; the workflow type in the link skips the GenAI
-    view that a fresh browser otherwise opens on."""
+def _cells(driver, column: str) -> list:
     from selenium.webdriver.common.by import By
 
+    return driver.find_elements(By.CSS_SELECTOR, f'[role="gridcell"][col-id="{column}"]')
+
+
+def _texts(elements) -> list[str]:
+    return [element.text.strip() for element in elements]
+
+
+def _fits(driver, element) -> bool:
+    """Its text shows whole: not cut off with an ellipsis."""
+    return driver.execute_script(
+        "return arguments[0].scrollWidth <= arguments[0].clientWidth", element
+    )
+
+
+def test_the_description_opens_with_the_verdict_and_the_chosen_entry(ui: dict, driver):
+    """The parent run's page: the decision's line first, then the links."""
+    first, links, *_ = ui["note"].split("\n\n")
+    best = "l2_1e_2"
+    assert first == f"**Chosen: {best}.** {VERDICT.format(best)}"
+    assert links.startswith("[The sweep by validation error](#/")
+    parent = ui["links"]["The sweep by validation error"].rsplit("l2-sweep-", 1)[1]
+    driver.get(f"{ui['uri']}/#/experiments/{ui['experiment_id']}/runs/{parent}")
+    _wait(driver, lambda: "Description" in _body_text(driver) and "Chosen" in _body_text(driver))
+    text = _body_text(driver)
+    shown = text.split("\nDescription\n", 1)[1].lstrip().splitlines()
+    assert shown[0] == f"Chosen: {best}. {VERDICT.format(best)}", shown[:3]
+
+
+def test_a_fresh_browser_opens_the_printed_view_on_the_answer_with_no_clicks(ui: dict, driver):
+    """The link `record` prints and the description holds, on a 1920x1080 screen: the sweep's
+    model runs, best on validation first; columns l2, val_error, test_error, chosen in this
+    order, every figure whole at 5 significant digits; the chosen run marked. The workflow
+    type in the link skips the GenAI view that a fresh browser otherwise opens on."""
+    from selenium.webdriver.common.by import By
+
+    driver.set_window_size(*SCREEN)
     table, _ = _view_links(ui)
     assert table.startswith(f"#/experiments/{ui['experiment_id']}/runs?workflowType=")
     driver.get(_on_server(table, ui["uri"]))
-
-    def cells(column: str) -> list[str]:
-        found = driver.find_elements(By.CSS_SELECTOR, f'[role="gridcell"][col-id="{column}"]')
-        return [cell.text.strip() for cell in found]
-
-    _wait(driver, lambda: len(cells("metrics.`val_error`")) == len(SWEEP))
-    # Best on validation first: l2_1e_2 (val_error 0.128) above l2_0 (0.292).
+    _wait(driver, lambda: table_shown(driver, len(SWEEP)))
+    # Best on validation first: l2_1e_2 (val_error 0.128), l2_1e_4 (0.212), l2_0 (0.292).
     text = _body_text(driver)
-    assert 0 <= text.find("l2_1e_2") < text.find("l2_0"), text
-    assert cells("metrics.`val_error`") == ["0.128", "0.292"]
-    assert cells("params.`l2`") == ["0.01", "0.0"]
+    assert 0 <= text.find("l2_1e_2") < text.find("l2_1e_4") < text.find("l2_0"), text
+    assert _texts(_cells(driver, "metrics.`val_error`")) == ["0.128", "0.212", "0.292"]
+    assert _texts(_cells(driver, "metrics.`test_error`")) == ["0.138", "0.22222", "0.302"]
+    assert _texts(_cells(driver, "params.`l2`")) == ["0.01", "0.0001", "0.0"]
+    assert _texts(_cells(driver, "tags.`chosen`")) == ["true", "false", "false"]
+    for column in ("metrics.`val_error`", "metrics.`test_error`", "tags.`chosen`"):
+        assert all(_fits(driver, cell) for cell in _cells(driver, column)), column
+    headers = {
+        h.get_attribute("col-id"): h.rect
+        for h in driver.find_elements(By.CSS_SELECTOR, "[role=columnheader][col-id]")
+    }
+    order = ["params.`l2`", "metrics.`val_error`", "metrics.`test_error`", "tags.`chosen`"]
+    lefts = [headers[c]["x"] for c in order]
+    assert lefts == sorted(lefts), headers
+    # Every column on screen, none past the right edge.
+    width = driver.execute_script("return window.innerWidth")
+    assert all(headers[c]["x"] + headers[c]["width"] <= width for c in order), headers
     assert "genai" not in driver.current_url
 
 
-def test_the_views_chart_plots_validation_error_against_log10_of_the_rate(ui: dict, driver):
+def test_the_chart_link_draws_validation_error_against_each_labelled_rate(
+    ui: dict, driver, tmp_path: Path
+):
+    """On a 1920x1080 screen: one card over half the window wide, its title whole, the
+    whole card on screen, x ticks labelled with each rate and its entry in the order of the
+    rates (rate 0 as `0`), one point per entry at its validation error."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    driver.set_window_size(*SCREEN)
     _, chart = _view_links(ui)
     driver.get(_on_server(chart, ui["uri"]))
-    _wait(driver, lambda: "log10_l2 vs. val_error" in _body_text(driver))
-    # The points' x: rate 0 a decade below 0.01, as in the DVC plots.
-    from mlflow.tracking import MlflowClient
-
-    runs = MlflowClient(ui["uri"]).search_runs([ui["experiment_id"]])
-    x = {r.info.run_name: r.data.metrics.get("log10_l2") for r in runs}
-    assert {name: x[name] for name in SWEEP} == {"l2_0": -3.0, "l2_1e_2": -2.0}
+    _wait(driver, lambda: chart_drawn(driver, len(SWEEP)))
+    plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    ticks = _texts(plot.find_elements(By.CSS_SELECTOR, ".xtick text"))
+    assert ticks == ["0 (l2_0)", "1e-4 (l2_1e_4)", "1e-2 (l2_1e_2)"]
+    assert _texts(plot.find_elements(By.CSS_SELECTOR, ".g-xtitle")) == ["L2 rate"]
+    assert _texts(plot.find_elements(By.CSS_SELECTOR, ".g-ytitle")) == ["val_error"]
+    # The points, left to right, at the entries' validation errors (higher error, lower y).
+    points = [p.rect for p in plot.find_elements(By.CSS_SELECTOR, ".scatterlayer .point")]
+    points.sort(key=lambda r: r["x"])
+    heights = [r["y"] for r in points]  # l2_0 0.292, l2_1e_4 0.212, l2_1e_2 0.128
+    assert heights[0] < heights[1] < heights[2], points
+    (title,) = driver.find_elements(
+        By.XPATH, "//*[normalize-space(text())='L2 rate vs. val_error']"
+    )
+    assert _fits(driver, title)
+    # The card: over half the window wide (one card per row, the runs list hidden; the old
+    # view's was 165 px), wholly on screen.
+    viewport = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    box = plot.rect
+    assert box["width"] >= 0.5 * viewport[0], (box, viewport)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= viewport[1], (box, viewport)
+    # The screenshot a user sees: the plot's area drawn, the points in colour.
+    shot = tmp_path / "chart.png"
+    driver.save_screenshot(str(shot))
+    image = Image.open(shot).convert("RGB")
+    assert image.size[0] == viewport[0]
+    left, top = int(box["x"]), int(box["y"])
+    area = image.crop((left, top, left + int(box["width"]), top + int(box["height"])))
+    counted = area.getcolors(area.width * area.height)
+    colours = {colour for _, colour in counted if max(colour) - min(colour) > 60}
+    assert len(colours) >= 10, len(colours)  # the points' fills and edges, not a blank card
 
 
 def _view_state(text: str) -> dict:
@@ -334,7 +327,8 @@ def _view_state(text: str) -> dict:
 
 def test_the_views_tag_has_the_format_of_one_the_ui_saves(ui: dict, driver):
     """The UI's "Save as new view" writes a view tag (of the user's own state, not of the
-    shared one shown); ours has its envelope, its state keys and its column names."""
+    shared one shown); ours (table and chart) have its envelope, its state keys and its
+    column names."""
     import json
 
     from mlflow.tracking import MlflowClient
@@ -353,6 +347,7 @@ def test_the_views_tag_has_the_format_of_one_the_ui_saves(ui: dict, driver):
         }
 
     ours = views()[key]
+    chart_state = json.loads(views()[f"{key}-chart"]["state"])
     driver.get(_on_server(table, ui["uri"]))
     trigger = "[data-component-id='mlflow.experiment_page.saved_views.trigger']"
     # The view applied (sorted, filtered) before saving: the UI saves what it shows.
@@ -370,9 +365,12 @@ def test_the_views_tag_has_the_format_of_one_the_ui_saves(ui: dict, driver):
     # The same envelope, and state keys the UI itself writes (charts and sections it writes
     # once a chart is edited), columns named as the UI names them.
     assert ours.keys() == made[0].keys()
-    assert state.keys() - {"compareRunCharts", "compareRunSections"} <= written.keys()
+    for saved in (state, chart_state):
+        assert saved.keys() - {"compareRunCharts", "compareRunSections"} <= written.keys()
+    assert written.keys() >= {"columnOrder", "columnWidths", "runListHidden"}
     column = re.compile(r"^(attributes|params|metrics|tags)\.`[^`]+`$")
-    for name in [*written["selectedColumns"], *state["selectedColumns"], state["orderByKey"]]:
+    ours_named = [*state["selectedColumns"], *state["columnOrder"], *state["columnWidths"]]
+    for name in [*written["selectedColumns"], *ours_named, state["orderByKey"]]:
         assert column.match(name), name
     assert state["runsHiddenMode"] in {written["runsHiddenMode"], "SHOW_ALL"}
 

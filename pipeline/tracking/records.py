@@ -46,6 +46,19 @@ def set_tags(run_id: str, tags: Mapping[str, str]) -> None:
     MlflowClient().log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
+def log_results(
+    run_id: str, metrics: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str]
+) -> None:
+    """Final metrics, params and tags of a run in one store call (one request to a server)."""
+    timestamp = int(time.time() * 1000)
+    MlflowClient().log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), timestamp, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, str(v)) for k, v in tags.items()],
+    )
+
+
 def log_artifact(run_id: str, path: Path, folder: str | None = None) -> None:
     MlflowClient().log_artifact(run_id, str(path), artifact_path=folder)
 

@@ -33,8 +33,11 @@ class SweepResults:
     spread: Mapping[str, tuple[int, Mapping[str, float]]]
     # entry -> log10 of its rate (rate 0 a decade below the smallest), for entries with one
     log10_rates: Mapping[str, float]
+    rate_labels: Mapping[str, str]  # entry -> the chart's x (views.rate_label), same entries
     best: Mapping[str, object]  # reports/best.json: best_entry and the figures, numbers only
-    said: tuple[str, ...]  # sentences for the description: the decision, the data's changes
+    chosen: str | None  # the entry the report chose (None: every entry diverged)
+    verdict: str | None  # the decision in one line, the description's first
+    said: tuple[str, ...]  # sentences after the links: what was done to the data
     entries: tuple[str, ...]  # ranked on validation error
     artifacts: tuple[tuple[Path, str | None], ...]  # (file, folder in the parent's artifacts)
     digest: str  # over every file the above were read from
@@ -60,16 +63,7 @@ def record_results(sweep: FoundSweep, results: SweepResults) -> str:
 
     The digest tag goes last, so a record cut short is done again next time.
     """
-    for (entry, seed), metrics in results.per_seed.items():
-        run_id = sweep.run_of(entry, seed)
-        if run_id is not None and metrics:
-            log10_l2 = results.log10_rates.get(entry)
-            extra = {} if log10_l2 is None else {views.LOG10_L2_METRIC: log10_l2}
-            records.log_metrics(run_id, {**metrics, **extra})
-    for entry, (seed, spread) in results.spread.items():
-        run_id = sweep.run_of(entry, seed)
-        if run_id is not None and spread:
-            records.log_metrics(run_id, spread)
+    _record_models(sweep, results)
     best_figures = {
         k: v
         for k, v in results.best.items()
@@ -78,24 +72,63 @@ def record_results(sweep: FoundSweep, results: SweepResults) -> str:
     records.log_metrics(sweep.parent_id, {**best_figures, "n_entries": len(results.entries)})
     for path, folder in results.artifacts:
         records.log_artifact(sweep.parent_id, path, folder=folder)
-    key = views.sweep_view_key(sweep.parent_id)
-    state = views.sweep_view_state(sweep.parent_id, ["val_error", "test_error"])
-    run_name = sweep.tags.get("mlflow.runName", "sweep")
-    name = f"{run_name} {sweep.parent_id[:8]}: best on validation"
-    client = MlflowClient()
-    client.set_experiment_tag(
-        sweep.experiment_id, views.SHARED_VIEW_TAG_PREFIX + key, views.saved_view(name, state)
-    )
-    prune_sweep_views(client, sweep.experiment_id)
-    best_entry = str(results.best["best_entry"])
+    key = _save_views(sweep)
     children = [sweep.run_of(entry, seed) for entry, seed in results.per_seed]
     note = views.description(
-        best_entry, sweep.experiment_id, key, [run_id for run_id in children if run_id]
+        results.chosen,
+        results.verdict,
+        sweep.experiment_id,
+        sweep.parent_id,
+        [run_id for run_id in children if run_id],
     )
     note += "".join(f"\n\n{sentence}" for sentence in results.said)
+    best_entry = str(results.best["best_entry"])
     records.set_tags(
         sweep.parent_id,
         {"best_entry": best_entry, "sweep_entries": ",".join(results.entries), NOTE_TAG: note},
     )
     records.set_tags(sweep.parent_id, {RESULTS_DIGEST_TAG: results.digest})
     return key
+
+
+def _record_models(sweep: FoundSweep, results: SweepResults) -> None:
+    """Each model run's final metrics, its rate as the chart's x, and whether it was chosen."""
+    for (entry, seed), metrics in results.per_seed.items():
+        run_id = sweep.run_of(entry, seed)
+        if run_id is None:
+            continue
+        log10_l2 = results.log10_rates.get(entry)
+        extra = {} if log10_l2 is None or not metrics else {views.LOG10_L2_METRIC: log10_l2}
+        label = results.rate_labels.get(entry)
+        records.log_results(
+            run_id,
+            {**metrics, **extra},
+            {} if label is None else {views.RATE_PARAM: label},
+            # Every run: a sweep recorded again after its report changed moves the mark.
+            {views.CHOSEN_TAG: str(entry == results.chosen).lower()},
+        )
+    for entry, (seed, spread) in results.spread.items():
+        run_id = sweep.run_of(entry, seed)
+        if run_id is not None and spread:
+            records.log_metrics(run_id, spread)
+
+
+def _save_views(sweep: FoundSweep) -> str:
+    """Save the sweep's table and chart views in its experiment; returns the table's key."""
+    run_name = sweep.tags.get("mlflow.runName", "sweep")
+    client = MlflowClient()
+    saved = (
+        (views.sweep_view_key, "best on validation",
+         views.sweep_view_state(sweep.parent_id, ["val_error", "test_error"])),
+        (views.sweep_chart_key, "validation error vs L2 rate",
+         views.sweep_chart_state(sweep.parent_id)),
+    )  # fmt: skip
+    for key_of, title, state in saved:
+        name = f"{run_name} {sweep.parent_id[:8]}: {title}"
+        client.set_experiment_tag(
+            sweep.experiment_id,
+            views.SHARED_VIEW_TAG_PREFIX + key_of(sweep.parent_id),
+            views.saved_view(name, state),
+        )
+    prune_sweep_views(client, sweep.experiment_id)
+    return views.sweep_view_key(sweep.parent_id)

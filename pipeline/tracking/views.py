@@ -1,14 +1,18 @@
-"""Links into the MLflow UI, and the saved view of a sweep that opens on its answer.
+"""Links into the MLflow UI, and the saved views of a sweep that open on its answer.
 
 Links are relative (`#/...`) so a run's description works on any host and port; `absolute`
 puts the tracking server (or `mlflow ui`'s default address) in front for the terminal.
 
-The saved view follows what MLflow 3.15+'s UI writes when a user saves a view ("Save view"):
+The saved views follow what MLflow 3.15+'s UI writes when a user saves a view ("Save view"):
 an experiment tag `mlflow.sharedViewState.<key>` holding the envelope
 `{"name", "createdAt", "updatedAt", "state"}`, where `state` is the JSON of the runs page's
 search facets and UI state (columns such as params.`l2`, sort key metrics.`val_error`, charts).
-The UI does not share which rows are expanded, so the view filters on the sweep's model runs
+The UI does not share which rows are expanded, so the views filter on the sweep's model runs
 instead: they then show as rows of their own, without their parent.
+
+Each sweep saves two views: its table, best on validation first, and its chart. The chart
+needs a view of its own because MLflow 3.17 lays a text x axis out in the order of the rows
+(the last row first), so that view sorts by the rate.
 """
 
 from __future__ import annotations
@@ -20,14 +24,24 @@ from collections.abc import Mapping
 # Where `mlflow ui` serves by default: the address printed for the local store.
 DEFAULT_UI = "http://127.0.0.1:5000"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
-# The x of the view's chart: log10 of the rate, rate 0 a decade below the smallest non-zero
-# rate (as in the DVC plots); MLflow's scatter charts have no log axis of their own.
+# The rate's position on the DVC plots' log10 axis, rate 0 a decade below the smallest
+# non-zero rate: the chart view sorts by it.
 LOG10_L2_METRIC = "log10_l2"
+# The chart's x: a param of each single-rate model run, its rate and entry as text
+# (`rate_label`). MLflow's scatter has no log axis and no tick labels of its own; plotly
+# lays text out as categories, one labelled tick per rate, rate 0 labelled `0`.
+RATE_PARAM = "L2 rate"
+# A model run's tag: "true" on the runs of the entry the report chose, "false" on the others.
+CHOSEN_TAG = "chosen"
 _SECTION = "l2-sweep"
+_CHART_SUFFIX = "-chart"
 # MLflow's UI refuses to save a view once an experiment holds 40 ("This experiment has
-# reached the maximum of 40 saved views"). Each sweep saves one, so the lab keeps only the
-# newest few of its own: a user's views always have room.
+# reached the maximum of 40 saved views"). Each sweep saves two, so the lab keeps only the
+# views of its newest few sweeps: a user's views always have room.
 SWEEP_VIEWS_KEPT = 10
+# The chart's card: one per row (the panel's full width) and 400 px high, one of the heights
+# the UI offers, so that on a 1920x1080 screen the whole card shows under the page's header.
+CHART_CARD_HEIGHT = 400
 
 
 def runs_link(experiment_id: str) -> str:
@@ -53,6 +67,21 @@ def absolute(link: str, tracking_uri: str) -> str:
     return f"{(tracking_uri if is_server else DEFAULT_UI).rstrip('/')}/{link}"
 
 
+def rate_label(rate: float, entry: str) -> str:
+    """`0 (l2_0)`, `1e-4 (l2_1e_4)`, `4.5e-3 (l2_4p5e_3)`: the chart's x for `entry`.
+
+    The entry's name identifies the point and makes the label text: plotly would put numeric
+    strings ("0", "1e-4") on a linear axis, where rate 0 and 1e-4 overlap.
+    """
+    if rate < 0:
+        raise ValueError(f"L2 rate {rate} is negative")
+    if rate == 0:
+        return f"0 ({entry})"
+    mantissa, exponent = f"{rate:.4e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)} ({entry})"
+
+
 def _column(kind: str, key: str) -> str:
     """A runs-table column as the UI names it: params.`l2`, metrics.`val_error`."""
     return f"{kind}.`{key}`"
@@ -62,43 +91,87 @@ def sweep_view_key(parent_id: str) -> str:
     return f"{_SECTION}-{parent_id}"
 
 
+def sweep_chart_key(parent_id: str) -> str:
+    return f"{_SECTION}-{parent_id}{_CHART_SUFFIX}"
+
+
 def stale_sweep_views(tags: Mapping[str, str], keep: int = SWEEP_VIEWS_KEPT) -> list[str]:
-    """Of an experiment's tags, the lab's sweep views beyond the newest `keep` (by when
-    they were saved), oldest first. Views a user saved are never among them."""
-    ours = []
+    """Of an experiment's tags, the lab's sweep views (table and chart) beyond those of the
+    newest `keep` sweeps (by when they were saved), oldest first. Views a user saved are
+    never among them."""
+    prefix = SHARED_VIEW_TAG_PREFIX + _SECTION + "-"
+    ours: list[tuple[int, str, str]] = []
     for tag, value in tags.items():
-        if tag.startswith(SHARED_VIEW_TAG_PREFIX + _SECTION + "-"):
+        if tag.startswith(prefix):
             try:
                 saved_at = int(json.loads(value)["createdAt"])
             except (ValueError, KeyError, TypeError):
                 saved_at = 0  # unreadable: the first to go
-            ours.append((saved_at, tag))
-    ours.sort()
-    return [tag for _, tag in ours[: max(len(ours) - keep, 0)]]
+            sweep = tag.removeprefix(prefix).removesuffix(_CHART_SUFFIX)
+            ours.append((saved_at, tag, sweep))
+    newest: dict[str, int] = {}
+    for saved_at, _, sweep in ours:
+        newest[sweep] = max(saved_at, newest.get(sweep, saved_at))
+    kept = set(sorted(newest, key=lambda s: (newest[s], s))[max(len(newest) - keep, 0) :])
+    return [tag for _, tag, sweep in sorted(ours) if sweep not in kept]
+
+
+def _sweep_runs(parent_id: str) -> str:
+    return f"tags.`mlflow.parentRunId` = '{parent_id}'"
 
 
 def sweep_view_state(parent_id: str, metrics: list[str]) -> dict:
-    """The runs page of one sweep: its model runs, columns `l2` and `metrics`, best on
-    validation first, and a chart of validation error against log10 of the rate."""
+    """The runs table of one sweep: its model runs, best on validation first, with the columns
+    `l2`, `metrics` in this order and `chosen`; metric columns wide enough for 5 significant
+    digits."""
+    columns = [
+        _column("params", "l2"),
+        *(_column("metrics", m) for m in metrics),
+        _column("tags", CHOSEN_TAG),
+    ]
     return {
-        "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_id}'",
+        "searchFilter": _sweep_runs(parent_id),
         "orderByKey": _column("metrics", "val_error"),
         "orderByAsc": True,
-        "selectedColumns": [_column("params", "l2"), *(_column("metrics", m) for m in metrics)],
+        "selectedColumns": columns,
+        # The grid otherwise orders a group's columns by name: test_error before val_error.
+        "columnOrder": columns,
+        "columnWidths": {column: 130 for column in columns},
+        "runsHiddenMode": "SHOW_ALL",
+    }
+
+
+def sweep_chart_state(parent_id: str) -> dict:
+    """The chart of one sweep: validation error against `RATE_PARAM`, one labelled x per
+    single-rate entry in the order of the rates, on a card as wide as the panel."""
+    return {
+        "searchFilter": f"{_sweep_runs(parent_id)} and {_column('params', RATE_PARAM)} LIKE '%'",
+        # Descending: the UI plots the rows last first, so the axis reads rate 0 first.
+        "orderByKey": _column("metrics", LOG10_L2_METRIC),
+        "orderByAsc": False,
+        "selectedColumns": [_column("params", "l2"), _column("metrics", "val_error")],
         "runsHiddenMode": "SHOW_ALL",  # charts otherwise show the first 10 runs only
+        "runListHidden": True,  # the x labels name the entries; the panel gets the width
         "compareRunSections": [
-            {"uuid": _SECTION, "name": "L2 sweep", "display": True, "isReordered": False}
+            {
+                "uuid": _SECTION,
+                "name": "L2 sweep",
+                "display": True,
+                "isReordered": False,
+                "columns": 1,
+                "cardHeight": CHART_CARD_HEIGHT,
+            }
         ],
         "compareRunCharts": [
             {
-                "uuid": "val-error-vs-log10-l2",
+                "uuid": "val-error-vs-l2-rate",
                 "type": "SCATTER",
-                "displayName": "validation error vs log10(L2 rate)",
+                "displayName": "validation error vs L2 rate",
                 "metricSectionId": _SECTION,
                 "deleted": False,
                 "isGenerated": False,
                 "runsCountToCompare": 100,
-                "xaxis": {"key": LOG10_L2_METRIC, "type": "METRIC"},
+                "xaxis": {"key": RATE_PARAM, "type": "PARAM"},
                 "yaxis": {"key": "val_error", "type": "METRIC"},
             }
         ],
@@ -113,12 +186,20 @@ def saved_view(name: str, state: dict) -> str:
     )
 
 
-def description(best_entry: str, experiment_id: str, view_key: str, run_ids: list[str]) -> str:
-    """The sweep parent run's description (Markdown): the answer, and where to look next."""
+def description(
+    chosen: str | None, verdict: str | None, experiment_id: str, parent_id: str,
+    run_ids: list[str],
+) -> str:  # fmt: skip
+    """The sweep parent run's description (Markdown): the verdict first, then where to look."""
+    if chosen:
+        first = f"**Chosen: {chosen}.** {verdict or ''}".rstrip()
+    else:
+        first = verdict or "No entry was chosen."
+    table, chart = sweep_view_key(parent_id), sweep_chart_key(parent_id)
     return (
-        f"Best on validation error: **{best_entry}**. "
-        f"[The sweep by validation error]({view_link(experiment_id, view_key)}) · "
-        f"[Chart: validation error vs L2 rate]({view_link(experiment_id, view_key, chart=True)})"
+        f"{first}\n\n"
+        f"[The sweep by validation error]({view_link(experiment_id, table)}) · "
+        f"[Chart: validation error vs L2 rate]({view_link(experiment_id, chart, chart=True)})"
         f" · [Compare the runs side by side]({compare_link(experiment_id, run_ids)}) · "
         f"[All runs of the experiment]({runs_link(experiment_id)})"
     )
