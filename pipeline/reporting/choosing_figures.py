@@ -11,21 +11,26 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing import ALL, Analysis
 from pipeline.choosing.next_rates import Bracket
+from pipeline.reporting.plots import BASELINE_SERIES, reference_line
 
 
-def figures(analysis: Analysis) -> dict[str, Figure]:
-    """The PNGs by file stem; a question the sweep cannot answer draws none."""
+def figures(analysis: Analysis, baseline: float | None = None) -> dict[str, Figure]:
+    """The PNGs by file stem; a question the sweep cannot answer draws none. `baseline`: the
+    majority class's error on the figure the grid and the bracket show (validation, or mean
+    CV with folds), on data's training split."""
     found = {}
     if analysis.grid is not None:
-        found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells)
+        found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells, baseline)
     if not analysis.curves.empty:
         found["error_vs_train_size"] = size_figure(analysis.curves)
     if analysis.bracket is not None:
-        found["next_rates"] = next_rates_figure(analysis.bracket)
+        found["next_rates"] = next_rates_figure(analysis.bracket, baseline)
     return found
 
 
-def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:
+def layer_heatmap_figure(
+    grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset(), baseline: float | None = None
+) -> Figure:
     fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
     fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
@@ -41,7 +46,12 @@ def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = froz
                     fontsize=9)  # fmt: skip
     ax.set_xlabel("Keras L2 rate (0 = no penalty)")
     ax.set_title("Validation error: which layer's L2 matters")
-    fig.colorbar(image, ax=ax, label="validation error")
+    bar = fig.colorbar(image, ax=ax, label="validation error")
+    if baseline is not None:
+        # On the colour scale, where a cell's colour would say "learned nothing".
+        bar.ax.axhline(baseline, color="red", lw=2)
+        ax.set_title(f"{ax.get_title()}\n(red on the scale: {BASELINE_SERIES}, {baseline:.3f})",
+                     fontsize="medium")  # fmt: skip
     return fig
 
 
@@ -86,7 +96,7 @@ def size_figure(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def next_rates_figure(bracket: Bracket) -> Figure:
+def next_rates_figure(bracket: Bracket, baseline: float | None = None) -> Figure:
     """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
     the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
     tried = {p.rate: p for p in bracket.tried}
@@ -113,6 +123,8 @@ def next_rates_figure(bracket: Bracket) -> Figure:
         ax.axvline(x(rate), ls=":", color="tab:green", label="next to try" if i == 0 else None)
         ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
                 fontsize=7, color="tab:green")  # fmt: skip
+    if baseline is not None:
+        reference_line(ax, baseline)
     ticks = sorted({x(r) for r in rates})
     ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
     ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.choosing import Decision
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
-from pipeline.reporting import markdown
+from pipeline.reporting import markdown, trivial
 
 COLUMNS = [
     "entry",
@@ -130,13 +130,19 @@ def to_markdown(
         f"infinite): it has no figures."
         for row in diverged.itertuples()
     )
-    shown = table.drop(columns=["diverged_at_epoch"])
+    hidden = ["diverged_at_epoch", "collapsed", *trivial.BASELINE_COLUMNS]
+    shown = table.drop(columns=[c for c in hidden if c in table.columns])
     rows = []
-    for (_, row), diverged_at in zip(shown.iterrows(), table["diverged_at_epoch"], strict=True):
+    for (_, row), (_, full) in zip(shown.iterrows(), table.iterrows(), strict=True):
         cells = [_cell(v) for v in row]
-        if pd.notna(diverged_at):
-            cells[3] = f"diverged at epoch {int(diverged_at)}"
+        if pd.notna(full["diverged_at_epoch"]):
+            cells[3] = f"diverged at epoch {int(full['diverged_at_epoch'])}"
+        if full.get("collapsed", False):
+            cells[0] = f"{full['entry']} ({trivial.COLLAPSED})"
         rows.append(cells)
+    if "baseline_val_error" in table.columns:
+        rows = trivial.with_baseline_rows(table, list(shown.columns), rows, _cell)
+        over_seeds += trivial.baseline_sentence(table)
     lines = markdown.table(list(shown.columns), rows)
     return (
         "# L2 sweep\n\n"
@@ -195,4 +201,11 @@ def headline_of_best(table: pd.DataFrame) -> dict:
         for name in ("train_error", "val_error", "test_error")
         if pd.notna(best[name])
     }
-    return {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}
+    found = {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}
+    if "baseline_val_error" in table.columns:  # its training set's; names short for DVC
+        found |= {
+            f"baseline_{split}": contracts.rounded(float(best[f"baseline_{split}_error"]))
+            for split in ("val", "test", "cv")
+            if f"baseline_{split}_error" in table
+        }
+    return found
