@@ -52,7 +52,6 @@ def build_plots(
     `baseline`: the validation error of the majority class, drawn as a reference line."""
     rows = plots.by_rate(sweep, rates)
     sq = plots.layer_series(sweep.columns, "sq_weights_")
-    sq.pop("sq_weights_total", None)
     near = plots.layer_series(sweep.columns, "near_linear_share_")
     data = {
         "error_vs_rate": plots.error_by_rate(rows, split_rows, baseline),

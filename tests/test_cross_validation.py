@@ -53,7 +53,7 @@ def test_every_entry_has_its_cv_error_and_the_decision_uses_it(cross_validated: 
     said = json.loads((root / "reports" / "decision.json").read_text())
     assert said["rule"] in ("one_se", "min") and said["figure"] == "cv_error_mean"
     chosen = cv[said["chosen_entry"]]
-    assert (best["chosen_figure"], best["chosen_figure_se"]) == (
+    assert (best["chosen_figure"], best["chosen_se"]) == (
         chosen["cv_error_mean"],
         chosen["cv_error_se"],
     )

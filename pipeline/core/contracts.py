@@ -162,10 +162,10 @@ HEADLINE_METRICS = (
     "train_error",
     "val_error",
     "test_error",
-    "val_cross_entropy",
-    "generalization_gap",
+    "val_xent",
+    "gen_gap",
     "l2_penalty",
-    "sq_weights_total",
+    "sum_sq_weights",
 )
 # The metrics whose spread over seeds the report shows (`<name>_mean`, `<name>_std`): the
 # headline figures, so a figure compared across experiments is compared across seeds too.

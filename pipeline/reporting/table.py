@@ -26,11 +26,11 @@ COLUMNS = [
     "train_error",
     "val_error",
     "test_error",
-    "generalization_gap",
-    "val_cross_entropy",
-    "train_cross_entropy",
+    "gen_gap",
+    "val_xent",
+    "train_xent",
     "l2_penalty",
-    "sq_weights_total",
+    "sum_sq_weights",
     "near_linear_share",
     "saturated_share",
 ]
@@ -73,7 +73,7 @@ def sweep_table(
             table[column] = math.nan  # every entry diverged
     spread = [c for c in table.columns if c.endswith(("_mean", "_std", "_se"))]
     spread += ["n_seeds"] if "n_seeds" in table.columns else []
-    # `sq_weights_total_mean` is a spread column, not a layer's.
+    # `sum_sq_weights_mean` is a spread column, not a layer's.
     per_layer = [
         c
         for c in table.columns
@@ -91,7 +91,7 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     keys = ["val_error_mean", "val_cross_entropy_mean"] if over_seeds else ["val_error"]
     if "cv_error_mean" in table.columns:
         keys = ["cv_error_mean", *keys]
-    keys += ["val_cross_entropy", "entry"]
+    keys += ["val_xent", "entry"]
     return table.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
@@ -194,11 +194,13 @@ def rates_by_layer(layer_rates: Mapping[str, Sequence[tuple[str, float]]]) -> st
 
 
 def headline_of_best(table: pd.DataFrame) -> dict:
-    """The sweep's DVC metrics: which entry is best on validation, and its errors."""
+    """The sweep's DVC metrics: which entry is best on validation, its validation and test
+    errors and its training set's trivial baseline (names short: `dvc metrics diff` of the
+    default sweep fits 80 columns)."""
     best = table.iloc[0]
     figures = {
         name: contracts.rounded(float(best[name]))
-        for name in ("train_error", "val_error", "test_error")
+        for name in ("val_error", "test_error")
         if pd.notna(best[name])
     }
     found = {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}

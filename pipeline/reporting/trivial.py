@@ -94,7 +94,7 @@ def with_baseline_rows(
         if same_train:
             figures["train_error_mean"] = figures["train_error"]
             gap = first["baseline_test_error"] - first["baseline_train_error"]
-            figures["generalization_gap"] = cell(float(gap))
+            figures["gen_gap"] = cell(float(gap))
         cells = [figures.get(column, "") for column in columns]
         key = first[baseline_key]
         worse = [i for i, k in enumerate(table[entry_key]) if not k < key]  # NaN: diverged
