@@ -144,3 +144,37 @@ def test_the_reports_baseline_is_the_majority_class_error_of_the_prepared_data(
     for entry in table["entry"]:
         marked = f"| {entry} ({trivial.COLLAPSED}) |" in sweep_md
         assert marked == (entry in one_class), entry
+
+
+def test_each_folds_baseline_is_its_training_rows_majority_on_its_held_out_rows(params_file):
+    """Per fold the majority class of the rows its models train on (label noise included),
+    scored on the held-out fold; the CV figure is their mean over folds, as the entries'."""
+    from collections import Counter
+
+    from pipeline.config import load_config
+    from pipeline.datasets import folds
+    from pipeline.datasets.prepared import Split
+    from pipeline.evaluate import CrossValidation
+
+    config = load_config(params_file)
+    labels = np.repeat([0, 1, 2], [30, 12, 18])
+    pool = Split(np.zeros((len(labels), 2), np.float32), labels)
+    found = CrossValidation(pool, 3, 3, config).baseline()
+    errors = []
+    for fold, counted in enumerate(found["folds"]):
+        train, held_out, _ = folds.fold_sets(
+            pool, 3, fold, 3, config.data.effective_label_noise, config.base.seed
+        )
+        counts = Counter(train.labels.tolist())
+        majority = min(c for c in counts if counts[c] == max(counts.values()))
+        errors.append(sum(held_out.labels != majority) / len(held_out.labels))
+        assert counted == {"fold": fold, "prediction": majority, "error": errors[-1]}
+    assert found["cv_error_mean"] == pytest.approx(np.mean(errors), abs=1e-15)
+
+
+def test_the_layer_heatmap_names_the_majority_class_error():
+    from pipeline.reporting.choosing_figures import layer_heatmap_figure
+
+    grid = pd.DataFrame([[0.3, 0.2]], index=["all"], columns=[0.0, 0.01])
+    (axes, _colorbar) = layer_heatmap_figure(grid, baseline=0.9).axes
+    assert "majority class, 0.900" in axes.get_title()
