@@ -88,7 +88,7 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     error (mean over seeds if there are several), then lowest validation cross-entropy;
     diverged entries last."""
     over_seeds = "val_error_mean" in table.columns
-    keys = ["val_error_mean", "val_cross_entropy_mean"] if over_seeds else ["val_error"]
+    keys = ["val_error_mean", "val_xent_mean"] if over_seeds else ["val_error"]
     if "cv_error_mean" in table.columns:
         keys = ["cv_error_mean", *keys]
     keys += ["val_xent", "entry"]
