@@ -200,7 +200,8 @@ def report(
         decision=decision,
     )
     data |= choosing_page.plot_data(analysis)
-    figures |= choosing_figures.figures(analysis, reference_figure)
+    test_baselines = dict(zip(sweep["entry"], sweep["baseline_test_error"], strict=True))
+    figures |= choosing_figures.figures(analysis, reference_figure, test_baselines)
     note = data_note.training_data_note(meta, config.data)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
     pages = {

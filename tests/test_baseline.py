@@ -178,3 +178,25 @@ def test_the_layer_heatmap_names_the_majority_class_error():
     grid = pd.DataFrame([[0.3, 0.2]], index=["all"], columns=[0.0, 0.01])
     (axes, _colorbar) = layer_heatmap_figure(grid, baseline=0.9).axes
     assert "majority class, 0.900" in axes.get_title()
+
+
+def test_the_data_size_curves_draw_each_training_sets_majority_class():
+    """Every size is its own training set: its majority class's test error, not one line."""
+    from pipeline.reporting.choosing_figures import size_figure
+
+    curves = pd.DataFrame(
+        {
+            "noise": [0.2] * 4,
+            "train_size": [100, 100, 200, 200],
+            "series": ["rate 0", "best rate"] * 2,
+            "l2_rate": [0.0, 0.01, 0.0, 0.01],
+            "entry": ["n100_0", "n100_1e_2", "n200_0", "n200_1e_2"],
+            "val_error": [0.3, 0.2, 0.25, 0.15],
+            "test_error": [0.3, 0.2, 0.25, 0.15],
+            "test_error_std": [0.0] * 4,
+        }
+    )
+    baselines = {"n100_0": 0.9, "n100_1e_2": 0.9, "n200_0": 0.8, "n200_1e_2": 0.8}
+    (axes,) = size_figure(curves, baselines).axes
+    (line,) = [ln for ln in axes.lines if ln.get_label().startswith("majority class")]
+    assert list(line.get_xdata()) == [100, 200] and list(line.get_ydata()) == [0.9, 0.8]

@@ -14,15 +14,18 @@ from pipeline.choosing.next_rates import Bracket
 from pipeline.reporting.plots import BASELINE_SERIES, reference_line
 
 
-def figures(analysis: Analysis, baseline: float | None = None) -> dict[str, Figure]:
+def figures(
+    analysis: Analysis, baseline: float | None = None, test_baselines: dict | None = None
+) -> dict[str, Figure]:
     """The PNGs by file stem; a question the sweep cannot answer draws none. `baseline`: the
     majority class's error on the figure the grid and the bracket show (validation, or mean
-    CV with folds), on data's training split."""
+    CV with folds), on data's training split; `test_baselines`: entry -> the majority class's
+    test error, of the entry's own training set (the data-size curves)."""
     found = {}
     if analysis.grid is not None:
         found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells, baseline)
     if not analysis.curves.empty:
-        found["error_vs_train_size"] = size_figure(analysis.curves)
+        found["error_vs_train_size"] = size_figure(analysis.curves, test_baselines)
     if analysis.bracket is not None:
         found["next_rates"] = next_rates_figure(analysis.bracket, baseline)
     return found
@@ -55,7 +58,7 @@ def layer_heatmap_figure(
     return fig
 
 
-def size_figure(curves: pd.DataFrame) -> Figure:
+def size_figure(curves: pd.DataFrame, test_baselines: dict | None = None) -> Figure:
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.add_subplot()
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -84,6 +87,18 @@ def size_figure(curves: pd.DataFrame) -> Figure:
                         fontsize=7,
                         color=color,
                     )
+    if test_baselines:
+        # Each size is its own training set, whose majority class may differ.
+        for i, (noise, group) in enumerate(curves.groupby("noise", sort=True)):
+            sized = group.drop_duplicates("train_size").sort_values("train_size")
+            ax.plot(
+                sized["train_size"],
+                sized["entry"].map(test_baselines),
+                color=colors[i % len(colors)],
+                ls=":",
+                marker="x",
+                label=f"{BASELINE_SERIES}, label noise {noise:g}",
+            )
     ax.set_xscale("log")
     sizes = sorted(curves["train_size"].unique())
     ax.set_xticks(sizes, [str(n) for n in sizes])
