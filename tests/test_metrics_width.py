@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from tests.support.params import ROOT, write_yaml
 from tests.support.project import Project
-from tests.test_exp_recipes import _assert_fits, in_terminal
+from tests.support.terminal import assert_fits, in_terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]  # tmux
 
@@ -51,10 +51,10 @@ def test_metrics_diff_and_the_documented_recipes_fit_80_columns(reproduced: Proj
     assert "hidden_only_1e_2" in names and len(names) == 10
 
     changed = in_terminal(project, "dvc metrics diff")
-    _assert_fits(changed)
+    assert_fits(changed)
     assert any(re.match(r"metrics/l2_1e_2\.json\s+val_error\s", line) for line in changed)
     every = in_terminal(project, "dvc metrics diff --all")
-    _assert_fits(every)
+    assert_fits(every)
     assert any(line.startswith("metrics/hidden_only_1e_2.json") for line in every), every
     # The names are what keeps it narrow: DVC sets the widths from them.
     for path in [*(project.root / "metrics").glob("*.json"), project.root / "reports/best.json"]:
@@ -62,7 +62,7 @@ def test_metrics_diff_and_the_documented_recipes_fit_80_columns(reproduced: Proj
 
     # `dvc metrics show` alone is one column per metric name; the documented recipe is not.
     shown = in_terminal(project, _documented("params.md", "dvc metrics show --json"))
-    _assert_fits(shown)
+    assert_fits(shown)
     figures = json.loads(project.dvc("metrics", "show", "--json").stdout)[""]["data"]
     for path, found in figures.items():
         wanted = ("best_test_error", "best_val_error", "test_error", "val_error")
@@ -82,7 +82,7 @@ def test_the_one_entry_recipe_shows_the_new_entrys_validation_error(reproduced: 
     recipe = _documented("pipeline.md", "dvc exp show")
     assert "--only-changed" not in recipe  # it opened a pager with the figure off screen
     screen = in_terminal(project, recipe)
-    _assert_fits(screen)
+    assert_fits(screen)
     # The same columns as CSV: the figure the screen must show, from DVC itself.
     rows = csv.DictReader(io.StringIO(project.dvc(*shlex.split(recipe)[1:], "--csv").stdout))
     tried = next(r for r in rows if r["Experiment"] == "try_2e_2")
