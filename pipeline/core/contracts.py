@@ -158,6 +158,8 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
 # The figures people compare across experiments: `metrics/<entry>.json`, what `dvc exp show`
 # and `dvc metrics diff` list. Everything else (per-layer figures, every seed) goes to
 # `evaluation/<entry>.json`, which is an output but not a DVC metric.
+# Names of at most 15 characters: DVC sizes `dvc metrics diff`'s columns by the longest
+# name and path, and with metrics/hidden_only_1e_2.json that keeps a row within 80 columns.
 HEADLINE_METRICS = (
     "train_error",
     "val_error",
