@@ -176,8 +176,11 @@ def test_the_layer_heatmap_names_the_majority_class_error():
     from pipeline.reporting.choosing_figures import layer_heatmap_figure
 
     grid = pd.DataFrame([[0.3, 0.2]], index=["all"], columns=[0.0, 0.01])
-    (axes, _colorbar) = layer_heatmap_figure(grid, baseline=0.9).axes
-    assert "majority class, 0.900" in axes.get_title()
+    (axes, colorbar) = layer_heatmap_figure(grid, baseline=0.9).axes
+    assert axes.get_title().endswith("(majority class: 0.900, above the scale)")
+    (axes, colorbar) = layer_heatmap_figure(grid, baseline=0.25).axes
+    assert axes.get_title().endswith("(majority class: 0.250, red line on the scale)")
+    assert [list(line.get_ydata()) for line in colorbar.lines] == [[0.25, 0.25]]
 
 
 def test_the_data_size_curves_draw_each_training_sets_majority_class():

@@ -51,9 +51,12 @@ def layer_heatmap_figure(
     ax.set_title("Validation error: which layer's L2 matters")
     bar = fig.colorbar(image, ax=ax, label="validation error")
     if baseline is not None:
-        # On the colour scale, where a cell's colour would say "learned nothing".
-        bar.ax.axhline(baseline, color="red", lw=2)
-        ax.set_title(f"{ax.get_title()}\n(red on the scale: {BASELINE_SERIES}, {baseline:.3f})",
+        low, high = image.get_clim()
+        where = "red line on the scale" if low <= baseline <= high else (
+            "above the scale" if baseline > high else "below the scale")  # fmt: skip
+        if low <= baseline <= high:  # where a cell's colour would mean "learned nothing"
+            bar.ax.axhline(baseline, color="red", lw=2)
+        ax.set_title(f"{ax.get_title()}\n({BASELINE_SERIES}: {baseline:.3f}, {where})",
                      fontsize="medium")  # fmt: skip
     return fig
 

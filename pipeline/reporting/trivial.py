@@ -79,8 +79,10 @@ def with_baseline_rows(
     for position, (name, group) in enumerate(groups):
         first = group.iloc[0]
         label = f"baseline: majority class '{name}'"
-        if len(groups) > 1:
-            label += f" (for {', '.join(group['entry'])})"
+        if len(groups) > 1:  # sweep.csv's baseline_class names every entry's
+            names = list(group["entry"])
+            more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+            label += f" (for {', '.join(names[:4])}{more})"
         same_train = group["baseline_train_error"].nunique() == 1
         figures = {
             "entry": label,
