@@ -53,8 +53,10 @@ def test_metrics_diff_and_the_documented_recipes_fit_80_columns(reproduced: Proj
     changed = in_terminal(project, "dvc metrics diff")
     assert_fits(changed)
     assert any(re.match(r"metrics/l2_1e_2\.json\s+val_error\s", line) for line in changed)
-    every = in_terminal(project, "dvc metrics diff --all")
+    every = in_terminal(project, "dvc metrics diff --all", rows=200)  # 7 x 10 + 12 rows
     assert_fits(every)
+    assert every[0].split() == ["Path", "Metric", "HEAD", "workspace", "Change"], every
+    assert len(every) > 7 * len(names)  # every entry's every metric is on the screen
     assert any(line.startswith("metrics/hidden_only_1e_2.json") for line in every), every
     # The names are what keeps it narrow: DVC sets the widths from them.
     for path in [*(project.root / "metrics").glob("*.json"), project.root / "reports/best.json"]:

@@ -11,13 +11,14 @@ from tests.support.params import VENV_BIN
 from tests.support.project import Project
 
 
-def in_terminal(project: Project, command: str, columns: int = 80) -> list[str]:
-    """The screen of a real `columns`-wide terminal (tmux) after `command` ran in it."""
+def in_terminal(project: Project, command: str, columns: int = 80, rows: int = 50) -> list[str]:
+    """The screen of a real `columns`-wide terminal (tmux) after `command` ran in it; `rows`
+    tall, so that no line of a longer output scrolls off before it is read."""
     session = f"l2lab-{uuid.uuid4().hex[:8]}"
     done = "__command_done__"
     shell = f"export PATH={shlex.quote(str(VENV_BIN))}:$PATH; {command}; echo {done}"
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "50",
+        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", str(rows),
          "-c", str(project.root), "bash", "--norc", "-c", f"{shell}; sleep 600"],
         check=True, env=project.env,
     )  # fmt: skip
