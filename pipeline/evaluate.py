@@ -7,8 +7,10 @@ DVC metrics file with the figures people compare across experiments (and `<name>
 `<details>/held_out.npz` with each entry's predicted class per validation row, for the
 report's paired tests. With `choose.folds`, each fold's model is scored on its held-out fold:
 `cv_error_mean` and `cv_error_se` join the entry's metrics and `<details>/held_out_cv.npz`
-holds the pooled held-out predictions. The `record` stage puts these figures into each
-model's MLflow run. A model that diverged gets `diverged_at_epoch` instead of figures.
+holds the pooled held-out predictions. Each entry's details carry the trivial baseline of
+its training set (`baseline`: pipeline/datasets/baseline.py), and with folds each fold's.
+The `record` stage puts these figures into each model's MLflow run. A model that diverged
+gets `diverged_at_epoch` instead of figures.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
     init_tensorflow(config.base.seed)
 
-    from pipeline.datasets import prepared, subsets
+    from pipeline.datasets import baseline, prepared, subsets
     from pipeline.modeling import kernel_arrays, model_metrics, predicted_classes
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
@@ -49,6 +51,9 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     # For the report's paired tests: every entry judged on the same validation rows.
     held_out: dict[str, object] = {contracts.HELD_OUT_LABELS: splits["val"].labels}
     train_splits = {None: splits["train"]}  # training_set key -> split
+    baselines: dict[object, dict] = {}  # training_set key -> its trivial baseline
+    # The folds' training rows do not depend on the entry: their baseline is the same for all.
+    cv_baseline = cv.baseline() if cv is not None else {}
     is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
     for entry in entries:
         towers = record.for_entry(entry.name)
@@ -65,6 +70,10 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 prepared_dir, key, meta.n_classes, config.base.seed
             )
         entry_splits = {**splits, "train": train_splits[key]}
+        if key not in baselines:
+            targets = {name: split.labels for name, split in entry_splits.items()}
+            trivial = baseline.trivial_baseline(baseline.CLASSIFICATION, targets["train"], targets)
+            baselines[key] = trivial | cv_baseline
         per_seed = []
         for tower in towers:
             model = load_model(models_dir, tower)
@@ -80,7 +89,8 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         if cv is not None:
             headline |= cv.score(entry.name, record.folds_of(entry.name), models_dir)
         contracts.write_json(out / f"{entry.name}.json", headline)
-        contracts.write_json(details / f"{entry.name}.json", entry_details(entry, towers, per_seed))
+        found = entry_details(entry, towers, per_seed) | {"baseline": baselines[key]}
+        contracts.write_json(details / f"{entry.name}.json", found)
         log.info("%s: %s", entry.name, headline_line(headline))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
@@ -112,6 +122,21 @@ class CrossValidation:
 
         pool = folds.read_cv_pool(prepared_dir)
         return cls(pool, config.choose.folds, meta.n_classes, config)
+
+    def baseline(self) -> dict:
+        """The trivial baseline fitted on each fold's training rows (labels as its models
+        see them) and scored on the held-out fold, and `cv_error_mean`, its mean over folds
+        as the entries' is."""
+        import numpy as np
+
+        from pipeline.datasets.baseline import CLASSIFICATION, trivial_baseline
+
+        folds = []
+        for fold, (train, held_out, _) in enumerate(self.sets):
+            found = trivial_baseline(CLASSIFICATION, train.labels, {"held_out": held_out.labels})
+            folds.append({"fold": fold, "prediction": found["prediction"],
+                          "error": found["held_out_error"]})  # fmt: skip
+        return {"folds": folds, "cv_error_mean": float(np.mean([f["error"] for f in folds]))}
 
     def score(self, entry: str, towers: list[contracts.TrainedModel], models_dir: Path) -> dict:
         import numpy as np

@@ -23,7 +23,15 @@ from pipeline.config import EntrySpec, load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.reporting import choosing_figures, choosing_page, data_note, plots, readers, table
+from pipeline.reporting import (
+    choosing_figures,
+    choosing_page,
+    data_note,
+    plots,
+    readers,
+    table,
+    trivial,
+)  # fmt: skip
 from pipeline.reporting import decision as decision_words
 
 log = logging.getLogger(__name__)
@@ -38,14 +46,15 @@ def build_plots(
     histories: dict[str, pd.DataFrame],
     kernels: dict[str, dict],
     split_rows: dict[str, int] | None = None,
+    baseline: float | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
-    """The data files for `dvc plots` and the matplotlib figures, both by file stem."""
+    """The data files for `dvc plots` and the matplotlib figures, both by file stem;
+    `baseline`: the validation error of the majority class, drawn as a reference line."""
     rows = plots.by_rate(sweep, rates)
     sq = plots.layer_series(sweep.columns, "sq_weights_")
-    sq.pop("sq_weights_total", None)
     near = plots.layer_series(sweep.columns, "near_linear_share_")
     data = {
-        "error_vs_rate": plots.error_by_rate(rows, split_rows),
+        "error_vs_rate": plots.error_by_rate(rows, split_rows, baseline),
         "sq_weights_vs_rate": plots.long_by_rate(rows, sq, "sq_weights"),
         "near_linear_vs_rate": plots.long_by_rate(
             rows, {**near, "near_linear_share": "all hidden"}, "share"
@@ -157,7 +166,15 @@ def report(
     entries = resolve_entries(config, record.layers)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
-    sweep = table.sweep_table(entries, metrics_dir, details_dir)
+    sweep = trivial.with_baseline(
+        table.sweep_table(entries, metrics_dir, details_dir), details_dir, meta.class_names
+    )
+    reference = trivial.reference_baseline(sweep, by_name)
+    cv = bool(config.choose.folds)
+    # The figure the rate axes and the layer grid show: mean CV error with folds.
+    reference_figure = float(
+        sweep["baseline_cv_error"].iloc[0] if cv else reference["baseline_val_error"]
+    )
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
@@ -168,6 +185,7 @@ def report(
         readers.read_histories(models_dir, list(sweep["entry"])),
         readers.read_kernels(details_dir, trained),
         {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
+        float(reference["baseline_val_error"]),
     )
     decision = read_decision(refit_dir, sweep)
     analysis = choosing.analyse(
@@ -182,14 +200,20 @@ def report(
         decision=decision,
     )
     data |= choosing_page.plot_data(analysis)
-    figures |= choosing_figures.figures(analysis)
+    test_baselines = dict(zip(sweep["entry"], sweep["baseline_test_error"], strict=True))
+    figures |= choosing_figures.figures(analysis, reference_figure, test_baselines)
     note = data_note.training_data_note(meta, config.data)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
     pages = {
         "sweep.md": data_note.with_note(sweep_markdown(config, sweep, by_name, decision), note)
         + "\n"
         + converter,
-        CHOOSING_FILE: data_note.with_note(choosing_page.markdown(analysis), note),
+        CHOOSING_FILE: data_note.with_note(
+            data_note.with_note(
+                choosing_page.markdown(analysis), trivial.baseline_paragraph(sweep, reference, cv)
+            ),
+            note,
+        ),
     }
     write_outputs(out_dir, sweep, pages, data, figures)
     said = summary(sweep, decision, analysis, note)

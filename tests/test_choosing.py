@@ -55,7 +55,7 @@ def _sweep(rows, n, **entry_args):
             {"entry": spec.name, "val_error": k / n, "test_error": rest[0] if rest else k / n}
             for spec, k, *rest in rows
         ]
-    ).assign(val_cross_entropy=0.0)
+    ).assign(val_xent=0.0)
     table = frame.sort_values("val_error", kind="stable").reset_index(drop=True)
     judge = _judge({spec.name: k for spec, k, *_ in rows if not spec.uses_pool}, n)
     return entries, table, judge

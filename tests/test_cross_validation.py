@@ -68,7 +68,7 @@ def test_every_entry_has_its_cv_error_and_the_decision_uses_it(cross_validated: 
 
     chosen = cv[said["chosen_entry"]]
     assert best["chosen_figure"] == chosen["cv_error_mean"]
-    assert best["chosen_figure_se"] == pytest.approx(rule_se(chosen), rel=1e-4)
+    assert best["chosen_se"] == pytest.approx(rule_se(chosen), rel=1e-4)
     lowest = min(cv.values(), key=lambda m: m["cv_error_mean"])
     assert best["chosen_figure"] <= lowest["cv_error_mean"] + rule_se(lowest) + 1e-9
     choosing_md = (root / "reports" / "choosing.md").read_text()

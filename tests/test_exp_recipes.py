@@ -7,18 +7,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import shlex
 import shutil
-import subprocess
-import time
-import uuid
 
 import pytest
 from ruamel.yaml import YAML
 
 from pipeline.choosing.next_rates import EXP_SHOW_BEST
-from tests.support.params import VENV_BIN
 from tests.support.project import Project
+from tests.support.terminal import assert_fits, in_terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]  # tmux
 
@@ -35,39 +31,6 @@ def _snapshot(project: Project) -> dict[str, str]:
         and not ({*path.relative_to(project.root).parts} & skip)
         and "__pycache__" not in path.parts
     }
-
-
-def in_terminal(project: Project, command: str, columns: int = 80) -> list[str]:
-    """The screen of a real `columns`-wide terminal (tmux) after `command` ran in it."""
-    session = f"l2lab-{uuid.uuid4().hex[:8]}"
-    done = "__command_done__"
-    shell = f"export PATH={shlex.quote(str(VENV_BIN))}:$PATH; {command}; echo {done}"
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "50",
-         "-c", str(project.root), "bash", "--norc", "-c", f"{shell}; sleep 600"],
-        check=True, env=project.env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session],
-                capture_output=True, text=True, check=True,
-            ).stdout  # fmt: skip
-            # A table wider than the terminal opens DVC's pager, and `done` never shows.
-            if done in screen:
-                break
-            assert time.monotonic() < deadline, f"{command} did not finish:\n{screen}"
-            time.sleep(0.5)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
-    return [line for line in screen.splitlines()[: screen.splitlines().index(done)] if line]
-
-
-def _assert_fits(screen: list[str]) -> None:
-    for line in screen:
-        assert len(line) <= 80, line
-        assert not line.rstrip().endswith((">", "…")), "\n".join(screen)  # a cut column
 
 
 def test_try_one_entry_in_a_temp_experiment_show_it_in_80_columns_and_apply_it(
@@ -88,7 +51,7 @@ def test_try_one_entry_in_a_temp_experiment_show_it_in_80_columns_and_apply_it(
 
     # Its answer in 80 columns: each experiment's best entry and errors, best first.
     screen = in_terminal(project, EXP_SHOW_BEST)
-    _assert_fits(screen)
+    assert_fits(screen)
     header = next(line for line in screen if "Experiment" in line)
     assert header.split() == ["Experiment", "best_entry", "best_test_error", "best_val_error"]
     table = list(csv.DictReader(io.StringIO(project.dvc("exp", "show", "--csv").stdout)))
@@ -102,7 +65,7 @@ def test_try_one_entry_in_a_temp_experiment_show_it_in_80_columns_and_apply_it(
     entry_screen = in_terminal(
         project, "dvc exp show --drop '.*' --keep 'Experiment|metrics/plain.json:val_error'"
     )
-    _assert_fits(entry_screen)
+    assert_fits(entry_screen)
     assert any("metrics/plain.json:val_error" in line for line in entry_screen), entry_screen
 
     # `dvc exp apply` puts the experiment's params, metrics and reports into the workspace.

@@ -44,7 +44,7 @@ class FakeLab:
         counts = {e.name: self.wrong(rate) for e, rate in zip(entries, self.rates, strict=True)}
         table = pd.DataFrame(
             {"entry": list(counts), "val_error": [k / self.rows for k in counts.values()]}
-        ).assign(test_error=lambda t: t["val_error"], val_cross_entropy=0.0)
+        ).assign(test_error=lambda t: t["val_error"], val_xent=0.0)
         table = table.sort_values("val_error", kind="stable").reset_index(drop=True)
         labels = np.zeros(self.rows, dtype=np.int16)
         predicted = {name: np.where(np.arange(self.rows) < k, 1, 0) for name, k in counts.items()}

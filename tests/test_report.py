@@ -119,11 +119,11 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     error, z = best["chosen_figure"], 1.959963984540054
     # Half the 95% Wilson interval over z: sqrt(n p (1 - p) + z²/4) / (n + z²), not 0 at 0 errors.
     se = math.sqrt(val_rows * error * (1 - error) + z * z / 4) / (val_rows + z * z)
-    assert best["chosen_figure_se"] == pytest.approx(se, 1e-4)
+    assert best["chosen_se"] == pytest.approx(se, 1e-4)
     wrong = round(error * val_rows)
     assert f"(Wilson, {wrong} of {val_rows} validation rows)" in said["verdict"]
     assert best["answer_ci_low"] <= best["answer"] <= best["answer_ci_high"]
-    assert len(said["indistinguishable"]) == best["n_indistinguishable"]
+    assert len(said["indistinguishable"]) == best["n_tied"]
     held_out = np.load(project.root / "evaluation" / "held_out.npz")
     assert set(held_out.files) == {"labels", *table["entry"]}
     assert len(held_out["labels"]) == val_rows
@@ -169,7 +169,7 @@ def test_report_writes_plots_and_fills_the_sweeps_parent_run(reproduced: Project
     assert note in parent.data.tags["mlflow.note.content"]
     assert said["verdict"] in parent.data.tags["mlflow.note.content"]
     assert said["data_note"].startswith(note)
-    assert parent.data.metrics["chosen_figure_se"] == pytest.approx(best["chosen_figure_se"])
+    assert parent.data.metrics["chosen_se"] == pytest.approx(best["chosen_se"])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"sweep.csv", "sweep.md", "plots"} <= artifacts
     pngs = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
@@ -239,8 +239,8 @@ rows (exact McNemar, Holm): decay. See `choosing.md`, Decision.
 **boom diverged at epoch 2** (loss NaN or infinite): it has no figures.
 
 | entry | l2_rates | weight_decay | train_error | val_error | test_error | \
-generalization_gap | val_cross_entropy | train_cross_entropy | l2_penalty | \
-sq_weights_total | near_linear_share | saturated_share |
+gen_gap | val_xent | train_xent | l2_penalty | \
+sum_sq_weights | near_linear_share | saturated_share |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 | l2 | 0.01 | 0 | 0.5 | 0.1 | 0.12 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 |
 | decay | 0 | 3 | 0.5 | 0.11 | 0.13 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 | 0.5 |
@@ -284,7 +284,7 @@ def test_dvc_plot_titles_state_the_near_linear_threshold_the_code_uses():
 
 
 def test_the_spread_of_the_total_squared_weights_is_one_column(tmp_path):
-    """With repeat seeds, `sq_weights_total_mean/_std` are spread columns, listed once."""
+    """With repeat seeds, `sum_sq_weights_mean/_std` are spread columns, listed once."""
     from pipeline.reporting.table import sweep_table
 
     layers = (("hidden_1", 0.0), ("output", 0.0))
@@ -306,7 +306,7 @@ def test_the_spread_of_the_total_squared_weights_is_one_column(tmp_path):
     entries = (EntrySpec("plain", layers, 0.0),)
     table = sweep_table(entries, tmp_path / "metrics", tmp_path / "details")
     assert len(set(table.columns)) == len(table.columns), list(table.columns)
-    assert list(table.columns).count("sq_weights_total_mean") == 1
+    assert list(table.columns).count("sum_sq_weights_mean") == 1
 
 
 def test_error_vs_rate_carries_a_standard_error_band():

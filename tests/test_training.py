@@ -76,12 +76,12 @@ def test_final_metrics_are_consistent(splits):
 
     net, _, _ = _train(splits, [0.01, 0.0], epochs=5)
     metrics = model_metrics(net, splits)
-    assert metrics["generalization_gap"] == pytest.approx(
+    assert metrics["gen_gap"] == pytest.approx(
         metrics["test_error"] - metrics["train_error"]
     )
     assert metrics["l2_penalty"] == pytest.approx(0.01 * metrics["sq_weights_hidden_1"], rel=1e-6)
     assert metrics["train_loss"] == pytest.approx(
-        metrics["train_cross_entropy"] + metrics["l2_penalty"]
+        metrics["train_xent"] + metrics["l2_penalty"]
     )
 
 

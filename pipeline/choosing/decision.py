@@ -157,7 +157,7 @@ def candidates_of(
     rows = table[table[figure].notna() & table["entry"].map(judge.has)]
     if figure == "val_error":  # a fold model never trains on a pool prefix
         rows = rows[rows["entry"].map(lambda n: n in by_name and not by_name[n].uses_pool)]
-    rows = rows.sort_values([figure, "val_cross_entropy", "entry"], kind="stable")
+    rows = rows.sort_values([figure, "val_xent", "entry"], kind="stable")
     found = []
     for row in rows.to_dict("records"):
         value = float(row[figure])

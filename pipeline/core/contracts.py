@@ -158,14 +158,16 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
 # The figures people compare across experiments: `metrics/<entry>.json`, what `dvc exp show`
 # and `dvc metrics diff` list. Everything else (per-layer figures, every seed) goes to
 # `evaluation/<entry>.json`, which is an output but not a DVC metric.
+# Names of at most 15 characters: DVC sizes `dvc metrics diff`'s columns by the longest
+# name and path, and with metrics/hidden_only_1e_2.json that keeps a row within 80 columns.
 HEADLINE_METRICS = (
     "train_error",
     "val_error",
     "test_error",
-    "val_cross_entropy",
-    "generalization_gap",
+    "val_xent",
+    "gen_gap",
     "l2_penalty",
-    "sq_weights_total",
+    "sum_sq_weights",
 )
 # The metrics whose spread over seeds the report shows (`<name>_mean`, `<name>_std`): the
 # headline figures, so a figure compared across experiments is compared across seeds too.

@@ -66,15 +66,15 @@ def model_metrics(
     """
     metrics: dict[str, float] = {}
     for name, split in splits.items():
-        metrics[f"{name}_error"], metrics[f"{name}_cross_entropy"] = split_metrics(model, split)
+        metrics[f"{name}_error"], metrics[f"{name}_xent"] = split_metrics(model, split)
     penalty = l2_penalty(model)
     metrics["l2_penalty"] = penalty
     # The objective that training minimised, at the final weights.
-    metrics["train_loss"] = metrics["train_cross_entropy"] + penalty
-    metrics["generalization_gap"] = metrics["test_error"] - metrics["train_error"]
+    metrics["train_loss"] = metrics["train_xent"] + penalty
+    metrics["gen_gap"] = metrics["test_error"] - metrics["train_error"]
     for layer, value in kernel_sq_sums(model).items():
         metrics[f"sq_weights_{layer}"] = value
-    metrics["sq_weights_total"] = sum(kernel_sq_sums(model).values())
+    metrics["sum_sq_weights"] = sum(kernel_sq_sums(model).values())
     # On the training inputs: the data the penalty shaped the weights for.
     if tanh_shares:
         metrics.update(activation_shares(model, splits["train"].features))

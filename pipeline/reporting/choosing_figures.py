@@ -11,21 +11,29 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing import ALL, Analysis
 from pipeline.choosing.next_rates import Bracket
+from pipeline.reporting.plots import BASELINE_SERIES, reference_line
 
 
-def figures(analysis: Analysis) -> dict[str, Figure]:
-    """The PNGs by file stem; a question the sweep cannot answer draws none."""
+def figures(
+    analysis: Analysis, baseline: float | None = None, test_baselines: dict | None = None
+) -> dict[str, Figure]:
+    """The PNGs by file stem; a question the sweep cannot answer draws none. `baseline`: the
+    majority class's error on the figure the grid and the bracket show (validation, or mean
+    CV with folds), on data's training split; `test_baselines`: entry -> the majority class's
+    test error, of the entry's own training set (the data-size curves)."""
     found = {}
     if analysis.grid is not None:
-        found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells)
+        found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells, baseline)
     if not analysis.curves.empty:
-        found["error_vs_train_size"] = size_figure(analysis.curves)
+        found["error_vs_train_size"] = size_figure(analysis.curves, test_baselines)
     if analysis.bracket is not None:
-        found["next_rates"] = next_rates_figure(analysis.bracket)
+        found["next_rates"] = next_rates_figure(analysis.bracket, baseline)
     return found
 
 
-def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset()) -> Figure:
+def layer_heatmap_figure(
+    grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset(), baseline: float | None = None
+) -> Figure:
     fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
     fig.set_layout_engine("constrained")
     ax = fig.add_subplot()
@@ -41,11 +49,19 @@ def layer_heatmap_figure(grid: pd.DataFrame, tied: set[tuple[str, float]] = froz
                     fontsize=9)  # fmt: skip
     ax.set_xlabel("Keras L2 rate (0 = no penalty)")
     ax.set_title("Validation error: which layer's L2 matters")
-    fig.colorbar(image, ax=ax, label="validation error")
+    bar = fig.colorbar(image, ax=ax, label="validation error")
+    if baseline is not None:
+        low, high = image.get_clim()
+        where = "red line on the scale" if low <= baseline <= high else (
+            "above the scale" if baseline > high else "below the scale")  # fmt: skip
+        if low <= baseline <= high:  # where a cell's colour would mean "learned nothing"
+            bar.ax.axhline(baseline, color="red", lw=2)
+        ax.set_title(f"{ax.get_title()}\n({BASELINE_SERIES}: {baseline:.3f}, {where})",
+                     fontsize="medium")  # fmt: skip
     return fig
 
 
-def size_figure(curves: pd.DataFrame) -> Figure:
+def size_figure(curves: pd.DataFrame, test_baselines: dict | None = None) -> Figure:
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.add_subplot()
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -74,6 +90,18 @@ def size_figure(curves: pd.DataFrame) -> Figure:
                         fontsize=7,
                         color=color,
                     )
+    if test_baselines:
+        # Each size is its own training set, whose majority class may differ.
+        for i, (noise, group) in enumerate(curves.groupby("noise", sort=True)):
+            sized = group.drop_duplicates("train_size").sort_values("train_size")
+            ax.plot(
+                sized["train_size"],
+                sized["entry"].map(test_baselines),
+                color=colors[i % len(colors)],
+                ls=":",
+                marker="x",
+                label=f"{BASELINE_SERIES}, label noise {noise:g}",
+            )
     ax.set_xscale("log")
     sizes = sorted(curves["train_size"].unique())
     ax.set_xticks(sizes, [str(n) for n in sizes])
@@ -86,7 +114,7 @@ def size_figure(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def next_rates_figure(bracket: Bracket) -> Figure:
+def next_rates_figure(bracket: Bracket, baseline: float | None = None) -> Figure:
     """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
     the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
     tried = {p.rate: p for p in bracket.tried}
@@ -113,6 +141,8 @@ def next_rates_figure(bracket: Bracket) -> Figure:
         ax.axvline(x(rate), ls=":", color="tab:green", label="next to try" if i == 0 else None)
         ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
                 fontsize=7, color="tab:green")  # fmt: skip
+    if baseline is not None:
+        reference_line(ax, baseline)
     ticks = sorted({x(r) for r in rates})
     ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
     ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")

@@ -174,8 +174,8 @@ def numbers(decision: Decision) -> dict[str, float | int]:
     against = decision.against_zero
     found = {
         "chosen_figure": decision.chosen.value,
-        "chosen_figure_se": decision.chosen.se,
-        "n_indistinguishable": len(decision.tied),
+        "chosen_se": decision.chosen.se,
+        "n_tied": len(decision.tied),
         "answer": answer,
         "answer_ci_low": low,
         "answer_ci_high": high,

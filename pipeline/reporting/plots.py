@@ -23,6 +23,8 @@ ERROR_SERIES = {"train_error": "train", "val_error": "val", "test_error": "test"
 CURVE_ERROR_SERIES = {"train_error": "train error", "val_error": "val error"}
 CURVE_LOSS_SERIES = {"data_loss": "data loss (train)", "l2_penalty": "L2 penalty"}
 ZERO_LABEL = "0"
+# The trivial baseline's series (pipeline/datasets/baseline.py): a horizontal reference line.
+BASELINE_SERIES = "majority class"
 
 
 def zero_position(rates: Sequence[float]) -> float:
@@ -52,11 +54,25 @@ def long_by_rate(rows: pd.DataFrame, series: Mapping[str, str], value: str) -> p
     return melted
 
 
-def error_by_rate(rows: pd.DataFrame, split_rows: dict[str, int] | None = None) -> pd.DataFrame:
+def error_by_rate(
+    rows: pd.DataFrame, split_rows: dict[str, int] | None = None, baseline: float | None = None
+) -> pd.DataFrame:
     """Train/val/test error per rate: the mean over seeds with its standard deviation as
     `error_std` when `base.repeat_seeds` is set, else the single model's error with its
     binomial standard error over the split's rows as `error_se` (`split_rows`: rows per
-    series); with `choose.folds`, a `cv` series: the mean CV error ± its SE over folds."""
+    series); with `choose.folds`, a `cv` series: the mean CV error ± its SE over folds.
+    `baseline` (the majority class's validation error) is the series BASELINE_SERIES, the
+    same value at every rate."""
+    errors = _split_errors(rows, split_rows)
+    if baseline is None or rows.empty:
+        return errors
+    reference = rows[["entry", "l2_rate", "log10_rate"]].assign(
+        series=BASELINE_SERIES, error=baseline
+    )
+    return pd.concat([errors, reference], ignore_index=True)
+
+
+def _split_errors(rows: pd.DataFrame, split_rows: dict[str, int] | None) -> pd.DataFrame:
     if "val_error_mean" in rows.columns:
         means = {f"{column}_mean": name for column, name in ERROR_SERIES.items()}
         stds = {f"{column}_std": name for column, name in ERROR_SERIES.items()}
@@ -136,6 +152,9 @@ def rate_figure(
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for name, group in long.groupby("series", sort=False):
+        if name == BASELINE_SERIES:
+            reference_line(ax, float(group[value].iloc[0]))
+            continue
         group = group.sort_values("log10_rate")
         # Error bars when the values are means over seeds (a `<value>_std` column).
         spread = group[f"{value}_std"] if f"{value}_std" in group.columns else None
@@ -155,6 +174,11 @@ def rate_figure(
     if not long.empty:  # a sweep with no entry on the rate axis draws the empty axes only
         ax.legend()
     return fig
+
+
+def reference_line(ax, error: float) -> None:
+    """The trivial baseline across the whole axes, labelled as such."""
+    ax.axhline(error, color="dimgray", ls="--", lw=1.2, label=f"{BASELINE_SERIES} ({error:.3f})")
 
 
 def curves_figure(histories: Mapping[str, pd.DataFrame], order: Sequence[str]) -> Figure:

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.choosing import Decision
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
-from pipeline.reporting import markdown
+from pipeline.reporting import markdown, trivial
 
 COLUMNS = [
     "entry",
@@ -26,11 +26,11 @@ COLUMNS = [
     "train_error",
     "val_error",
     "test_error",
-    "generalization_gap",
-    "val_cross_entropy",
-    "train_cross_entropy",
+    "gen_gap",
+    "val_xent",
+    "train_xent",
     "l2_penalty",
-    "sq_weights_total",
+    "sum_sq_weights",
     "near_linear_share",
     "saturated_share",
 ]
@@ -73,7 +73,7 @@ def sweep_table(
             table[column] = math.nan  # every entry diverged
     spread = [c for c in table.columns if c.endswith(("_mean", "_std", "_se"))]
     spread += ["n_seeds"] if "n_seeds" in table.columns else []
-    # `sq_weights_total_mean` is a spread column, not a layer's.
+    # `sum_sq_weights_mean` is a spread column, not a layer's.
     per_layer = [
         c
         for c in table.columns
@@ -88,10 +88,10 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     error (mean over seeds if there are several), then lowest validation cross-entropy;
     diverged entries last."""
     over_seeds = "val_error_mean" in table.columns
-    keys = ["val_error_mean", "val_cross_entropy_mean"] if over_seeds else ["val_error"]
+    keys = ["val_error_mean", "val_xent_mean"] if over_seeds else ["val_error"]
     if "cv_error_mean" in table.columns:
         keys = ["cv_error_mean", *keys]
-    keys += ["val_cross_entropy", "entry"]
+    keys += ["val_xent", "entry"]
     return table.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
@@ -130,13 +130,19 @@ def to_markdown(
         f"infinite): it has no figures."
         for row in diverged.itertuples()
     )
-    shown = table.drop(columns=["diverged_at_epoch"])
+    hidden = ["diverged_at_epoch", "collapsed", *trivial.BASELINE_COLUMNS]
+    shown = table.drop(columns=[c for c in hidden if c in table.columns])
     rows = []
-    for (_, row), diverged_at in zip(shown.iterrows(), table["diverged_at_epoch"], strict=True):
+    for (_, row), (_, full) in zip(shown.iterrows(), table.iterrows(), strict=True):
         cells = [_cell(v) for v in row]
-        if pd.notna(diverged_at):
-            cells[3] = f"diverged at epoch {int(diverged_at)}"
+        if pd.notna(full["diverged_at_epoch"]):
+            cells[3] = f"diverged at epoch {int(full['diverged_at_epoch'])}"
+        if full.get("collapsed", False):
+            cells[0] = f"{full['entry']} ({trivial.COLLAPSED})"
         rows.append(cells)
+    if "baseline_val_error" in table.columns:
+        rows = trivial.with_baseline_rows(table, list(shown.columns), rows, _cell)
+        over_seeds += trivial.baseline_sentence(table)
     lines = markdown.table(list(shown.columns), rows)
     return (
         "# L2 sweep\n\n"
@@ -188,11 +194,20 @@ def rates_by_layer(layer_rates: Mapping[str, Sequence[tuple[str, float]]]) -> st
 
 
 def headline_of_best(table: pd.DataFrame) -> dict:
-    """The sweep's DVC metrics: which entry is best on validation, and its errors."""
+    """The sweep's DVC metrics: which entry is best on validation, its validation and test
+    errors and its training set's trivial baseline (names short: `dvc metrics diff` of the
+    default sweep fits 80 columns)."""
     best = table.iloc[0]
     figures = {
         name: contracts.rounded(float(best[name]))
-        for name in ("train_error", "val_error", "test_error")
+        for name in ("val_error", "test_error")
         if pd.notna(best[name])
     }
-    return {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}
+    found = {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}
+    if "baseline_val_error" in table.columns:  # its training set's; names short for DVC
+        found |= {
+            f"baseline_{split}": contracts.rounded(float(best[f"baseline_{split}_error"]))
+            for split in ("val", "test", "cv")
+            if f"baseline_{split}_error" in table
+        }
+    return found

@@ -20,10 +20,10 @@ def entry_figures(test_error: float) -> dict[str, float]:
         "train_error": 0.05,
         "val_error": round(test_error - 0.01, 3),
         "test_error": test_error,
-        "val_cross_entropy": 1.0,
-        "generalization_gap": round(test_error - 0.05, 3),
+        "val_xent": 1.0,
+        "gen_gap": round(test_error - 0.05, 3),
         "l2_penalty": 0.1,
-        "sq_weights_total": 100.0,
+        "sum_sq_weights": 100.0,
     }
 
 
