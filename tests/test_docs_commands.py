@@ -1,0 +1,198 @@
+"""Every lab command README.md, docs/, data/raw/README.md and params.yaml's comments show
+(tests/support/docs_commands.py collects them) runs here, in a scratch copy of the project
+with tiny params and its own MLflow store: it exits 0, and where the page says what it
+leaves unchanged, that is checked on the files. A command that cannot run here carries a
+marker in its page; the coverage test lists them. The experiment-heavy pages (choosing-l2,
+decision, team) run in tests/test_docs_commands_queue.py, so the two halves balance over
+pytest's two processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ruamel.yaml import YAML
+
+from tests.support.docs_commands import claimed_by_blocks, commands_of, documented_commands
+from tests.support.docs_lab import make_docs_lab, run_documented, snapshot
+from tests.support.params import ROOT, VENV_BIN
+from tests.support.project import Project, copy_project
+
+# The page whose ```bash blocks each test runs, all of them, in order. Inline spans that no
+# block repeats run in `test_readme_and_every_command_named_in_prose`.
+PAGE_TESTS = {
+    "README.md": "test_readme_and_every_command_named_in_prose",
+    "docs/pipeline.md": "test_pipeline_one_entry_in_a_temporary_copy_then_apply",
+    "docs/params.md": "test_pipeline_one_entry_in_a_temporary_copy_then_apply",
+    "data/raw/README.md": "test_own_data_pages",
+    "docs/own-data.md": "test_own_data_pages",
+    "docs/tutorial.md": "test_the_tutorial",
+    "docs/choosing-l2.md": "test_docs_commands_queue.py::test_choosing_l2",
+    "docs/decision.md": "test_docs_commands_queue.py::test_decision",
+    "docs/team.md": "test_docs_commands_queue.py::test_team",
+}
+# Spans whose page's test runs them where the page puts them, after its block.
+RUN_WITH_THEIR_PAGE = {
+    "docs/pipeline.md": ["dvc exp apply try_2e_2"],
+    "data/raw/README.md": [
+        "dvc exp run --temp -S data.source=csv -S data.csv_path=data/raw/my.csv"
+        " -S data.target_column=label"
+    ],
+}
+
+
+def blocks_of(page: str) -> list[str]:
+    """Every line of the page's bash blocks that runs here, lab command or not, in order."""
+    return [c.text for c in commands_of(ROOT / page, lab_only=False) if c.in_block and not c.skip]
+
+
+def test_every_documented_command_is_run_or_marked():
+    """A page with a runnable block has a test here; a span no block repeats is run by the
+    prose test; every skipped command is listed with its page's reason."""
+    commands = documented_commands()
+    assert len(commands) > 50
+    with_blocks = {c.page for c in commands if c.in_block and not c.skip}
+    assert with_blocks <= set(PAGE_TESTS), with_blocks - set(PAGE_TESTS)
+    for page, texts in RUN_WITH_THEIR_PAGE.items():
+        on_page = {c.text for c in commands_of(ROOT / page) if not c.skip}
+        assert set(texts) <= on_page, (page, set(texts) - on_page)
+    skipped = sorted({f"{c.page}: `{c.text}` ({c.skip})" for c in commands if c.skip})
+    assert all(c.skip.strip() for c in commands if c.skip)
+    warnings.warn("documented commands not run by tests:\n" + "\n".join(skipped), stacklevel=1)
+
+
+def prose_commands() -> list[str]:
+    """The spans no block shows and no page test runs, once each, in reading order."""
+    claimed = claimed_by_blocks() | {t for texts in RUN_WITH_THEIR_PAGE.values() for t in texts}
+    ordered = [c.text for c in documented_commands() if not c.in_block and not c.skip]
+    return [t for i, t in enumerate(ordered) if t not in claimed and t not in ordered[:i]]
+
+
+@pytest.fixture(scope="module")
+def docs_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reproduced, committed scratch project every test here copies."""
+    return make_docs_lab(tmp_path_factory.mktemp("docs") / "lab").root
+
+
+def _home(tmp_path: Path, lab: Project) -> Path:
+    """A home folder for the docs' `~/...` files, so the user's own is never read."""
+    home = tmp_path / "home"
+    home.mkdir()
+    lab.env["HOME"] = str(home)
+    return home
+
+
+@pytest.mark.slow
+def test_readme_and_every_command_named_in_prose(docs_lab: Path, tmp_path: Path):
+    lab = copy_project(docs_lab, tmp_path / "lab")
+    (lab.root / ".venv").symlink_to(VENV_BIN.parent)  # the bootstrap's environment, installed
+    (lab.root / "requirements.lock").write_bytes((ROOT / "requirements.lock").read_bytes())
+    lab.run("git", "add", "requirements.lock")
+    lab.run("git", "commit", "-qm", "the lock")
+    for text in blocks_of("README.md"):
+        run_documented(lab, text)
+    committed = snapshot(lab)
+    for text in prose_commands():
+        run_documented(lab, text)
+        if text == "dvc status":
+            assert "changed" not in run_documented(lab, "dvc status").replace("always", "")
+    # Prose names `dvc repro`, `dvc exp run`, refine and checkouts: on a committed sweep
+    # with unchanged params none of them leaves a changed tracked file.
+    assert lab.run("git", "status", "--porcelain", "--untracked-files=no").stdout == ""
+    assert {k: v for k, v in snapshot(lab).items() if k in committed} == committed
+
+
+@pytest.mark.slow
+def test_pipeline_one_entry_in_a_temporary_copy_then_apply(docs_lab: Path, tmp_path: Path):
+    lab = copy_project(docs_lab, tmp_path / "lab")
+    params = lab.params_path
+    params.write_text(params.read_text().replace("learning_rate: 0.001", "learning_rate: 0.002"))
+    before = snapshot(lab)
+    run_temp, show = blocks_of("docs/pipeline.md")
+    assert "--temp" in run_temp
+    run_documented(lab, run_temp)
+    # "the committed sweep and its models stay as they are, and so does the workspace,
+    # uncommitted edits included"
+    assert snapshot(lab) == before
+    assert lab.run("git", "status", "--porcelain").stdout == " M params.yaml\n"
+    shown = run_documented(lab, show)
+    (row,) = [line for line in shown.splitlines() if "try_2e_2" in line]
+    float(row.split()[-1])  # the new entry's validation error is on screen
+    for text in blocks_of("docs/params.md"):
+        run_documented(lab, text)
+
+    # "an edit of params.yaml is part of the experiment"; apply "overwrites uncommitted
+    # edits of those files without asking"
+    params.write_text(params.read_text().replace("batch_size: 64", "batch_size: 32"))
+    (apply,) = RUN_WITH_THEIR_PAGE["docs/pipeline.md"]
+    run_documented(lab, apply)
+    applied = YAML(typ="safe").load(params.read_text())
+    assert applied["sweep"] == {"l2_2e_2": {"l2": 0.02}}
+    assert applied["train"]["learning_rate"] == 0.002
+    assert applied["train"]["batch_size"] == 64  # the later edit is gone
+    assert sorted(p.name for p in (lab.root / "metrics").glob("*.json")) == ["l2_2e_2.json"]
+
+
+def _own_files(home: Path, lab: Project) -> None:
+    """The files the pages copy from `~`: a CSV with a `label` column, a wine table with a
+    `cultivar` column, a folder of images per class; and the arrays already in data/raw."""
+    from sklearn.datasets import load_iris, load_wine
+
+    load_iris(as_frame=True).frame.rename(columns={"target": "label"}).to_csv(
+        home / "my.csv", index=False
+    )
+    load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).to_csv(
+        home / "wine.csv", index=False
+    )
+    for kind in ("cat", "dog"):
+        (home / "pets" / kind).mkdir(parents=True)
+        (home / "pets" / kind / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    np.savez(lab.root / "data" / "raw" / "arrays.npz", x=np.zeros((4, 2)), y=np.arange(4))
+
+
+@pytest.mark.slow
+def test_own_data_pages(docs_lab: Path, tmp_path: Path):
+    lab = copy_project(docs_lab, tmp_path / "lab")
+    _own_files(_home(tmp_path, lab), lab)
+    for text in blocks_of("data/raw/README.md"):
+        run_documented(lab, text)
+    # "commit data/raw/my.csv.dvc and try it in a temporary copy that leaves the workspace"
+    lab.run("git", "add", "-A")
+    lab.run("git", "commit", "-qm", "my data")
+    before = snapshot(lab)
+    (try_csv,) = RUN_WITH_THEIR_PAGE["data/raw/README.md"]
+    run_documented(lab, try_csv)
+    assert snapshot(lab) == before
+
+    for text in blocks_of("docs/own-data.md"):
+        run_documented(lab, text)
+        if text.startswith("git commit"):
+            before = snapshot(lab)
+    assert snapshot(lab) == before  # "the workspace stays as it is"
+    assert lab.run("git", "status", "--porcelain").stdout == ""
+    shown = lab.dvc("exp", "show", "--csv").stdout
+    assert any(line.startswith("wine,") for line in shown.splitlines()), shown
+
+
+@pytest.mark.slow
+def test_the_tutorial(docs_lab: Path, tmp_path: Path):
+    lab = copy_project(docs_lab, tmp_path / "lab")
+    outputs = [run_documented(lab, text) for text in blocks_of("docs/tutorial.md")]
+    best = json.loads((lab.root / "reports" / "best.json").read_text())
+    said = json.loads((lab.root / "reports" / "decision.json").read_text())
+    assert said["rule"] == "one_se"
+    assert said["chosen_entry"].startswith("grid_")
+    assert best["answer_ci_low"] <= best["answer_ci_high"]
+    choosing = (lab.root / "reports" / "choosing.md").read_text()
+    assert "## Decision" in choosing
+    assert "Training data changed on purpose" not in choosing  # the wine table is used whole
+    assert "## Decision" in outputs[-2]  # `head -n 20 reports/choosing.md`
+    meta = json.loads((lab.root / "data" / "prepared" / "meta.json").read_text())
+    assert meta["n_features"] == 13 and len(meta["class_names"]) == 3
+    # `dvc exp apply wine` brought the experiment's params and results, nothing else changed
+    assert lab.run("git", "status", "--porcelain", "--", "builders", "data").stdout == ""
+    assert os.path.exists(lab.root / "metrics" / "grid_0_all.json")
