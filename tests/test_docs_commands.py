@@ -3,22 +3,26 @@
 with tiny params and its own MLflow store: it exits 0, and where the page says what it
 leaves unchanged, that is checked on the files. A command that cannot run here carries a
 marker in its page; the coverage test lists them. The experiment-heavy pages (choosing-l2,
-decision, team) run in tests/test_docs_commands_queue.py, so the two halves balance over
-pytest's two processes."""
+decision, team) run in tests/test_docs_commands_queue.py, so the halves balance over
+pytest's two processes; docs/pipeline.md's and docs/params.md's in tests/test_exp_recipes.py,
+in an 80-column terminal."""
 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ruamel.yaml import YAML
 
-from tests.support.docs_commands import claimed_by_blocks, commands_of, documented_commands
-from tests.support.docs_lab import make_docs_lab, run_documented, snapshot
+from tests.support.docs_commands import (
+    blocks_of,
+    claimed_by_blocks,
+    commands_of,
+    documented_commands,
+)
+from tests.support.docs_lab import run_documented, snapshot
 from tests.support.params import ROOT, VENV_BIN
 from tests.support.project import Project, copy_project
 
@@ -26,8 +30,8 @@ from tests.support.project import Project, copy_project
 # block repeats run in `test_readme_and_every_command_named_in_prose`.
 PAGE_TESTS = {
     "README.md": "test_readme_and_every_command_named_in_prose",
-    "docs/pipeline.md": "test_pipeline_one_entry_in_a_temporary_copy_then_apply",
-    "docs/params.md": "test_pipeline_one_entry_in_a_temporary_copy_then_apply",
+    "docs/pipeline.md": "test_exp_recipes.py (in an 80-column terminal)",
+    "docs/params.md": "test_exp_recipes.py (in an 80-column terminal)",
     "data/raw/README.md": "test_own_data_pages",
     "docs/own-data.md": "test_own_data_pages",
     "docs/tutorial.md": "test_the_tutorial",
@@ -37,17 +41,12 @@ PAGE_TESTS = {
 }
 # Spans whose page's test runs them where the page puts them, after its block.
 RUN_WITH_THEIR_PAGE = {
-    "docs/pipeline.md": ["dvc exp apply try_2e_2"],
+    "docs/pipeline.md": ["dvc exp apply try_2e_2"],  # test_exp_recipes.py
     "data/raw/README.md": [
         "dvc exp run --temp -S data.source=csv -S data.csv_path=data/raw/my.csv"
         " -S data.target_column=label"
     ],
 }
-
-
-def blocks_of(page: str) -> list[str]:
-    """Every line of the page's bash blocks that runs here, lab command or not, in order."""
-    return [c.text for c in commands_of(ROOT / page, lab_only=False) if c.in_block and not c.skip]
 
 
 def test_every_documented_command_is_run_or_marked():
@@ -72,12 +71,6 @@ def prose_commands() -> list[str]:
     return [t for i, t in enumerate(ordered) if t not in claimed and t not in ordered[:i]]
 
 
-@pytest.fixture(scope="module")
-def docs_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reproduced, committed scratch project every test here copies."""
-    return make_docs_lab(tmp_path_factory.mktemp("docs") / "lab").root
-
-
 def _home(tmp_path: Path, lab: Project) -> Path:
     """A home folder for the docs' `~/...` files, so the user's own is never read."""
     home = tmp_path / "home"
@@ -87,8 +80,8 @@ def _home(tmp_path: Path, lab: Project) -> Path:
 
 
 @pytest.mark.slow
-def test_readme_and_every_command_named_in_prose(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
+def test_readme_and_every_command_named_in_prose(docs_lab_once: Path, tmp_path: Path):
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
     (lab.root / ".venv").symlink_to(VENV_BIN.parent)  # the bootstrap's environment, installed
     (lab.root / "requirements.lock").write_bytes((ROOT / "requirements.lock").read_bytes())
     lab.run("git", "add", "requirements.lock")
@@ -104,37 +97,6 @@ def test_readme_and_every_command_named_in_prose(docs_lab: Path, tmp_path: Path)
     # with unchanged params none of them leaves a changed tracked file.
     assert lab.run("git", "status", "--porcelain", "--untracked-files=no").stdout == ""
     assert {k: v for k, v in snapshot(lab).items() if k in committed} == committed
-
-
-@pytest.mark.slow
-def test_pipeline_one_entry_in_a_temporary_copy_then_apply(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
-    params = lab.params_path
-    params.write_text(params.read_text().replace("learning_rate: 0.001", "learning_rate: 0.002"))
-    before = snapshot(lab)
-    run_temp, show = blocks_of("docs/pipeline.md")
-    assert "--temp" in run_temp
-    run_documented(lab, run_temp)
-    # "the committed sweep and its models stay as they are, and so does the workspace,
-    # uncommitted edits included"
-    assert snapshot(lab) == before
-    assert lab.run("git", "status", "--porcelain").stdout == " M params.yaml\n"
-    shown = run_documented(lab, show)
-    (row,) = [line for line in shown.splitlines() if "try_2e_2" in line]
-    float(row.split()[-1])  # the new entry's validation error is on screen
-    for text in blocks_of("docs/params.md"):
-        run_documented(lab, text)
-
-    # "an edit of params.yaml is part of the experiment"; apply "overwrites uncommitted
-    # edits of those files without asking"
-    params.write_text(params.read_text().replace("batch_size: 64", "batch_size: 32"))
-    (apply,) = RUN_WITH_THEIR_PAGE["docs/pipeline.md"]
-    run_documented(lab, apply)
-    applied = YAML(typ="safe").load(params.read_text())
-    assert applied["sweep"] == {"l2_2e_2": {"l2": 0.02}}
-    assert applied["train"]["learning_rate"] == 0.002
-    assert applied["train"]["batch_size"] == 64  # the later edit is gone
-    assert sorted(p.name for p in (lab.root / "metrics").glob("*.json")) == ["l2_2e_2.json"]
 
 
 def _own_files(home: Path, lab: Project) -> None:
@@ -155,8 +117,8 @@ def _own_files(home: Path, lab: Project) -> None:
 
 
 @pytest.mark.slow
-def test_own_data_pages(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
+def test_own_data_pages(docs_lab_once: Path, tmp_path: Path):
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
     _own_files(_home(tmp_path, lab), lab)
     for text in blocks_of("data/raw/README.md"):
         run_documented(lab, text)
@@ -179,8 +141,8 @@ def test_own_data_pages(docs_lab: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_the_tutorial(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
+def test_the_tutorial(docs_lab_once: Path, tmp_path: Path):
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
     outputs = [run_documented(lab, text) for text in blocks_of("docs/tutorial.md")]
     best = json.loads((lab.root / "reports" / "best.json").read_text())
     said = json.loads((lab.root / "reports" / "decision.json").read_text())
@@ -195,4 +157,4 @@ def test_the_tutorial(docs_lab: Path, tmp_path: Path):
     assert meta["n_features"] == 13 and len(meta["class_names"]) == 3
     # `dvc exp apply wine` brought the experiment's params and results, nothing else changed
     assert lab.run("git", "status", "--porcelain", "--", "builders", "data").stdout == ""
-    assert os.path.exists(lab.root / "metrics" / "grid_0_all.json")
+    assert (lab.root / "metrics" / "grid_0_all.json").is_file()

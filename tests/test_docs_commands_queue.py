@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.docs_lab import make_docs_lab, run_documented, snapshot
+from tests.support.docs_commands import blocks_of
+from tests.support.docs_lab import run_documented, snapshot
 from tests.support.project import Project, copy_project
-from tests.test_docs_commands import blocks_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def docs_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_docs_lab(tmp_path_factory.mktemp("docs") / "lab").root
 
 
 def _run_page_keeping_the_workspace(lab: Project, page: str) -> list[str]:
@@ -39,23 +34,23 @@ def _experiments(lab: Project) -> dict[str, dict]:
     return {row["Experiment"]: row for row in rows if row["Experiment"]}
 
 
-def test_choosing_l2(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
+def test_choosing_l2(docs_lab_once: Path, tmp_path: Path):
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
     _run_page_keeping_the_workspace(lab, "docs/choosing-l2.md")
     names = set(_experiments(lab))
     assert {"layers", "data_size", "next_4p5e_3", "next_2p1e_2"} <= names, names
 
 
-def test_decision(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
+def test_decision(docs_lab_once: Path, tmp_path: Path):
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
     _run_page_keeping_the_workspace(lab, "docs/decision.md")
     # Three experiments, each cross-validated: DVC accepted every key (data.digits.label_noise).
     rows = _experiments(lab).values()
     assert len([r for r in rows if r.get("choose.folds") == "5"]) == 3
 
 
-def test_team(docs_lab: Path, tmp_path: Path):
-    lab = copy_project(docs_lab, tmp_path / "lab")
+def test_team(docs_lab_once: Path, tmp_path: Path):
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
     _run_page_keeping_the_workspace(lab, "docs/team.md")
     rates = sorted(r.get("sweep.l2_1e_2.l2") for r in _experiments(lab).values())
     assert {"0.02", "0.05", "0.002"} <= set(rates), rates

@@ -121,3 +121,8 @@ def claimed_by_blocks() -> set[str]:
     """Texts that a page's block shows: its page's test runs them, so a span repeating one
     is covered there."""
     return {c.text for c in documented_commands() if c.in_block and not c.skip}
+
+
+def blocks_of(page: str) -> list[str]:
+    """Every line of the page's bash blocks that runs here, lab command or not, in order."""
+    return [c.text for c in commands_of(ROOT / page, lab_only=False) if c.in_block and not c.skip]
