@@ -29,15 +29,15 @@ from tests.support.project import Project, copy_project
 # The page whose ```bash blocks each test runs, all of them, in order. Inline spans that no
 # block repeats run in `test_readme_and_every_command_named_in_prose`.
 PAGE_TESTS = {
-    "README.md": "test_readme_and_every_command_named_in_prose",
-    "docs/pipeline.md": "test_exp_recipes.py (in an 80-column terminal)",
-    "docs/params.md": "test_exp_recipes.py (in an 80-column terminal)",
-    "data/raw/README.md": "test_own_data_pages",
-    "docs/own-data.md": "test_own_data_pages",
-    "docs/tutorial.md": "test_the_tutorial",
-    "docs/choosing-l2.md": "test_docs_commands_queue.py::test_choosing_l2",
-    "docs/decision.md": "test_docs_commands_queue.py::test_decision",
-    "docs/team.md": "test_docs_commands_queue.py::test_team",
+    "README.md": "test_docs_commands.py",
+    "data/raw/README.md": "test_docs_commands.py",
+    "docs/own-data.md": "test_docs_commands.py",
+    "docs/tutorial.md": "test_docs_commands.py",
+    "docs/pipeline.md": "test_exp_recipes.py",  # in an 80-column terminal
+    "docs/params.md": "test_exp_recipes.py",
+    "docs/choosing-l2.md": "test_docs_commands_queue.py",
+    "docs/decision.md": "test_docs_commands_queue.py",
+    "docs/team.md": "test_docs_commands_queue.py",
 }
 # Spans whose page's test runs them where the page puts them, after its block.
 RUN_WITH_THEIR_PAGE = {
@@ -56,6 +56,8 @@ def test_every_documented_command_is_run_or_marked():
     assert len(commands) > 50
     with_blocks = {c.page for c in commands if c.in_block and not c.skip}
     assert with_blocks <= set(PAGE_TESTS), with_blocks - set(PAGE_TESTS)
+    for page, module in PAGE_TESTS.items():  # the module runs the page's blocks
+        assert f'"{page}"' in (ROOT / "tests" / module).read_text(), (page, module)
     for page, texts in RUN_WITH_THEIR_PAGE.items():
         on_page = {c.text for c in commands_of(ROOT / page) if not c.skip}
         assert set(texts) <= on_page, (page, set(texts) - on_page)
@@ -91,8 +93,6 @@ def test_readme_and_every_command_named_in_prose(docs_lab_once: Path, tmp_path: 
     committed = snapshot(lab)
     for text in prose_commands():
         run_documented(lab, text)
-        if text == "dvc status":
-            assert "changed" not in run_documented(lab, "dvc status").replace("always", "")
     # Prose names `dvc repro`, `dvc exp run`, refine and checkouts: on a committed sweep
     # with unchanged params none of them leaves a changed tracked file.
     assert lab.run("git", "status", "--porcelain", "--untracked-files=no").stdout == ""

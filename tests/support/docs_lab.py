@@ -65,7 +65,9 @@ def wait_for_queue(lab: Project, timeout: float = 600) -> str:
 def run_documented(lab: Project, text: str) -> str:
     """One documented command, as bash runs it from the project root; fails unless it
     exits 0. A `dvc queue start` is waited for: the docs read the results next."""
+    started = time.monotonic()
     done = lab.run("bash", "-euo", "pipefail", "-c", text)
     if text.startswith("dvc queue start"):
         wait_for_queue(lab)
+    print(f"{time.monotonic() - started:6.1f} s  {text}")  # each command's cost, with -rP
     return done.stdout
