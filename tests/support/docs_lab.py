@@ -20,7 +20,7 @@ def docs_params() -> dict:
     params = tiny_params()
     # All of the digits' training rows (1078): `grid.train_sizes` in the docs goes to 800.
     params["data"]["digits"]["train_subset"] = None
-    params["model"]["hidden_units"] = [8]
+    params["model"]["hidden_units"] = [8, 8]  # two hidden layers, as the docs' per-layer rates
     params["train"].update(epochs=2, batch_size=64)
     params["sweep"] = {"l2_0": {"l2": 0.0}, "l2_1e_2": {"l2": 0.01}}
     return params
