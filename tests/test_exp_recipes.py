@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shlex
 import shutil
 import subprocess
@@ -113,4 +114,6 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
     assert applied["sweep"] == {"l2_2e_2": {"l2": 0.02}}
     assert applied["train"]["learning_rate"] == 0.002
     assert applied["train"]["batch_size"] == 64  # the later edit is gone
-    assert sorted(p.name for p in (project.root / "metrics").glob("*.json")) == ["l2_2e_2.json"]
+    assert (project.root / "metrics" / "l2_2e_2.json").is_file()
+    decision = json.loads((project.root / "reports" / "decision.json").read_text())
+    assert decision["chosen_entry"] == "l2_2e_2"  # the reports are the experiment's
