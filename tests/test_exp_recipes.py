@@ -114,6 +114,7 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
     assert applied["sweep"] == {"l2_2e_2": {"l2": 0.02}}
     assert applied["train"]["learning_rate"] == 0.002
     assert applied["train"]["batch_size"] == 64  # the later edit is gone
-    assert (project.root / "metrics" / "l2_2e_2.json").is_file()
+    metrics = sorted(p.name for p in (project.root / "metrics").glob("*.json"))
+    assert metrics == ["l2_0.json", "l2_1e_2.json", "l2_2e_2.json"]  # as the page says
     decision = json.loads((project.root / "reports" / "decision.json").read_text())
     assert decision["chosen_entry"] == "l2_2e_2"  # the reports are the experiment's
