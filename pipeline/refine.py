@@ -9,9 +9,12 @@ best rate can no longer be told apart from its neighbours (the judge's paired te
 validation rows, choosing/judge.py): a finer bracket would only fit noise. A round trains
 only the sides of the bracket whose neighbour the best rate is told apart from.
 
-Choices are made on validation error only, as in the report. The workspace is left with the
-last round's results (`dvc exp show` lists every round; `git checkout params.yaml` restores
-the file).
+Choices are made on validation error only, as in the report. Each round rewrites
+params.yaml, dvc.lock and the stage outputs git tracks (metrics/, reports/), so refine
+refuses to start, changing nothing, while any of them has uncommitted changes: commit or
+stash them first. The workspace is left with the last round's params and results;
+`dvc exp show` lists every round, and `git checkout -- . && dvc checkout` returns to the
+commit (git holds every edit, since none was uncommitted).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import logging
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from ruamel.yaml import YAML
 
 from pipeline import choosing
 from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, bracket
@@ -113,8 +118,39 @@ def stopped(k: int, around: Bracket, decision: choosing.Decision) -> bool:
     return not around.proposed
 
 
+def uncommitted_outputs(dvc_yaml: Path) -> list[str]:
+    """Files a workspace `dvc exp run` rewrites that git tracks with uncommitted changes:
+    params.yaml, dvc.lock and every output of `dvc_yaml` that git tracks (cache: false)."""
+    stages = YAML(typ="safe", pure=True).load(dvc_yaml.read_text())["stages"]
+    paths = {"params.yaml", "dvc.lock"}
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            paths |= {
+                next(iter(out)) if isinstance(out, dict) else out for out in stage.get(kind, [])
+            }
+    # Outputs DVC caches are git-ignored, never listed here: `dvc checkout` restores them.
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", *sorted(paths)],
+        cwd=dvc_yaml.parent, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if status.returncode != 0:
+        raise LabError(f"`git status` failed: {status.stderr.strip()}")
+    return [line[3:] for line in status.stdout.splitlines()]
+
+
+def refuse_uncommitted(dvc_yaml: Path) -> None:
+    """Stop before anything runs if a round would overwrite an uncommitted edit."""
+    changed = uncommitted_outputs(dvc_yaml)
+    if changed:
+        raise LabError(
+            f"{', '.join(changed)}: uncommitted changes that each round's `dvc exp run` would"
+            " overwrite; commit them (git commit) or stash them (git stash), then run refine again"
+        )
+
+
 def dvc_experiment(k: int, rates: Sequence[float]) -> None:
-    """`dvc exp run` in the workspace with the round's rates as an all-layers grid."""
+    """`dvc exp run` in the workspace with the round's rates as an all-layers grid: it
+    rewrites params.yaml, dvc.lock and the outputs (`refuse_uncommitted` runs first)."""
     listed = ",".join(f"{r:g}" for r in rates)
     command = [
         "dvc", "exp", "run", "-n", f"refine_{k}", "-S", "~sweep", "-S", "+sweep={}",
@@ -138,7 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     def read():
         return read_points(args.params, args.metrics, args.details, args.prepared)
 
-    run_stage("refine", lambda: refine(args.rounds, read, dvc_experiment))
+    def body() -> None:
+        refuse_uncommitted(Path("dvc.yaml"))
+        refine(args.rounds, read, dvc_experiment)
+
+    run_stage("refine", body)
 
 
 if __name__ == "__main__":

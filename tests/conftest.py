@@ -43,6 +43,15 @@ def reproduced_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
     return lab.root, lab.dvc("repro").stdout
 
 
+@pytest.fixture(scope="session")
+def docs_lab_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scratch project the docs' commands run in (tests.support.docs_lab), reproduced
+    and committed once per session. Never changed: tests work on copies."""
+    from tests.support.docs_lab import make_docs_lab
+
+    return make_docs_lab(tmp_path_factory.mktemp("docs") / "lab").root
+
+
 @pytest.fixture
 def reproduced(reproduced_once: tuple[Path, str], tmp_path: Path) -> Project:
     """A copy of a project after its first `dvc repro` (`copy_project`), to change at will."""
@@ -68,7 +77,13 @@ def compute_reference(tensorflow, compute_sweep_recipe) -> dict:
 
 
 # Fixtures that run `dvc` (every project is `dvc init`ed) or train the compute sweep.
-RUNS_DVC_OR_TRAINS = {"project", "reproduced", "reproduced_once", "compute_reference"}
+RUNS_DVC_OR_TRAINS = {
+    "project",
+    "reproduced",
+    "reproduced_once",
+    "docs_lab_once",
+    "compute_reference",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
