@@ -3,6 +3,7 @@ to the chart drawn (its x labels and a point per entry) and to the runs table's 
 
     python -m benchmarks.ui_links                # the default sweep's single-rate entries
     python -m benchmarks.ui_links --visits 2     # fewer visits per link
+    python -m benchmarks.ui_links --out benchmarks/ui_links_results.json   # docs/views.md's figures
 
 A store filled as the stages fill it (tests/support/mlflow_ui.py, no training) is served by
 `mlflow server` on 127.0.0.1. Each link is opened in a fresh Chromium profile (nothing cached,
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import ROOT, _yaml, bench_env
+from benchmarks.harness import ROOT, _yaml, bench_env, machine
 from tests.support import mlflow_ui
 from tests.support.params import tiny_params, write_yaml
 from tests.support.services import mlflow_server
@@ -96,18 +97,20 @@ def measure(work: Path, rates: dict[str, float], visits: int) -> dict:
     return result
 
 
-def report(result: dict) -> str:
+def table(result: dict) -> str:
     rows = ["| link | first visit, fresh profile | again, same browser (median) |", "|---|---|---|"]
     for name, times in result["seconds"].items():
         again = f"{statistics.median(times[1:]):.1f} s" if len(times) > 1 else "-"
         rows.append(f"| {name} | {times[0]:.1f} s | {again} |")
-    conditions = (
+    return "\n".join(rows)
+
+
+def conditions(result: dict) -> str:
+    return (
         f"{result['entries']} entries, {result['visits']} visits per link, headless Chromium "
-        f"{result['chromium']} at {SCREEN[0]}x{SCREEN[1]}, MLflow {result['mlflow']} "
-        f"(`mlflow server`, 1 worker, 127.0.0.1), {os.cpu_count()} CPUs, load average "
-        f"{result['load_start']:.1f} at the start and {result['load_end']:.1f} at the end"
+        f"{result['chromium']} at {SCREEN[0]}x{SCREEN[1]}, `mlflow server` (1 worker) on "
+        "127.0.0.1"
     )
-    return conditions + "\n\n" + "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,20 +123,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--visits must be at least 1")
     if not (mlflow_ui.CHROMIUM and mlflow_ui.CHROMEDRIVER):
         sys.exit("needs Debian's chromium and chromium-driver")
-    import mlflow
-
-    load_start = os.getloadavg()[0]
+    measured_on = machine()
     with tempfile.TemporaryDirectory(prefix="l2lab-ui-") as tmp:
         result = measure(Path(tmp), default_rates(args.params), args.visits)
-    result |= {
-        "mlflow": mlflow.__version__,
-        "chromium": mlflow_ui.chromium_version(),
-        "load_start": load_start,
-        "load_end": os.getloadavg()[0],
-    }
+    measured_on["load_average_at_end"] = os.getloadavg()
+    result |= {"chromium": mlflow_ui.chromium_version(), "machine": measured_on}
+    result |= {"conditions": conditions(result), "table": table(result)}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(report(result))
+    print(f"{result['conditions']}\n\n{result['table']}")
 
 
 if __name__ == "__main__":

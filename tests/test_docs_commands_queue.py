@@ -41,7 +41,7 @@ def test_choosing_l2_decision_and_team_in_one_copy(docs_lab_once: Path, tmp_path
 
     _run_page_keeping_the_workspace(lab, "docs/choosing-l2.md")
     names = set(_experiments(lab))
-    assert {"layers", "data_size", "next_4p5e_3", "next_2p1e_2"} <= names, names
+    assert {"layers", "data_size", "next_4p5e_3"} <= names, names
 
     _run_page_keeping_the_workspace(lab, "docs/decision.md")
     # Three experiments, each cross-validated: DVC accepted every key (data.digits.label_noise).
@@ -50,4 +50,4 @@ def test_choosing_l2_decision_and_team_in_one_copy(docs_lab_once: Path, tmp_path
 
     _run_page_keeping_the_workspace(lab, "docs/team.md")
     rates = [r.get("sweep.l2_1e_2.l2") for r in _experiments(lab).values()]
-    assert {"0.02", "0.05", "0.002"} <= set(rates), rates
+    assert {"0.02", "0.05"} <= set(rates), rates

@@ -152,6 +152,10 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "choosing.md:chosen": lambda: _paragraph("reports/choosing.md", "**Chosen:"),
     "compute_results.json": lambda: _benchmark("benchmarks/compute_results.json"),
     "results.json": lambda: _benchmark("benchmarks/results.json"),
+    "ui_links_results.json": lambda: (
+        _benchmark("benchmarks/ui_links_results.json")
+        + f"\n\n{_json('benchmarks/ui_links_results.json')['conditions']}."
+    ),
 }
 
 QUOTES = ROOT / "tests" / "docs_quotes.toml"  # what each page quotes; see its comments

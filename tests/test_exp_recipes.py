@@ -53,7 +53,7 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
 
     # docs/params.md: each experiment's best entry and errors, best first; one entry across
     # experiments; the metrics against the last commit. All in 80 columns.
-    best_recipe, entry_recipe, metrics_diff = blocks_of("docs/params.md")
+    best_recipe, entry_recipe, metrics_diff, metrics_show = blocks_of("docs/params.md")
     assert best_recipe == EXP_SHOW_BEST  # the recipe the report prints
     screen = in_terminal(project, best_recipe)
     assert_fits(screen)
@@ -67,6 +67,8 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
     assert_fits(entry_screen)
     assert any("metrics/l2_1e_2.json:val_error" in line for line in entry_screen), entry_screen
     run_documented(project, metrics_diff)
+    # Its output in 80 columns: tests/test_metrics_width.py, with the default entry names.
+    assert "val_error=" in run_documented(project, metrics_show)
     assert snapshot(project) == before
 
     # "an edit of params.yaml is part of the experiment"; `dvc exp apply` "overwrites

@@ -1,14 +1,11 @@
 """DVC's metric views in a real 80-column terminal (tmux), with the default params' entry
-names: `dvc metrics diff` (and `--all`) of two runs, docs/params.md's `dvc metrics show`
-recipe, and docs/pipeline.md's recipe that shows one new entry's validation error."""
+names: `dvc metrics diff` (and `--all`) of two runs, and docs/params.md's `dvc metrics show`
+recipe. (docs/pipeline.md's recipe for one new entry: tests/test_exp_recipes.py.)"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-import shlex
 import shutil
 
 import pytest
@@ -70,25 +67,3 @@ def test_metrics_diff_and_the_documented_recipes_fit_80_columns(reproduced: Proj
         wanted = ("best_test_error", "best_val_error", "test_error", "val_error")
         (line,) = [ln for ln in shown if ln.startswith(f"{path} ")]
         assert line.split()[1:] == [f"{k}={v}" for k, v in found["data"].items() if k in wanted]
-
-
-def test_the_one_entry_recipe_shows_the_new_entrys_validation_error(reproduced: Project):
-    if shutil.which("tmux") is None:
-        pytest.skip("needs tmux (apt-get install tmux; `python -m pipeline.bootstrap setup`)")
-    project = reproduced
-    project.run("git", "add", "-A")
-    project.run("git", "commit", "-qm", "the sweep")
-    # docs/pipeline.md's experiment, in a temporary copy (the workspace stays as it is).
-    project.dvc("exp", "run", "--temp", "-n", "try_2e_2", "-S", "~sweep",
-                "-S", "+sweep={l2_2e_2: {l2: 0.02}}")  # fmt: skip
-    recipe = _documented("pipeline.md", "dvc exp show")
-    assert "--only-changed" not in recipe  # it opened a pager with the figure off screen
-    screen = in_terminal(project, recipe)
-    assert_fits(screen)
-    # The same columns as CSV: the figure the screen must show, from DVC itself.
-    rows = csv.DictReader(io.StringIO(project.dvc(*shlex.split(recipe)[1:], "--csv").stdout))
-    tried = next(r for r in rows if r["Experiment"] == "try_2e_2")
-    (value,) = [v for k, v in tried.items() if k.endswith("val_error")]
-    assert value, tried
-    (row,) = [line for line in screen if "[try_2e_2]" in line]
-    assert row.split()[-1] == value, screen
