@@ -197,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     # The 25 slowest tests in every log: a test that grows is seen where it runs. Two
     # processes, each taking whole test modules (a module's server, cluster or browser starts
     # once): most of a slow test is one process starting up, so two keep both cores busy.
-    # A later --durations or -n in `rest` overrides these (-n 0: one process).
-    pytest = [str(_venv_python()), "-m", "pytest", "--durations=25", "-n", "2", "--dist=loadfile"]
+    # Modules in the order tests/conftest.py gives them (the longest first), not xdist's
+    # (the most tests first). A later --durations or -n in `rest` overrides these (-n 0: one
+    # process).
+    pytest = [
+        str(_venv_python()), "-m", "pytest", "--durations=25",
+        "-n", "2", "--dist=loadfile", "--no-loadscope-reorder",
+    ]  # fmt: skip
     code = _run([*pytest, *rest])
     # pytest's "no tests collected" must not look like success.
     return 1 if code == PYTEST_NO_TESTS_COLLECTED else code

@@ -86,9 +86,30 @@ RUNS_DVC_OR_TRAINS = {
 }
 
 
+# The modules that take longest, longest first (seconds measured under `-n 2`, 2 cores), then
+# every other module with a slow test, then the fast ones: pytest-xdist hands a process the
+# next module when it is free (`--dist=loadfile --no-loadscope-reorder`, pipeline/bootstrap.py),
+# so a long module started last would run alone at the end. A stale order costs minutes, never
+# a result.
+LONGEST_FIRST = (
+    "test_docs_commands_grids.py",  # ~300 s: the layer and data-size grids of choosing-l2.md
+    "test_docs_commands_queue.py",  # ~200 s: decision.md's three 5-fold experiments
+    "test_docs_commands.py",  # ~200 s: README, tutorial, own data, prose commands
+    "test_bench.py",  # ~130 s
+)
+
+
+def _schedule_key(item: pytest.Item) -> tuple[int, int]:
+    module = item.path.name
+    if module in LONGEST_FIRST:
+        return 0, LONGEST_FIRST.index(module)
+    return (1 if item.get_closest_marker("slow") is not None else 2), 0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tiers' rule, checked before any test runs: a test that uses one of those fixtures,
-    or is marked `services`, is marked `slow` too, so `-m "not slow"` stays fast."""
+    or is marked `services`, is marked `slow` too, so `-m "not slow"` stays fast. Then the
+    longest modules are put first (LONGEST_FIRST), each module's tests kept together."""
     unmarked = [
         item.nodeid
         for item in items
@@ -100,3 +121,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
     if unmarked:
         raise pytest.UsageError(f"mark these tests slow (docs/reliability.md, Tests): {unmarked}")
+    first_of_module: dict[Path, tuple[int, int]] = {}
+    for item in items:
+        # A module goes where its first slow test would: its tests stay in their order.
+        key = _schedule_key(item)
+        first_of_module[item.path] = min(first_of_module.get(item.path, key), key)
+    items.sort(key=lambda item: first_of_module[item.path])

@@ -2,10 +2,11 @@
 (tests/support/docs_commands.py collects them) runs here, in a scratch copy of the project
 with tiny params and its own MLflow store: it exits 0, and where the page says what it
 leaves unchanged, that is checked on the files. A command that cannot run here carries a
-marker in its page; the coverage test lists them. The experiment-heavy pages (choosing-l2,
-decision, team) run in tests/test_docs_commands_queue.py, so the halves balance over
-pytest's two processes; docs/pipeline.md's and docs/params.md's in tests/test_exp_recipes.py,
-in an 80-column terminal."""
+marker in its page; the coverage test lists them. The experiment-heavy pages run in their
+own modules, so they spread over pytest's processes: choosing-l2 in
+tests/test_docs_commands_grids.py, decision and team in tests/test_docs_commands_queue.py.
+docs/pipeline.md's and docs/params.md's run in tests/test_exp_recipes.py, in an 80-column
+terminal."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ PAGE_TESTS = {
     "docs/tutorial.md": "test_docs_commands.py",
     "docs/pipeline.md": "test_exp_recipes.py",  # in an 80-column terminal
     "docs/params.md": "test_exp_recipes.py",
-    "docs/choosing-l2.md": "test_docs_commands_queue.py",
+    "docs/choosing-l2.md": "test_docs_commands_grids.py",
     "docs/decision.md": "test_docs_commands_queue.py",
     "docs/team.md": "test_docs_commands_queue.py",
 }

@@ -1,7 +1,8 @@
-"""The experiment-heavy pages' commands (docs/choosing-l2.md, docs/decision.md,
-docs/team.md), run as written in a scratch copy with tiny params: each exits 0, and since
-every one runs in a temporary copy (`--temp`, `--queue`), the workspace is checked to stay
-exactly as it was. The coverage test and the other pages: tests/test_docs_commands.py."""
+"""docs/decision.md's and docs/team.md's queued experiments, run as written in a scratch
+copy with tiny params: each exits 0, and since every one runs in a temporary copy
+(`--queue`), the workspace is checked to stay exactly as it was. choosing-l2.md:
+tests/test_docs_commands_grids.py; the coverage test and the other pages:
+tests/test_docs_commands.py."""
 
 from __future__ import annotations
 
@@ -34,14 +35,8 @@ def _experiments(lab: Project) -> dict[str, dict]:
     return {row["Experiment"]: row for row in rows if row["Experiment"]}
 
 
-def test_choosing_l2_decision_and_team_in_one_copy(docs_lab_once: Path, tmp_path: Path):
-    """The three pages in one copy, so DVC's run cache serves a later page's experiment
-    that an earlier one already trained (team.md's `sweep.l2_1e_2.l2=0.02`)."""
+def test_decision_and_team_in_one_copy(docs_lab_once: Path, tmp_path: Path):
     lab = copy_project(docs_lab_once, tmp_path / "lab")
-
-    _run_page_keeping_the_workspace(lab, "docs/choosing-l2.md")
-    names = set(_experiments(lab))
-    assert {"layers", "data_size", "next_4p5e_3"} <= names, names
 
     _run_page_keeping_the_workspace(lab, "docs/decision.md")
     # Three experiments, each cross-validated: DVC accepted every key (data.digits.label_noise).
