@@ -6,37 +6,18 @@ tests/test_docs_commands.py."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
 
-from tests.support.docs_commands import blocks_of
-from tests.support.docs_lab import run_documented, snapshot
-from tests.support.project import Project, copy_project
+from tests.support.docs_lab import experiments, run_page_keeping_the_workspace
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
 
 
-def _run_page_keeping_the_workspace(lab: Project, page: str) -> list[str]:
-    """Every command of the page's blocks; after each, the workspace is as before."""
-    before = snapshot(lab)
-    outputs = []
-    for text in blocks_of(page):
-        outputs.append(run_documented(lab, text))
-        assert snapshot(lab) == before, text
-        assert lab.run("git", "status", "--porcelain").stdout == "", text
-    return outputs
-
-
-def _experiments(lab: Project) -> dict[str, dict]:
-    rows = csv.DictReader(io.StringIO(lab.dvc("exp", "show", "--csv").stdout))
-    return {row["Experiment"]: row for row in rows if row["Experiment"]}
-
-
 def test_choosing_l2_in_one_copy(docs_lab_once: Path, tmp_path: Path):
     lab = copy_project(docs_lab_once, tmp_path / "lab")
-    _run_page_keeping_the_workspace(lab, "docs/choosing-l2.md")
-    names = set(_experiments(lab))
+    run_page_keeping_the_workspace(lab, "docs/choosing-l2.md")
+    names = set(experiments(lab))
     assert {"layers", "data_size", "next_4p5e_3"} <= names, names

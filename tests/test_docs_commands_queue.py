@@ -6,43 +6,24 @@ tests/test_docs_commands.py."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
 
-from tests.support.docs_commands import blocks_of
-from tests.support.docs_lab import run_documented, snapshot
-from tests.support.project import Project, copy_project
+from tests.support.docs_lab import experiments, run_page_keeping_the_workspace
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.slow
-
-
-def _run_page_keeping_the_workspace(lab: Project, page: str) -> list[str]:
-    """Every command of the page's blocks; after each, the workspace is as before."""
-    before = snapshot(lab)
-    outputs = []
-    for text in blocks_of(page):
-        outputs.append(run_documented(lab, text))
-        assert snapshot(lab) == before, text
-        assert lab.run("git", "status", "--porcelain").stdout == "", text
-    return outputs
-
-
-def _experiments(lab: Project) -> dict[str, dict]:
-    rows = csv.DictReader(io.StringIO(lab.dvc("exp", "show", "--csv").stdout))
-    return {row["Experiment"]: row for row in rows if row["Experiment"]}
 
 
 def test_decision_and_team_in_one_copy(docs_lab_once: Path, tmp_path: Path):
     lab = copy_project(docs_lab_once, tmp_path / "lab")
 
-    _run_page_keeping_the_workspace(lab, "docs/decision.md")
+    run_page_keeping_the_workspace(lab, "docs/decision.md")
     # Three experiments, each cross-validated: DVC accepted every key (data.digits.label_noise).
-    rows = _experiments(lab).values()
+    rows = experiments(lab).values()
     assert len([r for r in rows if r.get("choose.folds") == "5"]) == 3
 
-    _run_page_keeping_the_workspace(lab, "docs/team.md")
-    rates = [r.get("sweep.l2_1e_2.l2") for r in _experiments(lab).values()]
+    run_page_keeping_the_workspace(lab, "docs/team.md")
+    rates = [r.get("sweep.l2_1e_2.l2") for r in experiments(lab).values()]
     assert {"0.02", "0.05"} <= set(rates), rates

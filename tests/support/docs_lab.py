@@ -4,11 +4,14 @@ committed, so a command's effect on the workspace shows in `git status` and `sna
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import time
 from pathlib import Path
 
+from tests.support.docs_commands import blocks_of
 from tests.support.params import tiny_params
 from tests.support.project import Project, make_project
 
@@ -71,3 +74,21 @@ def run_documented(lab: Project, text: str) -> str:
         wait_for_queue(lab)
     print(f"{time.monotonic() - started:6.1f} s  {text}")  # each command's cost, with -rP
     return done.stdout
+
+
+def run_page_keeping_the_workspace(lab: Project, page: str) -> list[str]:
+    """Every command of the page's blocks; after each, the workspace is as before and git
+    sees no change (the page runs them in temporary copies: `--temp`, `--queue`)."""
+    before = snapshot(lab)
+    outputs = []
+    for text in blocks_of(page):
+        outputs.append(run_documented(lab, text))
+        assert snapshot(lab) == before, text
+        assert lab.run("git", "status", "--porcelain").stdout == "", text
+    return outputs
+
+
+def experiments(lab: Project) -> dict[str, dict]:
+    """`dvc exp show`'s rows by experiment name."""
+    rows = csv.DictReader(io.StringIO(lab.dvc("exp", "show", "--csv").stdout))
+    return {row["Experiment"]: row for row in rows if row["Experiment"]}
