@@ -99,7 +99,7 @@ def test_queued_experiments_all_land_on_the_server(project: Project, server: tup
     uri, _, _ = server
     one_entry_project(project, experiment="l2-lab-queue")
     project.env["MLFLOW_TRACKING_URI"] = uri
-    rates = (0.0, 0.01)  # both at once; test_queue.py also checks experiments that wait
+    rates = (0.0, 0.01)  # both at once; decision.md's three wait in turn (test_docs_commands_queue)
     run_queued_experiments(project, [f"sweep.plain.l2={rate}" for rate in rates], jobs=2)
     check_queued_runs(_client(uri), "l2-lab-queue", rates)
     assert not (project.root / "mlflow.db").exists()
