@@ -13,6 +13,16 @@ from tests.support.project import Project, copy_project, make_project
 from tests.support.training import compute_recipe, compute_towers, weights_of
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """TensorFlow's environment before any test can import it: a test that imports Keras
+    without the `tensorflow` fixture (a store filled, a model loaded) would otherwise fix the
+    process's oneDNN kernels for every later test, and the bit-exact comparisons with it
+    would depend on the order the tests ran in."""
+    from pipeline.core.runtime import set_tensorflow_environment
+
+    set_tensorflow_environment()
+
+
 @pytest.fixture(scope="session")
 def tensorflow() -> None:
     """TensorFlow and Keras, started the way a stage starts them (quiet, deterministic,

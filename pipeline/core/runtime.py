@@ -46,11 +46,18 @@ def _stderr_held_back() -> Iterator[None]:
             os.close(saved)
 
 
-def init_tensorflow(seed: int) -> None:
-    """Make this process's TensorFlow quiet and bit-for-bit repeatable for `seed`."""
+def set_tensorflow_environment() -> None:
+    """The environment TensorFlow reads once, at its import: set before anything imports it
+    (a user's own setting wins). Without the ISA cap, whatever imports TensorFlow first in a
+    process decides its kernels, and so its bits."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("ONEDNN_MAX_CPU_ISA", CPU_ISA)
+
+
+def init_tensorflow(seed: int) -> None:
+    """Make this process's TensorFlow quiet and bit-for-bit repeatable for `seed`."""
+    set_tensorflow_environment()
     with _stderr_held_back():
         import keras
         import tensorflow as tf
