@@ -44,7 +44,8 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
         headline = contracts.read_stage_json(metrics_dir / f"{entry}.json", "evaluate")
         read += [details_dir / f"{entry}.json", metrics_dir / f"{entry}.json"]
         for seed in details.get("seeds", []):
-            per_seed[(entry, int(seed["seed"]))] = rounded_figures(seed.get("metrics") or {})
+            figures = contracts.rounded_figures(seed.get("metrics") or {})
+            per_seed[(entry, int(seed["seed"]))] = figures
         base_seed = sweep.for_entry(entry)[0].seed
         spread[entry] = (
             base_seed,
@@ -81,15 +82,6 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
         artifacts=tuple(artifacts),
         digest=files_digest(read),
     )
-
-
-def rounded_figures(metrics: dict) -> dict:
-    """`metrics` at `contracts.SIGNIFICANT_DIGITS`, as `metrics/` holds them: MLflow's runs
-    table shows a value as logged, and 0.11851851851851852 does not fit its column."""
-    return {
-        name: contracts.rounded(value) if isinstance(value, int | float) else value
-        for name, value in metrics.items()
-    }
 
 
 def files_digest(paths: list[Path]) -> str:

@@ -96,9 +96,7 @@ def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dic
     decision's figures (decision_words.numbers)."""
     figures = table.headline_of_best(sweep)
     if decision is not None:
-        figures |= {
-            key: contracts.rounded(value) for key, value in decision_words.numbers(decision).items()
-        }
+        figures |= contracts.rounded_figures(decision_words.numbers(decision))
     return figures
 
 
@@ -209,10 +207,7 @@ def report(
         + "\n"
         + converter,
         CHOOSING_FILE: data_note.with_note(
-            data_note.with_note(
-                choosing_page.markdown(analysis), trivial.baseline_paragraph(sweep, reference, cv)
-            ),
-            note,
+            choosing_page.markdown(analysis), note, trivial.baseline_paragraph(sweep, reference, cv)
         ),
     }
     write_outputs(out_dir, sweep, pages, data, figures)

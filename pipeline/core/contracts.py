@@ -201,6 +201,16 @@ def rounded(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
+def rounded_figures(figures: dict) -> dict:
+    """Every number of `figures` `rounded` (as `metrics/` holds them; MLflow's runs table
+    shows a value as logged, and 0.11851851851851852 does not fit its column); other values
+    as they are."""
+    return {
+        name: rounded(value) if isinstance(value, int | float) else value
+        for name, value in figures.items()
+    }
+
+
 def write_json(path: Path, payload: dict) -> None:
     """Write `path` whole or not at all: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,11 @@ def training_data_note(meta: PreparedMeta, data: DataConfig) -> str | None:
     return None
 
 
-def with_note(markdown: str, note: str | None) -> str:
-    """`markdown` with `note` as the paragraph after its title line."""
-    if note is None:
+def with_note(markdown: str, *notes: str | None) -> str:
+    """`markdown` with `notes` (None left out) as the paragraphs after its title line, in
+    order."""
+    present = [note for note in notes if note is not None]
+    if not present:
         return markdown
     title, _, rest = markdown.partition("\n\n")
-    return f"{title}\n\n{note}\n\n{rest}"
+    return "\n\n".join([title, *present, rest])
