@@ -15,10 +15,13 @@ def in_terminal(project: Project, command: str, columns: int = 80, rows: int = 5
     """The screen of a real `columns`-wide terminal (tmux) after `command` ran in it; `rows`
     tall, so that no line of a longer output scrolls off before it is read."""
     session = f"l2lab-{uuid.uuid4().hex[:8]}"
+    # A server of its own (-L): on the shared default socket, one test's last kill-session stops
+    # the server while another test's new-session is connecting ("server exited unexpectedly").
+    tmux = ["tmux", "-L", session]
     done = "__command_done__"
     shell = f"export PATH={shlex.quote(str(VENV_BIN))}:$PATH; {command}; echo {done}"
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", str(rows),
+        [*tmux, "new-session", "-d", "-s", session, "-x", str(columns), "-y", str(rows),
          "-c", str(project.root), "bash", "--norc", "-c", f"{shell}; sleep 600"],
         check=True, env=project.env,
     )  # fmt: skip
@@ -26,7 +29,7 @@ def in_terminal(project: Project, command: str, columns: int = 80, rows: int = 5
         deadline = time.monotonic() + 120
         while True:
             screen = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session],
+                [*tmux, "capture-pane", "-p", "-t", session],
                 capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             # A table wider than the terminal opens DVC's pager, and `done` never shows.
@@ -35,7 +38,7 @@ def in_terminal(project: Project, command: str, columns: int = 80, rows: int = 5
             assert time.monotonic() < deadline, f"{command} did not finish:\n{screen}"
             time.sleep(0.5)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+        subprocess.run([*tmux, "kill-server"], check=False)
     return [line for line in screen.splitlines()[: screen.splitlines().index(done)] if line]
 
 
