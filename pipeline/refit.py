@@ -80,7 +80,7 @@ def refit(
     staging = staging_dir(out_dir)
     # No sweep run in this store (models restored from another): refit without MLflow.
     with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
-        model, seconds = train_on_pooled_rows(config, entry, meta, prepared_dir, params)
+        model, seconds = train_on_pooled_rows(config, entry, meta, prepared_dir, params, run_id)
         result = score_on_test(model, entry, decision, meta, prepared_dir)
         stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
         contracts.write_json(staging / contracts.REFIT_FILE, result)
@@ -100,16 +100,41 @@ def pooled_rows(meta: contracts.PreparedMeta) -> int:
     return sum(meta.rows[name] for name in ("train", "val"))
 
 
-def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path):
+def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, run_id):
     """The chosen entry's model trained as a group of one, as `train` trains its towers, on
-    every pooled row; returns the model and its training seconds."""
-    from pipeline.compute import refit_group, run_group_into
-    from pipeline.compute.work import build_group_models
+    every pooled row, or taken from the model store when it holds it; returns the model and
+    its training seconds (0 when reused)."""
+    import mlflow
 
-    task = refit_group(
-        config, entry, meta, prepared_dir, BuilderRef.of_params(config.model, params)
+    from pipeline.compute import REFIT, refit_group, run_group_into
+    from pipeline.compute.work import build_group_models
+    from pipeline.model_store import (
+        Fingerprint,
+        ModelStore,
+        StoredModel,
+        forced_retrain,
+        ingredients,
+        max_bytes,
+        store_location,
     )
+    from pipeline.model_store.key import digest_of
+
+    builder = BuilderRef.of_params(config.model, params)
+    task = refit_group(config, entry, meta, prepared_dir, builder)
     (model,) = build_group_models(task)
+    wanted = ingredients(
+        Fingerprint.of(config, prepared_dir, builder), config, entry, config.base.seed, REFIT
+    )
+    key, store = digest_of(wanted), ModelStore(store_location())
+    stored = None if forced_retrain() else store.get(key)
+    if stored is not None:
+        model.set_weights(stored.weights)
+        log.info("refit %s: the model store holds it (trained by run %s); not trained again",
+                 entry.name, stored.trained_by.get("run_id"))  # fmt: skip
+        if run_id is not None:
+            records_reuse(run_id, stored)
+        store.warn()
+        return model, 0.0
     trained = run_group_into(
         task, config.compute, lambda *_: stop_if_interrupted(), {model.name: model}
     )
@@ -119,7 +144,19 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path):
             f"{trained.diverged_at_epoch[model.name]}; lower train.learning_rate or the "
             f"entry's L2 rate"
         )
+    trained_by = {"run_id": run_id, "model_uri": None, "tracking_uri": mlflow.get_tracking_uri()}
+    store.put(key, StoredModel(model.get_weights(), b"", None, trained_by, wanted))
+    store.bound(max_bytes(), keep={key})
+    store.warn()
     return model, trained.seconds
+
+
+def records_reuse(run_id: str, stored) -> None:
+    from pipeline.tracking import records
+
+    records.set_tags(
+        run_id, {"reused": "true", "reused_from_run": stored.trained_by.get("run_id") or ""}
+    )
 
 
 def score_on_test(model, entry, decision, meta, prepared_dir: Path) -> dict:

@@ -1,98 +1,71 @@
-"""Stage `train`: every model of the sweep, as towers of Keras graphs, in groups.
+"""Stage `train`: every model of the sweep, as towers of Keras graphs, in groups, except
+the models the model store already holds.
 
 One model per entry of `sweep:` and per seed (`base.seed`, then `base.repeat_seeds`), each
-bit-identical to the same model trained alone (pipeline/modeling/towers.py). Groups of towers
-(pipeline/compute) train in this process, in local worker processes (`compute.workers`) or
-on a Ray cluster (RAY_ADDRESS), with the same bits; only this process talks to MLflow. For
-each model, writes
-`<out>/<entry>/` (extra seeds: `<out>/<entry>/repeats/seed_<seed>/`) with the standalone
-Keras model, its weights, the resolved params (`config.json`) and the per-epoch history; and
-`<out>/sweep.json`, every model's folder and divergence. A model whose loss turned NaN or
-infinite keeps its history and config, gets no model file, and its run ends FAILED.
+bit-identical to the same model trained alone (pipeline/modeling/towers.py). So a model is
+a pure function of its inputs: the store (pipeline/model_store) keeps every trained model
+under a key of those inputs, and a model whose key it holds is not trained again but written
+from the store. The rest train in groups of towers (pipeline/compute) in this process, in
+local worker processes (`compute.workers`) or on a Ray cluster (RAY_ADDRESS), with the same
+bits; only this process talks to MLflow and the store. For each model, writes
+`<out>/<entry>/` (extra seeds: `<out>/<entry>/repeats/seed_<seed>/`; see model_folders.py)
+and `<out>/sweep.json`, every model's folder and divergence. A model whose loss turned NaN
+or infinite keeps its history and config, gets no model file, and its run ends FAILED.
 
-Every file's bytes depend on the params and data only (no run id, no time stamp), so
-`dvc.lock` repeats from run to run; the sweep's MLflow parent run carries the digest of the
-folder (contracts.MODELS_DIGEST_TAG), by which later stages find the runs.
+Every file's bytes depend on the params and data only (no run id, no time stamp, nor
+whether a model came from the store), so `dvc.lock` repeats from run to run; the sweep's
+MLflow parent run carries the digest of the folder (contracts.MODELS_DIGEST_TAG), by which
+later stages find the runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import BuilderRef, LabConfig, ModelSpec, load_config
-from pipeline.core import contracts, stable_bytes
-from pipeline.core.epoch_metrics import EPOCH_METRICS
+from pipeline.config import BuilderRef, LabConfig, load_config
+from pipeline.core import contracts
 from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage, stop_if_interrupted
+from pipeline.model_folders import (
+    HistoryRecorder,
+    epochs_of,
+    tower_params,
+    tower_tags,
+    write_model_folder,
+)
 
 if TYPE_CHECKING:
     from pipeline.compute.sweep_plan import SweepPlan
+    from pipeline.model_store import Lookup
 
 log = logging.getLogger(__name__)
 
 
-def tower_params(config: LabConfig, tower: ModelSpec, data: dict) -> dict:
-    """What this model depends on, as logged to MLflow and saved beside the weights; `data`:
-    the data settings as applied to its training set (planning.applied_data)."""
-    entry = tower.entry
-    params = {
-        "entry": entry.name,
-        # One comparable number per run when all layers share a rate, for the MLflow charts.
-        "l2": entry.uniform_rate if entry.uniform_rate is not None else "per-layer",
-        "l2_rate": dict(entry.layer_rates),
-        "weight_decay": entry.weight_decay,
-        "seed": tower.seed,
-        "data": data,
-        "model": config.model.model_dump(),
-        "train": config.train.model_dump(),
-    }
-    return params if tower.fold is None else {**params, "fold": tower.fold}
-
-
-class HistoryRecorder:
-    """An epoch sink that keeps every model's per-epoch metrics, to write them beside it."""
-
-    def __init__(self) -> None:
-        # model -> epoch -> row
-        self.rows: dict[str, dict[int, dict[str, float]]] = {}
-
-    def __call__(self, epoch: int, per_model: dict[str, dict[str, float]]) -> None:
-        for name, metrics in per_model.items():
-            self.rows.setdefault(name, {})[epoch] = {"epoch": epoch, **metrics}
-
-    def write(self, name: str, path: Path) -> None:
-        rows = [row for _, row in sorted(self.rows.get(name, {}).items())]
-        fields = ["epoch", *EPOCH_METRICS]
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-def fit_sweep(plan: SweepPlan, runs_of_sweep):
-    """Train every group of towers with the configured executor, streaming epoch metrics to
-    MLflow and to a history; the stage's models end with the trained weights."""
-    from pipeline.compute import run_groups, sweep_groups
+def fit_sweep(plan: SweepPlan, names: list[str], runs_of_sweep):
+    """Train towers `names` of the plan in groups with the configured executor, streaming
+    epoch metrics to MLflow and to a history; their models end with the trained weights."""
+    from pipeline.compute import GroupOutcomes, run_groups, sweep_groups
     from pipeline.core.progress import GroupedProgress
     from pipeline.tracking import records
 
     config = plan.config
-    epoch_logger = records.EpochMetricsLogger(runs_of_sweep.child_ids)
     history = HistoryRecorder()
-    progress = GroupedProgress(config.train.epochs, len(plan.towers))
+    if not names:
+        return GroupOutcomes(), history
+    epoch_logger = records.EpochMetricsLogger(runs_of_sweep.child_ids)
+    progress = GroupedProgress(config.train.epochs, len(names))
 
     def on_epoch(epoch: int, per_tower: dict) -> None:
         stop_if_interrupted()
         for sink in (epoch_logger, history, progress):
             sink(epoch, per_tower)
 
-    tasks = sweep_groups(config, plan.towers, plan.meta, plan.prepared_dir, plan.builder)
+    towers = [t for t in plan.towers if t.name in names]
+    tasks = sweep_groups(config, towers, plan.meta, plan.prepared_dir, plan.builder)
     models = {model.name: model for model in plan.models}
     outcome = run_groups(tasks, config.compute, on_epoch, models)
     epoch_logger.flush()
@@ -107,6 +80,40 @@ def fit_sweep(plan: SweepPlan, runs_of_sweep):
     return outcome, history
 
 
+def look_up_models(config: LabConfig, plan: SweepPlan, fingerprint):
+    """The store, and which of the plan's models it holds (pipeline/model_store)."""
+    from pipeline.compute.planning import training_set_of
+    from pipeline.model_store import (
+        ModelStore,
+        forced_retrain,
+        ingredients,
+        look_up,
+        store_location,
+        why_retrained,
+    )
+
+    store = ModelStore(store_location())
+    wanted = {
+        tower.name: ingredients(
+            fingerprint,
+            config,
+            tower.entry,
+            tower.seed,
+            training_set_of(tower, config.data, plan.meta.pool_rows),
+        )
+        for tower in plan.towers
+    }
+    forced = forced_retrain()
+    lookup = look_up(store, wanted, forced)
+    if forced:
+        log.info("training every model (%s); the model store at %s is not read", forced,
+                 store.root)  # fmt: skip
+    else:
+        for reason in why_retrained(store, lookup):
+            log.info("%s", reason)
+    return store, lookup
+
+
 def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     config = load_config(params)
 
@@ -116,15 +123,21 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
+    from pipeline.model_store import Fingerprint, max_bytes
     from pipeline.tracking import records, runs, store
 
-    plan = plan_sweep(config, prepared_dir, BuilderRef.of_params(config.model, params))
+    builder = BuilderRef.of_params(config.model, params)
+    plan = plan_sweep(config, prepared_dir, builder)
+    models_store, lookup = look_up_models(
+        config, plan, Fingerprint.of(config, prepared_dir, builder)
+    )
     # An unreachable or unusable store fails here, before any output folder exists.
     experiment_id = store.use_experiment(config.base.experiment)
     names = [tower.name for tower in plan.towers]
     tags = {t.name: tower_tags(t) for t in plan.towers}
     # Fold runs (choose.folds) nest under their entry's run, entry runs under the sweep's.
     nest_under = {t.name: t.owner for t in plan.towers if t.owner is not None}
+    missing = lookup.missing()
     # Written beside the final folder and renamed into place, so an interrupted run
     # never leaves a folder that looks complete.
     staging = staging_dir(out_dir)
@@ -132,20 +145,15 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         for tower in plan.towers:
             params = tower_params(config, tower, plan.trained_on[tower.name])
             records.log_params(runs_of_sweep.child_ids[tower.name], params)
-        folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
-        log.info(
-            "training %d models (%d entries x %d seeds%s) in %s; MLflow parent run %s",
-            len(plan.towers),
-            len(config.sweep),
-            1 + len(config.base.repeat_seeds),
-            folds,
-            executor_label(config.compute),
-            runs_of_sweep.parent_id,
-        )
-        outcome, history = fit_sweep(plan, runs_of_sweep)
+        executor = executor_label(config.compute)
+        log.info("%s", sweep_line(config, plan, lookup, models_store.root, executor,
+                                  runs_of_sweep.parent_id))  # fmt: skip
+        counts = {"models_trained": len(missing), "models_reused": len(lookup.found)}
+        records.log_metrics(runs_of_sweep.parent_id, counts)
+        outcome, history = fit_sweep(plan, missing, runs_of_sweep)
         stop_if_interrupted()  # before any run ends FINISHED or any output is published
         saved = [
-            save_tower(staging, plan, i, history, runs_of_sweep, outcome)
+            save_tower(staging, plan, i, history, runs_of_sweep, outcome, lookup, models_store)
             for i in range(len(plan.towers))
         ]
         if outcome.failures:
@@ -161,7 +169,10 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         digest = contracts.models_digest(staging)
         records.set_tags(runs_of_sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
     publish_dir(staging, out_dir)
-    log.info("trained %d models in %.1fs -> %s", len(plan.towers), outcome.seconds, out_dir)
+    models_store.bound(max_bytes(), keep=set(lookup.keys.values()))
+    models_store.warn()
+    log.info("trained %d models in %.1fs, reused %d -> %s", len(missing), outcome.seconds,
+             len(lookup.found), out_dir)  # fmt: skip
     for name, epoch in outcome.diverged_at_epoch.items():
         log.warning(
             "warning: %s diverged at epoch %d (loss NaN or infinite); lower its L2 rate or "
@@ -171,44 +182,63 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         )
 
 
-def tower_tags(tower: ModelSpec) -> dict[str, str]:
-    tags = {"entry": tower.entry.name, "seed": str(tower.seed)}
-    return tags if tower.fold is None else {**tags, "fold": str(tower.fold)}
+def sweep_line(config, plan, lookup: Lookup, store_root: Path, executor: str, parent: str) -> str:
+    folds = f" x (1 + {config.choose.folds} folds)" if config.choose.folds else ""
+    counted = (
+        f"{len(plan.towers)} models ({len(config.sweep)} entries x "
+        f"{1 + len(config.base.repeat_seeds)} seeds{folds})"
+    )
+    reused = len(lookup.found)
+    if reused:
+        counted = f"{len(plan.towers) - reused} of {counted}; {reused} reused from {store_root}"
+    return f"training {counted} in {executor}; MLflow parent run {parent}"
 
 
-def save_tower(staging: Path, plan: SweepPlan, index: int, history, runs_of_sweep, outcome):
-    """Write tower `index`'s model folder, log its model and end its run; returns its record.
-    A tower whose group failed gets its config and history, and its run ends FAILED."""
+def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome, lookup, store):
+    """Write tower `index`'s model folder from training or the store, record it in MLflow and
+    end its run; a model trained now goes into the store. Returns its record. A tower whose
+    group failed gets its config and history, and its run ends FAILED."""
+    from pipeline.model_store import StoredModel
     from pipeline.tracking import records
 
     tower, model = plan.towers[index], plan.models[index]
-    diverged = outcome.diverged_at_epoch.get(tower.name)
+    stored = lookup.found.get(tower.name)
+    if stored is not None:
+        model.set_weights(stored.weights)
+        diverged, history_bytes = stored.diverged_at_epoch, stored.history
+    else:
+        diverged, history_bytes = outcome.diverged_at_epoch.get(tower.name), None
+        history_bytes = history.csv_bytes(tower.name)
     failed = outcome.failed.get(tower.name)
     seed = tower.seed if tower.is_repeat else None
     folder = contracts.model_dir(staging, tower.entry.name, seed, tower.fold)
-    folder.mkdir(parents=True)
     run_id = runs_of_sweep.child_ids[tower.name]
     params = tower_params(plan.config, tower, plan.trained_on[tower.name])
-    (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
-    history.write(tower.name, folder / contracts.HISTORY_FILE)
+    keeps_model = failed is None and diverged is None
+    write_model_folder(folder, params, history_bytes, model if keeps_model else None,
+                       with_weights_file=tower.fold is None)  # fmt: skip
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
-    if failed is not None:
-        runs_of_sweep.fail(tower.name, f"its group failed: {failed}")
-    elif diverged is None and tower.fold is not None:
+    model_uri = None
+    if stored is not None:
+        model_uri = record_reused(run_id, stored, model, plan, runs_of_sweep, tower)
+    elif keeps_model and tower.fold is None:
         # A fold's model only scores its held-out fold (evaluate): not logged as a model.
-        stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
-        runs_of_sweep.finish(tower.name)
-    elif diverged is None:
-        stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
-        model.save_weights(folder / contracts.WEIGHTS_FILE)
         model_uri = records.log_keras_model(run_id, model, plan.input_example)
         records.set_tags(run_id, {"model_uri": model_uri})
         records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
+    if failed is not None:
+        runs_of_sweep.fail(tower.name, f"its group failed: {failed}")
+    elif diverged is None:
         runs_of_sweep.finish(tower.name)
     else:
         runs_of_sweep.fail(
             tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite"
         )
+    if stored is None and failed is None:
+        trained_by = {"run_id": run_id, "model_uri": model_uri, "tracking_uri": tracking_uri()}
+        key = lookup.keys[tower.name]
+        store.put(key, StoredModel(model.get_weights(), history_bytes, diverged, trained_by,
+                                   lookup.ingredients[tower.name]))  # fmt: skip
     return contracts.TrainedModel(
         entry=tower.entry.name,
         seed=tower.seed,
@@ -216,6 +246,33 @@ def save_tower(staging: Path, plan: SweepPlan, index: int, history, runs_of_swee
         diverged_at_epoch=diverged,
         fold=tower.fold,
     )
+
+
+def tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def record_reused(run_id: str, stored, model, plan, runs_of_sweep, tower) -> str | None:
+    """A reused model's run: its per-epoch metrics from the stored history, and a pointer to
+    the run that trained it instead of a second copy of the same weights (unless that run is
+    in another tracking store)."""
+    from pipeline.tracking import records
+
+    logger = records.EpochMetricsLogger({tower.name: run_id})
+    for epoch, metrics in sorted(epochs_of(stored.history).items()):
+        logger(epoch, {tower.name: metrics})
+    logger.flush()
+    trained_by = stored.trained_by
+    tags = {"reused": "true", "reused_from_run": trained_by.get("run_id", "")}
+    model_uri = trained_by.get("model_uri")
+    if tower.fold is None and stored.diverged_at_epoch is None:
+        if not model_uri or trained_by.get("tracking_uri") != tracking_uri():
+            model_uri = records.log_keras_model(run_id, model, plan.input_example)
+        tags["model_uri"] = model_uri
+    records.set_tags(run_id, tags)
+    return model_uri
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ RAY_ADDRESS is set. Every executor gives every tower the same bits (docs/scaling
 
 from pipeline.compute.executors import executor_label, run_group_into, run_groups
 from pipeline.compute.groups import (
+    REFIT,
     GroupFailure,
     GroupOutcomes,
     GroupResult,
@@ -21,6 +22,7 @@ from pipeline.compute.groups import (
 from pipeline.compute.planning import refit_group, sweep_groups
 
 __all__ = [
+    "REFIT",
     "GroupFailure",
     "GroupOutcomes",
     "GroupResult",

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.errors import TrackingError
+from pipeline.core.project_root import project_root
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,6 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
-
-
-def project_root() -> Path:
-    """The repository the user works in, also from inside a queued `dvc exp run`.
-
-    DVC runs queued experiments in a temporary copy but points DVC_ROOT at the original
-    repository: runs logged to a store inside the copy would vanish with it.
-    """
-    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
 
 
 def uses_default_store() -> bool:
