@@ -254,10 +254,23 @@ def tracking_uri() -> str:
     return mlflow.get_tracking_uri()
 
 
+def run_exists(run_id: str | None) -> bool:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if not run_id:
+        return False
+    try:
+        MlflowClient().get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
 def record_reused(run_id: str, stored, model, plan, runs_of_sweep, tower) -> str | None:
     """A reused model's run: its per-epoch metrics from the stored history, and a pointer to
     the run that trained it instead of a second copy of the same weights (unless that run is
-    in another tracking store)."""
+    not in this tracking store: another server, a deleted run)."""
     from pipeline.tracking import records
 
     logger = records.EpochMetricsLogger({tower.name: run_id})
@@ -265,10 +278,10 @@ def record_reused(run_id: str, stored, model, plan, runs_of_sweep, tower) -> str
         logger(epoch, {tower.name: metrics})
     logger.flush()
     trained_by = stored.trained_by
-    tags = {"reused": "true", "reused_from_run": trained_by.get("run_id", "")}
+    tags = {"reused": "true", "reused_from_run": trained_by.get("run_id") or ""}
     model_uri = trained_by.get("model_uri")
     if tower.fold is None and stored.diverged_at_epoch is None:
-        if not model_uri or trained_by.get("tracking_uri") != tracking_uri():
+        if not model_uri or not run_exists(trained_by.get("run_id")):
             model_uri = records.log_keras_model(run_id, model, plan.input_example)
         tags["model_uri"] = model_uri
     records.set_tags(run_id, tags)

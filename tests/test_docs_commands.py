@@ -39,6 +39,7 @@ PAGE_TESTS = {
     "docs/choosing-l2.md": "test_docs_commands_grids.py",
     "docs/decision.md": "test_docs_commands_queue.py",
     "docs/team.md": "test_docs_commands_queue.py",
+    "docs/reuse.md": "test_model_reuse.py",
 }
 # Spans whose page's test runs them where the page puts them, after its block.
 RUN_WITH_THEIR_PAGE = {

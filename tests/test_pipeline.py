@@ -99,12 +99,14 @@ def test_repro_trains_evaluates_and_records_every_entry(reproduced_once, reprodu
     assert len(mlflow_runs(project)) == len(runs)
 
 
-def test_changing_an_entry_retrains_the_sweep_and_changing_it_back_restores_it(
+def test_changing_an_entry_trains_only_it_and_changing_it_back_restores_it(
     reproduced: Project,
 ):
-    """A change reruns `train` and what follows, with one new parent run; going back to
-    params DVC has seen restores `train` and `evaluate` from DVC's run cache: no MLflow run
-    is made, and the restored models lead back to the runs that produced them."""
+    """A change reruns `train` and what follows, with one new parent run holding every
+    entry, but only the changed entry trains: the other comes from the model store and its
+    run points at the run that trained it. Going back to params DVC has seen restores
+    `train` and `evaluate` from DVC's run cache: no MLflow run is made, and the restored
+    models lead back to the runs that produced them."""
     project = reproduced
     first_sweep = _read_json(project, "models/sweep.json")
     first_parent = parent_of_models(project, mlflow_runs(project))
@@ -116,17 +118,23 @@ def test_changing_an_entry_retrains_the_sweep_and_changing_it_back_restores_it(
     write_yaml(project.params_path, params)
     changed = project.dvc("repro")
     stages = ran_stages(changed.stdout)
-    # `train` is one stage for the whole sweep: changing one entry retrains every entry.
     assert {stages.get(s) for s in ("train", "evaluate", "report")} == {"ran"}, changed.stdout
+    assert "[train] training 1 of 2 models" in changed.stderr, changed.stderr
     after_change = mlflow_runs(project)
     new_ids = {r.info.run_id for r in after_change} - {r.info.run_id for r in before}
     new_runs = [r for r in after_change if r.info.run_id in new_ids]
     (new_parent,) = parent_runs(new_runs)
-    assert sorted(r.info.run_name for r in children_of(new_runs, new_parent.info.run_id)) == (
-        sorted(ENTRIES)
-    )
+    new_children = {r.info.run_name: r for r in children_of(new_runs, new_parent.info.run_id)}
+    assert sorted(new_children) == sorted(ENTRIES)
     assert len(new_runs) == 1 + len(ENTRIES)
     assert parent_of_models(project, after_change).info.run_id == new_parent.info.run_id
+    first_layerwise = next(
+        r for r in children_of(before, first_parent.info.run_id) if r.info.run_name == "layerwise"
+    )
+    reused = new_children["layerwise"].data.tags
+    assert reused["reused_from_run"] == first_layerwise.info.run_id
+    assert reused["model_uri"] == first_layerwise.data.tags["model_uri"]
+    assert "reused" not in new_children["plain"].data.tags
 
     params["sweep"]["plain"]["l2"] = 0.0
     write_yaml(project.params_path, params)

@@ -35,8 +35,10 @@ NOT_IN_KEY = (
     "base.repeat_seeds",
     "sweep",
     "grid",
-    # How the decision is made from figures of trained models; no stage trains by it.
-    "choose.rule",
+    # How the decision is made (`rule`) and on which rows (`folds`): no model trains by
+    # either, except a fold's model, whose rows depend on the number of folds: its training
+    # set carries it (`ingredients`).
+    "choose",
 )
 
 # The lab's code on the training path, by content: what dvc.yaml's `train` stage depends on
@@ -173,12 +175,22 @@ def ingredients(
         "entry": config.sweep[entry.name].model_dump(mode="json"),
         "layer_rates": [list(pair) for pair in entry.layer_rates],
         "seed": seed,
-        "training_set": list(training_set) if training_set is not None else None,
+        "training_set": training_rows(training_set, config.choose.folds),
         "data": fingerprint.data,
         "builder_files": fingerprint.builder_files,
         "code": fingerprint.code,
         "environment": fingerprint.environment,
     }
+
+
+def training_rows(training_set, folds: int | None) -> list | None:
+    """compute.groups.TrainingSet as plain data; a fold's with the number of folds, which
+    decides its rows."""
+    if training_set is None:
+        return None
+    if training_set[0] == "fold":
+        return [*training_set, folds]
+    return list(training_set)
 
 
 def digest_of(ingredients_: dict) -> str:

@@ -34,6 +34,9 @@ class Project:
         }
         self.env.pop("MLFLOW_TRACKING_URI", None)  # the default store, at self.root
         self.env.pop("DVC_ROOT", None)
+        # Each project its own model store, at its root, read unless a test says otherwise.
+        self.env.pop("L2LAB_MODEL_STORE", None)
+        self.env.pop("L2LAB_RETRAIN", None)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
