@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import shutil
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ruamel.yaml import YAML
 from pipeline.choosing.next_rates import EXP_SHOW_BEST
 from tests.support.docs_commands import blocks_of
 from tests.support.docs_lab import run_documented, snapshot
-from tests.support.project import copy_project
+from tests.support.project import copy_project, mlflow_runs
 from tests.support.terminal import assert_fits, in_terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]  # tmux
@@ -31,7 +30,8 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
         pytest.skip("needs tmux (apt-get install tmux; `python -m pipeline.bootstrap setup`)")
     project = copy_project(docs_lab_once, tmp_path / "lab")
     params = project.params_path
-    params.write_text(params.read_text().replace("learning_rate: 0.001", "learning_rate: 0.002"))
+    # An uncommitted edit that changes no model (docs/reuse.md): the experiment reuses both.
+    params.write_text(params.read_text().replace("group_size: 16", "group_size: 8"))
     before = snapshot(project)
     run_temp, show_entry = blocks_of("docs/pipeline.md")
     assert "--temp" in run_temp
@@ -42,6 +42,10 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
     assert "applied to your workspace" not in ran
     assert snapshot(project) == before
     assert project.run("git", "status", "--porcelain").stdout == " M params.yaml\n"
+    # "it trains one model"
+    parent = next(r for r in mlflow_runs(project) if r.info.run_name == "sweep try_2e_2")
+    assert parent.data.metrics["models_trained"] == 1
+    assert parent.data.metrics["models_reused"] == 2
 
     # The new entry's validation error, on screen in 80 columns.
     screen = in_terminal(project, show_entry)
@@ -76,10 +80,11 @@ def test_one_entry_in_a_temporary_copy_shown_in_80_columns_then_applied(
     params.write_text(params.read_text().replace("batch_size: 64", "batch_size: 32"))
     run_documented(project, "dvc exp apply try_2e_2")
     applied = YAML(typ="safe").load(params.read_text())
-    assert applied["sweep"] == {"l2_2e_2": {"l2": 0.02}}
-    assert applied["train"]["learning_rate"] == 0.002
+    assert applied["sweep"] == {"l2_0": {"l2": 0.0}, "l2_1e_2": {"l2": 0.01},
+                                "l2_2e_2": {"l2": 0.02}}  # fmt: skip
+    assert applied["compute"]["group_size"] == 8
     assert applied["train"]["batch_size"] == 64  # the later edit is gone
     metrics = sorted(p.name for p in (project.root / "metrics").glob("*.json"))
-    assert metrics == ["l2_0.json", "l2_1e_2.json", "l2_2e_2.json"]  # as the page says
-    decision = json.loads((project.root / "reports" / "decision.json").read_text())
-    assert decision["chosen_entry"] == "l2_2e_2"  # the reports are the experiment's
+    assert metrics == ["l2_0.json", "l2_1e_2.json", "l2_2e_2.json"]
+    sweep = (project.root / "reports" / "sweep.csv").read_text()
+    assert "l2_2e_2" in sweep  # the reports are the experiment's

@@ -16,7 +16,10 @@ from tests.support.params import tiny_params
 from tests.support.project import Project, make_project
 
 # Never compared: git's and DVC's own state, the MLflow store, caches of Python.
-_NOT_WORKSPACE = {".git", ".dvc", ".venv", "mlflow.db", "mlflow.db.lock", "mlartifacts"}
+# Not the user's files: git's and DVC's own, the environment, and the stores every run adds
+# to (MLflow's, and the trained models a later sweep reuses: docs/reuse.md).
+_NOT_WORKSPACE = {".git", ".dvc", ".venv", "mlflow.db", "mlflow.db.lock", "mlartifacts",
+                  "model-store"}  # fmt: skip
 
 
 def docs_params() -> dict:
