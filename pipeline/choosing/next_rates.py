@@ -165,9 +165,9 @@ def bracket(
 
 
 def new_entries(rates: Sequence[float], names: Collection[str]) -> dict[str, float]:
-    """Each rate as a new all-layers entry `l2_<rate>` (`_v2`, `_v3`, ... where an entry of
-    another setting has that name; case aside, as the files it names), so that adding it
-    never replaces an entry: DVC 3.67's `-S '+sweep.<name>=...'` overwrites one that exists."""
+    """Each rate as a new all-layers entry `l2_<rate>`, or `l2_<rate>_v2`, `_v3`, ... where an
+    entry of other settings has that name (compared without case, as the files it names), so
+    adding it never replaces an entry: DVC 3.67's `-S '+sweep.<name>=...'` overwrites one."""
     taken = {name.lower() for name in names}
     added: dict[str, float] = {}
     for rate in rates:
