@@ -128,7 +128,7 @@ def test_the_bracket_lies_between_the_best_rate_and_its_neighbours_with_its_comm
     assert [n.point.rate for n in bracket.apart] == [0.003, 0.03] and bracket.tied == ()
     # One experiment adds all four to the sweep as it is (no `~sweep`: every entry kept).
     assert bracket.commands == (
-        "dvc exp run --queue -n next_around_1e_2 -S '+sweep.l2_4p5e_3={l2: 0.0045}'"
+        "dvc exp run --queue -n next_1e_2 -S '+sweep.l2_4p5e_3={l2: 0.0045}'"
         " -S '+sweep.l2_6p7e_3={l2: 0.0067}' -S '+sweep.l2_1p4e_2={l2: 0.014}'"
         " -S '+sweep.l2_2p1e_2={l2: 0.021}'",
         "dvc queue start",
@@ -254,7 +254,7 @@ def test_a_neighbour_counts_as_told_apart_only_where_the_decision_table_says_so(
     # The page's one command adds both rates to the sweep, whose entries all stay.
     block = section(text, "What to try next").split("```bash\n")[1].split("```")[0]
     assert block.splitlines() == [
-        "dvc exp run --queue -n next_around_1e_2 -S '+sweep.l2_1p4e_2={l2: 0.014}'"
+        "dvc exp run --queue -n next_1e_2 -S '+sweep.l2_1p4e_2={l2: 0.014}'"
         " -S '+sweep.l2_2p1e_2={l2: 0.021}'",
         "dvc queue start",
         EXP_SHOW_BEST,

@@ -186,10 +186,12 @@ def sweep_additions(added: Mapping[str, float]) -> list[str]:
 
 
 def next_commands(added: Mapping[str, float], center: float) -> tuple[str, ...]:
-    """One queued experiment that adds every proposed entry to the sweep around the rate
-    `center`, then start the queue and compare the experiments."""
+    """One queued experiment, `next_<center>`, that adds every proposed entry to the sweep
+    (the bracket around the rate `center`), then start the queue and compare the experiments."""
     if not added:
         return ()
     settings = " ".join(f"-S '{value}'" for value in sweep_additions(added))
-    run = f"dvc exp run --queue -n next_around_{number_token(center)} {settings}"
+    # A short name: EXP_SHOW_BEST's table fits 80 columns with `[next_4p5e_3]`, not with
+    # `[next_around_4p5e_3]` (DVC 3.67 cuts the last column).
+    run = f"dvc exp run --queue -n next_{number_token(center)} {settings}"
     return (run, "dvc queue start", EXP_SHOW_BEST)
