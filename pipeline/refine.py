@@ -1,20 +1,21 @@
-"""Refine the best L2 rate automatically: bracket it, train the bracket, repeat.
+"""Refine the best L2 rate automatically: bracket it, add the bracket to the sweep, repeat.
 
 `python -m pipeline.refine --rounds 3` runs up to three DVC experiments in the workspace, one
-after the other. Each trains the rates tried so far plus the bracket around the current best
-(choosing.next_rates) as a grid on all layers (`grid.rates`, `grid.layers=[all]`, no
-hand-written entries), so every round's report compares all of them under the same seeds, and
-each lands in MLflow under its own parent run (`sweep refine_<k>`). It stops early when the
-best rate can no longer be told apart from its neighbours (the judge's paired test on the
-validation rows, choosing/judge.py): a finer bracket would only fit noise. A round trains
-only the sides of the bracket whose neighbour the best rate is told apart from.
+after the other. Each adds the new rates of the bracket around the current best
+(choosing.next_rates) to the sweep as it stands, as all-layers entries (`l2_<rate>`): your
+entries, the grid's and earlier rounds' stay, so every round's decision compares every rate
+tried, with paired tests on the same rows, under the same seeds. Each round lands in MLflow
+under its own parent run (`sweep refine_<k>`). It stops early when the best rate can no
+longer be told apart from its neighbours (the Decision table: the judge's paired test,
+adjusted over all its comparisons, choosing/judge.py): a finer bracket would only fit noise.
+A round adds only the sides of the bracket whose neighbour the best rate is told apart from.
 
 Choices are made on validation error only, as in the report. Each round rewrites
 params.yaml, dvc.lock and the stage outputs git tracks (metrics/, reports/), so refine
 refuses to start, changing nothing, while any of them has uncommitted changes: commit or
-stash them first. The workspace is left with the last round's params and results;
-`dvc exp show` lists every round, and `git checkout -- . && dvc checkout` returns to the
-commit (git holds every edit, since none was uncommitted).
+stash them first. The workspace is left with the last round's params (the grown sweep) and
+results; `dvc exp show` lists every round, and `git checkout -- . && dvc checkout` returns
+to the commit (git holds every edit, since none was uncommitted).
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ from __future__ import annotations
 import argparse
 import logging
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from pipeline import choosing
-from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, bracket
+from pipeline.choosing.next_rates import (
+    NO_DIFFERENCE,
+    OFF_AXIS,
+    Bracket,
+    bracket,
+    sweep_additions,
+)
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import LabError
@@ -37,13 +44,14 @@ from pipeline.reporting import readers, table
 
 log = logging.getLogger(__name__)
 
-# round number, rates -> runs that round's experiment
-Runner = Callable[[int, Sequence[float]], None]
+# round number, the entries the round adds to the sweep (name -> rate) -> runs its experiment
+Runner = Callable[[int, Mapping[str, float]], None]
 
 
 def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
-    """The workspace's entries on the choosing axes, and the decision over them (the one refit
-    makes: the same candidates, judge, rule and seed), which judges every pair refine asks."""
+    """The workspace's entries on the choosing axes, the decision over them (the one refit
+    makes: the same candidates, judge, rule and seed), which judges every pair refine asks,
+    and the name of every entry of the sweep (the grid's included)."""
     config = load_config(params)
     meta = contracts.read_meta(prepared)
     entries = resolve_entries(config)
@@ -62,27 +70,25 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
         entries, sweep, judge, rule=config.choose.rule, seed=config.base.seed,
         test_rows=meta.rows["test"], folds=config.choose.folds,
     )  # fmt: skip
-    return points, decision
+    return points, decision, [entry.name for entry in entries]
 
 
 def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
     """Up to `rounds` experiments; returns the best rate after the last one."""
     for k in range(1, rounds + 1):
-        points, decision = read()
+        points, decision, names = read()
         # The report's own bracket: its pairs judged by the decision's table (Holm-adjusted).
-        around = bracket(points, decision, grid_is_set=False)
+        around = bracket(points, decision, names)
         if around is None:
             raise LabError("no entry with one L2 rate on every layer: nothing to refine")
         if stopped(k, around, decision):
             break
-        tried = [point.rate for point in around.tried]
-        rates = sorted({*tried, *around.proposed})
         log.info(
-            "round %d: chosen %g; training %s", k, around.best.rate,
-            ", ".join(f"{r:g}" for r in rates),
+            "round %d: chosen %g; adding %s to the sweep's %d entries", k, around.best.rate,
+            ", ".join(f"{name} ({rate:g})" for name, rate in around.added), len(names),
         )  # fmt: skip
-        run(k, rates)
-    points, _ = read()
+        run(k, dict(around.added))
+    points, _, _ = read()
     best = choosing.next_rates(points)[0]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     log.info(
@@ -148,15 +154,12 @@ def refuse_uncommitted(dvc_yaml: Path) -> None:
         )
 
 
-def dvc_experiment(k: int, rates: Sequence[float]) -> None:
-    """`dvc exp run` in the workspace with the round's rates as an all-layers grid: it
+def dvc_experiment(k: int, added: Mapping[str, float]) -> None:
+    """`dvc exp run` in the workspace that adds `added` to the sweep as it stands: it
     rewrites params.yaml, dvc.lock and the outputs (`refuse_uncommitted` runs first)."""
-    listed = ",".join(f"{r:g}" for r in rates)
-    command = [
-        "dvc", "exp", "run", "-n", f"refine_{k}", "-S", "~sweep", "-S", "+sweep={}",
-        "-S", f"grid.rates=[{listed}]", "-S", "grid.layers=[all]",
-        "-S", "grid.train_sizes=[null]", "-S", "grid.label_noise=[null]",
-    ]  # fmt: skip
+    command = ["dvc", "exp", "run", "-n", f"refine_{k}"]
+    for value in sweep_additions(added):
+        command += ["-S", value]
     log.info("%s", " ".join(command))
     if subprocess.run(command, check=False).returncode != 0:
         raise LabError(f"`{' '.join(command)}` failed; see its output above")

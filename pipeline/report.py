@@ -194,7 +194,6 @@ def report(
         default_rows=config.data.effective_train_subset,
         default_noise=config.data.effective_label_noise,
         pool_rows=meta.pool_rows,
-        grid_is_set=bool(config.grid.rates),
         decision=decision,
     )
     data |= choosing_page.plot_data(analysis)

@@ -14,11 +14,17 @@ import pytest
 
 from pipeline import choosing
 from pipeline.choosing.layers import layer_grid, tied_cells
-from pipeline.choosing.next_rates import EXP_SHOW_BEST, NO_DIFFERENCE, OFF_AXIS
+from pipeline.choosing.next_rates import (
+    EXP_SHOW_BEST,
+    NO_DIFFERENCE,
+    OFF_AXIS,
+    new_entries,
+    sweep_additions,
+)
 from pipeline.config.entries import EntrySpec, dense_layer_names
 from pipeline.reporting import choosing_page
 from pipeline.reporting.decision import interval_words
-from tests.support.choosing_md import decision_table, next_claims
+from tests.support.choosing_md import decision_table, next_claims, section
 
 LAYERS = dense_layer_names(2)
 Z = 1.959963984540054  # the normal 97.5% quantile
@@ -61,18 +67,18 @@ def _sweep(rows, n, **entry_args):
     return entries, table, judge
 
 
-def _analyse(entries, table, judge, grid_is_set=False, decision=None):
+def _analyse(entries, table, judge, decision=None):
     return choosing.analyse(
         entries, table, judge, layers=LAYERS, default_rows=300, default_noise=0.2,
-        pool_rows=1000, grid_is_set=grid_is_set, decision=decision,
+        pool_rows=1000, decision=decision,
     )  # fmt: skip
 
 
-def _decided(entries, table, judge, grid_is_set=False, rule="min"):
+def _decided(entries, table, judge, rule="min"):
     """The analysis with its decision, as the report makes it (the decision judges the
     bracket's pairs)."""
     decision = choosing.decide(entries, table, judge, rule=rule, seed=42, test_rows=100)
-    return _analyse(entries, table, judge, grid_is_set, decision)
+    return _analyse(entries, table, judge, decision)
 
 
 # 200 validation rows.
@@ -116,16 +122,38 @@ def test_a_layer_alone_told_apart_from_all_layers_is_not_as_good():
 def test_the_bracket_lies_between_the_best_rate_and_its_neighbours_with_its_commands():
     counts = [(0.0, 600), (0.001, 580), (0.003, 460), (0.01, 240), (0.03, 540), (0.1, 1800)]
     rows = [(_entry(f"r{i}", rate), k) for i, (rate, k) in enumerate(counts)]
-    bracket = _decided(*_sweep(rows, 2000), grid_is_set=True).bracket
+    bracket = _decided(*_sweep(rows, 2000)).bracket
     assert (bracket.best.rate, bracket.lower.rate, bracket.upper.rate) == (0.01, 0.003, 0.03)
     assert bracket.proposed == (0.0045, 0.0067, 0.014, 0.021)
     assert [n.point.rate for n in bracket.apart] == [0.003, 0.03] and bracket.tied == ()
-    assert bracket.commands[0] == (
-        "dvc exp run --queue -n next_4p5e_3 -S '~sweep' -S '+sweep={l2_4p5e_3: {l2: 0.0045}}'"
-        " -S 'grid.rates=[]'"
+    # One experiment adds all four to the sweep as it is (no `~sweep`: every entry kept).
+    assert bracket.commands == (
+        "dvc exp run --queue -n next_1e_2 -S '+sweep.l2_4p5e_3={l2: 0.0045}'"
+        " -S '+sweep.l2_6p7e_3={l2: 0.0067}' -S '+sweep.l2_1p4e_2={l2: 0.014}'"
+        " -S '+sweep.l2_2p1e_2={l2: 0.021}'",
+        "dvc queue start",
+        EXP_SHOW_BEST,
     )
-    assert len(bracket.commands) == 4 + 2
-    assert bracket.commands[-2:] == ("dvc queue start", EXP_SHOW_BEST)
+    assert bracket.added == (
+        ("l2_4p5e_3", 0.0045), ("l2_6p7e_3", 0.0067), ("l2_1p4e_2", 0.014), ("l2_2p1e_2", 0.021)
+    )
+
+
+def test_a_new_entry_never_takes_the_name_of_an_entry_with_other_settings():
+    # DVC's `+sweep.<name>=` replaces an entry of that name: `l2_4p5e_3` here is weight decay,
+    # and `L2_6P7E_3` differs only in case (the same metrics file on a case-blind disk).
+    counts = [(0.0, 600), (0.001, 580), (0.003, 460), (0.01, 240), (0.03, 540), (0.1, 1800)]
+    rows = [(_entry(f"r{i}", rate), k) for i, (rate, k) in enumerate(counts)]
+    rows += [(_decay("l2_4p5e_3", 0.02), 700), (_decay("L2_6P7E_3", 0.02), 700)]
+    bracket = _decided(*_sweep(rows, 2000)).bracket
+    assert [name for name, _ in bracket.added] == [
+        "l2_4p5e_3_v2", "l2_6p7e_3_v2", "l2_1p4e_2", "l2_2p1e_2"
+    ]
+    assert "-S '+sweep.l2_4p5e_3_v2={l2: 0.0045}'" in bracket.commands[0]
+    assert "+sweep.l2_4p5e_3=" not in bracket.commands[0]
+    taken = ["l2_1e_4", "l2_1e_4_v2"]
+    assert new_entries([1e-4, 4.5e-5], taken) == {"l2_1e_4_v3": 1e-4, "l2_4p5e_5": 4.5e-5}
+    assert sweep_additions({"l2_4p5e_5": 4.5e-5}) == ["+sweep.l2_4p5e_5={l2: 4.5e-05}"]
 
 
 def test_a_plateau_and_a_lone_entry_get_no_bracket():
@@ -223,6 +251,15 @@ def test_a_neighbour_counts_as_told_apart_only_where_the_decision_table_says_so(
     claims = next_claims(text)
     assert set(claims) == {"l2_3e_3", "l2_3e_2"}
     assert all(decision_table(text)[entry] == claim for entry, claim in claims.items())
+    # The page's one command adds both rates to the sweep, whose entries all stay.
+    block = section(text, "What to try next").split("```bash\n")[1].split("```")[0]
+    assert block.splitlines() == [
+        "dvc exp run --queue -n next_1e_2 -S '+sweep.l2_1p4e_2={l2: 0.014}'"
+        " -S '+sweep.l2_2p1e_2={l2: 0.021}'",
+        "dvc queue start",
+        EXP_SHOW_BEST,
+    ]
+    assert "added to the sweep in one queued experiment (every entry and setting kept" in text
 
 
 def test_the_bracket_centres_on_the_chosen_entry_and_none_off_the_rate_axis():

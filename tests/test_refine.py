@@ -1,6 +1,7 @@
-"""The refinement loop: brackets the chosen rate each round and stops when the decision's table
-(exact McNemar, Holm over the whole family) cannot tell it from its neighbours, or says L2
-makes no measurable difference (fake experiments with known errors, the real decision)."""
+"""The refinement loop: brackets the chosen rate each round, adds the bracket to the sweep,
+and stops when the decision's table (exact McNemar, Holm over the whole family) cannot tell
+it from its neighbours, or says L2 makes no measurable difference (fake experiments with
+known errors, the real decision). A real round: tests/test_refine_round.py."""
 
 from __future__ import annotations
 
@@ -28,20 +29,22 @@ def _curve(rate: float) -> int:
 
 
 class FakeLab:
-    """Each round's rates trained as all-layers entries; entry k gets the first wrong(k) rows
+    """A sweep of all-layers entries (name -> rate) that each round grows by the entries it
+    adds, as `dvc exp run -S '+sweep.<name>=...'` does; entry k gets the first wrong(k) rows
     wrong, so two entries disagree on the rows between their counts, all one way."""
 
     def __init__(self, rates, wrong=_curve, rows=ROWS):
-        self.rates = list(rates)
+        self.sweep = {f"r{r:g}": r for r in rates}
         self.wrong, self.rows = wrong, rows
-        self.rounds: list[list[float]] = []
+        self.rounds: list[dict[str, float]] = []
         self.read = functools.cache(self._read)  # refine reads the last round twice
 
     def _read(self):
         entries = [
-            EntrySpec(f"r{r:g}", tuple((layer, r) for layer in LAYERS), 0.0) for r in self.rates
+            EntrySpec(name, tuple((layer, r) for layer in LAYERS), 0.0)
+            for name, r in self.sweep.items()
         ]
-        counts = {e.name: self.wrong(rate) for e, rate in zip(entries, self.rates, strict=True)}
+        counts = {name: self.wrong(rate) for name, rate in self.sweep.items()}
         table = pd.DataFrame(
             {"entry": list(counts), "val_error": [k / self.rows for k in counts.values()]}
         ).assign(test_error=lambda t: t["val_error"], val_xent=0.0)
@@ -50,23 +53,45 @@ class FakeLab:
         predicted = {name: np.where(np.arange(self.rows) < k, 1, 0) for name, k in counts.items()}
         judge = choosing.Judge.of_classes(labels, predicted)
         decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
-        return choosing.place(entries, table, 300, 0.2, 1000), decision
+        return choosing.place(entries, table, 300, 0.2, 1000), decision, list(self.sweep)
 
-    def run(self, k, rates):
-        self.rounds.append(list(rates))
-        self.rates = list(rates)
+    def run(self, k, added):
+        assert not set(added) & set(self.sweep), added  # DVC would overwrite such an entry
+        self.rounds.append(dict(added))
+        self.sweep |= added
         self.read.cache_clear()
 
 
-def test_each_round_brackets_the_best_and_the_loop_stops_when_the_test_cannot_tell():
+def test_each_round_grows_the_sweep_by_the_bracket_and_stops_when_the_test_cannot_tell():
     lab = FakeLab([0.0, 0.001, 0.003, 0.01, 0.03, 0.1])
+    first = dict(lab.sweep)
     best = refine.refine(5, lab.read, lab.run)
-    assert lab.rounds[0] == [0.0, 0.001, 0.003, 0.0045, 0.0067, 0.01, 0.014, 0.021, 0.03, 0.1]
-    # Later rounds only add rates, and it stops before the fifth: the paired test can no
-    # longer tell the neighbours from the best.
-    assert all(set(a) < set(b) for a, b in zip(lab.rounds, lab.rounds[1:], strict=False))
+    assert lab.rounds[0] == {
+        "l2_4p5e_3": 0.0045, "l2_6p7e_3": 0.0067, "l2_1p4e_2": 0.014, "l2_2p1e_2": 0.021
+    }
+    # Every round only adds new rates; the sweep keeps every entry it had, so each round's
+    # decision compares all the rates tried. It stops before the fifth: the paired test can
+    # no longer tell the neighbours from the best.
+    added = [rate for round_ in lab.rounds for rate in round_.values()]
+    assert len(added) == len(set(added)) and not set(added) & set(first.values())
+    assert lab.sweep == first | {name: r for round_ in lab.rounds for name, r in round_.items()}
     assert 1 <= len(lab.rounds) < 5
     assert 0.0045 <= best[0] <= 0.014
+
+
+def test_a_round_names_its_entries_apart_from_every_entry_of_the_sweep(caplog):
+    # The user's `l2_4p5e_3` is another setting (here another rate under that name): the
+    # round's 0.0045 gets `l2_4p5e_3_v2`, and the user's entry stays as it was.
+    lab = FakeLab([0.0, 0.001, 0.003, 0.01, 0.03, 0.1])
+    lab.sweep["l2_4p5e_3"] = 0.5
+    with caplog.at_level(logging.INFO, logger="pipeline.refine"):
+        refine.refine(1, lab.read, lab.run)
+    assert lab.rounds[0]["l2_4p5e_3_v2"] == 0.0045 and lab.sweep["l2_4p5e_3"] == 0.5
+    said = (
+        "round 1: chosen 0.01; adding l2_4p5e_3_v2 (0.0045), l2_6p7e_3 (0.0067), l2_1p4e_2"
+        " (0.014), l2_2p1e_2 (0.021) to the sweep's 7 entries"
+    )
+    assert said in caplog.text
 
 
 def test_a_settled_sweep_runs_nothing():
@@ -81,7 +106,7 @@ def test_neighbours_apart_before_holm_but_not_after_get_no_round(caplog):
     # 400 rows, 0.001 on 5).
     extra = {0.0: 400, 0.001: 5, 0.003: 6, 0.01: 0, 0.03: 6, 0.1: 400}
     lab = FakeLab(list(extra), wrong=lambda rate: 100 + extra[rate], rows=600)
-    _, decision = lab.read()
+    _, decision, _ = lab.read()
     assert decision.chosen.name == "r0.01"
     below = decision.comparison_with("r0.003")
     assert below.test.p_value < 0.05 <= below.p_adjusted == 3 * below.test.p_value
@@ -98,7 +123,7 @@ def test_rate_0_tied_with_the_chosen_rate_gets_no_round(caplog):
     # but rate 0 is 2 rows worse (p = 0.5): L2 makes no measurable difference.
     extra = {0.0: 2, 0.001: 30, 0.01: 0, 0.1: 400}
     lab = FakeLab(list(extra), wrong=lambda rate: 100 + extra[rate], rows=600)
-    _, decision = lab.read()
+    _, decision, _ = lab.read()
     assert decision.comparison_with("r0.001").apart and decision.l2_unmeasurable
     with caplog.at_level(logging.INFO, logger="pipeline.refine"):
         refine.refine(3, lab.read, lab.run)

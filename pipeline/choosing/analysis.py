@@ -38,7 +38,6 @@ def analyse(
     default_rows: int,
     default_noise: float,
     pool_rows: int,
-    grid_is_set: bool,
     decision: Decision | None = None,
 ) -> Analysis:
     """Every answer over the sweep's ranked `table`; comparisons are the judge's."""
@@ -56,5 +55,5 @@ def analyse(
         layers=layer_verdict(points, layers, judge) if grid is not None else None,
         curves=curves,
         equivalents=tuple(data_equivalents(curves)) if not curves.empty else (),
-        bracket=bracket(points, decision, grid_is_set),
+        bracket=bracket(points, decision, [e.name for e in entries]),
     )

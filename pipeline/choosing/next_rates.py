@@ -3,12 +3,16 @@
 A neighbour counts as told apart from the chosen rate only where the decision's table says so
 (decision.Comparison: the judge's test, adjusted over the decision's whole family), so the
 table, this bracket and refine cannot disagree about a pair.
+
+The bracket's rates are added to the sweep as it is, every entry already tried kept, so the
+next decision compares the new rates with the old ones on the same rows (paired tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, count
 
 import numpy as np
 
@@ -100,8 +104,8 @@ OFF_AXIS = "off_axis"  # the chosen entry is not one rate on all layers of data'
 @dataclass(frozen=True)
 class Bracket:
     """What to try next: the chosen rate on all layers, its neighbours as the decision's table
-    judges them, the rates to propose and the commands that train them (one queued DVC
-    experiment each)."""
+    judges them, the rates to propose, the sweep entries they become and the commands that add
+    them to the sweep (one queued DVC experiment)."""
 
     tried: tuple[Point, ...]  # one point per rate tried on all layers, by rate
     best: Point  # the chosen entry's point; OFF_AXIS: the lowest on the axis
@@ -110,14 +114,17 @@ class Bracket:
     tied: tuple[Neighbour, ...]  # neighbours the decision cannot tell from the chosen entry
     apart: tuple[Neighbour, ...]
     proposed: tuple[float, ...]
+    added: tuple[tuple[str, float], ...]  # (entry name, rate) per proposed rate, by rate
     commands: tuple[str, ...]  # empty when nothing is proposed
     held: str = ""  # NO_DIFFERENCE or OFF_AXIS: nothing is proposed, and why
 
 
 def bracket(
-    points: Sequence[Point], decision: Decision | None, grid_is_set: bool
+    points: Sequence[Point], decision: Decision | None, names: Collection[str]
 ) -> Bracket | None:
-    """None without a decision or without an all-layers candidate on data's training split."""
+    """None without a decision or without an all-layers candidate on data's training split.
+    `names`: every entry of the sweep (the grid's included), which the new entries' names
+    must not take."""
     if decision is None:
         return None
     chosen = decision.chosen.name
@@ -141,6 +148,7 @@ def bracket(
         Neighbour(p, decision.comparison_with(p.entry)) for p in (lower, upper) if p is not None
     ]  # fmt: skip
     proposed = [] if held else proposed
+    added = new_entries(proposed, names)
     tried = unique_rates(default)
     return Bracket(
         tried=tuple(tried[rate] for rate in sorted(tried)),
@@ -150,20 +158,40 @@ def bracket(
         tied=tuple(n for n in judged if not n.apart),
         apart=tuple(n for n in judged if n.apart),
         proposed=tuple(proposed),
-        commands=next_commands(proposed, grid_is_set),
+        added=tuple(added.items()),
+        commands=next_commands(added, best.rate),
         held=held,
     )
 
 
-def next_commands(proposed: Sequence[float], grid_is_set: bool) -> tuple[str, ...]:
-    """One queued experiment per proposed rate (every other setting as now; each trains only
-    its own entry), then start the queue and compare the experiments."""
-    if not proposed:
+def new_entries(rates: Sequence[float], names: Collection[str]) -> dict[str, float]:
+    """Each rate as a new all-layers entry `l2_<rate>`, or `l2_<rate>_v2`, `_v3`, ... where an
+    entry of other settings has that name (compared without case, as the files it names), so
+    adding it never replaces an entry: DVC 3.67's `-S '+sweep.<name>=...'` overwrites one."""
+    taken = {name.lower() for name in names}
+    added: dict[str, float] = {}
+    for rate in rates:
+        base = f"l2_{number_token(rate)}"
+        candidates = chain([base], (f"{base}_v{i}" for i in count(2)))
+        name = next(n for n in candidates if n.lower() not in taken)
+        taken.add(name.lower())
+        added[name] = rate
+    return added
+
+
+def sweep_additions(added: Mapping[str, float]) -> list[str]:
+    """The `-S` values that add `added` to the sweep as it stands: every entry already there,
+    hand-written or the grid's, and every other setting stay as they are."""
+    return [f"+sweep.{name}={{l2: {rate:g}}}" for name, rate in added.items()]
+
+
+def next_commands(added: Mapping[str, float], center: float) -> tuple[str, ...]:
+    """One queued experiment, `next_<center>`, that adds every proposed entry to the sweep
+    (the bracket around the rate `center`), then start the queue and compare the experiments."""
+    if not added:
         return ()
-    reset = " -S 'grid.rates=[]'" if grid_is_set else ""
-    commands = [
-        f"dvc exp run --queue -n next_{number_token(rate)} -S '~sweep' "
-        f"-S '+sweep={{l2_{number_token(rate)}: {{l2: {rate:g}}}}}'{reset}"
-        for rate in proposed
-    ]
-    return (*commands, "dvc queue start", EXP_SHOW_BEST)
+    settings = " ".join(f"-S '{value}'" for value in sweep_additions(added))
+    # A short name: EXP_SHOW_BEST's table fits 80 columns with `[next_4p5e_3]`, not with
+    # `[next_around_4p5e_3]` (DVC 3.67 cuts the last column).
+    run = f"dvc exp run --queue -n next_{number_token(center)} {settings}"
+    return (run, "dvc queue start", EXP_SHOW_BEST)

@@ -197,8 +197,9 @@ def _next(bracket: Bracket, decision: Decision) -> list[str]:
     return [*lines, "", _ending(bracket, decision)] if not bracket.proposed else [
         *lines,
         "",
-        "Log-spaced rates between the neighbours (`plots/next_rates.png`), one queued "
-        "experiment each (every other setting as now; each trains only its own entry):",
+        "Log-spaced rates between the neighbours (`plots/next_rates.png`), added to the "
+        "sweep in one queued experiment (every entry and setting kept as now, so its decision "
+        "compares the new rates with every rate tried, on the same rows):",
         "",
         "```bash",
         *bracket.commands,
