@@ -1,6 +1,7 @@
 """A real refine round (`python -m pipeline.refine`, DVC, Keras, MLflow on tiny params): it
 adds the report's proposed entries to the sweep as it stands, every entry already there kept,
-so the round's decision compares all of them. (The loop with fake experiments:
+so the round's decision compares all of them, and it trains only the new entries' models: the
+others come from the model store (docs/reuse.md). (The loop with fake experiments:
 tests/test_refine.py; the refusal of uncommitted edits: tests/test_refine_refusal.py.)"""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.support.params import tiny_params
-from tests.support.project import make_project
+from tests.support.project import make_project, mlflow_runs
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +55,6 @@ def test_a_round_grows_the_sweep_by_the_reports_bracket(tmp_path: Path):
     compared |= {c["other"]["name"] for c in decision["comparisons"]}
     assert compared == set(grown["sweep"])
     assert "refine_1" in lab.dvc("exp", "show", "--csv").stdout
+    (round_run,) = [r for r in mlflow_runs(lab) if r.info.run_name == "sweep refine_1"]
+    assert round_run.data.metrics["models_trained"] == len(proposed)
+    assert round_run.data.metrics["models_reused"] == len(params["sweep"])
