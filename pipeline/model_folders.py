@@ -43,6 +43,8 @@ class HistoryRecorder:
     def __init__(self) -> None:
         # model -> epoch -> row
         self.rows: dict[str, dict[int, dict[str, float]]] = {}
+        # model -> the numeric environment of the process that trained it (compute.work)
+        self.environments: dict[str, dict[str, str]] = {}
 
     def __call__(self, epoch: int, per_model: dict[str, dict[str, float]]) -> None:
         for name, metrics in per_model.items():

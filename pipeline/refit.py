@@ -117,7 +117,7 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
         max_bytes,
         store_location,
     )
-    from pipeline.model_store.key import digest_of
+    from pipeline.model_store.key import as_trained_on, digest_of
 
     builder = BuilderRef.of_params(config.model, params)
     task = refit_group(config, entry, meta, prepared_dir, builder)
@@ -145,8 +145,10 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
             f"entry's L2 rate"
         )
     trained_by = {"run_id": run_id, "model_uri": None, "tracking_uri": mlflow.get_tracking_uri()}
-    store.put(key, StoredModel(model.get_weights(), b"", None, trained_by, wanted))
-    store.bound(max_bytes(), keep={key})
+    # Under the key of where its bits were made (a worker's or Ray node's environment).
+    made = as_trained_on(wanted, trained.environment)
+    store.put(digest_of(made), StoredModel(model.get_weights(), b"", None, trained_by, made))
+    store.bound(max_bytes(), keep={key, digest_of(made)})
     store.warn()
     return model, trained.seconds
 

@@ -72,6 +72,7 @@ def fit_sweep(plan: SweepPlan, names: list[str], runs_of_sweep):
     for result in outcome.results:
         for name, weights in result.weights.items():
             models[name].set_weights(weights)
+            history.environments[name] = result.environment
             tags = {f"compute.{key}": value for key, value in result.environment.items()}
             tags["compute.group"] = str(result.index + 1)
             tags["compute.attempts"] = str(result.attempts)
@@ -190,8 +191,19 @@ def sweep_line(config, plan, lookup: Lookup, store_root: Path, executor: str, pa
     )
     reused = len(lookup.found)
     if reused:
-        counted = f"{len(plan.towers) - reused} of {counted}; {reused} reused from {store_root}"
+        where = shown_path(store_root)
+        counted = f"{len(plan.towers) - reused} of {counted}; {reused} reused from {where}"
     return f"training {counted} in {executor}; MLflow parent run {parent}"
+
+
+def shown_path(path: Path) -> str:
+    """`path` from the project root when it is inside: short enough for `dvc repro`'s lines."""
+    from pipeline.core.project_root import project_root
+
+    try:
+        return f"{path.relative_to(project_root())}/"
+    except ValueError:
+        return str(path)
 
 
 def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome, lookup, store):
@@ -199,6 +211,7 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
     end its run; a model trained now goes into the store. Returns its record. A tower whose
     group failed gets its config and history, and its run ends FAILED."""
     from pipeline.model_store import StoredModel
+    from pipeline.model_store.key import as_trained_on, digest_of
     from pipeline.tracking import records
 
     tower, model = plan.towers[index], plan.models[index]
@@ -236,9 +249,12 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
         )
     if stored is None and failed is None:
         trained_by = {"run_id": run_id, "model_uri": model_uri, "tracking_uri": tracking_uri()}
-        key = lookup.keys[tower.name]
-        store.put(key, StoredModel(model.get_weights(), history_bytes, diverged, trained_by,
-                                   lookup.ingredients[tower.name]))  # fmt: skip
+        # Under the key of where its bits were made: a worker's or Ray node's environment.
+        made = as_trained_on(lookup.ingredients[tower.name], history.environments[tower.name])
+        store.put(
+            digest_of(made),
+            StoredModel(model.get_weights(), history_bytes, diverged, trained_by, made),
+        )
     return contracts.TrainedModel(
         entry=tower.entry.name,
         seed=tower.seed,

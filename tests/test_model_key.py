@@ -228,3 +228,15 @@ def test_a_fingerprint_is_plain_data():
     """It travels in the key's JSON: nothing in it may be an object whose text varies."""
     fields = {f.name for f in dataclasses.fields(Fingerprint)}
     assert fields == {"settings", "data", "builder_files", "code", "environment"}
+
+
+def test_a_model_made_on_another_node_is_stored_under_that_nodes_key():
+    """A Ray node or worker with another instruction set makes other bits: its model's key
+    is its own environment's, so a stage on this machine never takes it for its own."""
+    from pipeline.compute.work import environment as node_environment
+
+    here = node_environment()
+    wanted = {"settings": {}, "environment": model_key.environment()}
+    assert model_key.as_trained_on(wanted, here) == wanted
+    elsewhere = model_key.as_trained_on(wanted, {**here, "cpu_isa": "SSE41"})
+    assert digest_of(elsewhere) != digest_of(wanted)

@@ -13,16 +13,17 @@ from pipeline.core.epoch_metrics import EpochSink
 
 
 def environment() -> dict[str, str]:
-    """What decides a float32 result's bits besides the params and data: TensorFlow's and
-    Keras's versions, oneDNN's instruction set, and the thread pools (docs/reliability.md,
-    Reproducibility across x86 CPUs). Recorded per run, so runs from unlike nodes are told
-    apart."""
-    import keras
+    """What decides a float32 result's bits besides the params and data: the numeric
+    libraries' versions and oneDNN's instruction set (model_store.key.environment, which a
+    stored model's key holds: the node's own, where it trained), and the thread pools
+    (docs/reliability.md, Reproducibility across x86 CPUs). Recorded per run, so runs from
+    unlike nodes are told apart."""
     import tensorflow as tf
 
+    from pipeline.model_store.key import environment as numeric_environment
+
     return {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **numeric_environment(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "unset"),
         "intra_op_threads": _threads(
             "TF_NUM_INTRAOP_THREADS", tf.config.threading.get_intra_op_parallelism_threads()

@@ -183,6 +183,14 @@ def ingredients(
     }
 
 
+def as_trained_on(ingredients_: dict, node_environment: dict[str, str]) -> dict:
+    """`ingredients_` with the numeric environment of the process that trained the model (a
+    worker, a Ray node), which may not be the stage's: a model is stored under the key of
+    where its bits were made, and found only by a stage whose machine makes the same."""
+    keyed = ingredients_["environment"]
+    return {**ingredients_, "environment": {k: node_environment.get(k, "unknown") for k in keyed}}
+
+
 def training_rows(training_set, folds: int | None) -> list | None:
     """compute.groups.TrainingSet as plain data; a fold's with the number of folds, which
     decides its rows."""
