@@ -107,8 +107,7 @@ def look_up_models(config: LabConfig, plan: SweepPlan, fingerprint):
     forced = forced_retrain()
     lookup = look_up(store, wanted, forced)
     if forced:
-        log.info("training every model (%s); the model store at %s is not read", forced,
-                 store.root)  # fmt: skip
+        log.info("training every model (%s); the model store is not read", forced)
     else:
         for reason in why_retrained(store, lookup):
             log.info("%s", reason)
