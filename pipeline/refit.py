@@ -104,8 +104,6 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
     """The chosen entry's model trained as a group of one, as `train` trains its towers, on
     every pooled row, or taken from the model store when it holds it; returns the model and
     its training seconds (0 when reused)."""
-    import mlflow
-
     from pipeline.compute import REFIT, refit_group, run_group_into
     from pipeline.compute.work import build_group_models
     from pipeline.model_store import (
@@ -144,7 +142,7 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
             f"{trained.diverged_at_epoch[model.name]}; lower train.learning_rate or the "
             f"entry's L2 rate"
         )
-    trained_by = {"run_id": run_id, "model_uri": None, "tracking_uri": mlflow.get_tracking_uri()}
+    trained_by = {"run_id": run_id, "model_uri": None}
     # Under the key of where its bits were made (a worker's or Ray node's environment).
     made = as_trained_on(wanted, trained.environment)
     store.put(digest_of(made), StoredModel(model.get_weights(), b"", None, trained_by, made))

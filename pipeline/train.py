@@ -211,7 +211,7 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
     group failed gets its config and history, and its run ends FAILED."""
     from pipeline.model_store import StoredModel
     from pipeline.model_store.key import as_trained_on, digest_of
-    from pipeline.tracking import records
+    from pipeline.tracking import records, reused
 
     tower, model = plan.towers[index], plan.models[index]
     stored = lookup.found.get(tower.name)
@@ -232,7 +232,9 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
     model_uri = None
     if stored is not None:
-        model_uri = record_reused(run_id, stored, model, plan, runs_of_sweep, tower)
+        model_uri = reused.record_reused(
+            run_id, stored, epochs_of(stored.history), model, plan.input_example, tower
+        )
     elif keeps_model and tower.fold is None:
         # A fold's model only scores its held-out fold (evaluate): not logged as a model.
         model_uri = records.log_keras_model(run_id, model, plan.input_example)
@@ -247,7 +249,7 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
             tower.name, f"diverged at epoch {diverged}: the loss became NaN or infinite"
         )
     if stored is None and failed is None:
-        trained_by = {"run_id": run_id, "model_uri": model_uri, "tracking_uri": tracking_uri()}
+        trained_by = {"run_id": run_id, "model_uri": model_uri}
         # Under the key of where its bits were made: a worker's or Ray node's environment.
         made = as_trained_on(lookup.ingredients[tower.name], history.environments[tower.name])
         store.put(
@@ -261,46 +263,6 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
         diverged_at_epoch=diverged,
         fold=tower.fold,
     )
-
-
-def tracking_uri() -> str:
-    import mlflow
-
-    return mlflow.get_tracking_uri()
-
-
-def run_exists(run_id: str | None) -> bool:
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    if not run_id:
-        return False
-    try:
-        MlflowClient().get_run(run_id)
-    except MlflowException:
-        return False
-    return True
-
-
-def record_reused(run_id: str, stored, model, plan, runs_of_sweep, tower) -> str | None:
-    """A reused model's run: its per-epoch metrics from the stored history, and a pointer to
-    the run that trained it instead of a second copy of the same weights (unless that run is
-    not in this tracking store: another server, a deleted run)."""
-    from pipeline.tracking import records
-
-    logger = records.EpochMetricsLogger({tower.name: run_id})
-    for epoch, metrics in sorted(epochs_of(stored.history).items()):
-        logger(epoch, {tower.name: metrics})
-    logger.flush()
-    trained_by = stored.trained_by
-    tags = {"reused": "true", "reused_from_run": trained_by.get("run_id") or ""}
-    model_uri = trained_by.get("model_uri")
-    if tower.fold is None and stored.diverged_at_epoch is None:
-        if not model_uri or not run_exists(trained_by.get("run_id")):
-            model_uri = records.log_keras_model(run_id, model, plan.input_example)
-        tags["model_uri"] = model_uri
-    records.set_tags(run_id, tags)
-    return model_uri
 
 
 def main(argv: list[str] | None = None) -> None:

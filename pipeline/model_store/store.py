@@ -64,7 +64,7 @@ class StoredModel:
     weights: list  # numpy arrays, model.get_weights() order
     history: bytes  # the model's history.csv, as the stage wrote it
     diverged_at_epoch: int | None
-    trained_by: dict = field(default_factory=dict)  # run_id, model_uri, tracking_uri
+    trained_by: dict = field(default_factory=dict)  # the MLflow run_id and model_uri
     ingredients: dict = field(default_factory=dict)  # model_store.key.ingredients
 
 
