@@ -1,6 +1,6 @@
 """Which of a stage's models the store already holds, and why the others train.
 
-`dvc repro -f` (and `dvc exp run -f`) or L2LAB_RETRAIN=1 trains every model regardless: the
+`dvc repro -f` (and a workspace `dvc exp run -f`) or L2LAB_RETRAIN=1 trains every model: the
 store is then written, never read.
 """
 
