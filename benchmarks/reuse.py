@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         if "refine" in parts:
             results["refine"] = bench_refine(work, params, args.rounds)
     results["machine"]["load_average_at_end"] = os.getloadavg()
-    results["table"] = table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")  # kept if the table fails
+    results["table"] = table(results)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(results["table"])
 

@@ -27,6 +27,7 @@ STORE_SETTINGS = ("L2LAB_MODEL_STORE", "L2LAB_RETRAIN", "L2LAB_MODEL_STORE_MAX_G
 RETRAIN = {"L2LAB_RETRAIN": "1"}
 _TRAINING = re.compile(r"training (?:(\d+) of )?(\d+) models")
 _ROUND = re.compile(r"round (\d+): chosen \S+; training (.*)")
+_STOP = re.compile(r"round \d+: .*; stop$", re.M)
 
 
 def trained_counts(output: str) -> list[dict]:
@@ -156,6 +157,7 @@ def refine(project: Project, rounds: int, env: dict | None) -> dict:
         "refine_s": seconds,
         "train_s": sum(s["seconds"] for s in stages if s["stage"] == "train"),
         "rounds": refine_rounds(output),
+        "stopped": [line.split("] ", 1)[-1] for line in _STOP.findall(output)],
         "runs": trained_counts(output),
         "lock": lock_digest(project),
     }

@@ -78,6 +78,9 @@ def _runs(run: dict) -> str:
 def refine_rows(f: dict) -> list[str]:
     reused, retrained = f["reused"], f["retrained"]
     rounds = len(reused["rounds"])
+    if not rounds:
+        stop = "; ".join(reused["stopped"]) or "no round line"
+        return [f"| (3) `python -m pipeline.refine` trained no round: {stop} | | | | |"]
     faster = retrained["refine_s"] / reused["refine_s"]
     same = reused["rounds"] == retrained["rounds"] and reused["lock"] == retrained["lock"]
     rows = [
