@@ -4,6 +4,7 @@ full retrain (L2LAB_RETRAIN=1) of the same edit in the same run; print a table o
     python -m benchmarks.reuse                   # default params (~25 min on 2 shared cores)
     python -m benchmarks.reuse --quick           # 3 epochs: the code path, not the figures
     python -m benchmarks.reuse --parts refine    # one part again; the others' figures stay
+    python -m benchmarks.reuse --render          # the table again from the figures
 
 Every run is a whole `dvc repro` (or `pipeline.refine`) in a throwaway git + DVC copy of the
 project with its own MLflow and model store, timed as the user waits for it:
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from benchmarks.harness import ROOT, _yaml, machine, shrink_params
 from benchmarks.reuse_part import bench_entry, bench_grid, bench_refine
-from benchmarks.reuse_table import table
+from benchmarks.reuse_table import table, targets
 
 log = logging.getLogger("bench")
 PARTS = ("entry", "grid", "refine")
@@ -47,8 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs")
     parser.add_argument("--rounds", type=int, default=3, help="(3): refine's rounds")
     parser.add_argument("--no-overhead", action="store_true", help="skip (4)")
+    parser.add_argument("--render", action="store_true", help="only redo --out's table")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[bench] %(message)s", stream=sys.stderr)
+    if args.render:
+        finish(json.loads(args.out.read_text()), args.out)
+        return
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -74,9 +79,17 @@ def main(argv: list[str] | None = None) -> None:
     results["machine"]["load_average_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")  # kept if the table fails
+    finish(results, args.out)
+
+
+def finish(results: dict, out: Path) -> None:
+    """The table and the targets into `out`'s figures, and printed."""
     results["table"] = table(results)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    results["targets"] = targets(results)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(results["table"])
+    print()
+    print("\n".join(results["targets"]))
 
 
 if __name__ == "__main__":
