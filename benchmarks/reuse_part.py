@@ -85,7 +85,18 @@ def repro(project: Project, *args: str, env: dict | None = None) -> dict:
     counts = trained_counts(output)
     if len(counts) != 1:
         raise RuntimeError(f"expected one `train` run in `dvc repro`, found {counts}:\n{output}")
-    return {"repro_s": seconds, "stages_s": stages, **counts[0], "lock": lock_digest(project)}
+    return {
+        "repro_s": seconds,
+        "stages_s": stages,
+        **counts[0],
+        "lock": lock_digest(project),
+        "warnings": warnings(output),
+    }
+
+
+def warnings(output: str) -> list[str]:
+    """The stages' warning lines (a damaged stored model, other bits under one key, ...)."""
+    return [line.strip() for line in output.splitlines() if "warning: " in line]
 
 
 def lock_digest(project: Project) -> str:
@@ -160,6 +171,7 @@ def refine(project: Project, rounds: int, env: dict | None) -> dict:
         "stopped": [line.split("] ", 1)[-1] for line in _STOP.findall(output)],
         "runs": trained_counts(output),
         "lock": lock_digest(project),
+        "warnings": warnings(output),
     }
 
 
