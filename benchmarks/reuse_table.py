@@ -87,7 +87,8 @@ def refine_rows(f: dict) -> list[str]:
         return [f"| (3) `python -m pipeline.refine` trained no round: {stop} | | | |"]
     faster = retrained["refine_s"] / reused["refine_s"]
     rows = [
-        f"| (3) `python -m pipeline.refine --rounds 3` on the default sweep, {rounds} rounds: "
+        f"| (3) `python -m pipeline.refine --rounds 3` on the default sweep, {rounds} "
+        f"round{'s' * (rounds != 1)}: "
         f"{_runs(reused)} | {reused['refine_s']:.1f} s | `L2LAB_RETRAIN=1`, "
         f"{_runs(retrained)}: {retrained['refine_s']:.1f} s | **{faster:.1f}x faster** |",
         f"| — its `train` stages | {reused['train_s']:.1f} s | `L2LAB_RETRAIN=1`: "
