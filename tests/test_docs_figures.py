@@ -152,6 +152,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "choosing.md:chosen": lambda: _paragraph("reports/choosing.md", "**Chosen:"),
     "compute_results.json": lambda: _benchmark("benchmarks/compute_results.json"),
     "results.json": lambda: _benchmark("benchmarks/results.json"),
+    "reuse_results.json": lambda: _benchmark("benchmarks/reuse_results.json"),
     "ui_links_results.json": lambda: (
         _benchmark("benchmarks/ui_links_results.json")
         + f"\n\n{_json('benchmarks/ui_links_results.json')['conditions']}."
