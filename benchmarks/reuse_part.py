@@ -26,7 +26,7 @@ NEW_GRID_RATE = 0.0003
 STORE_SETTINGS = ("L2LAB_MODEL_STORE", "L2LAB_RETRAIN", "L2LAB_MODEL_STORE_MAX_GB")
 RETRAIN = {"L2LAB_RETRAIN": "1"}
 _TRAINING = re.compile(r"training (?:(\d+) of )?(\d+) models")
-_ROUND = re.compile(r"round (\d+): chosen \S+; training (.*)")
+_ROUND = re.compile(r"round (\d+): chosen \S+; adding (.*) to the sweep's \d+ entries")
 _STOP = re.compile(r"round \d+: .*; stop$", re.M)
 
 

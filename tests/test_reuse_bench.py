@@ -64,12 +64,13 @@ def test_the_counts_come_from_the_train_stages_own_line(tmp_path):
 
 def test_refines_rounds_are_read_from_its_round_lines():
     output = (
-        "[refine] round 1: chosen 0.01; training 0, 0.001, 0.0045\n"
-        "[refine] round 2: chosen 0.0045; training 0.003, 0.0045, 0.0067\n"
+        "[refine] round 1: chosen 0.01; adding l2_4p5e_3 (0.0045), l2_1p4e_2 (0.014) to the"
+        " sweep's 10 entries\n"
+        "[refine] round 2: chosen 0.0045; adding l2_3p7e_3 (0.0037) to the sweep's 12 entries\n"
     )
     assert reuse_part.refine_rounds(output) == [
-        ["0", "0.001", "0.0045"],
-        ["0.003", "0.0045", "0.0067"],
+        ["l2_4p5e_3 (0.0045)", "l2_1p4e_2 (0.014)"],
+        ["l2_3p7e_3 (0.0037)"],
     ]
 
 
