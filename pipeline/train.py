@@ -173,7 +173,11 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
     models_store.warn()
     log.info("trained %d models in %.1fs, reused %d -> %s", len(missing), outcome.seconds,
              len(lookup.found), out_dir)  # fmt: skip
-    for name, epoch in outcome.diverged_at_epoch.items():
+    # Also a reused model that diverged when it was trained: the same model, the same warning.
+    diverged = {t.name: m.diverged_at_epoch for t, m in zip(plan.towers, saved, strict=True)}
+    for name, epoch in diverged.items():
+        if epoch is None:
+            continue
         log.warning(
             "warning: %s diverged at epoch %d (loss NaN or infinite); lower its L2 rate or "
             "train.learning_rate. The other models are recorded.",
@@ -219,7 +223,7 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
         model.set_weights(stored.weights)
         diverged, history_bytes = stored.diverged_at_epoch, stored.history
     else:
-        diverged, history_bytes = outcome.diverged_at_epoch.get(tower.name), None
+        diverged = outcome.diverged_at_epoch.get(tower.name)
         history_bytes = history.csv_bytes(tower.name)
     failed = outcome.failed.get(tower.name)
     seed = tower.seed if tower.is_repeat else None
