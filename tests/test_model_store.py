@@ -119,6 +119,7 @@ def test_the_least_recently_used_models_go_first_and_the_ones_in_use_stay(tmp_pa
         stamp = 1_000_000 + age
         os.utime(store.folder(key), (stamp, stamp))
     one = store.size_of(store.folder(keys[0]))
+    store.written.clear()  # as a later stage that wrote nothing
     removed = store.bound(2 * one, keep={keys[0]})
     assert [folder.name for folder in removed] == keys[1:3]
     assert {folder.name for folder in store.entries()} == {keys[0], keys[3]}
@@ -150,3 +151,10 @@ def test_why_a_stored_model_of_the_same_settings_is_not_reused(tmp_path: Path):
 )
 def test_a_forced_dvc_command_is_told_apart(command: list[str], forced: bool):
     assert lookup._is_forced_dvc(command) is forced
+
+
+def test_a_model_the_stage_wrote_is_never_evicted_by_its_own_bound(tmp_path: Path):
+    store = ModelStore(tmp_path)
+    store.put(KEY, model())
+    assert store.bound(0, keep=set()) == []
+    assert store.get(KEY) is not None

@@ -95,6 +95,7 @@ class ModelStore:
     def __init__(self, root: Path):
         self.root = root
         self.problems: list[str] = []  # one warning line each, said once by the stage
+        self.written: set[str] = set()  # keys put by this stage: never evicted by `bound`
 
     def folder(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -169,6 +170,7 @@ class ModelStore:
             except OSError:
                 if not target.is_dir():  # not another writer's copy of the same model
                     raise
+            self.written.add(key)
         except OSError as error:
             self.problems.append(
                 f"cannot write the model store at {self.root} ({error.strerror or error});"
@@ -217,7 +219,8 @@ class ModelStore:
 
     def bound(self, limit: int, keep: set[str]) -> list[Path]:
         """Remove the least recently used models until the store is within `limit` bytes,
-        never one of `keep` (the keys the stage used); returns what was removed."""
+        never one of `keep` (the keys the stage looked up) nor one it wrote; returns what was
+        removed."""
         sized = [(folder.stat().st_mtime, folder, self.size_of(folder)) for folder in
                  self.entries()]  # fmt: skip
         total = sum(size for *_, size in sized)
@@ -225,7 +228,7 @@ class ModelStore:
         for _, folder, size in sorted(sized, key=lambda item: item[0]):
             if total <= limit:
                 break
-            if folder.name in keep:
+            if folder.name in keep or folder.name in self.written:
                 continue
             shutil.rmtree(folder, ignore_errors=True)
             total -= size
