@@ -112,7 +112,6 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
         StoredModel,
         forced_retrain,
         ingredients,
-        max_bytes,
         store_location,
     )
     from pipeline.model_store.key import as_trained_on, digest_of
@@ -130,8 +129,8 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
         log.info("refit %s: the model store holds it (trained by run %s); not trained again",
                  entry.name, stored.trained_by.get("run_id"))  # fmt: skip
         if run_id is not None:
-            records_reuse(run_id, stored)
-        store.warn()
+            tag_reused_refit(run_id, stored)
+        store.close(keep={key})
         return model, 0.0
     trained = run_group_into(
         task, config.compute, lambda *_: stop_if_interrupted(), {model.name: model}
@@ -146,12 +145,11 @@ def train_on_pooled_rows(config, entry, meta, prepared_dir: Path, params: Path, 
     # Under the key of where its bits were made (a worker's or Ray node's environment).
     made = as_trained_on(wanted, trained.environment)
     store.put(digest_of(made), StoredModel(model.get_weights(), b"", None, trained_by, made))
-    store.bound(max_bytes(), keep={key, digest_of(made)})
-    store.warn()
+    store.close(keep={key})
     return model, trained.seconds
 
 
-def records_reuse(run_id: str, stored) -> None:
+def tag_reused_refit(run_id: str, stored) -> None:
     from pipeline.tracking import records
 
     records.set_tags(

@@ -123,7 +123,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
 
     init_tensorflow(config.base.seed)
     # Imported only now: TensorFlow reads its settings once, at import.
-    from pipeline.model_store import Fingerprint, max_bytes
+    from pipeline.model_store import Fingerprint
     from pipeline.tracking import records, runs, store
 
     builder = BuilderRef.of_params(config.model, params)
@@ -169,8 +169,7 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
         digest = contracts.models_digest(staging)
         records.set_tags(runs_of_sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})
     publish_dir(staging, out_dir)
-    models_store.bound(max_bytes(), keep=set(lookup.keys.values()))
-    models_store.warn()
+    models_store.close(keep=set(lookup.keys.values()))
     log.info("trained %d models in %.1fs, reused %d -> %s", len(missing), outcome.seconds,
              len(lookup.found), out_dir)  # fmt: skip
     # Also a reused model that diverged when it was trained: the same model, the same warning.

@@ -242,6 +242,12 @@ class ModelStore:
             shutil.rmtree(folder, ignore_errors=True)
         return removed
 
+    def close(self, keep: set[str]) -> None:
+        """At the end of a stage: the store within its size bound (`keep`: the keys the stage
+        looked up), then each problem met said once."""
+        self.bound(max_bytes(), keep)
+        self.warn()
+
     def warn(self) -> None:
         """Each problem met, once, as one warning line."""
         for problem in dict.fromkeys(self.problems):
