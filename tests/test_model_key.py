@@ -40,6 +40,8 @@ OTHER_VALUE = {
     "data.color_mode": "rgb",
     "data.shape": "flat",
     "data.scaling": "standard",
+    "data.task": "regression",
+    "data.drop_columns": ["id"],
     "model.builder": "cnn",
     "model.hidden_units": [16, 8],
     "model.activation": "relu",

@@ -55,6 +55,12 @@ class DataConfig(_Section):
     source: Literal["digits", "csv", "images", "npz"]
     csv_path: str | None = None
     target_column: str | None = None
+    # auto: a CSV's target of numbers with fractions or many distinct values is a quantity
+    # (regression), anything else classes; images and .npz are classification unless
+    # declared; digits is classification (core/task.py, datasets/sources.py).
+    task: Literal["auto", "classification", "regression"] = "auto"
+    # A CSV's columns left out of the features (an id, a free-text name).
+    drop_columns: list[Annotated[str, Field(min_length=1)]] = []
     # Own data (docs/own-model-and-data.md). `shape`: null keeps the source's own shape
     # (digits and CSV flat, images h x w x c, npz as `x` is stored); `flat` makes vectors;
     # `image` serves digits as 8x8x1 images.
@@ -92,6 +98,13 @@ class DataConfig(_Section):
         settings = self.model_dump(exclude={"digits"})
         settings["train_subset"] = self.effective_train_subset
         settings["label_noise"] = self.effective_label_noise
+        # Left out at their defaults, so that models trained before these keys existed keep
+        # their config.json and model key; an auto task is in the prepared data's meta.json,
+        # which the key covers.
+        if settings["task"] == "auto":
+            del settings["task"]
+        if not settings["drop_columns"]:
+            del settings["drop_columns"]
         return settings
 
 

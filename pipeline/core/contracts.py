@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.core.errors import DataError
+from pipeline.core.task import CLASSIFICATION_TASK
 
 # --- models/: written by train, read by evaluate and report ---------------------------------
 
@@ -115,10 +116,30 @@ class PreparedMeta:
     # A CSV's rows dropped for a missing value (of `rows_read`); written only when some were.
     incomplete_rows_dropped: int = 0
     rows_read: int = 0
+    task: str = "classification"  # core/task.py; written only when it is regression
+    # Regression: the training rows' target mean and standard deviation. The splits hold
+    # the target standardised with them (`label` = (y - mean) / std), so that one L2 rate
+    # means the same whatever the target's units; figures are computed after un-doing it.
+    target_mean: float | None = None
+    target_std: float | None = None
 
     @property
     def n_classes(self) -> int:
+        """Classification: the number of classes. Regression has no classes (0)."""
         return len(self.class_names)
+
+    @property
+    def n_outputs(self) -> int:
+        """The model's output width: one probability per class, or one value."""
+        return 1 if self.is_regression else self.n_classes
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    def in_target_units(self, standardised):
+        """Values of the standardised target (or predictions of it) in the target's units."""
+        return standardised * self.target_std + self.target_mean
 
 
 META_FILE = "meta.json"
@@ -138,6 +159,8 @@ def write_meta(prepared_dir: Path, meta: PreparedMeta) -> None:
     }
     if not meta.incomplete_rows_dropped:  # a complete table's meta.json stays as it was
         del payload["incomplete_rows_dropped"], payload["rows_read"]
+    if not meta.is_regression:  # a classification's meta.json stays as it was
+        del payload["task"], payload["target_mean"], payload["target_std"]
     (prepared_dir / META_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
@@ -160,17 +183,8 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
 # `evaluation/<entry>.json`, which is an output but not a DVC metric.
 # Names of at most 15 characters: DVC sizes `dvc metrics diff`'s columns by the longest
 # name and path, and with metrics/hidden_only_1e_2.json that keeps a row within 80 columns.
-HEADLINE_METRICS = (
-    "train_error",
-    "val_error",
-    "test_error",
-    "val_xent",
-    "gen_gap",
-    "l2_penalty",
-    "sum_sq_weights",
-)
-# The metrics whose spread over seeds the report shows (`<name>_mean`, `<name>_std`): the
-# headline figures, so a figure compared across experiments is compared across seeds too.
+# Each task's names are in core/task.py (`Task.headline`); these are classification's.
+HEADLINE_METRICS = CLASSIFICATION_TASK.headline
 SPREAD_METRICS = HEADLINE_METRICS
 # |z| < 0.5 is "near-linear": there tanh(z) is within 8% of z (tanh(0.5)/0.5 = 0.924) and its
 # slope is at least 0.79. |z| > 2 is "saturated": the slope is below 0.071.

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-EPOCH_METRICS = ("loss", "data_loss", "l2_penalty", "train_error", "val_data_loss", "val_error")
+from pipeline.core.task import CLASSIFICATION_TASK
+
+EPOCH_METRICS = CLASSIFICATION_TASK.epoch_metrics  # each task's: core/task.py
 
 # What receives each epoch: epoch (1-based), tower name -> its EPOCH_METRICS for that epoch.
 EpochSink = Callable[[int, dict[str, dict[str, float]]], None]
