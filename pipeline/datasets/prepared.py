@@ -146,4 +146,10 @@ def read_rows(path: Path, missing: str) -> Split:
         raise DataError(f"{path}: {missing}; run `dvc repro -f prepare`")
     frame = pd.read_parquet(path)
     features = frame[[c for c in frame.columns if c.startswith("x")]].to_numpy(np.float32)
-    return Split(features, frame[LABEL].to_numpy(np.int64))
+    return Split(features, as_labels(frame[LABEL].to_numpy()))
+
+
+def as_labels(values: np.ndarray) -> np.ndarray:
+    """Class indices as int64; a regression's standardised target (stored as floats) as
+    float32, the dtype the model trains on."""
+    return values.astype(np.float32 if values.dtype.kind == "f" else np.int64)
