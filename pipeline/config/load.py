@@ -16,6 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from pipeline.config.builder_ref import BUILTIN_BUILDERS
+from pipeline.config.data_keys import check_data_keys
 from pipeline.config.entries import dense_layer_names
 from pipeline.config.grid import with_grid_entries
 from pipeline.config.rates import resolve_rates
@@ -215,25 +216,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
                 f" give one rate per layer or a single number for all"
             )
     _check_own_model_and_data(config, path)
-    _check_source_settings(config, path)
-    data = config.data
-    if data.source == "csv" and not (data.csv_path and data.target_column):
-        raise ConfigError(
-            f"{path}: data.source is 'csv' but data.csv_path or data.target_column is empty;"
-            f" set both (e.g. csv_path: data/raw/my.csv, target_column: label)"
-        )
-    raw = Path(os.path.normpath(data.csv_path or RAW_DATA_DIR))
-    if data.source == "csv" and (raw.is_absolute() or RAW_DATA_DIR not in raw.parents):
-        raise ConfigError(
-            f"{path}: data.csv_path = {data.csv_path!r}: put the CSV under {RAW_DATA_DIR}/ and"
-            f" give its path from the project root (e.g. {RAW_DATA_DIR}/my.csv), so that DVC"
-            f" reruns prepare when the file changes"
-        )
-    if data.test_fraction + data.val_fraction >= 1.0:
-        raise ConfigError(
-            f"{path}: data.test_fraction + data.val_fraction = "
-            f"{data.test_fraction + data.val_fraction:g}; it must leave rows for training (< 1)"
-        )
+    check_data_keys(config, path)
 
 
 def _check_own_model_and_data(config: LabConfig, path: Path) -> None:
@@ -267,31 +250,3 @@ def _check_inside(path: Path, key: str, value: str, file: str, folder: Path, exa
             f"{path}: {key} = {value!r}: put it under {folder}/ and give its path from the"
             f" project root (e.g. {example}), so that DVC reruns the stages when it changes"
         )
-
-
-# The keys each source reads; set for another source they would be silently ignored.
-_SOURCE_KEYS = {
-    "csv_path": "csv",
-    "target_column": "csv",
-    "image_dir": "images",
-    "npz_path": "npz",
-}
-
-
-def _check_source_settings(config: LabConfig, path: Path) -> None:
-    """Settings for a source that is not selected are refused: the user meant something."""
-    data = config.data
-    for key, source in _SOURCE_KEYS.items():
-        if getattr(data, key) and data.source != source:
-            raise ConfigError(
-                f"{path}: data.{key} is set but data.source is {data.source!r}: set data.source:"
-                f" {source} to use it, or data.{key}: null"
-            )
-    if data.source != "digits":
-        return
-    for key in ("train_subset", "label_noise"):
-        if getattr(data, key) is not None:
-            raise ConfigError(
-                f"{path}: data.{key} applies to your own data; the digits demo's is"
-                f" data.digits.{key}: set that, or data.{key}: null"
-            )
