@@ -22,9 +22,12 @@ from pipeline.config import (
     load_config,
     resolve_towers,
 )
+from pipeline.config.data_keys import check_regression_keys
 from pipeline.core.contracts import PreparedMeta, write_meta
+from pipeline.core.errors import DataError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage
+from pipeline.core.task import task_named
 from pipeline.datasets import (
     check_entries,
     check_folds,
@@ -42,6 +45,9 @@ def prepare(params: Path, out_dir: Path) -> None:
     config = load_config(params)
     cfg = config.data
     dataset = load_dataset(cfg, project_root=params.resolve().parent)
+    task = task_named(dataset.task)
+    if task.is_regression:
+        check_regression_keys(config, params)
     # Split, noised and scaled flat; meta.json records the shape read_split restores.
     features = dataset.features.reshape(len(dataset.labels), -1)
     splits = prepared.split_dataset(
@@ -52,6 +58,12 @@ def prepare(params: Path, out_dir: Path) -> None:
         train_subset=cfg.effective_train_subset,
         seed=config.base.seed,
     )
+    target_scaling = _target_scaling(splits["train"].labels, cfg) if task.is_regression else None
+    if target_scaling is not None:
+        splits = {
+            name: prepared.Split(split.features, target_scaling.standardised(split.labels))
+            for name, split in splits.items()
+        }
     n_classes = len(dataset.class_names)
     clean_train_labels = splits["train"].labels
     noisy, flipped = prepared.flip_labels(
@@ -59,39 +71,28 @@ def prepare(params: Path, out_dir: Path) -> None:
     )
     splits["train"] = prepared.Split(splits["train"].features, noisy)
     scaled, scaler = prepared.scale_splits(splits, cfg.scaling)
-    pool = nested_pool(features, dataset.labels, cfg, config.base.seed, scaler)
-    # Only the training sets matter here; rates are resolved once the model's layers are known.
-    sizes = [
-        EntrySpec(name, (), e.weight_decay, train_size=e.train_size, label_noise=e.label_noise)
-        for name, e in config.sweep.items()
-    ]
-    check_entries(
-        sizes, cfg, len(pool.labels), len(scaled["train"].labels), config.train.batch_size
-    )
-    input_shape = tuple(int(n) for n in dataset.features.shape[1:])
+    pool = nested_pool(features, dataset.labels, cfg, config.base.seed, scaler, target_scaling)
     # Cross-validation pools the training rows (clean labels: each fold adds its own noise)
     # and the validation rows.
     cv_pool = prepared.Split(
         np.concatenate([scaled["train"].features, scaled["val"].features]),
         np.concatenate([clean_train_labels, scaled["val"].labels]),
     )
-    if config.choose.folds is not None:
-        check_folds(cv_pool.labels, config.choose.folds, dataset.class_names)
-    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
-        check_memory(config, int(features.shape[1]), n_classes)
-    else:
-        check_builder(config, BuilderRef.of_params(config.model, params), input_shape, n_classes)
     meta = PreparedMeta(
         source=cfg.source,
         class_names=tuple(dataset.class_names),
         n_features=int(features.shape[1]),
         rows={name: len(split.labels) for name, split in scaled.items()},
         train_labels_flipped=int(flipped.sum()),
-        input_shape=input_shape,
+        input_shape=tuple(int(n) for n in dataset.features.shape[1:]),
         pool_rows=len(pool.labels),
         incomplete_rows_dropped=dataset.incomplete_rows_dropped,
         rows_read=dataset.rows_read,
+        task=task.name,
+        target_mean=None if target_scaling is None else target_scaling.mean,
+        target_std=None if target_scaling is None else target_scaling.std,
     )
+    check_training(config, params, meta, cv_pool.labels)
     staging = staging_dir(out_dir)
     prepared.write_splits(staging, scaled, flipped)
     write_pool(staging, pool)
@@ -99,17 +100,50 @@ def prepare(params: Path, out_dir: Path) -> None:
     write_meta(staging, meta)
     publish_dir(staging, out_dir)
     log.info(
-        "%s: %s rows, %d classes, %d training labels flipped -> %s",
+        "%s: %s rows, %s, %d training labels flipped -> %s",
         cfg.source,
         "/".join(f"{name} {n}" for name, n in meta.rows.items()),
-        n_classes,
+        f"{n_classes} classes"
+        if target_scaling is None
+        else f"target mean {meta.target_mean:.6g}, std {meta.target_std:.6g}",
         meta.train_labels_flipped,
         out_dir,
     )
 
 
+def _target_scaling(train_target: np.ndarray, cfg) -> prepared.TargetScaling:
+    """The training rows' target statistics; a constant training target has no scale."""
+    scaling = prepared.TargetScaling.of_training(train_target)
+    if not scaling.std > 0:
+        subset = " (data.train_subset)" if cfg.effective_train_subset else ""
+        raise DataError(
+            f"the {len(train_target)} training rows{subset} all have the target"
+            f" {scaling.mean:g}: it cannot be standardised; add rows that vary or raise"
+            f" data.train_subset"
+        )
+    return scaling
+
+
+def check_training(config: LabConfig, params: Path, meta: PreparedMeta, cv_labels) -> None:
+    """What training would refuse, refused now: training sets smaller than a batch, more
+    folds than the data allows, a sweep too large for memory, a builder that fails."""
+    # Only the training sets matter here; rates are resolved once the model's layers are known.
+    sizes = [
+        EntrySpec(name, (), e.weight_decay, train_size=e.train_size, label_noise=e.label_noise)
+        for name, e in config.sweep.items()
+    ]
+    check_entries(sizes, config.data, meta.pool_rows, meta.rows["train"], config.train.batch_size)
+    if config.choose.folds is not None:
+        check_folds(cv_labels, config.choose.folds, meta.class_names)
+    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+        check_memory(config, meta.n_features, meta.n_outputs)
+    else:
+        builder = BuilderRef.of_params(config.model, params)
+        check_builder(config, builder, meta.input_shape, meta.n_outputs)
+
+
 def check_builder(
-    config: LabConfig, builder: BuilderRef, input_shape: tuple[int, ...], n_classes: int
+    config: LabConfig, builder: BuilderRef, input_shape: tuple[int, ...], n_outputs: int
 ):
     """Build a model other than the MLP once (the MLP's layers are known without Keras), so
     that a failing builder, a subclassed model or a rate pattern that matches no layer is
@@ -120,12 +154,15 @@ def check_builder(
     init_tensorflow(config.base.seed)
     from pipeline.modeling import regularizable_names
 
-    resolve_towers(config, regularizable_names(builder, input_shape, n_classes))
+    resolve_towers(config, regularizable_names(builder, input_shape, n_outputs))
 
 
-def nested_pool(features, labels, cfg, seed: int, scaler) -> prepared.Split:
-    """Every training row (before the data's `train_subset`), scaled like the splits, in nested
-    order with clean labels (pipeline/datasets/subsets.py)."""
+def nested_pool(
+    features, labels, cfg, seed: int, scaler, target_scaling: prepared.TargetScaling | None
+) -> prepared.Split:
+    """Every training row (before the data's `train_subset`), scaled like the splits (a
+    regression target standardised like theirs), in nested order with clean labels
+    (pipeline/datasets/subsets.py)."""
     whole = prepared.split_dataset(
         features,
         labels,
@@ -136,7 +173,10 @@ def nested_pool(features, labels, cfg, seed: int, scaler) -> prepared.Split:
     )["train"]
     order = nested_order(whole.labels, seed)
     features = scaler.transform(whole.features[order]).astype(np.float32)
-    return prepared.Split(features, whole.labels[order])
+    labels = whole.labels[order]
+    if target_scaling is not None:
+        labels = target_scaling.standardised(labels)
+    return prepared.Split(features, labels)
 
 
 def main(argv: list[str] | None = None) -> None:

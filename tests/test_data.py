@@ -173,7 +173,7 @@ def test_user_csv_categorical_missing_and_boolean_are_handled_and_logged(
         return f"{'' if i == 7 else color},{i % 4 == 0},"  # a gap, a boolean, an empty column
 
     (_raw(tmp_path) / "user.csv").write_text(_good(",color,flag,notes", extra))
-    with caplog.at_level("INFO", logger="pipeline.datasets.sources"):
+    with caplog.at_level("INFO", logger="pipeline.datasets"):
         prepare(_csv_params(tmp_path, "user.csv", "y"), tmp_path / "prepared")
     meta = contracts.read_meta(tmp_path / "prepared")
     assert meta.class_names == ("a", "b")
@@ -203,8 +203,6 @@ _MANY_GAPS = _rows("x,y", [f"{'' if i % 3 else i},{i % 2}" for i in range(30)])
 _IDS = _rows("id,x,y", [f"user{i},{i},{i % 2}" for i in range(30)])
 _STRAY = _rows("x,y", [f"{'?' if i == 4 else i},{i % 2}" for i in range(30)])
 _RARE = _rows("x,y", [f"{i},{'rare' if i == 0 else i % 2}" for i in range(30)])
-# A penguin's body mass as the target: a quantity, not a class.
-_MASS = _rows("x,body_mass_g", [f"{i},{2700 + 25 * (i % 40)}" for i in range(80)])
 _PRICE = _rows("x,price", [f"{i},{i % 3 + 0.5}" for i in range(30)])
 
 BAD_CSV = [
@@ -218,13 +216,13 @@ BAD_CSV = [
     ("single class", "a,y\n1,0\n2,0\n3,0\n", "y", "has a single class (0)"),
     ("rare class", _RARE, "y", "class 'rare' of 'y' has only 1 row(s); every class needs"),
     (
-        "regression",
-        _MASS,
-        "body_mass_g",
-        "target column 'body_mass_g' holds 40 distinct numbers:"
-        " it looks like a regression target, and the lab trains classifiers",
+        "few fractions",
+        _PRICE,
+        "price",
+        "target column 'price' holds 3 distinct numbers with fractions, fewer than the 5 a"
+        " regression target needs (data.task: auto took the fractions for a quantity); set"
+        " data.task: classification to treat them as classes",
     ),
-    ("fractions", _PRICE, "price", "holds 3 distinct numbers with fractions: it looks like a"),
     ("too few rows", "a,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n", "y", "cannot split 6 rows"),
     ("mostly gaps", _MANY_GAPS, "y", "20 of 30 rows have missing values (in x); too many"),
     ("ids", _IDS, "y", "column 'id' has 30 distinct text values, too many to one-hot"),

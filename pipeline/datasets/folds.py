@@ -1,5 +1,5 @@
 """k-fold cross-validation sets (`choose.folds`): data's training and validation rows pooled,
-cut into k stratified folds.
+cut into k stratified folds (a regression target: stratified on its quantile bins).
 
 `prepare` writes the pooled rows with their clean labels (`contracts.CV_POOL_FILE`): the
 training split's rows first, then the validation split's, scaled like every split (with the
@@ -28,15 +28,19 @@ REFIT_NOISE_STREAM = 5
 def fold_of_rows(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     """The fold (0..k-1) of each row: each class's rows shuffled and dealt round-robin, each
     class starting where the previous one stopped, so every fold holds each class's rows
-    within one row of its share and the folds' sizes differ by at most one row."""
+    within one row of its share and the folds' sizes differ by at most one row. A regression
+    target's quantile bins take the place of classes, at least k rows each, so every bin
+    reaches every fold."""
     # Not scikit-learn's StratifiedKFold: it gives the same guarantees but deals other rows
     # to each fold, so every cross-validated figure the docs quote (docs/decision.md, the
-    # README) would change with no gain; this dealing is tested in tests/test_folds.py.
+    # README) would change with no gain; this dealing is tested in tests/test_folds.py. One
+    # dealing serves both tasks.
     rng = np.random.default_rng([seed, FOLD_STREAM])
+    strata = prepared.strata(labels, len(labels) // k)
     folds = np.empty(len(labels), dtype=np.int64)
     start = 0
-    for cls in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == cls))
+    for cls in np.unique(strata):
+        rows = rng.permutation(np.flatnonzero(strata == cls))
         folds[rows] = (start + np.arange(len(rows))) % k
         start = (start + len(rows)) % k
     return folds
@@ -49,7 +53,16 @@ def fold_training_rows(labels: np.ndarray, k: int, seed: int) -> list[int]:
 
 
 def check_folds(labels: np.ndarray, k: int, class_names) -> None:
-    """DataError when a class has fewer pooled rows than folds (a fold would lack it)."""
+    """DataError when a class has fewer pooled rows than folds (a fold would lack it), or a
+    regression's pool has fewer rows than folds (a fold would be empty)."""
+    if prepared.is_target(labels):
+        if len(labels) < k:
+            raise DataError(
+                f"choose.folds = {k}: the training and validation splits together have only"
+                f" {len(labels)} rows, fewer than the folds; use choose.folds <= {len(labels)}"
+                f" or more data"
+            )
+        return
     counts = np.bincount(labels, minlength=len(class_names))
     smallest = int(np.argmin(counts))
     if counts[smallest] < k:

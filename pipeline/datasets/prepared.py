@@ -1,12 +1,18 @@
 """Splits: stratify, corrupt training labels, scale, and read and write them.
 
-A prepared split is one Parquet file per split with feature columns `x0..x{n-1}` and an
-integer `label`; the class names and row counts travel in `meta.json` beside them
-(core/contracts.py).
+A prepared split is one Parquet file per split with feature columns `x0..x{n-1}` and a
+`label`: a class index, or for regression the target standardised with the training rows'
+mean and standard deviation (float32). The class names or the target's statistics and the
+row counts travel in `meta.json` beside them (core/contracts.py).
+
+A regression target has no classes to stratify on, so every stratified draw (the splits,
+`train_subset`, the nested pool's order, the folds) stratifies on its quantile bins instead
+(`strata`): each part then spans the target's range like the whole, also on small tables.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,8 @@ from pipeline.core.contracts import read_meta
 from pipeline.core.errors import DataError
 
 SPLITS = ("train", "val", "test")
+# Deciles: enough to keep the tails in every part; fewer when a part has fewer rows.
+MAX_QUANTILE_BINS = 10
 LABEL = "label"
 FLIPPED = "label_was_flipped"
 
@@ -41,27 +49,21 @@ def split_dataset(
     """Stratified train/val/test split; the fractions are of all rows.
 
     `train_subset` keeps a stratified subset of the training rows, so that a small network
-    can memorise them (the overfitting that L2 is meant to cure).
+    can memorise them (the overfitting that L2 is meant to cure). Labels that are floats
+    (a regression target) stratify on their quantile bins (`_draw`).
     """
     x, y = features, labels
     try:
-        x_rest, x_test, y_rest, y_test = train_test_split(
-            x, y, test_size=test_fraction, stratify=y, random_state=seed
-        )
-        x_train, x_val, y_train, y_val = train_test_split(
-            x_rest,
-            y_rest,
-            test_size=val_fraction / (1.0 - test_fraction),
-            stratify=y_rest,
-            random_state=seed,
+        x_rest, x_test, y_rest, y_test = _draw(x, y, seed, test_size=test_fraction)
+        x_train, x_val, y_train, y_val = _draw(
+            x_rest, y_rest, seed, test_size=val_fraction / (1.0 - test_fraction)
         )
         if train_subset is not None and train_subset < len(y_train):
-            x_train, _, y_train, _ = train_test_split(
-                x_train, y_train, train_size=train_subset, stratify=y_train, random_state=seed
-            )
+            x_train, _, y_train, _ = _draw(x_train, y_train, seed, train_size=train_subset)
     except ValueError as exc:
+        what = "quantile bins of the target" if is_target(y) else "class"
         raise DataError(
-            f"cannot split {len(y)} rows stratified by class ({exc}); "
+            f"cannot split {len(y)} rows stratified by {what} ({exc}); "
             f"add rows or lower data.test_fraction / data.val_fraction / the train_subset"
         ) from None
     return {
@@ -69,6 +71,63 @@ def split_dataset(
         "val": Split(x_val, y_val),
         "test": Split(x_test, y_test),
     }
+
+
+def _draw(x, y, seed: int, *, test_size: float | None = None, train_size: int | None = None):
+    """scikit-learn's stratified `train_test_split` of (x, y) into two parts.
+
+    A regression target stratifies on as many quantile bins as the smaller part has rows
+    (at most MAX_QUANTILE_BINS), so every bin can reach both parts; the smaller part is at
+    most half the rows, so every bin also has the two rows scikit-learn asks of a class.
+    Applied to test vs the rest, then validation vs training, then `train_subset`, this lets
+    every bin reach train, validation and test.
+    """
+    # The parts' sizes as train_test_split computes them: a float test_size rounds up.
+    n_test = math.ceil(test_size * len(y)) if test_size is not None else len(y) - train_size
+    stratify = strata(y, min(n_test, len(y) - n_test))
+    return train_test_split(
+        x, y, test_size=test_size, train_size=train_size, stratify=stratify, random_state=seed
+    )
+
+
+def is_target(labels: np.ndarray) -> bool:
+    """Floats are a regression target (raw or standardised); integers are class indices."""
+    return labels.dtype.kind == "f"
+
+
+def strata(labels: np.ndarray, most_bins: int) -> np.ndarray:
+    """What a stratified draw keeps in proportion: the classes as they are, or a regression
+    target's quantile bins, `most_bins` of them (at least one, at most MAX_QUANTILE_BINS)."""
+    if not is_target(labels):
+        return labels
+    return quantile_bins(labels, max(1, min(MAX_QUANTILE_BINS, most_bins)))
+
+
+def quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """The bin (0..n_bins-1) of each value: values ranked (ties in row order) and cut into
+    `n_bins` runs of equal length (±1 row). By rank rather than by value, so that tied values
+    never leave a bin empty."""
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
+    return ranks * n_bins // len(values)
+
+
+@dataclass(frozen=True)
+class TargetScaling:
+    """A regression target's standardisation: (y - mean) / std with the training rows' mean
+    and population (ddof=0) standard deviation, so one L2 rate means the same whatever the
+    target's units."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def of_training(cls, target: np.ndarray) -> TargetScaling:
+        return cls(mean=float(np.mean(target)), std=float(np.std(target)))
+
+    def standardised(self, target: np.ndarray) -> np.ndarray:
+        """The target standardised, as float32 (the dtype the model trains on)."""
+        return ((np.asarray(target, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
 
 
 def flip_labels(

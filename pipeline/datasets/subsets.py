@@ -1,5 +1,7 @@
 """Nested training sets: one order of the training pool whose every prefix is a stratified
 subset with the same share of flipped labels, so a larger subset contains the smaller ones.
+A regression target is stratified on its quantile bins (prepared.strata) and has no labels
+to flip (prepare refuses label noise on it).
 
 `prepare` writes the whole training pool (every training row, before the data's
 `train_subset`) in that order with its clean labels (`contracts.POOL_FILE`). An entry that
@@ -38,16 +40,18 @@ OFFSET_STREAM = 2
 
 
 def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
-    """A permutation of the rows whose every prefix holds each class in proportion (±1 row).
+    """A permutation of the rows whose every prefix holds each class (or each quantile bin of
+    a regression target) in proportion (±1 row).
 
     Each class's rows are shuffled; row i of a class with m rows gets the key (i + u) / m with
     u uniform in [0, 1), and rows are taken in key order: class by class, the prefixes fill at
     the class's rate, and within each round the classes come in random order.
     """
     rng = np.random.default_rng([seed, ORDER_STREAM])
+    strata = prepared.strata(labels, len(labels))
     keys = np.empty(len(labels))
-    for cls in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == cls))
+    for cls in np.unique(strata):
+        rows = rng.permutation(np.flatnonzero(strata == cls))
         keys[rows] = (np.arange(len(rows)) + rng.random(len(rows))) / len(rows)
     return np.argsort(keys, kind="stable")
 
@@ -63,6 +67,8 @@ def noisy_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The pool's labels (in nested order) with the nested share `fraction` moved to another
     class; returns the labels and the mask of changed rows."""
+    if fraction == 0:  # also a regression target's, which has no classes to draw from
+        return labels.copy(), np.zeros(len(labels), dtype=bool)
     offsets = np.random.default_rng([seed, OFFSET_STREAM]).integers(1, n_classes, len(labels))
     flipped = flipped_positions(len(labels), fraction)
     noisy = np.where(flipped, (labels + offsets) % n_classes, labels)
