@@ -58,16 +58,15 @@ def prepare(params: Path, out_dir: Path) -> None:
         train_subset=cfg.effective_train_subset,
         seed=config.base.seed,
     )
-    target_scaling = _target_scaling(splits["train"].labels, cfg) if task.is_regression else None
+    target_scaling = _target_scaling(splits["train"].labels) if task.is_regression else None
     if target_scaling is not None:
-        splits = {
-            name: prepared.Split(split.features, target_scaling.standardised(split.labels))
-            for name, split in splits.items()
-        }
-    n_classes = len(dataset.class_names)
+        splits = {name: target_scaling.applied(split) for name, split in splits.items()}
     clean_train_labels = splits["train"].labels
     noisy, flipped = prepared.flip_labels(
-        splits["train"].labels, n_classes, cfg.effective_label_noise, seed=config.base.seed
+        splits["train"].labels,
+        len(dataset.class_names),
+        cfg.effective_label_noise,
+        seed=config.base.seed,
     )
     splits["train"] = prepared.Split(splits["train"].features, noisy)
     scaled, scaler = prepared.scale_splits(splits, cfg.scaling)
@@ -99,27 +98,31 @@ def prepare(params: Path, out_dir: Path) -> None:
     write_cv_pool(staging, cv_pool)
     write_meta(staging, meta)
     publish_dir(staging, out_dir)
-    log.info(
-        "%s: %s rows, %s, %d training labels flipped -> %s",
-        cfg.source,
-        "/".join(f"{name} {n}" for name, n in meta.rows.items()),
-        f"{n_classes} classes"
-        if target_scaling is None
-        else f"target mean {meta.target_mean:.6g}, std {meta.target_std:.6g}",
-        meta.train_labels_flipped,
-        out_dir,
-    )
+    _log_prepared(meta, out_dir)
 
 
-def _target_scaling(train_target: np.ndarray, cfg) -> prepared.TargetScaling:
+def _log_prepared(meta: PreparedMeta, out_dir: Path) -> None:
+    rows = "/".join(f"{name} {n}" for name, n in meta.rows.items())
+    if meta.is_regression:
+        log.info(
+            "%s: %s rows, regression, training target mean %.6g, std %.6g -> %s",
+            meta.source, rows, meta.target_mean, meta.target_std, out_dir,
+        )  # fmt: skip
+    else:
+        log.info(
+            "%s: %s rows, %d classes, %d training labels flipped -> %s",
+            meta.source, rows, meta.n_classes, meta.train_labels_flipped, out_dir,
+        )  # fmt: skip
+
+
+def _target_scaling(train_target: np.ndarray) -> prepared.TargetScaling:
     """The training rows' target statistics; a constant training target has no scale."""
     scaling = prepared.TargetScaling.of_training(train_target)
     if not scaling.std > 0:
-        subset = " (data.train_subset)" if cfg.effective_train_subset else ""
         raise DataError(
-            f"the {len(train_target)} training rows{subset} all have the target"
-            f" {scaling.mean:g}: it cannot be standardised; add rows that vary or raise"
-            f" data.train_subset"
+            f"the {len(train_target)} training rows all have the target {scaling.mean:g}: it"
+            f" cannot be standardised; add rows whose target varies (or raise"
+            f" data.train_subset, if set)"
         )
     return scaling
 
@@ -173,10 +176,8 @@ def nested_pool(
     )["train"]
     order = nested_order(whole.labels, seed)
     features = scaler.transform(whole.features[order]).astype(np.float32)
-    labels = whole.labels[order]
-    if target_scaling is not None:
-        labels = target_scaling.standardised(labels)
-    return prepared.Split(features, labels)
+    pool = prepared.Split(features, whole.labels[order])
+    return pool if target_scaling is None else target_scaling.applied(pool)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,8 +56,8 @@ class DataConfig(_Section):
     csv_path: str | None = None
     target_column: str | None = None
     # auto: a CSV's target of numbers with fractions or many distinct values is a quantity
-    # (regression), anything else classes; images and .npz are classification unless
-    # declared; digits is classification (core/task.py, datasets/sources.py).
+    # (regression), anything else classes; .npz is classification unless declared; digits
+    # and image folders are classification (core/task.py, datasets/targets.py).
     task: Literal["auto", "classification", "regression"] = "auto"
     # A CSV's columns left out of the features (an id, a free-text name).
     drop_columns: list[Annotated[str, Field(min_length=1)]] = []

@@ -129,6 +129,9 @@ class TargetScaling:
         """The target standardised, as float32 (the dtype the model trains on)."""
         return ((np.asarray(target, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
 
+    def applied(self, split: Split) -> Split:
+        return Split(split.features, self.standardised(split.labels))
+
 
 def flip_labels(
     labels: np.ndarray, n_classes: int, fraction: float, seed: int
