@@ -58,10 +58,14 @@ def _splits(folder: Path) -> dict[str, prepared.Split]:
 
 def test_a_quantity_is_prepared_for_regression_with_its_target_standardised(tmp_path):
     frame = _table()
+    frame.loc[7, "price"] = np.nan  # a row without its target is dropped, and said
     folder = _prepare(tmp_path, frame, target_column="price", drop_columns=_DROPPED)
+    frame = frame.dropna(subset=["price"])
     meta = contracts.read_meta(folder)
     written = json.loads((folder / contracts.META_FILE).read_text())
     assert written["task"] == "regression" and written["class_names"] == []
+    assert (written["incomplete_rows_dropped"], written["rows_read"]) == (1, 300)
+    assert written["target_mean"] == meta.target_mean and written["target_std"] > 0
     assert (meta.n_outputs, meta.n_features, meta.train_labels_flipped) == (1, 5, 0)
     splits = _splits(folder)
     train = splits["train"].labels.astype(np.float64)

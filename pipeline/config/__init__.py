@@ -4,7 +4,8 @@
 errors. `grid`: a grid expanded into named entries. `entries`: each entry (and each extra
 seed) resolved once into an `EntrySpec`/`ModelSpec`. `rates`: an entry's `l2` resolved
 against a model's layers. `builder_ref`: `model:` with a user's builder file resolved.
-`memory`: what the towers need, refused before training.
+`memory`: what the towers need, refused before training. `data_keys`: the `data:` keys
+checked against each other and, in prepare, against the task.
 Imports no TensorFlow.
 """
 

@@ -1,8 +1,10 @@
 """The data: every source read into arrays, split, corrupted on purpose, scaled and stored.
 
-`sources`: digits, a CSV, an image folder or an `.npz` as examples and labels. `arrays`:
-reading those files, one-line errors. `prepared`: stratified splits, label noise, scaling,
-and the Parquet files `data/prepared/` holds. `subsets`: the nested training pool that
+`sources`: digits, a CSV (`table`), an image folder or an `.npz` (`arrays`) as examples and
+labels or a target (`examples`), one-line errors. `targets`: the task a target asks for
+(`data.task`) and what a regression target must be. `prepared`: stratified splits (a
+regression target's quantile bins), label noise, scaling of the features and of a regression
+target, and the Parquet files `data/prepared/` holds. `subsets`: the nested training pool that
 per-entry training-set sizes take prefixes of. `folds`: the training and validation rows
 pooled and cut into stratified folds for cross-validation (`choose.folds`).
 """
