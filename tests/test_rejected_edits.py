@@ -71,6 +71,17 @@ def test_every_edit_of_params_yaml_is_validated_and_a_valid_one_reruns_nothing_a
     write_yaml(project.params_path, params)
     _refused(project, project.params_path.read_text(), "data.csv_path is set but data.source")
     assert _snapshot(project) == before
+    # Label noise on a quantity, known only once prepare has read the target (issue 27).
+    rows = "".join(f"{i},{i * 1.5 + i % 7}\n" for i in range(60))
+    (project.root / "data" / "raw" / "prices.csv").write_text("x,price\n" + rows)
+    project.params_path.write_text(original)
+    params = _params(project)
+    params["data"].update(source="csv", csv_path="data/raw/prices.csv", target_column="price")
+    params["data"]["label_noise"] = 0.1
+    write_yaml(project.params_path, params)
+    _refused(project, project.params_path.read_text(), "data.label_noise = 0.1: the target is")
+    assert _snapshot(project) == before
+    (project.root / "data" / "raw" / "prices.csv").unlink()
 
     # A comment changes no value: nothing runs.
     project.params_path.write_text("# my first experiment\n" + original)
