@@ -40,8 +40,7 @@ OTHER_VALUE = {
     "data.color_mode": "rgb",
     "data.shape": "flat",
     "data.scaling": "standard",
-    "data.task": "regression",
-    "data.drop_columns": ["id"],
+    "data.task": "classification",  # regression is refused for the digits
     "model.builder": "cnn",
     "model.hidden_units": [16, 8],
     "model.activation": "relu",
@@ -52,7 +51,8 @@ OTHER_VALUE = {
 # Settings that only take effect with a file of the user's: checked to be in the key's
 # settings as they are, not changed.
 NEED_A_FILE = ("data.source", "data.csv_path", "data.target_column", "data.image_dir",
-               "data.npz_path", "data.train_subset", "data.label_noise")  # fmt: skip
+               "data.npz_path", "data.train_subset", "data.label_noise",
+               "data.drop_columns")  # fmt: skip
 
 
 def _changed(path: str, value):
