@@ -342,3 +342,22 @@ def test_a_constant_training_target_cannot_be_standardised():
     with pytest.raises(DataError, match=r"the 4 training rows all have the target 3: it cannot"):
         _target_scaling(np.full(4, 3.0))
     assert _target_scaling(np.array([1.0, 3.0])) == prepared.TargetScaling(2.0, 1.0)
+
+
+def test_the_bundled_diabetes_table_is_a_regression_source(tmp_path: Path):
+    params = tiny_params()
+    params["data"]["source"] = "diabetes"
+    write_yaml(tmp_path / "params.yaml", params)
+    prepare(tmp_path / "params.yaml", tmp_path / "prepared")
+    meta = contracts.read_meta(tmp_path / "prepared")
+    assert meta.task == "regression" and meta.n_features == 10 and meta.class_names == ()
+    assert sum(meta.rows.values()) == 442
+    train = prepared.read_split(tmp_path / "prepared", "train")
+    # The target in its own units (25 to 346) after un-standardising, not sklearn's scaled one.
+    in_units = meta.in_target_units(train.labels.astype(np.float64))
+    assert in_units.min() > 20 and in_units.max() < 350
+    params["data"]["task"] = "classification"
+    write_yaml(tmp_path / "params.yaml", params)
+    refusal = r"data\.task = 'classification' with data\.source: diabetes"
+    with pytest.raises(ConfigError, match=refusal):
+        load_config(tmp_path / "params.yaml")

@@ -66,6 +66,11 @@ def _check_source_settings(config: LabConfig, path: Path) -> None:
             f"{path}: data.drop_columns is set but data.source is {data.source!r}: it leaves out"
             f" a CSV's columns; set data.drop_columns: [] (or data.source: csv)"
         )
+    if data.task == "classification" and data.source == "diabetes":
+        raise ConfigError(
+            f"{path}: data.task = 'classification' with data.source: diabetes: its target is a"
+            f" quantity (disease progression); use data.task: auto or regression"
+        )
     if data.task == "regression" and data.source in _CLASS_SOURCES:
         raise ConfigError(
             f"{path}: data.task = 'regression' with data.source: {data.source}:"

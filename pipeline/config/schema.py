@@ -52,7 +52,7 @@ class DigitsDemo(_Section):
 
 
 class DataConfig(_Section):
-    source: Literal["digits", "csv", "images", "npz"]
+    source: Literal["digits", "diabetes", "csv", "images", "npz"]
     csv_path: str | None = None
     target_column: str | None = None
     # auto: a CSV's target of numbers with fractions or many distinct values is a quantity

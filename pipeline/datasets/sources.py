@@ -1,4 +1,5 @@
-"""Where the examples come from: scikit-learn's bundled digits, a user's CSV (table.py), a
+"""Where the examples come from: scikit-learn's bundled digits (classes) or diabetes table
+(a quantity), a user's CSV (table.py), a
 folder of images or an `.npz` of arrays (arrays.py).
 
 The digits and an image folder are classes; a CSV's target says its own task under
@@ -29,6 +30,8 @@ __all__ = ["Dataset", "load_dataset"]
 def load_dataset(config: DataConfig, project_root: Path) -> Dataset:
     if config.source == "digits":
         dataset = _load_digits(as_images=config.shape == "image")
+    elif config.source == "diabetes":
+        dataset = _load_diabetes()
     elif config.source == "csv":
         dataset = load_csv(
             project_root / config.csv_path, config.target_column, config.task, config.drop_columns
@@ -84,6 +87,23 @@ def _checked(x, codes, classes, name: str, what: str, fix: str) -> Dataset:
         )
     log.info("%s: %d examples of shape %s, %d classes", name, len(codes), x.shape[1:], len(classes))
     return Dataset(features=x, labels=codes, class_names=tuple(classes))
+
+
+def _load_diabetes() -> Dataset:
+    """scikit-learn's diabetes table (Efron et al. 2004, bundled: no network): 442 patients,
+    10 baseline measurements (age, sex, BMI, blood pressure, six blood serum values) in their
+    original units, and the target, a measure of disease progression one year later."""
+    from sklearn.datasets import load_diabetes
+
+    table = load_diabetes(scaled=False)
+    target = table.target.astype(np.float64)
+    log.info(
+        "diabetes: %d rows, %d feature columns, a quantity to predict (%g to %g)",
+        len(target), table.data.shape[1], target.min(), target.max(),
+    )  # fmt: skip
+    return Dataset(
+        features=table.data.astype(np.float32), labels=target, class_names=(), task=REGRESSION
+    )
 
 
 def _load_digits(as_images: bool = False) -> Dataset:
