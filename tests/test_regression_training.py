@@ -276,3 +276,48 @@ def test_progress_lines_name_the_tasks_figure():
     assert "val rmse best 6.000 (m4)" in latest_figures(many, REGRESSION_TASK)
     classified = {"a": {"train_error": 0.1, "val_error": 0.2}}
     assert latest_figures(classified) == "a train/val err 0.100/0.200"
+
+
+def test_the_train_stage_writes_and_reuses_a_regressions_histories(tmp_path, monkeypatch):
+    """At the artifacts: `train` on a regression's prepared folder writes history.csv with the
+    task's columns, MLflow epoch keys of the same names, a model with one linear output; a
+    second run takes the models from the store and writes the same bytes."""
+    import keras
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.core import contracts
+    from pipeline.train import train
+    from tests.support.params import tiny_params, write_yaml
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("L2LAB_MODEL_STORE", str(tmp_path / "model-store"))
+    params = tiny_params()
+    params["train"]["epochs"] = 2
+    write_yaml(tmp_path / "params.yaml", params)
+    prepared_dir = write_regression_prepared(tmp_path / "prepared")
+    train(tmp_path / "params.yaml", prepared_dir, tmp_path / "models")
+
+    columns = ["epoch", *REGRESSION_TASK.epoch_metrics]
+    histories = {}
+    for entry in params["sweep"]:
+        folder = contracts.model_dir(tmp_path / "models", entry)
+        histories[entry] = (folder / contracts.HISTORY_FILE).read_bytes()
+        rows = list(csv.reader(io.StringIO(histories[entry].decode())))
+        assert rows[0] == columns and len(rows) == 1 + params["train"]["epochs"]
+        model = keras.saving.load_model(folder / contracts.MODEL_FILE, safe_mode=True)
+        assert model.get_layer("output").units == 1
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(params["base"]["experiment"])
+    runs = [r for r in client.search_runs([experiment.experiment_id])
+            if r.data.tags.get("entry") == "layerwise"]  # fmt: skip
+    epoch_keys = {key for key in runs[0].data.metrics if key.startswith("epoch_")}
+    assert epoch_keys == {f"epoch_{name}" for name in REGRESSION_TASK.epoch_metrics}
+
+    train(tmp_path / "params.yaml", prepared_dir, tmp_path / "again")
+    for entry, history in histories.items():
+        folder = contracts.model_dir(tmp_path / "again", entry)
+        assert (folder / contracts.HISTORY_FILE).read_bytes() == history
+    reused = [r for r in client.search_runs([experiment.experiment_id])
+              if r.data.tags.get("reused") == "true" and r.data.tags.get("entry") == "layerwise"]
+    assert {k for k in reused[0].data.metrics if k.startswith("epoch_")} == epoch_keys
