@@ -321,3 +321,39 @@ def test_the_train_stage_writes_and_reuses_a_regressions_histories(tmp_path, mon
     reused = [r for r in client.search_runs([experiment.experiment_id])
               if r.data.tags.get("reused") == "true" and r.data.tags.get("entry") == "layerwise"]
     assert {k for k in reused[0].data.metrics if k.startswith("epoch_")} == epoch_keys
+
+
+@pytest.mark.slow  # starts a worker process
+def test_a_regression_group_on_a_local_worker_gives_the_same_bits(tmp_path):
+    """The task and the target's std travel in the picklable Recipe: a worker process builds
+    and trains the same regression towers as the stage's own process."""
+    from pipeline.compute import ModelTask, Recipe, cut_groups, run_groups
+    from pipeline.config import ComputeConfig
+    from pipeline.core import contracts
+    from tests.support.training import max_difference, weights_of
+
+    prepared_dir = write_regression_prepared(tmp_path / "prepared")
+    meta = contracts.read_meta(prepared_dir)
+    recipe = Recipe(
+        builder=BuilderRef(_mlp_config()), input_shape=meta.input_shape,
+        n_classes=meta.n_classes, prepared_dir=prepared_dir, base_seed=42,
+        train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=3),
+        task=meta.task, target_std=meta.target_std,
+    )  # fmt: skip
+    rates = ("hidden_1", "hidden_2", "output")
+    towers = [
+        (ModelTask(name, tuple(zip(rates, r, strict=True)), seed, decay), None)
+        for name, r, decay, seed in [("plain", (0, 0, 0), 0.0, 7), ("l2", (0.01,) * 3, 0.0, 8)]
+    ]
+    tasks = cut_groups(towers, 1, recipe)
+    epochs: dict[str, list] = {}
+
+    def keep(epoch, per_tower):
+        for name, metrics in per_tower.items():
+            epochs.setdefault(name, []).append(metrics)
+
+    here = weights_of(run_groups(tasks, ComputeConfig(), keep))
+    here_epochs, epochs = epochs, {}
+    there = weights_of(run_groups(tasks, ComputeConfig(workers=1), keep))
+    assert max_difference(here, there) == 0.0
+    assert epochs == here_epochs and list(epochs["l2"][0]) == list(REGRESSION_TASK.epoch_metrics)
