@@ -159,8 +159,16 @@ OWN_BUILDERS = {
         "def build(input_shape, n_classes):\n"
         "    return keras.Sequential([keras.Input(shape=input_shape),\n"
         "                             keras.layers.Dense(n_classes, activation='softmax')])\n",
-        r"^model.builder = 'builders/soft.py:build': the model ends in a softmax, whose one "
-        r"output is always 1; .*end with Dense\(1\)",
+        r"^model.builder = 'builders/soft.py:build': the model's output is 1 for every row, "
+        r"as a softmax over one unit always is; .*end with Dense\(1\)",
+    ),
+    "activation.py:build": (
+        "import keras\n"
+        "def build(input_shape, n_classes):\n"
+        "    inputs = keras.Input(shape=input_shape)\n"
+        "    x = keras.layers.Dense(n_classes, name='head')(inputs)\n"
+        "    return keras.Model(inputs, keras.layers.Softmax()(x))\n",
+        r"output is 1 for every row",
     ),
 }
 

@@ -30,7 +30,6 @@ from pipeline.modeling.model_checks import (
     check_classifier,
     check_regression_head,
     check_shape,
-    check_user_model,
 )
 from pipeline.modeling.regularize import regularizable_layers, with_l2
 
@@ -171,10 +170,10 @@ def build_base(
                 f"model.builder = {config.builder!r}: {call} raised {type(exc).__name__}: "
                 f"{_first_line(exc)}; fix the builder"
             ) from None
-        check_user_model(model, config.builder, call, input_shape)
+        _check_user_model(model, config.builder, call, input_shape)
     check_shape(model, config.builder, input_shape)
     if task.is_regression:
-        check_regression_head(model, config.builder)
+        check_regression_head(model, config.builder, input_shape)
     else:
         check_classifier(model, config.builder, input_shape, n_outputs)
     if not regularizable_layers(model):
@@ -183,6 +182,25 @@ def build_base(
             f"Conv, SeparableConv, DepthwiseConv, Embedding); there is nothing to regularize"
         )
     return model
+
+
+def _check_user_model(model: object, spec: str, call: str, input_shape: Shape) -> None:
+    from keras.src.models.functional import Functional
+
+    if not isinstance(model, keras.Model):
+        raise ConfigError(
+            f"model.builder = {spec!r}: {call} returned {type(model).__name__}, not a "
+            f"keras.Model; return keras.Model(inputs, outputs) or a keras.Sequential"
+        )
+    if not isinstance(model, Functional | keras.Sequential):
+        raise ConfigError(
+            f"model.builder = {spec!r}: {call} returned a subclassed model "
+            f"({type(model).__name__}), which Keras cannot clone to attach L2; write it with "
+            f"the functional API (inputs = keras.Input(shape=input_shape); x = layer(inputs); "
+            f"...; return keras.Model(inputs, outputs)) or as a keras.Sequential"
+        )
+    if isinstance(model, keras.Sequential) and not model.built:
+        model.build((None, *input_shape))
 
 
 def regularizable_names(

@@ -1,5 +1,6 @@
-"""The checks a built network passes before L2 is attached: a model Keras can clone, with
-the data's input and the task's head, each failure one line naming the builder and the fix."""
+"""The checks a built network passes before L2 is attached: one input of the data's shape and
+the task's head (a softmax over the classes, or one value per row), each failure one line
+naming the builder and the fix."""
 
 from __future__ import annotations
 
@@ -9,25 +10,6 @@ import numpy as np
 from pipeline.core.errors import ConfigError
 
 Shape = tuple[int, ...]
-
-
-def check_user_model(model: object, spec: str, call: str, input_shape: Shape) -> None:
-    from keras.src.models.functional import Functional
-
-    if not isinstance(model, keras.Model):
-        raise ConfigError(
-            f"model.builder = {spec!r}: {call} returned {type(model).__name__}, not a "
-            f"keras.Model; return keras.Model(inputs, outputs) or a keras.Sequential"
-        )
-    if not isinstance(model, Functional | keras.Sequential):
-        raise ConfigError(
-            f"model.builder = {spec!r}: {call} returned a subclassed model "
-            f"({type(model).__name__}), which Keras cannot clone to attach L2; write it with "
-            f"the functional API (inputs = keras.Input(shape=input_shape); x = layer(inputs); "
-            f"...; return keras.Model(inputs, outputs)) or as a keras.Sequential"
-        )
-    if isinstance(model, keras.Sequential) and not model.built:
-        model.build((None, *input_shape))
 
 
 def check_shape(model: keras.Model, spec: str, input_shape: Shape) -> None:
@@ -61,7 +43,7 @@ def check_classifier(model: keras.Model, spec: str, input_shape: Shape, n_classe
         )
 
 
-def check_regression_head(model: keras.Model, spec: str) -> None:
+def check_regression_head(model: keras.Model, spec: str, input_shape: Shape) -> None:
     """One value per row, not squashed by a softmax (over one unit it is always 1)."""
     shape = tuple(model.outputs[0].shape[1:])
     fix = "end with Dense(1) and no activation (it predicts the standardised target)"
@@ -70,17 +52,15 @@ def check_regression_head(model: keras.Model, spec: str) -> None:
             f"model.builder = {spec!r}: the model's output has shape {shape} per row; the "
             f"target is a quantity (a regression), which needs shape (1,): {fix}"
         )
-    if ends_in_softmax(model):
+    if always_one(model, input_shape):
         raise ConfigError(
-            f"model.builder = {spec!r}: the model ends in a softmax, whose one output is "
-            f"always 1; the target is a quantity (a regression): {fix}"
+            f"model.builder = {spec!r}: the model's output is 1 for every row, as a softmax "
+            f"over one unit always is; the target is a quantity (a regression): {fix}"
         )
 
 
-def ends_in_softmax(model: keras.Model) -> bool:
-    history = getattr(model.outputs[0], "_keras_history", None)
-    last = history.operation if history is not None else model.layers[-1]
-    if isinstance(last, keras.layers.Softmax):
-        return True
-    activation = getattr(last, "activation", None)
-    return getattr(activation, "__name__", None) == "softmax"
+def always_one(model: keras.Model, input_shape: Shape) -> bool:
+    """Whether the output is exactly 1 on a row of zeros and on a row of ones: a softmax over
+    one unit (as a Dense layer's activation, an Activation or a Softmax layer alike)."""
+    rows = np.stack([np.zeros(input_shape, np.float32), np.ones(input_shape, np.float32)])
+    return bool(np.all(keras.ops.convert_to_numpy(model(rows)) == 1.0))
