@@ -365,3 +365,24 @@ def test_a_regression_group_on_a_local_worker_gives_the_same_bits(tmp_path):
     there = weights_of(run_groups(tasks, ComputeConfig(workers=1), keep))
     assert max_difference(here, there) == 0.0
     assert epochs == here_epochs and list(epochs["l2"][0]) == list(REGRESSION_TASK.epoch_metrics)
+
+
+def test_a_diverging_regression_tower_is_noted_and_leaves_the_other_exact(splits):
+    from pipeline.modeling.objective import Objective
+    from pipeline.modeling.towers import Tower, fit_towers
+    from tests.support.reference import max_weight_difference
+
+    data, std = splits
+    init_tensorflow(0)
+    towers = [Tower(_model("plain", [0.0, 0.0], 7), 7, 0.0),
+              Tower(_model("boom", [1e38, 1e38], 7), 7, 0.0)]  # fmt: skip
+    history: list[dict] = []
+    outcome = fit_towers(
+        towers, data["train"], data["val"], SETTINGS,
+        sinks=[lambda epoch, per_tower: history.append(per_tower)],
+        objective=Objective(REGRESSION_TASK, std),
+    )  # fmt: skip
+    assert outcome.diverged_at_epoch == {"boom": 1}
+    assert all(list(per_tower) == ["plain"] for per_tower in history)
+    alone, _ = _alone(splits, "plain", [0.0, 0.0], 0.0, 7)
+    assert max_weight_difference(towers[0].model, alone) == 0.0
