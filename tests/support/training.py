@@ -142,14 +142,21 @@ def regression_splits(seed: int = 0, n_features: int = 8) -> tuple[dict, float]:
 
 
 def write_regression_prepared(folder: Path, seed: int = 0) -> Path:
-    """`regression_splits` as a prepared folder (splits, meta.json with the task and the
-    target's statistics), as the train stage reads one."""
+    """`regression_splits` as a prepared folder (splits, the CV pool of training and
+    validation rows, meta.json with the task and the target's statistics), as the train and
+    refit stages read one."""
     from pipeline.core import contracts
-    from pipeline.datasets import prepared
+    from pipeline.datasets import folds, prepared
 
     splits, std = regression_splits(seed)
     folder.mkdir(parents=True)
     prepared.write_splits(folder, splits, np.zeros(REGRESSION_ROWS["train"], dtype=bool))
+    pooled = [splits["train"], splits["val"]]
+    folds.write_cv_pool(
+        folder,
+        prepared.Split(np.concatenate([s.features for s in pooled]),
+                       np.concatenate([s.labels for s in pooled])),
+    )  # fmt: skip
     n_features = splits["train"].features.shape[1]
     meta = contracts.PreparedMeta(
         source="csv",
