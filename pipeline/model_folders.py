@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pipeline.config import LabConfig, ModelSpec
 from pipeline.core import contracts, stable_bytes
-from pipeline.core.epoch_metrics import EPOCH_METRICS
 
 
 def tower_params(config: LabConfig, tower: ModelSpec, data: dict) -> dict:
@@ -38,9 +37,11 @@ def tower_tags(tower: ModelSpec) -> dict[str, str]:
 
 
 class HistoryRecorder:
-    """An epoch sink that keeps every model's per-epoch metrics, to write them beside it."""
+    """An epoch sink that keeps every model's per-epoch metrics, to write them beside it;
+    `columns`: the task's epoch metrics (core/task.py), history.csv's columns after `epoch`."""
 
-    def __init__(self) -> None:
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
         # model -> epoch -> row
         self.rows: dict[str, dict[int, dict[str, float]]] = {}
         # model -> the numeric environment of the process that trained it (compute.work)
@@ -53,16 +54,20 @@ class HistoryRecorder:
     def csv_bytes(self, name: str) -> bytes:
         rows = [row for _, row in sorted(self.rows.get(name, {}).items())]
         text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=["epoch", *EPOCH_METRICS])
+        writer = csv.DictWriter(text, fieldnames=["epoch", *self.columns])
         writer.writeheader()
         writer.writerows(rows)
         return text.getvalue().encode()
 
 
 def epochs_of(history: bytes) -> dict[int, dict[str, float]]:
-    """A history.csv's rows back as numbers (csv writes floats as repr: exact)."""
+    """A history.csv's rows back as numbers (csv writes floats as repr: exact), under the
+    columns it was written with: its task's epoch metrics."""
     rows = csv.DictReader(io.StringIO(history.decode(), newline=""))
-    return {int(row["epoch"]): {name: float(row[name]) for name in EPOCH_METRICS} for row in rows}
+    return {
+        int(row["epoch"]): {name: float(value) for name, value in row.items() if name != "epoch"}
+        for row in rows
+    }
 
 
 def write_model_folder(

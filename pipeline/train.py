@@ -50,14 +50,16 @@ def fit_sweep(plan: SweepPlan, names: list[str], runs_of_sweep):
     epoch metrics to MLflow and to a history; their models end with the trained weights."""
     from pipeline.compute import GroupOutcomes, run_groups, sweep_groups
     from pipeline.core.progress import GroupedProgress
+    from pipeline.core.task import task_named
     from pipeline.tracking import records
 
     config = plan.config
-    history = HistoryRecorder()
+    task = task_named(plan.meta.task)
+    history = HistoryRecorder(task.epoch_metrics)
     if not names:
         return GroupOutcomes(), history
     epoch_logger = records.EpochMetricsLogger(runs_of_sweep.child_ids)
-    progress = GroupedProgress(config.train.epochs, len(names))
+    progress = GroupedProgress(config.train.epochs, len(names), task=task)
 
     def on_epoch(epoch: int, per_tower: dict) -> None:
         stop_if_interrupted()

@@ -201,6 +201,30 @@ def test_the_data_builder_files_code_and_environment_move_the_key(lab, monkeypat
         monkeypatch.undo()
 
 
+def test_a_regression_and_a_classifier_of_the_same_settings_and_rows_differ(lab):
+    """The task is in the key through the prepared data: meta.json says regression (and the
+    target's statistics) where a classifier's says nothing, even when `data.task` is `auto`
+    for both and every other prepared byte were the same."""
+    from pipeline.core import contracts
+
+    _, prepared, key_of = lab
+    params = tiny_params()
+    assert params["data"].get("task", "auto") == "auto"
+    common = {"source": "csv", "n_features": 4, "rows": {"train": 8, "val": 4, "test": 4},
+              "train_labels_flipped": 0, "input_shape": (4,)}  # fmt: skip
+    contracts.write_meta(prepared, contracts.PreparedMeta(class_names=("a", "b"), **common))
+    classifier = key_of(params)
+    regression = contracts.PreparedMeta(
+        class_names=(), task="regression", target_mean=3.0, target_std=2.0, **common
+    )
+    contracts.write_meta(prepared, regression)
+    regression_key = key_of(params)
+    assert regression_key != classifier
+    # The target's std alone moves it too: a stored history holds RMSEs in the target's units.
+    contracts.write_meta(prepared, dataclasses.replace(regression, target_std=4.0))
+    assert key_of(params) not in (classifier, regression_key)
+
+
 def test_the_instruction_set_follows_the_onednn_cap(monkeypatch):
     flags = {"sse4_1", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"}
     monkeypatch.setattr(model_key, "cpu_flags", lambda: flags)

@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.schema import TrainConfig
+from pipeline.core.task import CLASSIFICATION, REGRESSION
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Recipe:
 
     builder: BuilderRef
     input_shape: tuple[int, ...]
-    n_classes: int
+    n_classes: int  # the label noise's classes; 0 for a regression
     prepared_dir: Path
     base_seed: int  # label noise of pool subsets, and each process's global seed
     train: TrainConfig
@@ -43,6 +44,14 @@ class Recipe:
     # The share of labels flipped in the training rows cut from the pooled rows (a fold's,
     # the refit's).
     pooled_label_noise: float = 0.0
+    task: str = CLASSIFICATION  # core/task.py, from the prepared data's meta.json
+    # Regression: the training rows' target standard deviation (the epochs' RMSE in units).
+    target_std: float = 1.0
+
+    @property
+    def n_outputs(self) -> int:
+        """The model's output width: one probability per class, or one value."""
+        return 1 if self.task == REGRESSION else self.n_classes
 
 
 # Where a group's training rows come from: None, data's training split; (rows, noise), a

@@ -81,6 +81,8 @@ def group_recipe(
         train=config.train,
         folds=config.choose.folds,
         pooled_label_noise=config.data.effective_label_noise,
+        task=meta.task,
+        target_std=meta.target_std if meta.is_regression else 1.0,
     )
 
 

@@ -14,11 +14,14 @@ from pathlib import Path
 
 from pipeline.config import BuilderRef, LabConfig, ModelSpec, check_memory, resolve_towers
 from pipeline.core import contracts
+from pipeline.core.task import CLASSIFICATION_TASK, Task, task_named
 
 log = logging.getLogger(__name__)
 
 
-def build_models(builder: BuilderRef, towers, input_shape, n_classes: int):
+def build_models(
+    builder: BuilderRef, towers, input_shape, n_outputs: int, task: Task = CLASSIFICATION_TASK
+):
     """Each tower's model, initialised as it would be in a process that trains it alone."""
     from pipeline.modeling import build_tower
 
@@ -26,10 +29,11 @@ def build_models(builder: BuilderRef, towers, input_shape, n_classes: int):
         build_tower(
             builder,
             input_shape,
-            n_classes,
+            n_outputs,
             dict(tower.entry.layer_rates),
             seed=tower.seed,
             name=tower.name,
+            task=task,
         )
         for tower in towers
     ]
@@ -40,7 +44,21 @@ def build_models(builder: BuilderRef, towers, input_shape, n_classes: int):
 OVERWHELMING_PENALTY_FACTOR = 1000.0
 
 
-def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
+def initial_data_loss(task: Task, n_classes: int) -> float:
+    """What an untrained network's data loss is near."""
+    if task.is_regression:
+        # The target is standardised to mean 0 and variance 1 on the training rows, and an
+        # untrained network's outputs scatter around 0, so the mean squared error is about
+        # that variance, 1, whatever the target's units (measured 0.7 to 1.6 for the default
+        # 256-256 tanh MLP on 8 and 64 standard-normal features): one threshold for all.
+        return 1.0
+    # The cross-entropy of a uniform guess over the classes.
+    return math.log(n_classes)
+
+
+def warn_overwhelming_penalties(
+    towers, models, n_classes: int, task: Task = CLASSIFICATION_TASK
+) -> None:
     """One warning line per entry whose L2 term at initialisation dwarfs the data loss.
 
     A typo such as `1_000` or `0x10` is valid YAML for a number and trains to a collapsed
@@ -48,8 +66,8 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
     """
     import keras
 
-    # The cross-entropy of a uniform guess: what an untrained network's data loss is near.
-    data_loss = math.log(n_classes)
+    data_loss = initial_data_loss(task, n_classes)
+    collapse = "a constant prediction" if task.is_regression else "one class"
     for tower, model in zip(towers, models, strict=True):
         if tower.is_repeat or not model.losses:
             continue
@@ -57,13 +75,14 @@ def warn_overwhelming_penalties(towers, models, n_classes: int) -> None:
         if penalty > OVERWHELMING_PENALTY_FACTOR * data_loss:
             log.warning(
                 "warning: sweep.%s: L2 rate(s) %s give a penalty of %.3g at initialisation, "
-                "%.0fx the data loss (%.2f); the model will collapse to one class. Is that "
+                "%.0fx the data loss (%.2f); the model will collapse to %s. Is that "
                 "rate meant?",
                 tower.entry.name,
                 tower.entry.rates_label,
                 penalty,
                 penalty / data_loss,
                 data_loss,
+                collapse,
             )
 
 
@@ -89,12 +108,13 @@ def plan_sweep(config: LabConfig, prepared_dir: Path, builder: BuilderRef) -> Sw
 
     input_example = prepared.read_split(prepared_dir, "train").features[:5]
     meta = contracts.read_meta(prepared_dir)
-    layers = regularizable_names(builder, meta.input_shape, meta.n_classes)
+    task = task_named(meta.task)
+    layers = regularizable_names(builder, meta.input_shape, meta.n_outputs, task)
     towers = resolve_towers(config, layers)
     if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
-        check_memory(config, meta.n_features, meta.n_classes)
-    models = build_models(builder, towers, meta.input_shape, meta.n_classes)
-    warn_overwhelming_penalties(towers, models, meta.n_classes)
+        check_memory(config, meta.n_features, meta.n_outputs)
+    models = build_models(builder, towers, meta.input_shape, meta.n_outputs, task)
+    warn_overwhelming_penalties(towers, models, meta.n_classes, task)
     return SweepPlan(
         config=config,
         meta=meta,

@@ -42,6 +42,7 @@ def _threads(variable: str, configured: int) -> str:
 
 
 def build_group_models(task: GroupTask) -> list:
+    from pipeline.core.task import task_named
     from pipeline.modeling.builders import build_tower
 
     recipe = task.recipe
@@ -49,13 +50,22 @@ def build_group_models(task: GroupTask) -> list:
         build_tower(
             recipe.builder,
             recipe.input_shape,
-            recipe.n_classes,
+            recipe.n_outputs,
             dict(tower.layer_rates),
             seed=tower.seed,
             name=tower.name,
+            task=task_named(recipe.task),
         )
         for tower in task.towers
     ]
+
+
+def group_objective(task: GroupTask):
+    """What the group's towers minimise and report (modeling/objective.py)."""
+    from pipeline.core.task import task_named
+    from pipeline.modeling.objective import Objective
+
+    return Objective(task_named(task.recipe.task), task.recipe.target_std)
 
 
 def group_splits(task: GroupTask):
@@ -98,7 +108,9 @@ def run_group(task: GroupTask, on_epoch: EpochSink, models: Sequence | None = No
         Tower(model, tower.seed, tower.weight_decay)
         for model, tower in zip(models, task.towers, strict=True)
     ]
-    outcome = fit_towers(inputs, train, val, recipe.train, sinks=[on_epoch])
+    outcome = fit_towers(
+        inputs, train, val, recipe.train, sinks=[on_epoch], objective=group_objective(task)
+    )
     return GroupResult(
         index=task.index,
         weights={model.name: model.get_weights() for model in models},

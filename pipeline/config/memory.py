@@ -17,17 +17,18 @@ COPIES_PER_ACTIVATION = 3
 MEMORY_SHARE = 0.5
 
 
-def mlp_parameter_count(n_features: int, hidden_units: list[int], n_classes: int) -> int:
-    widths = [n_features, *hidden_units, n_classes]
+def mlp_parameter_count(n_features: int, hidden_units: list[int], n_outputs: int) -> int:
+    """`n_outputs`: the output layer's width, the classes or a regression's 1."""
+    widths = [n_features, *hidden_units, n_outputs]
     return sum(a * b + b for a, b in itertools.pairwise(widths))
 
 
-def estimate_sweep_bytes(config: LabConfig, n_features: int, n_classes: int) -> int:
+def estimate_sweep_bytes(config: LabConfig, n_features: int, n_outputs: int) -> int:
     """Bytes the sweep's towers hold while training: parameters x (weight, gradient, Adam's
     two slots) plus one batch of activations (forward and backward) per tower."""
     n_towers = sweep_tower_count(config)
-    params = mlp_parameter_count(n_features, config.model.hidden_units, n_classes)
-    units = sum(config.model.hidden_units) + n_classes
+    params = mlp_parameter_count(n_features, config.model.hidden_units, n_outputs)
+    units = sum(config.model.hidden_units) + n_outputs
     per_tower = (
         params * COPIES_PER_WEIGHT + config.train.batch_size * units * COPIES_PER_ACTIVATION
     ) * FLOAT_BYTES
@@ -52,11 +53,11 @@ def available_memory_bytes() -> int:
 
 
 def check_memory(
-    config: LabConfig, n_features: int, n_classes: int, available: int | None = None
+    config: LabConfig, n_features: int, n_outputs: int, available: int | None = None
 ) -> int:
     """Raise ConfigError (one line: estimate and limit) when the towers would not fit;
-    returns the estimate in bytes."""
-    needed = estimate_sweep_bytes(config, n_features, n_classes)
+    returns the estimate in bytes. `n_outputs`: the model's output width (classes, or 1)."""
+    needed = estimate_sweep_bytes(config, n_features, n_outputs)
     available = available_memory_bytes() if available is None else available
     limit = int(available * MEMORY_SHARE)
     if needed > limit:

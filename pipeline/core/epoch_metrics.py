@@ -1,27 +1,48 @@
-"""The per-epoch metrics of the classification task: their names, in one place.
+"""The per-epoch metrics of each task, from one tower's epoch figures.
 
-These names are `history.csv`'s columns (after `epoch`, in this order) and each model run's
-MLflow metric keys. `train_*` figures are running means over the epoch's batches, as Keras
-reports them; `val_*` are computed on the epoch's final weights; `l2_penalty` is the mean
-L2 term over the same batches, so `loss = data_loss + l2_penalty`.
+Their names are the task's `epoch_metrics` (core/task.py): `history.csv`'s columns (after
+`epoch`, in that order) and each model run's MLflow metric keys. `train_*` figures are running
+means over the epoch's batches, as Keras reports them; `val_*` are computed on the epoch's
+final weights; `l2_penalty` is the mean L2 term over the same batches, so
+`loss = data_loss + l2_penalty`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-from pipeline.core.task import CLASSIFICATION_TASK
+from pipeline.core.task import CLASSIFICATION_TASK, REGRESSION_TASK
 
-EPOCH_METRICS = CLASSIFICATION_TASK.epoch_metrics  # each task's: core/task.py
-
-# What receives each epoch: epoch (1-based), tower name -> its EPOCH_METRICS for that epoch.
+# What receives each epoch: epoch (1-based), tower name -> its task's epoch metrics.
 EpochSink = Callable[[int, dict[str, dict[str, float]]], None]
 
 
 def classification_epoch_metrics(
     data_loss: float, accuracy: float, l2_penalty: float, val_data_loss: float, val_accuracy: float
 ) -> dict[str, float]:
-    """One tower's epoch as EPOCH_METRICS: cross-entropies, the L2 term and error rates."""
+    """One tower's epoch: cross-entropies, the L2 term and error rates."""
     values = (data_loss + l2_penalty, data_loss, l2_penalty, 1.0 - accuracy)
     values += (val_data_loss, 1.0 - val_accuracy)
-    return dict(zip(EPOCH_METRICS, values, strict=True))
+    return dict(zip(CLASSIFICATION_TASK.epoch_metrics, values, strict=True))
+
+
+def regression_epoch_metrics(
+    data_loss: float,
+    squared_error: float,
+    l2_penalty: float,
+    val_data_loss: float,
+    val_squared_error: float,
+    target_std: float,
+) -> dict[str, float]:
+    """One tower's epoch: the losses on the standardised target (mean squared errors, the L2
+    term), and the RMSEs in the target's units (`target_std`: the training rows' standard
+    deviation, which the standardisation divided by)."""
+    values = (data_loss + l2_penalty, data_loss, l2_penalty, _rmse(squared_error, target_std))
+    values += (val_data_loss, _rmse(val_squared_error, target_std))
+    return dict(zip(REGRESSION_TASK.epoch_metrics, values, strict=True))
+
+
+def _rmse(mean_squared_error: float, target_std: float) -> float:
+    # NaN and infinity pass through (math.sqrt keeps them): they mark a diverged tower.
+    return math.sqrt(mean_squared_error) * target_std

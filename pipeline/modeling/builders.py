@@ -7,6 +7,10 @@ for one model of the sweep, the same whether it trains alone or as a tower (towe
 Keras's layer-name counters reset, the seed set, the network built, L2 attached by cloning
 with the built weights copied. So a model has the same layer names, initial weights and
 dropout seeds in the sweep as in a process of its own.
+
+The task (core/task.py) decides the head: a classifier ends in a softmax over the classes,
+a regression in one linear unit (the standardised prediction). A builder is called with the
+output width as `n_classes`: the number of classes, or 1 for a regression.
 """
 
 from __future__ import annotations
@@ -16,19 +20,36 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 import keras
-import numpy as np
 
 from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.entries import cnn_layer_names, dense_layer_names
 from pipeline.config.schema import BUILDERS_DIR
 from pipeline.core.errors import ConfigError
+from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.modeling.model_checks import (
+    check_classifier,
+    check_regression_head,
+    check_shape,
+)
 from pipeline.modeling.regularize import regularizable_layers, with_l2
 
 Shape = tuple[int, ...]
 
 
-def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activation: str):
-    """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax), no regularizers.
+def output_activation(task: Task) -> str | None:
+    """The head's activation: class probabilities, or the value itself (linear)."""
+    return None if task.is_regression else "softmax"
+
+
+def mlp(
+    input_shape: Shape,
+    n_outputs: int,
+    hidden_units: Sequence[int],
+    activation: str,
+    task: Task = CLASSIFICATION_TASK,
+):
+    """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax, or one linear
+    unit for a regression), no regularizers.
 
     Layer names, creation order and initializers are those of the reference MLP built with
     its rates at creation (tests/support/reference.py), so for flat inputs the initial weights
@@ -37,8 +58,8 @@ def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activat
     inputs = keras.Input(shape=input_shape, name="features")
     # Flatten has no weights and draws no random numbers: image inputs change nothing else.
     x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
-    widths = [*hidden_units, n_classes]
-    activations = [activation] * len(hidden_units) + ["softmax"]
+    widths = [*hidden_units, n_outputs]
+    activations = [activation] * len(hidden_units) + [output_activation(task)]
     for name, width, act in zip(
         dense_layer_names(len(hidden_units)), widths, activations, strict=True
     ):
@@ -48,15 +69,16 @@ def mlp(input_shape: Shape, n_classes: int, hidden_units: Sequence[int], activat
 
 def cnn(
     input_shape: Shape,
-    n_classes: int,
+    n_outputs: int,
     filters: Sequence[int],
     kernel_size: int,
     dense_units: int,
     activation: str,
+    task: Task = CLASSIFICATION_TASK,
 ):
     """A small convnet: per entry of `filters` a Conv2D (`conv_<i>`, same padding) and a 2x2
-    max-pooling (`pool_<i>`), then `flatten`, an optional Dense `dense`, and the softmax
-    `output`. No regularizers."""
+    max-pooling (`pool_<i>`), then `flatten`, an optional Dense `dense`, and the `output`
+    (softmax, or one linear unit for a regression). No regularizers."""
     if len(input_shape) != 3:
         raise ConfigError(
             f"model.builder = 'cnn' needs images (height, width, channels), but the prepared "
@@ -75,7 +97,7 @@ def cnn(
     x = keras.layers.Flatten(name="flatten")(x)
     if dense_units:
         x = keras.layers.Dense(dense_units, activation=activation, name=names[-2])(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name=names[-1])(x)
+    outputs = keras.layers.Dense(n_outputs, activation=output_activation(task), name=names[-1])(x)
     return keras.Model(inputs, outputs)
 
 
@@ -117,21 +139,30 @@ def user_builder(builder: BuilderRef) -> Callable:
     return builder
 
 
-def build_base(builder: BuilderRef, input_shape: Shape, n_classes: int):
-    """The unregularized network for `model.builder`, checked to be a cloneable classifier."""
+def build_base(
+    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task = CLASSIFICATION_TASK
+):
+    """The unregularized network for `model.builder`, checked to be a cloneable model of the
+    task: a classifier over `n_outputs` classes, or a regression's one value per row."""
+    if n_outputs != 1 if task.is_regression else n_outputs < 2:
+        # A caller's mistake, not the user's: e.g. a regression's 0 classes passed as the
+        # width without its task.
+        raise ValueError(f"a {task.name} model cannot have {n_outputs} outputs")
     config = builder.model
     if config.builder == "mlp":
-        model = mlp(input_shape, n_classes, config.hidden_units, config.activation)
+        model = mlp(input_shape, n_outputs, config.hidden_units, config.activation, task)
     elif config.builder == "cnn":
         c = config.cnn
-        model = cnn(input_shape, n_classes, c.filters, c.kernel_size, c.dense_units, c.activation)
+        model = cnn(
+            input_shape, n_outputs, c.filters, c.kernel_size, c.dense_units, c.activation, task
+        )
     else:
         function = user_builder(builder)
         call = (
-            f"{config.builder.rpartition(':')[2]}(input_shape={input_shape}, n_classes={n_classes})"
+            f"{config.builder.rpartition(':')[2]}(input_shape={input_shape}, n_classes={n_outputs})"
         )
         try:
-            model = function(input_shape, n_classes)
+            model = function(input_shape, n_outputs)
         except ConfigError:
             raise
         except Exception as exc:  # any error in the builder is reported
@@ -140,7 +171,16 @@ def build_base(builder: BuilderRef, input_shape: Shape, n_classes: int):
                 f"{_first_line(exc)}; fix the builder"
             ) from None
         _check_user_model(model, config.builder, call, input_shape)
-    _check_classifier(model, config.builder, input_shape, n_classes)
+    check_shape(model, config.builder, input_shape)
+    if task.is_regression:
+        check_regression_head(model, config.builder, input_shape)
+    else:
+        check_classifier(model, config.builder, input_shape, n_outputs)
+    if not regularizable_layers(model):
+        raise ConfigError(
+            f"model.builder = {config.builder!r}: the model has no layer that takes L2 (Dense, "
+            f"Conv, SeparableConv, DepthwiseConv, Embedding); there is nothing to regularize"
+        )
     return model
 
 
@@ -163,61 +203,33 @@ def _check_user_model(model: object, spec: str, call: str, input_shape: Shape) -
         model.build((None, *input_shape))
 
 
-def _check_classifier(model: keras.Model, spec: str, input_shape: Shape, n_classes: int) -> None:
-    where = f"model.builder = {spec!r}"
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ConfigError(
-            f"{where}: the model has {len(model.inputs)} inputs and {len(model.outputs)} "
-            f"outputs; the lab trains models with one input and one output"
-        )
-    given = tuple(model.inputs[0].shape[1:])
-    if given != tuple(input_shape):
-        raise ConfigError(
-            f"{where}: the model takes inputs of shape {given}, the prepared data has "
-            f"{tuple(input_shape)}; build keras.Input(shape=input_shape)"
-        )
-    if tuple(model.outputs[0].shape[1:]) != (n_classes,):
-        raise ConfigError(
-            f"{where}: the model's output has shape {tuple(model.outputs[0].shape[1:])}, the "
-            f"data has {n_classes} classes; end with Dense(n_classes, activation='softmax')"
-        )
-    probe = keras.ops.convert_to_numpy(model(np.zeros((2, *input_shape), np.float32)))
-    if not (np.all(probe >= 0) and np.allclose(probe.sum(axis=1), 1.0, atol=1e-3)):
-        raise ConfigError(
-            f"{where}: the model's outputs are not probabilities (the lab's loss expects a "
-            f"softmax); end with Dense(n_classes, activation='softmax')"
-        )
-    if not regularizable_layers(model):
-        raise ConfigError(
-            f"{where}: the model has no layer that takes L2 (Dense, Conv, SeparableConv, "
-            f"DepthwiseConv, Embedding); there is nothing to regularize"
-        )
-
-
-def regularizable_names(builder: BuilderRef, input_shape: Shape, n_classes: int):
+def regularizable_names(
+    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task = CLASSIFICATION_TASK
+):
     """The names of the layers that take a rate, in order, as every tower's model has them."""
     _reset_layer_names()
-    return [
-        layer.name for layer in regularizable_layers(build_base(builder, input_shape, n_classes))
-    ]
+    base = build_base(builder, input_shape, n_outputs, task)
+    return [layer.name for layer in regularizable_layers(base)]
 
 
 def build_tower(
     builder: BuilderRef,
     input_shape: Shape,
-    n_classes: int,
+    n_outputs: int,
     rates: Mapping[str, float],
     *,
     seed: int,
     name: str,
+    task: Task = CLASSIFICATION_TASK,
 ) -> keras.Model:
-    """One model of the sweep, initialised as a process that trains it alone initialises it."""
+    """One model of the sweep, initialised as a process that trains it alone initialises it;
+    `n_outputs`: the classes, or 1 for a regression."""
     # Layers a builder leaves unnamed are numbered by a process-wide counter (dense,
     # dense_1, ...); reset, they get the names they get in a fresh process, so rates given
     # by name reach the same layers in every tower.
     _reset_layer_names()
     keras.utils.set_random_seed(seed)
-    base = build_base(builder, input_shape, n_classes)
+    base = build_base(builder, input_shape, n_outputs, task)
     # The clone's own initializers and dropout seeds are drawn from the seed's stream too,
     # after the base's: the same draws in the sweep and alone. Its weights are the base's.
     model = with_l2(base, rates)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from pipeline.modeling.objective import CLASSIFIER, Objective
+
 
 @dataclass(frozen=True)
 class Tower:
@@ -20,12 +22,13 @@ class Tower:
     weight_decay: float
 
 
-FIGURES = ("data_loss", "accuracy", "l2_penalty")
+# The middle figure: accuracy (classification) or squared error (regression).
+FIGURES = ("data_loss", "accuracy|squared_error", "l2_penalty")
 
 
 class PerTowerMeans(keras.metrics.Metric):
-    """Per tower, the epoch's running means of cross-entropy, accuracy and the L2 term, as
-    one [towers, figures] tensor.
+    """Per tower, the epoch's running means of the data loss, accuracy or squared error, and
+    the L2 term, as one [towers, figures] tensor.
 
     The same sums as Keras's `Mean` metrics of a model trained alone (per-sample values
     summed, the penalty weighted by batch size), in one variable: three metric objects per
@@ -58,16 +61,25 @@ class FusedGraph(keras.Model):
     The loss is built here rather than by `compile(loss=[...])`: Keras gives each output its
     own loss object and `Mean` tracker, whose variables are created while the first step is
     traced, which makes TensorFlow trace the whole fused step a second time (measured: half
-    of the first epoch). The sum below has the terms Keras sums for a model alone (its
-    cross-entropy through the same loss object, then each regularization term), so each
-    tower's gradient is the one it has alone, bit for bit.
+    of the first epoch). The sum below has the terms Keras sums for a model alone (its data
+    loss, cross-entropy or mean squared error, through the same kind of loss object, then
+    each regularization term), so each tower's gradient is the one it has alone, bit for bit.
     """
 
-    def __init__(self, inputs, outputs, towers: Sequence[keras.Model], **kwargs):
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        towers: Sequence[keras.Model],
+        objective: Objective = CLASSIFIER,
+        **kwargs,
+    ):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.tower_models = list(towers)
         self.tower_means = PerTowerMeans(len(towers))
-        self.cross_entropy = keras.losses.SparseCategoricalCrossentropy()
+        self.objective = objective
+        # The task's loss object in place of the compiled one (cross-entropy or MSE).
+        self.data_loss = objective.loss()
 
     @property
     def metrics(self):
@@ -78,26 +90,28 @@ class FusedGraph(keras.Model):
         y, y_pred = tf.nest.flatten(y), tf.nest.flatten(y_pred)
         batch = tf.cast(tf.shape(y[0])[0], "float32")
         terms, sums = [], []
-        for tower, labels, probabilities in zip(self.tower_models, y, y_pred, strict=True):
+        for tower, labels, outputs in zip(self.tower_models, y, y_pred, strict=True):
             # Keras's terms for this model alone (Trainer.compute_loss): the compiled loss,
             # then each regularization loss summed on its own.
-            terms.append(self.cross_entropy(labels, probabilities))
+            terms.append(self.data_loss(labels, outputs))
             penalties = [keras.ops.sum(loss) for loss in tower.losses]
             terms.extend(penalties)
-            cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-            correct = keras.metrics.sparse_categorical_accuracy(labels, probabilities)
+            data_loss, figure = self.objective.row_figures(labels, outputs)
             # As summed before the loss was built here: history.csv's bytes stay the same.
             penalty = tf.add_n(tower.losses) if tower.losses else tf.constant(0.0)
             sums.append(
-                tf.stack([tf.reduce_sum(cross_entropy), tf.reduce_sum(correct), penalty * batch])
+                tf.stack([tf.reduce_sum(data_loss), tf.reduce_sum(figure), penalty * batch])
             )
         self.tower_means.update_state(tf.stack(sums), batch)
         return keras.ops.sum(terms)
 
 
-def tower_graph(towers: Sequence[Tower], input_shape: tuple[int, ...]) -> FusedGraph:
+def tower_graph(
+    towers: Sequence[Tower], input_shape: tuple[int, ...], objective: Objective = CLASSIFIER
+) -> FusedGraph:
     """The towers side by side: one input per distinct seed, one output per tower."""
     seeds = list(dict.fromkeys(t.seed for t in towers))
     inputs = {seed: keras.Input(shape=input_shape, name=f"features_seed{seed}") for seed in seeds}
     outputs = [t.model(inputs[t.seed]) for t in towers]
-    return FusedGraph([inputs[s] for s in seeds], outputs, [t.model for t in towers], name="towers")
+    models = [t.model for t in towers]
+    return FusedGraph([inputs[s] for s in seeds], outputs, models, objective, name="towers")

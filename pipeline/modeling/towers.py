@@ -1,7 +1,8 @@
 """Many models trained at once: each is a tower of one Keras graph, and one `fit` trains all.
 
 Why this is exactly each model's own training: the fused loss is the sum of the towers'
-losses (cross-entropy plus each tower's own L2 terms). A tower's weights reach the sum only
+losses (the task's data loss, cross-entropy or mean squared error, plus each tower's own L2
+terms). A tower's weights reach the sum only
 through its own loss, so their gradient is that loss's gradient, bit for bit (the sum passes
 a gradient of exactly 1 to each term). Adam and AdamW update each weight from its own
 gradient alone, so one optimizer over all towers makes each tower's update its own. Towers of
@@ -25,9 +26,10 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.config.schema import TrainConfig
-from pipeline.core.epoch_metrics import EpochSink, classification_epoch_metrics
+from pipeline.core.epoch_metrics import EpochSink
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.graph import FusedGraph, Tower, tower_graph
+from pipeline.modeling.objective import CLASSIFIER, Objective
 from pipeline.modeling.optimizer import PerTowerAdamW, decayed_kernels
 
 
@@ -72,24 +74,22 @@ def fused_dataset(towers: Sequence[Tower], train: Split, batch_size: int) -> tf.
 def validation_figures(
     graph: FusedGraph, n_inputs: int, val: Split
 ) -> Callable[[], list[tuple[float, float]]]:
-    """Per tower, the mean cross-entropy and accuracy of the current weights on `val`, in one
-    forward pass."""
+    """Per tower, the mean data loss and accuracy (or squared error) of the current weights
+    on `val`, in one forward pass."""
     features = tf.constant(val.features)
     labels = tf.constant(val.labels)
+    objective = graph.objective
 
     @tf.function
     def compute():
         outputs = tf.nest.flatten(graph([features] * n_inputs, training=False))
         return [
-            (
-                tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, p)),
-                tf.reduce_mean(keras.metrics.sparse_categorical_accuracy(labels, p)),
-            )
+            tuple(tf.reduce_mean(rows) for rows in objective.row_figures(labels, p))
             for p in outputs
         ]
 
     def figures() -> list[tuple[float, float]]:
-        return [(float(loss), float(accuracy)) for loss, accuracy in compute()]
+        return [(float(loss), float(figure)) for loss, figure in compute()]
 
     return figures
 
@@ -113,11 +113,12 @@ class _EpochCollector(keras.callbacks.Callback):
         logs = logs or {}
         per_tower = {}
         means = np.asarray(logs["tower_means"], dtype=np.float64)
+        objective = self.model.objective
         for i, (name, val) in enumerate(zip(self.names, self._validate(), strict=True)):
             if name in self.outcome.diverged_at_epoch:
                 continue
-            data_loss, accuracy, penalty = (float(v) for v in means[i])
-            metrics = classification_epoch_metrics(data_loss, accuracy, penalty, *val)
+            data_loss, figure, penalty = (float(v) for v in means[i])
+            metrics = objective.epoch_metrics(data_loss, figure, penalty, *val)
             if not all(math.isfinite(v) for v in metrics.values()):
                 self.outcome.diverged_at_epoch[name] = epoch + 1
                 continue
@@ -133,9 +134,10 @@ def fit_towers(
     settings: TrainConfig,
     *,
     sinks: Sequence[EpochSink],
+    objective: Objective = CLASSIFIER,
 ) -> FitOutcome:
     """Train every tower's model in place, all in one `fit`, with `train:`'s learning rate,
-    batch size and epochs.
+    batch size and epochs, on the task's loss (`objective`).
 
     A tower whose loss turns NaN or infinite is noted at the end of that epoch and no longer
     reported; the others train on unaffected (no weight of theirs depends on it).
@@ -143,7 +145,7 @@ def fit_towers(
     names = [t.model.name for t in towers]
     if len(set(names)) != len(names):
         raise ValueError(f"tower models need distinct names, got {names}")
-    graph = tower_graph(towers, tuple(train.features.shape[1:]))
+    graph = tower_graph(towers, tuple(train.features.shape[1:]), objective)
     n_inputs = len(graph.inputs)
     decays = [(v, t.weight_decay) for t in towers for v in decayed_kernels(t.model)]
     steps_per_epoch = math.ceil(len(train.labels) / settings.batch_size)

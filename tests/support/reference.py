@@ -2,7 +2,9 @@
 checked against, and helpers no production path calls.
 
 `train_alone`: one model trained by itself, with Keras's own Adam or AdamW, compiled loss and
-metrics, as a process training only that model would. Every tower of the fused sweep equals
+metrics, as a process training only that model would: a classifier on
+`SparseCategoricalCrossentropy`, a regression on `MeanSquaredError` against the standardised
+target (labels (rows,) float32, outputs (rows, 1)). Every tower of the fused sweep equals
 it bit for bit (test_towers.py, test_own_towers.py, test_compute.py, test_refit_training.py);
 the benchmark (benchmarks/tasks.py) times it as the baseline. `build_mlp`: the MLP built
 layer by layer with each rate given to the constructor, the reference the `mlp` builder's
@@ -22,12 +24,17 @@ import tensorflow as tf
 
 from pipeline.config.entries import dense_layer_names
 from pipeline.config.schema import TrainConfig
-from pipeline.core.epoch_metrics import EPOCH_METRICS, EpochSink
+from pipeline.core.epoch_metrics import (
+    EpochSink,
+    classification_epoch_metrics,
+    regression_epoch_metrics,
+)
 from pipeline.core.errors import LabError
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.towers import FitOutcome, Tower, fit_towers, training_dataset
 
-# epoch (1-based), the model's EPOCH_METRICS for that epoch
+# epoch (1-based), the model's task's epoch metrics for that epoch
 ModelEpochSink = Callable[[int, dict[str, float]], None]
 
 
@@ -44,16 +51,22 @@ def optimizer(learning_rate: float, weight_decay: float) -> keras.optimizers.Opt
     return adamw
 
 
-def validation_figures(model: keras.Model, val: Split) -> Callable[[], tuple[float, float]]:
-    """(mean cross-entropy, accuracy) of `model`'s current weights on `val`: Keras's own
-    validation figures in `fit`, from one traced forward pass."""
+def validation_figures(
+    model: keras.Model, val: Split, task: Task = CLASSIFICATION_TASK
+) -> Callable[[], tuple[float, float]]:
+    """(mean cross-entropy, accuracy), or for a regression (mean squared error, the same), of
+    `model`'s current weights on `val`: Keras's own validation figures in `fit`, from one
+    traced forward pass."""
     features, labels = tf.constant(val.features), tf.constant(val.labels)
 
     @tf.function
     def compute():
-        probabilities = model(features, training=False)
-        cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-        correct = keras.metrics.sparse_categorical_accuracy(labels, probabilities)
+        outputs = model(features, training=False)
+        if task.is_regression:
+            squared_error = tf.reduce_mean(keras.losses.mean_squared_error(labels, outputs))
+            return squared_error, squared_error
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(labels, outputs)
+        correct = keras.metrics.sparse_categorical_accuracy(labels, outputs)
         return tf.reduce_mean(cross_entropy), tf.reduce_mean(correct)
 
     def figures() -> tuple[float, float]:
@@ -64,23 +77,41 @@ def validation_figures(model: keras.Model, val: Split) -> Callable[[], tuple[flo
 
 
 class EpochReporter(keras.callbacks.Callback):
-    """Each epoch's Keras logs and validation figures as EPOCH_METRICS, to the sinks; stops
-    at once if the loss diverges."""
+    """Each epoch's Keras logs and validation figures as the task's epoch metrics, to the
+    sinks; stops at once if the loss diverges."""
 
-    def __init__(self, entry: str, sinks: Sequence[ModelEpochSink], val: Split):
+    def __init__(
+        self,
+        entry: str,
+        sinks: Sequence[ModelEpochSink],
+        val: Split,
+        task: Task = CLASSIFICATION_TASK,
+        target_std: float = 1.0,
+    ):
         super().__init__()
         self.entry, self.sinks, self.val = entry, list(sinks), val
+        self.task, self.target_std = task, target_std
         self._validate = None
 
     def on_train_begin(self, logs=None):
-        self._validate = validation_figures(self.model, self.val)
+        self._validate = validation_figures(self.model, self.val, self.task)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
-        val_loss, val_accuracy = self._validate()
-        values = (logs["loss"], logs["data_loss"], logs["loss"] - logs["data_loss"])
-        values += (1.0 - logs["accuracy"], val_loss, 1.0 - val_accuracy)
-        metrics = dict(zip(EPOCH_METRICS, values, strict=True))
+        val_loss, val_figure = self._validate()
+        # Keras's loss is the data loss plus the L2 term: the penalty is their difference.
+        penalty = logs["loss"] - logs["data_loss"]
+        if self.task.is_regression:
+            # RMSE: the square root of Keras's MeanSquaredError metric, in the target's units.
+            metrics = regression_epoch_metrics(
+                logs["data_loss"], logs["data_loss"], penalty, val_loss, val_figure,
+                self.target_std,
+            )  # fmt: skip
+        else:
+            metrics = classification_epoch_metrics(
+                logs["data_loss"], logs["accuracy"], penalty, val_loss, val_figure
+            )
+        metrics["loss"] = logs["loss"]  # Keras's own sum, as the reference reports it
         if not math.isfinite(metrics["loss"]):
             raise TrainingDiverged(
                 f"entry {self.entry!r}: loss became {metrics['loss']} at epoch {epoch + 1}; "
@@ -100,24 +131,34 @@ def train_alone(
     entry: str = "alone",
     weight_decay: float = 0.0,
     sinks: Sequence[ModelEpochSink] = (),
+    task: Task = CLASSIFICATION_TASK,
+    target_std: float = 1.0,
 ) -> float:
-    """Train `model` in place by itself; returns the wall time of `fit` in seconds."""
+    """Train `model` in place by itself; returns the wall time of `fit` in seconds.
+    `target_std`: a regression's training-row standard deviation (its RMSE in units)."""
     steps_per_epoch = math.ceil(len(train.labels) / settings.batch_size)
-    model.compile(
-        optimizer=optimizer(settings.learning_rate, weight_decay),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[
+    if task.is_regression:
+        # The same mean squared error as the loss, but without the L2 term.
+        loss, metrics = keras.losses.MeanSquaredError(), [
+            keras.metrics.MeanSquaredError(name="data_loss")
+        ]
+    else:
+        loss, metrics = keras.losses.SparseCategoricalCrossentropy(), [
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             # The same cross-entropy as the loss but without the L2 term.
             keras.metrics.SparseCategoricalCrossentropy(name="data_loss"),
-        ],
+        ]
+    model.compile(
+        optimizer=optimizer(settings.learning_rate, weight_decay),
+        loss=loss,
+        metrics=metrics,
         steps_per_execution=steps_per_epoch,
     )
     started = time.perf_counter()
     model.fit(
         training_dataset(train, settings.batch_size, seed),
         epochs=settings.epochs,
-        callbacks=[EpochReporter(entry, sinks, val)],
+        callbacks=[EpochReporter(entry, sinks, val, task, target_std)],
         shuffle=False,  # the dataset shuffles itself, with a seed
         verbose=0,
     )
@@ -154,10 +195,12 @@ def build_mlp(
     activation: str,
     layer_rates: Sequence[float],
     name: str = "mlp",
+    output_activation: str | None = "softmax",
 ) -> keras.Model:
-    """An MLP `n_features -> hidden_units... -> n_classes` (softmax), one L2 rate per Dense
-    layer given to its constructor (a rate of 0 attaches none). A regularizer assigned to an
-    already built layer is silently ignored (tensorflow/tensorflow#33635)."""
+    """An MLP `n_features -> hidden_units... -> n_classes` (softmax; a regression's: one
+    unit, `output_activation=None`), one L2 rate per Dense layer given to its constructor (a
+    rate of 0 attaches none). A regularizer assigned to an already built layer is silently
+    ignored (tensorflow/tensorflow#33635)."""
     layer_names = dense_layer_names(len(hidden_units))
     if len(layer_rates) != len(layer_names):
         raise ValueError(
@@ -165,7 +208,7 @@ def build_mlp(
         )
     x = inputs = keras.Input(shape=(n_features,), name="features")
     widths = [*hidden_units, n_classes]
-    activations = [activation] * len(hidden_units) + ["softmax"]
+    activations = [activation] * len(hidden_units) + [output_activation]
     for layer_name, width, act, rate in zip(
         layer_names, widths, activations, layer_rates, strict=True
     ):

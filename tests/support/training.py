@@ -6,6 +6,7 @@ fixture, so TensorFlow starts once, set up by `init_tensorflow`."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,61 @@ def max_difference(a: dict, b: dict) -> float:
     return max(
         float(np.max(np.abs(x - y))) for name in a for x, y in zip(a[name], b[name], strict=True)
     )
+
+
+# --- a tiny regression: float targets, standardised as prepare standardises them ----------
+
+REGRESSION_ROWS = {"train": 120, "val": 40, "test": 40}
+
+
+def regression_splits(seed: int = 0, n_features: int = 8) -> tuple[dict, float]:
+    """Splits of y = x·w + noise with the target standardised by the training rows' mean and
+    population std (float32 labels (rows,), as `prepared.read_split` returns them); and that
+    std, which turns a standardised RMSE into the target's units."""
+    from pipeline.datasets.prepared import Split
+
+    rng = np.random.default_rng(seed)
+    n_rows = sum(REGRESSION_ROWS.values())
+    features = rng.normal(size=(n_rows, n_features)).astype(np.float32)
+    target = 50.0 + 12.0 * (features @ rng.normal(size=n_features)) + rng.normal(0, 4, n_rows)
+    bounds = np.cumsum([0, *REGRESSION_ROWS.values()])
+    pairs = zip(REGRESSION_ROWS, itertools.pairwise(bounds), strict=True)
+    rows = {name: slice(int(a), int(b)) for name, (a, b) in pairs}
+    mean, std = target[rows["train"]].mean(), target[rows["train"]].std(ddof=0)
+    splits = {
+        name: Split(features[r], ((target[r] - mean) / std).astype(np.float32))
+        for name, r in rows.items()
+    }
+    return splits, float(std)
+
+
+def write_regression_prepared(folder: Path, seed: int = 0) -> Path:
+    """`regression_splits` as a prepared folder (splits, the CV pool of training and
+    validation rows, meta.json with the task and the target's statistics), as the train and
+    refit stages read one."""
+    from pipeline.core import contracts
+    from pipeline.datasets import folds, prepared
+
+    splits, std = regression_splits(seed)
+    folder.mkdir(parents=True)
+    prepared.write_splits(folder, splits, np.zeros(REGRESSION_ROWS["train"], dtype=bool))
+    pooled = [splits["train"], splits["val"]]
+    folds.write_cv_pool(
+        folder,
+        prepared.Split(np.concatenate([s.features for s in pooled]),
+                       np.concatenate([s.labels for s in pooled])),
+    )  # fmt: skip
+    n_features = splits["train"].features.shape[1]
+    meta = contracts.PreparedMeta(
+        source="csv",
+        class_names=(),
+        n_features=n_features,
+        rows=dict(REGRESSION_ROWS),
+        train_labels_flipped=0,
+        input_shape=(n_features,),
+        task="regression",
+        target_mean=50.0,
+        target_std=std,
+    )
+    contracts.write_meta(folder, meta)
+    return folder
