@@ -142,12 +142,10 @@ def check_training(config: LabConfig, params: Path, meta: PreparedMeta, cv_label
         check_memory(config, meta.n_features, meta.n_outputs)
     else:
         builder = BuilderRef.of_params(config.model, params)
-        check_builder(config, builder, meta.input_shape, meta.n_outputs)
+        check_builder(config, builder, meta)
 
 
-def check_builder(
-    config: LabConfig, builder: BuilderRef, input_shape: tuple[int, ...], n_outputs: int
-):
+def check_builder(config: LabConfig, builder: BuilderRef, meta: PreparedMeta):
     """Build a model other than the MLP once (the MLP's layers are known without Keras), so
     that a failing builder, a subclassed model or a rate pattern that matches no layer is
     refused here, before DVC deletes `train`'s outputs to run it. Costs the Keras import
@@ -155,9 +153,11 @@ def check_builder(
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
+    from pipeline.core.task import task_named
     from pipeline.modeling import regularizable_names
 
-    resolve_towers(config, regularizable_names(builder, input_shape, n_outputs))
+    task = task_named(meta.task)
+    resolve_towers(config, regularizable_names(builder, meta.input_shape, meta.n_outputs, task))
 
 
 def nested_pool(
