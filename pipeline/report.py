@@ -152,26 +152,6 @@ def write_outputs(out_dir: Path, sweep: pd.DataFrame, pages: dict[str, str], dat
         figure.savefig(plots_dir / f"{name}.png", dpi=110, metadata={"Software": None})
 
 
-def summary(
-    sweep, decision, analysis, note, task: Task = CLASSIFICATION_TASK
-) -> contracts.DecisionSummary:
-    """reports/decision.json: the decision in the report's words, for record and people."""
-    said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note, "task": task.name}
-    if analysis.bracket is not None:
-        said["next_commands"] = analysis.bracket.commands
-    if decision is None:
-        return contracts.DecisionSummary(**said)
-    return contracts.DecisionSummary(
-        **said,
-        chosen_entry=decision.chosen.name,
-        rule=decision.choice.rule,
-        figure=decision.figure,
-        test_figure=decision.test_figure,
-        indistinguishable=tuple(decision.tied),
-        verdict=decision_words.verdict(decision),
-    )
-
-
 def report(
     params: Path, metrics_dir: Path, details_dir: Path, models_dir: Path, prepared_dir: Path,
     out_dir: Path, refit_dir: Path,
@@ -230,7 +210,7 @@ def report(
     test_baselines = dict(zip(sweep["entry"], sweep[baseline[3]], strict=True))
     figures |= choosing_figures.figures(analysis, reference_figure, test_baselines, task)
     note = data_note.training_data_note(meta, config.data)
-    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
+    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"], task)
     pages = {
         "sweep.md": data_note.with_note(
             sweep_markdown(config, sweep, by_name, decision, task), note
@@ -244,7 +224,7 @@ def report(
         ),
     }
     write_outputs(out_dir, sweep, pages, data, figures)
-    said = summary(sweep, decision, analysis, note, task)
+    said = decision_words.summary(sweep, decision, analysis, note, task)
     contracts.write_json(out_dir / contracts.BEST_FILE, best_figures(sweep, decision, task))
     contracts.write_summary(out_dir, said)
 

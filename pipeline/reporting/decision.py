@@ -14,6 +14,8 @@ import math
 from pipeline.choosing import Decision
 from pipeline.choosing.decision import Comparison
 from pipeline.choosing.statistics import error_interval
+from pipeline.core import contracts
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 from pipeline.reporting.markdown import table
 
 # How the pages name the figure a decision ranks on (Decision.figure).
@@ -266,3 +268,23 @@ def numbers(decision: Decision) -> dict[str, float | int]:
         "answer_ci_high": high,
     }
     return found | ({"p_vs_rate_0": against.p_adjusted} if against is not None else {})
+
+
+def summary(
+    sweep, decision: Decision | None, analysis, note: str | None, task: Task = CLASSIFICATION_TASK
+) -> contracts.DecisionSummary:
+    """reports/decision.json: the decision in the report's words, for record and people."""
+    said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note, "task": task.name}
+    if analysis.bracket is not None:
+        said["next_commands"] = analysis.bracket.commands
+    if decision is None:
+        return contracts.DecisionSummary(**said)
+    return contracts.DecisionSummary(
+        **said,
+        chosen_entry=decision.chosen.name,
+        rule=decision.choice.rule,
+        figure=decision.figure,
+        test_figure=decision.test_figure,
+        indistinguishable=tuple(decision.tied),
+        verdict=verdict(decision),
+    )

@@ -205,20 +205,39 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def rate_converter(rates: dict[str, float], batch_size: int, train_rows: int) -> str:
-    """Markdown: each single-rate entry's Keras rate in the other conventions."""
+def rate_converter(
+    rates: dict[str, float], batch_size: int, train_rows: int, task: Task = CLASSIFICATION_TASK
+) -> str:
+    """Markdown: each single-rate entry's Keras rate in the other conventions. A regression's
+    conventions halve the squared error (scikit-learn's MLPRegressor, the textbook's ridge
+    cost), which doubles the rate that matches c against Keras's plain mean squared error."""
+    # Keras minimises loss + c·Σw²; each convention's penalty over its loss, made comparable.
+    halved = 2 if task.is_regression else 1
     header = ["entry", "Keras rate c", "sklearn alpha", "textbook λ", "SGD weight decay"]
     rows = [
-        [entry, f"{c:g}", f"{2 * batch_size * c:g}", f"{2 * train_rows * c:g}", f"{2 * c:g}"]
+        [entry, f"{c:g}", f"{2 * batch_size * c / halved:g}", f"{2 * train_rows * c / halved:g}",
+         f"{2 * c:g}"]
         for entry, c in sorted(rates.items(), key=lambda item: (item[1], item[0]))
-    ]
+    ]  # fmt: skip
+    if task.is_regression:
+        conventions = (
+            "Keras adds c·Σw² to the mean squared error of each batch (here of the standardised "
+            "target). scikit-learn's MLPRegressor minimises half the squared error plus "
+            "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
+            f"c = alpha / batch size (batch size {batch_size}). The textbook ridge cost "
+            f"(1/2m)·Σ(error²) + λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/m."
+        )
+    else:
+        conventions = (
+            "Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds "
+            "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
+            f"c = alpha / (2·batch size) (batch size {batch_size}). The textbook penalty "
+            f"λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/(2m)."
+        )
     lines = [
         "## The same rates in other conventions",
         "",
-        "Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds "
-        "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
-        f"c = alpha / (2·batch size) (batch size {batch_size}). The textbook penalty "
-        f"λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/(2m). Under plain SGD "
+        f"{conventions} Under plain SGD "
         "an L2 rate c is the same update as decoupled weight decay 2c (the penalty's gradient "
         "is 2c·w); under Adam it is not, because Adam rescales the penalty's gradient per "
         "weight while AdamW's decay is not rescaled.",
