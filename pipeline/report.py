@@ -172,10 +172,12 @@ def report(
     cv = bool(config.choose.folds)
     # The figure the rate axes and the layer grid show: mean CV error with folds (regression:
     # the root of the mean CV MSE, as choosing.points places it).
-    reference_figure = float(
-        sweep[baseline[4]].iloc[0] ** (0.5 if task.is_regression else 1)
-        if cv
-        else reference[baseline[2]]
+    reference_figure = (
+        float(reference[baseline[2]])
+        if not cv
+        else float(sweep[baseline[4]].iloc[0]) ** (0.5 if task.is_regression else 1)
+        if baseline[4] in sweep.columns
+        else None  # evaluate gave this baseline no CV figure: no reference line
     )
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])

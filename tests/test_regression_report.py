@@ -168,3 +168,28 @@ def test_the_data_note_of_a_regression_says_how_the_target_was_scaled(tmp_path: 
                                         "rows_read": 343})  # fmt: skip
     both = data_note.training_data_note(dropped, config.data)
     assert both.startswith("Data changed: 3 of 343 rows dropped") and note in both
+
+
+def test_folds_and_seeds_rank_on_the_mean_cv_mse_and_answer_with_the_refits_rmse(tmp_path):
+    lab = make_lab(tmp_path / "lab", folds=2, seeds=(43,))
+    root = lab.root
+    report.report(
+        root / "params.yaml", root / "metrics", root / "evaluation", root / "models",
+        root / "data/prepared", root / "reports", root / "refit",
+    )  # fmt: skip
+    sweep = pd.read_csv(root / "reports/sweep.csv")
+    assert list(sweep["cv_mse_mean"]) == sorted(sweep["cv_mse_mean"])
+    assert "val_mse_se" not in sweep.columns  # with folds the SE is the folds' (cv_mse_se)
+    sweep_md = (root / "reports/sweep.md").read_text()
+    assert "Ranked on mean cross-validation MSE (" in sweep_md
+    assert " Mean over 2 seeds: val RMSE " in sweep_md
+    choosing_md = (root / "reports/choosing.md").read_text()
+    assert "mean CV MSE " in choosing_md and "**Refit** on all 260 training and validation" \
+        " rows: test RMSE " in choosing_md
+    assert not [w for w in CLASSIFICATION_WORDS if w in choosing_md + sweep_md]
+    rates = pd.read_csv(root / "reports/plots/error_vs_rate.csv")
+    cv = rates[rates["series"] == "val"]
+    assert cv["error_std"].notna().all()  # the spread over seeds
+    best = read_json(root / "reports/best.json")
+    chosen = contracts.read_decision(root / "refit")
+    assert best["answer"] == contracts.rounded(chosen["refit"]["test_value"])

@@ -121,7 +121,9 @@ def _rank_key(table: pd.DataFrame, task: Task) -> tuple[str, str]:
     """(the entries' column `rank` sorts on first, or one in the same order, the baseline's
     column of that figure)."""
     columns = baseline_columns(task)
-    if task.cv_mean in table.columns:
+    # Without the baseline's own CV figure (evaluate gives it with folds) it is placed by
+    # validation.
+    if task.cv_mean in table.columns and columns[4] in table.columns:
         return task.cv_mean, columns[4]
     # Regression ranks on MSE; RMSE is its square root, in the same order, and the baseline
     # has RMSE.
@@ -195,7 +197,7 @@ def baseline_paragraph(
             f"({reference[label]:.4g}) gives validation {word} {reference[val]:.4g} "
             f"(MSE {reference[val] ** 2:.4g}) and test {word} {reference[test]:.4g}"
         )
-        if cv:
+        if cv and cv_column in sweep.columns:
             text += f", mean CV {choice_word(task)} {sweep[cv_column].iloc[0]:.4g}"
     else:
         text = (
