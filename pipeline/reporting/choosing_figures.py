@@ -68,9 +68,8 @@ def layer_heatmap_figure(
             "above the scale" if baseline > high else "below the scale")  # fmt: skip
         if low <= baseline <= high:  # where a cell's colour would mean "learned nothing"
             bar.ax.axhline(baseline, color="red", lw=2)
-        ax.set_title(f"{ax.get_title()}\n({baseline_series(task)}: {baseline:.3g}, {where})"
-                     if task.is_regression else
-                     f"{ax.get_title()}\n({baseline_series(task)}: {baseline:.3f}, {where})",
+        shown = f"{baseline:.4g}" if task.is_regression else f"{baseline:.3f}"
+        ax.set_title(f"{ax.get_title()}\n({baseline_series(task)}: {shown}, {where})",
                      fontsize="medium")  # fmt: skip
     return fig
 
