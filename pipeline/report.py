@@ -170,15 +170,6 @@ def report(
     baseline = trivial.baseline_columns(task)
     reference = trivial.reference_baseline(sweep, by_name, task)
     cv = bool(config.choose.folds)
-    # The figure the rate axes and the layer grid show: mean CV error with folds (regression:
-    # the root of the mean CV MSE, as choosing.points places it).
-    reference_figure = (
-        float(reference[baseline[2]])
-        if not cv
-        else float(sweep[baseline[4]].iloc[0]) ** (0.5 if task.is_regression else 1)
-        if baseline[4] in sweep.columns
-        else None  # evaluate gave this baseline no CV figure: no reference line
-    )
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
@@ -210,7 +201,8 @@ def report(
     )
     data |= choosing_page.plot_data(analysis)
     test_baselines = dict(zip(sweep["entry"], sweep[baseline[3]], strict=True))
-    figures |= choosing_figures.figures(analysis, reference_figure, test_baselines, task)
+    on_axes = trivial.on_the_axes(sweep, reference, cv, task)
+    figures |= choosing_figures.figures(analysis, on_axes, test_baselines, task)
     note = data_note.training_data_note(meta, config.data)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"], task)
     pages = {

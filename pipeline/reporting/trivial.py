@@ -185,6 +185,20 @@ def reference_baseline(
     return (own if len(own) else sweep).iloc[0][list(baseline_columns(task)[:4])]
 
 
+def on_the_axes(
+    sweep: pd.DataFrame, reference: pd.Series, cv: bool, task: Task = CLASSIFICATION_TASK
+) -> float | None:
+    """The baseline on the figure the rate axes and the layer grid show: its validation
+    figure, with folds its mean CV error (regression: the root of its mean CV MSE, as
+    choosing.points places the entries); None when evaluate gave it no CV figure."""
+    columns = baseline_columns(task)
+    if not cv:
+        return float(reference[columns[2]])
+    if columns[4] not in sweep.columns:
+        return None
+    return float(sweep[columns[4]].iloc[0]) ** (0.5 if task.is_regression else 1)
+
+
 def baseline_paragraph(
     sweep: pd.DataFrame, reference: pd.Series, cv: bool, task: Task = CLASSIFICATION_TASK
 ) -> str:
