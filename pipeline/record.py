@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
+from pipeline.core.task import task_named
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def read_results(models_dir: Path, metrics_dir: Path, details_dir: Path, reports
         entries=tuple(ranked),
         artifacts=tuple(artifacts),
         digest=files_digest(read),
+        task=task_named(said.task),
     )
 
 
@@ -121,7 +123,9 @@ def record(models_dir: Path, metrics_dir: Path, details_dir: Path, reports_dir: 
         "the sweep in MLflow, best on validation first (with `mlflow ui` running): %s",
         views.absolute(table, uri),
     )
-    log.info("its chart of validation error vs L2 rate: %s", views.absolute(chart, uri))
+    log.info(
+        "its chart of %s vs L2 rate: %s", views.figure_words(found.task), views.absolute(chart, uri)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

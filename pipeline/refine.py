@@ -10,7 +10,8 @@ longer be told apart from its neighbours (the Decision table: the judge's paired
 adjusted over all its comparisons, choosing/judge.py): a finer bracket would only fit noise.
 A round adds only the sides of the bracket whose neighbour the best rate is told apart from.
 
-Choices are made on validation error only, as in the report. Each round rewrites
+Choices are made on validation figures only (the task's: error, or MSE for a regression), as
+in the report: each round reads the decision refit made (refit/decision.json). Each round rewrites
 params.yaml, dvc.lock and the stage outputs git tracks (metrics/, reports/), so refine
 refuses to start, changing nothing, while any of them has uncommitted changes: commit or
 stash them first. The workspace is left with the last round's params (the grown sweep) and
@@ -38,9 +39,11 @@ from pipeline.choosing.next_rates import (
 )
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
-from pipeline.core.errors import LabError
+from pipeline.core.errors import DataError, LabError
 from pipeline.core.runner import run_stage
+from pipeline.core.task import task_named
 from pipeline.reporting import readers, table
+from pipeline.reporting.decision import on_squared_errors
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +51,30 @@ log = logging.getLogger(__name__)
 Runner = Callable[[int, Mapping[str, float]], None]
 
 
-def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
-    """The workspace's entries on the choosing axes, the decision over them (the one refit
-    makes: the same candidates, judge, rule and seed), which judges every pair refine asks,
+def read_points(params: Path, metrics: Path, details: Path, prepared: Path, refit: Path):
+    """The workspace's entries on the choosing axes (the task's figures: meta.json), the
+    decision refit made over them (refit/decision.json), which judges every pair refine asks,
     and the name of every entry of the sweep (the grid's included)."""
     config = load_config(params)
     meta = contracts.read_meta(prepared)
+    task = task_named(meta.task)
     entries = resolve_entries(config)
-    sweep = table.sweep_table(entries, metrics, details)
+    sweep = table.sweep_table(entries, metrics, details, task)
     points = choosing.place(
         entries,
         sweep,
         config.data.effective_train_subset,
         config.data.effective_label_noise,
         meta.pool_rows,
+        task,
     )
-    # With folds: the mean CV errors (place) and the pooled held-out folds' predictions.
+    # With folds: the mean CV figures (place) and the pooled held-out folds' predictions.
     judge = readers.read_judge(details, cross_validated=bool(config.choose.folds))
     points = [p for p in points if p.rows is not None or judge.has(p.entry)]  # as analyse
-    decision = choosing.decide(
-        entries, sweep, judge, rule=config.choose.rule, seed=config.base.seed,
-        test_rows=meta.rows["test"], folds=config.choose.folds,
-    )  # fmt: skip
+    found = contracts.read_decision(refit)
+    decision = None if found is None else choosing.Decision.from_json(found)
+    if decision is not None and decision.chosen.name not in set(sweep["entry"]):
+        raise DataError(f"{refit / contracts.DECISION_FILE}: stale; run `dvc repro refit`")
     return points, decision, [entry.name for entry in entries]
 
 
@@ -88,11 +93,13 @@ def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
             ", ".join(f"{name} ({rate:g})" for name, rate in around.added), len(names),
         )  # fmt: skip
         run(k, dict(around.added))
-    points, _, _ = read()
+    points, decision, _ = read()
     best = choosing.next_rates(points)[0]
+    # The points carry the headline figure: error, or a regression's RMSE.
+    word = "RMSE" if decision is not None and on_squared_errors(decision) else "error"
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
     log.info(
-        "refined best rate: %g (val error %.3f%s, %s)", best.rate, best.val, spread, best.entry
+        "refined best rate: %g (val %s %.3f%s, %s)", best.rate, word, best.val, spread, best.entry
     )
     return [best.rate]
 
@@ -172,10 +179,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, default=Path("metrics"))
     parser.add_argument("--details", type=Path, default=Path("evaluation"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--refit", type=Path, default=Path("refit"))
     args = parser.parse_args(argv)
 
     def read():
-        return read_points(args.params, args.metrics, args.details, args.prepared)
+        return read_points(args.params, args.metrics, args.details, args.prepared, args.refit)
 
     def body() -> None:
         refuse_uncommitted(Path("dvc.yaml"))

@@ -23,6 +23,7 @@ from pipeline.config import EntrySpec, load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
+from pipeline.core.task import CLASSIFICATION_TASK, Task, task_named
 from pipeline.reporting import (
     choosing_figures,
     choosing_page,
@@ -31,6 +32,8 @@ from pipeline.reporting import (
     readers,
     table,
     trivial,
+    uncertainty,
+    wording,
 )  # fmt: skip
 from pipeline.reporting import decision as decision_words
 
@@ -47,19 +50,24 @@ def build_plots(
     kernels: dict[str, dict],
     split_rows: dict[str, int] | None = None,
     baseline: float | None = None,
+    task: Task = CLASSIFICATION_TASK,
+    target: str | None = None,
+    val_se: dict[str, float] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
     """The data files for `dvc plots` and the matplotlib figures, both by file stem;
-    `baseline`: the validation error of the majority class, drawn as a reference line."""
+    `baseline`: the trivial baseline's validation figure, drawn as a reference line;
+    `target`: the target's name for a regression's axes; `val_se`: entry -> the SE of its
+    validation RMSE (regression)."""
     rows = plots.by_rate(sweep, rates)
     sq = plots.layer_series(sweep.columns, "sq_weights_")
     near = plots.layer_series(sweep.columns, "near_linear_share_")
     data = {
-        "error_vs_rate": plots.error_by_rate(rows, split_rows, baseline),
+        "error_vs_rate": plots.error_by_rate(rows, split_rows, baseline, task, val_se),
         "sq_weights_vs_rate": plots.long_by_rate(rows, sq, "sq_weights"),
         "near_linear_vs_rate": plots.long_by_rate(
             rows, {**near, "near_linear_share": "all hidden"}, "share"
         ),
-        "learning_curves_error": plots.long_curves(histories, plots.CURVE_ERROR_SERIES),
+        "learning_curves_error": plots.long_curves(histories, plots.curve_error_series(task)),
         "learning_curves_loss": plots.long_curves(histories, plots.CURVE_LOSS_SERIES),
     }
     data["sq_weights_vs_rate"]["log10_sq_weights"] = np.log10(
@@ -70,7 +78,10 @@ def build_plots(
     threshold = f"|z| < {contracts.NEAR_LINEAR_Z:g}"
     figures = {
         "error_vs_rate": plots.rate_figure(
-            data["error_vs_rate"], "error", title="Error vs L2 rate", ylabel="error (1 - accuracy)"
+            data["error_vs_rate"],
+            "error",
+            title=f"{'RMSE' if task.is_regression else 'Error'} vs L2 rate",
+            ylabel=wording.figure_axis(task, target),
         ),
         "sq_weights_vs_rate": plots.rate_figure(
             data["sq_weights_vs_rate"],
@@ -85,16 +96,20 @@ def build_plots(
             title=f"tanh units in their near-linear range ({threshold}, train inputs)",
             ylabel=f"share of hidden pre-activations with {threshold}",
         ),
-        "learning_curves": plots.curves_figure(histories, [e for e in order if e in histories]),
+        "learning_curves": plots.curves_figure(
+            histories, [e for e in order if e in histories], task, target
+        ),
         "weight_histograms": plots.histograms_figure(kernels, [e for e in order if e in kernels]),
     }
     return data, figures
 
 
-def best_figures(sweep: pd.DataFrame, decision: choosing.Decision | None) -> dict:
-    """best.json: the entry with the lowest validation error and its figures, and the
-    decision's figures (decision_words.numbers)."""
-    figures = table.headline_of_best(sweep)
+def best_figures(
+    sweep: pd.DataFrame, decision: choosing.Decision | None, task: Task = CLASSIFICATION_TASK
+) -> dict:
+    """best.json: the entry with the lowest validation figure and its figures (named by the
+    task), and the decision's figures (decision_words.numbers)."""
+    figures = table.headline_of_best(sweep, task)
     if decision is not None:
         figures |= contracts.rounded_figures(decision_words.numbers(decision))
     return figures
@@ -111,14 +126,14 @@ def read_decision(refit_dir: Path, sweep: pd.DataFrame) -> choosing.Decision | N
     return decision
 
 
-def sweep_markdown(config, sweep, by_name, decision) -> str:
+def sweep_markdown(config, sweep, by_name, decision, task: Task = CLASSIFICATION_TASK) -> str:
     if config.model.builder == "mlp":
-        return table.to_markdown(sweep, by_name, decision)
+        return table.to_markdown(sweep, by_name, decision, task)
     # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
     # order of a list of rates (docs/own-model-and-data.md), another model's are named
     # here with their rates.
     shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
-    markdown = table.to_markdown(sweep.drop(columns=shares), by_name, decision)
+    markdown = table.to_markdown(sweep.drop(columns=shares), by_name, decision, task)
     by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
     return markdown + "\n" + table.rates_by_layer(by_layer)
 
@@ -137,24 +152,6 @@ def write_outputs(out_dir: Path, sweep: pd.DataFrame, pages: dict[str, str], dat
         figure.savefig(plots_dir / f"{name}.png", dpi=110, metadata={"Software": None})
 
 
-def summary(sweep, decision, analysis, note) -> contracts.DecisionSummary:
-    """reports/decision.json: the decision in the report's words, for record and people."""
-    said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note}
-    if analysis.bracket is not None:
-        said["next_commands"] = analysis.bracket.commands
-    if decision is None:
-        return contracts.DecisionSummary(**said)
-    return contracts.DecisionSummary(
-        **said,
-        chosen_entry=decision.chosen.name,
-        rule=decision.choice.rule,
-        figure=decision.figure,
-        test_figure=decision.test_figure,
-        indistinguishable=tuple(decision.tied),
-        verdict=decision_words.verdict(decision),
-    )
-
-
 def report(
     params: Path, metrics_dir: Path, details_dir: Path, models_dir: Path, prepared_dir: Path,
     out_dir: Path, refit_dir: Path,
@@ -164,28 +161,33 @@ def report(
     entries = resolve_entries(config, record.layers)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
+    task = task_named(meta.task)
+    target = config.data.target_column if task.is_regression else None
     sweep = trivial.with_baseline(
-        table.sweep_table(entries, metrics_dir, details_dir), details_dir, meta.class_names
-    )
-    reference = trivial.reference_baseline(sweep, by_name)
+        table.sweep_table(entries, metrics_dir, details_dir, task), details_dir,
+        meta.class_names, task,
+    )  # fmt: skip
+    baseline = trivial.baseline_columns(task)
+    reference = trivial.reference_baseline(sweep, by_name, task)
     cv = bool(config.choose.folds)
-    # The figure the rate axes and the layer grid show: mean CV error with folds.
-    reference_figure = float(
-        sweep["baseline_cv_error"].iloc[0] if cv else reference["baseline_val_error"]
-    )
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
     rates = rate_axis(entries, trained)
+    decision = read_decision(refit_dir, sweep)
+    if task.is_regression and decision is not None and not cv:
+        sweep = uncertainty.with_choosing_se(sweep, decision, task)
     data, figures = build_plots(
         sweep[sweep["entry"].isin(trained)],
         rates,
         readers.read_histories(models_dir, list(sweep["entry"])),
         readers.read_kernels(details_dir, trained),
         {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
-        float(reference["baseline_val_error"]),
+        float(reference[baseline[2]]),
+        task,
+        target,
+        uncertainty.val_rmse_se(decision) if task.is_regression else None,
     )
-    decision = read_decision(refit_dir, sweep)
     analysis = choosing.analyse(
         entries,
         sweep,
@@ -195,26 +197,32 @@ def report(
         default_noise=config.data.effective_label_noise,
         pool_rows=meta.pool_rows,
         decision=decision,
+        task=task,
     )
     data |= choosing_page.plot_data(analysis)
-    test_baselines = dict(zip(sweep["entry"], sweep["baseline_test_error"], strict=True))
-    figures |= choosing_figures.figures(analysis, reference_figure, test_baselines)
+    test_baselines = dict(zip(sweep["entry"], sweep[baseline[3]], strict=True))
+    on_axes = trivial.on_the_axes(sweep, reference, cv, task)
+    figures |= choosing_figures.figures(analysis, on_axes, test_baselines, task)
     note = data_note.training_data_note(meta, config.data)
-    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"])
+    converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"], task)
     pages = {
-        "sweep.md": data_note.with_note(sweep_markdown(config, sweep, by_name, decision), note)
+        "sweep.md": data_note.with_note(
+            sweep_markdown(config, sweep, by_name, decision, task), note
+        )
         + "\n"
         + converter,
         CHOOSING_FILE: data_note.with_note(
-            choosing_page.markdown(analysis), note, trivial.baseline_paragraph(sweep, reference, cv)
+            choosing_page.markdown(analysis, task),
+            note,
+            trivial.baseline_paragraph(sweep, reference, cv, task),
         ),
     }
     write_outputs(out_dir, sweep, pages, data, figures)
-    said = summary(sweep, decision, analysis, note)
-    contracts.write_json(out_dir / contracts.BEST_FILE, best_figures(sweep, decision))
+    said = decision_words.summary(sweep, decision, analysis, note, task)
+    contracts.write_json(out_dir / contracts.BEST_FILE, best_figures(sweep, decision, task))
     contracts.write_summary(out_dir, said)
 
-    log_summary(sweep, said, out_dir)
+    log_summary(sweep, said, out_dir, task)
 
 
 def rate_axis(entries, trained: list[str]) -> dict[str, float]:
@@ -228,13 +236,20 @@ def rate_axis(entries, trained: list[str]) -> dict[str, float]:
     }
 
 
-def log_summary(sweep: pd.DataFrame, said: contracts.DecisionSummary, out_dir: Path) -> None:
+def log_summary(
+    sweep: pd.DataFrame,
+    said: contracts.DecisionSummary,
+    out_dir: Path,
+    task: Task = CLASSIFICATION_TASK,
+) -> None:
     best = sweep.iloc[0]
     log.info(
-        "best on validation: %s (val_err %.3f, test_err %.3f) of %d entries -> %s",
+        "best on validation: %s (val_rmse %.4g, test_rmse %.4g) of %d entries -> %s"
+        if task.is_regression
+        else "best on validation: %s (val_err %.3f, test_err %.3f) of %d entries -> %s",
         best["entry"],
-        best["val_error"],
-        best["test_error"],
+        best[task.val_figure],
+        best[task.test_figure],
         len(sweep),
         out_dir / "sweep.md",
     )

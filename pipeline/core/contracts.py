@@ -289,10 +289,15 @@ class DecisionSummary:
     indistinguishable: tuple[str, ...] = ()  # candidates the judge cannot tell from it
     verdict: str | None = None  # the decision in one line
     next_commands: tuple[str, ...] = ()  # the commands that train the proposed rates
+    # core/task.py: what record and refine name the figures by, without reading the data.
+    task: str = "classification"  # written only when it is regression
 
 
 def write_summary(reports_dir: Path, summary: DecisionSummary) -> None:
-    write_json(reports_dir / SUMMARY_FILE, summary.__dict__)  # tuples are written as lists
+    payload = dict(summary.__dict__)  # tuples are written as lists
+    if summary.task == "classification":  # a classification's decision.json stays as it was
+        del payload["task"]
+    write_json(reports_dir / SUMMARY_FILE, payload)
 
 
 def read_summary(reports_dir: Path) -> DecisionSummary:

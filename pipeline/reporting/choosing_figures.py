@@ -11,28 +11,39 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing import ALL, Analysis
 from pipeline.choosing.next_rates import Bracket
-from pipeline.reporting.plots import BASELINE_SERIES, reference_line
+from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.reporting.plots import reference_line
+from pipeline.reporting.wording import baseline_series, figure_word
 
 
 def figures(
-    analysis: Analysis, baseline: float | None = None, test_baselines: dict | None = None
+    analysis: Analysis,
+    baseline: float | None = None,
+    test_baselines: dict | None = None,
+    task: Task = CLASSIFICATION_TASK,
 ) -> dict[str, Figure]:
     """The PNGs by file stem; a question the sweep cannot answer draws none. `baseline`: the
-    majority class's error on the figure the grid and the bracket show (validation, or mean
-    CV with folds), on data's training split; `test_baselines`: entry -> the majority class's
-    test error, of the entry's own training set (the data-size curves)."""
+    trivial baseline's figure (majority class's error, or training mean's RMSE) on what the
+    grid and the bracket show (validation, or mean CV with folds), on data's training split;
+    `test_baselines`: entry -> its test figure, of the entry's own training set (the
+    data-size curves)."""
     found = {}
     if analysis.grid is not None:
-        found["layer_heatmap"] = layer_heatmap_figure(analysis.grid, analysis.tied_cells, baseline)
+        found["layer_heatmap"] = layer_heatmap_figure(
+            analysis.grid, analysis.tied_cells, baseline, task
+        )
     if not analysis.curves.empty:
-        found["error_vs_train_size"] = size_figure(analysis.curves, test_baselines)
+        found["error_vs_train_size"] = size_figure(analysis.curves, test_baselines, task)
     if analysis.bracket is not None:
-        found["next_rates"] = next_rates_figure(analysis.bracket, baseline)
+        found["next_rates"] = next_rates_figure(analysis.bracket, baseline, task)
     return found
 
 
 def layer_heatmap_figure(
-    grid: pd.DataFrame, tied: set[tuple[str, float]] = frozenset(), baseline: float | None = None
+    grid: pd.DataFrame,
+    tied: set[tuple[str, float]] = frozenset(),
+    baseline: float | None = None,
+    task: Task = CLASSIFICATION_TASK,
 ) -> Figure:
     fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
     fig.set_layout_engine("constrained")
@@ -48,20 +59,25 @@ def layer_heatmap_figure(
             ax.text(j, i, f"{value:.3f}{mark}", ha="center", va="center", color="white",
                     fontsize=9)  # fmt: skip
     ax.set_xlabel("Keras L2 rate (0 = no penalty)")
-    ax.set_title("Validation error: which layer's L2 matters")
-    bar = fig.colorbar(image, ax=ax, label="validation error")
+    word = figure_word(task)
+    ax.set_title(f"Validation {word}: which layer's L2 matters")
+    bar = fig.colorbar(image, ax=ax, label=f"validation {word}")
     if baseline is not None:
         low, high = image.get_clim()
         where = "red line on the scale" if low <= baseline <= high else (
             "above the scale" if baseline > high else "below the scale")  # fmt: skip
         if low <= baseline <= high:  # where a cell's colour would mean "learned nothing"
             bar.ax.axhline(baseline, color="red", lw=2)
-        ax.set_title(f"{ax.get_title()}\n({BASELINE_SERIES}: {baseline:.3f}, {where})",
+        shown = f"{baseline:.4g}" if task.is_regression else f"{baseline:.3f}"
+        ax.set_title(f"{ax.get_title()}\n({baseline_series(task)}: {shown}, {where})",
                      fontsize="medium")  # fmt: skip
     return fig
 
 
-def size_figure(curves: pd.DataFrame, test_baselines: dict | None = None) -> Figure:
+def size_figure(
+    curves: pd.DataFrame, test_baselines: dict | None = None, task: Task = CLASSIFICATION_TASK
+) -> Figure:
+    word = figure_word(task)
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.add_subplot()
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -100,23 +116,27 @@ def size_figure(curves: pd.DataFrame, test_baselines: dict | None = None) -> Fig
                 color=colors[i % len(colors)],
                 ls=":",
                 marker="x",
-                label=f"{BASELINE_SERIES}, label noise {noise:g}",
+                label=f"{baseline_series(task)}, label noise {noise:g}",
             )
     ax.set_xscale("log")
     sizes = sorted(curves["train_size"].unique())
     ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.minorticks_off()
     ax.set_xlabel("training-set size (rows, log scale; nested subsets)")
-    ax.set_ylabel("test error")
-    ax.set_title("Test error vs training-set size: rate 0 vs the best rate on validation")
+    ax.set_ylabel(f"test {word}")
+    ax.set_title(f"Test {word} vs training-set size: rate 0 vs the best rate on validation")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small")
     return fig
 
 
-def next_rates_figure(bracket: Bracket, baseline: float | None = None) -> Figure:
-    """Mean validation error (± seed spread) vs rate, all layers on data's training split, with
-    the best rate circled and the proposed rates as dotted lines (rate 0 a decade below)."""
+def next_rates_figure(
+    bracket: Bracket, baseline: float | None = None, task: Task = CLASSIFICATION_TASK
+) -> Figure:
+    """Mean validation figure (± seed spread) vs rate, all layers on data's training split,
+    with the best rate circled and the proposed rates as dotted lines (rate 0 a decade
+    below)."""
+    word = figure_word(task)
     tried = {p.rate: p for p in bracket.tried}
     best, proposed = bracket.best, list(bracket.proposed)
     positive = [r for r in tried if r > 0] + proposed
@@ -134,7 +154,7 @@ def next_rates_figure(bracket: Bracket, baseline: float | None = None) -> Figure
         yerr=[tried[r].val_std for r in rates] if any(p.val_std for p in tried.values()) else None,
         marker="o",
         capsize=3,
-        label="validation error (tried)",
+        label=f"validation {word} (tried)",
     )
     ax.plot([x(best.rate)], [best.val], "o", ms=14, mfc="none", color="tab:red", label="best")
     for i, rate in enumerate(proposed):
@@ -142,11 +162,11 @@ def next_rates_figure(bracket: Bracket, baseline: float | None = None) -> Figure
         ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
                 fontsize=7, color="tab:green")  # fmt: skip
     if baseline is not None:
-        reference_line(ax, baseline)
+        reference_line(ax, baseline, baseline_series(task))
     ticks = sorted({x(r) for r in rates})
     ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
     ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")
-    ax.set_ylabel("validation error")
+    ax.set_ylabel(f"validation {word}")
     ax.set_title("The best rate on validation and the rates to try next")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -9,8 +9,10 @@ from pipeline.choosing.data_size import DataEquivalent
 from pipeline.choosing.layers import HEATMAP_COLUMNS, LayerVerdict, layer_heatmap_data
 from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, Neighbour
 from pipeline.choosing.points import Versus
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 from pipeline.reporting import decision as decision_words
 from pipeline.reporting.markdown import table
+from pipeline.reporting.wording import figure_word
 
 TITLE = "# Choosing L2"
 
@@ -25,16 +27,19 @@ def plot_data(analysis: Analysis) -> dict[str, pd.DataFrame]:
     return {"layer_heatmap": heatmap, "error_vs_train_size": analysis.curves}
 
 
-def markdown(analysis: Analysis) -> str:
+def markdown(analysis: Analysis, task: Task = CLASSIFICATION_TASK) -> str:
+    """The page; the layer grid, the data-size curves and the bracket show the task's
+    headline figure (error, or RMSE in the target's units), the decision its own."""
+    word = figure_word(task)
     parts = [TITLE, ""]
     if analysis.decision is not None:
         parts += decision_words.section(analysis.decision)
     if analysis.grid is not None:
-        parts += _layers(analysis)
+        parts += _layers(analysis, task)
     if not analysis.curves.empty:
-        parts += _data_size(analysis.equivalents)
+        parts += _data_size(analysis.equivalents, word)
     if analysis.bracket is not None:  # only with a decision: it judges the bracket's pairs
-        parts += _next(analysis.bracket, analysis.decision)
+        parts += _next(analysis.bracket, analysis.decision, task)
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -42,7 +47,7 @@ def _margin(versus: Versus, test: str) -> str:
     return f"chance ({test} p = {versus.p_value:.2g})"
 
 
-def _layers(analysis: Analysis) -> list[str]:
+def _layers(analysis: Analysis, task: Task) -> list[str]:
     grid, tied = analysis.grid, analysis.tied_cells
     rows = []
     for layer, row in grid.iterrows():
@@ -52,21 +57,22 @@ def _layers(analysis: Analysis) -> list[str]:
         ]
         rows.append(["all layers" if layer == ALL else f"{layer} alone", *cells])
     mark = "; ≈ marks the cells a paired test cannot tell apart from the best:" if tied else ":"
+    folds = "the root of the mean CV MSE" if task.is_regression else "mean CV error"
     lines = [
         "## Which layer needs it",
         "",
-        "Validation error (mean over seeds when there are several; mean CV error with "
-        f"folds), layers x rates (`plots/layer_heatmap.png`){mark}",
+        f"Validation {figure_word(task)} (mean over seeds when there are several; {folds} "
+        f"with folds), layers x rates (`plots/layer_heatmap.png`){mark}",
         "",
         *table(["", *(f"{r:g}" for r in grid.columns)], rows),
         "",
     ]
     if analysis.layers is not None:
-        lines += _layer_verdict(analysis.layers, analysis.test)
+        lines += _layer_verdict(analysis.layers, analysis.test, figure_word(task))
     return [*lines, ""]
 
 
-def _layer_verdict(verdict: LayerVerdict, test: str) -> list[str]:
+def _layer_verdict(verdict: LayerVerdict, test: str, word: str = "error") -> list[str]:
     zero, top = verdict.zero, verdict.top
     rows = []
     for layer, p in verdict.best_of.items():
@@ -79,7 +85,7 @@ def _layer_verdict(verdict: LayerVerdict, test: str) -> list[str]:
     text = [
         "",
         f"**{top.layer}'s L2 matters most**{tie}: alone, at rate {top.rate:g}, it brings the "
-        f"validation error to {top.val:.3f}{base}; the other layers alone reach "
+        f"validation {word} to {top.val:.3f}{base}; the other layers alone reach "
         + ", ".join(f"{p.val:.3f} ({p.layer})" for p in verdict.others)
         + ".",
     ]
@@ -112,50 +118,52 @@ def _layer_verdict(verdict: LayerVerdict, test: str) -> list[str]:
                 f"worse, more than {margin}."
             )
         text.append(f"Regularizing {top.layer} alone is {said}")
-    header = ["L2 on", "best rate", "val error", "vs rate 0"]
+    header = ["L2 on", "best rate", f"val {word}", "vs rate 0"]
     return [*table(header, rows), *text]
 
 
-def _equivalent(e: DataEquivalent) -> str:
+def _equivalent(e: DataEquivalent, word: str = "error") -> str:
     at = f"at {e.size} samples, L2 at rate {e.rate:g}"
     if e.no_gain:
         return (
-            f"{at} (best on validation) does not reach a lower test error than rate 0 "
+            f"{at} (best on validation) does not reach a lower test {word} than rate 0 "
             f"({e.test_value:.3f})"
         )
     if e.samples is None:
         return (
-            f"{at} reaches a test error ({e.test_value:.3f}) that rate 0 does not reach even "
+            f"{at} reaches a test {word} ({e.test_value:.3f}) that rate 0 does not reach even "
             f"with {e.largest} samples ({e.largest_value:.3f}): the curves do not cross within "
             f"the grid"
         )
     return (
-        f"{at} reaches the error that rate 0 needs about {e.samples:.0f} samples for (test "
-        f"error {e.test_value:.3f}; {e.samples / e.size:.1f}x the data)"
+        f"{at} reaches the {word} that rate 0 needs about {e.samples:.0f} samples for (test "
+        f"{word} {e.test_value:.3f}; {e.samples / e.size:.1f}x the data)"
     )
 
 
-def _data_size(equivalents: tuple[DataEquivalent, ...]) -> list[str]:
+def _data_size(equivalents: tuple[DataEquivalent, ...], word: str = "error") -> list[str]:
     lines = [
         "## Would more data do better?",
         "",
-        "Test error vs training-set size (`plots/error_vs_train_size.png`): rate 0 and, at "
-        "each size, the rate with the lowest validation error. Subsets are nested.",
+        f"Test {word} vs training-set size (`plots/error_vs_train_size.png`): rate 0 and, at "
+        f"each size, the rate with the lowest validation {word}. Subsets are nested.",
         "",
     ]
     for noise in sorted({e.noise for e in equivalents}):
         lines.append(f"With label noise {noise:g}:")
-        lines += [f"- {_equivalent(e)}." for e in equivalents if e.noise == noise]
+        lines += [f"- {_equivalent(e, word)}." for e in equivalents if e.noise == noise]
         lines.append("")
     if not equivalents:
         lines += ["Rate 0 is best on validation at every size: L2 has no data-equivalent.", ""]
     return lines
 
 
-def _next(bracket: Bracket, decision: Decision) -> list[str]:
+def _next(bracket: Bracket, decision: Decision, task: Task = CLASSIFICATION_TASK) -> list[str]:
     """What to try next. Every pair of rates it judges is a row of the Decision table, quoted
     with that row's adjusted p (choosing.next_rates)."""
     best, figure = bracket.best, decision_words.figure_words(decision)
+    if task.is_regression:  # the points carry RMSE (choosing.points), the decision MSE
+        figure = "CV RMSE" if decision.folds else "validation RMSE"
     where = "folds of the pooled rows" if decision.folds else "data's training split"
     neighbours = [p for p in (bracket.lower, bracket.upper) if p is not None]
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""

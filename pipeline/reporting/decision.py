@@ -1,19 +1,56 @@
 """The decision in words: its one-line verdict, its section of `choosing.md`, and the figures
-and strings it leaves for the later stages (best.json's numbers, reports/decision.json)."""
+and strings it leaves for the later stages (best.json's numbers, reports/decision.json).
+
+Classification decides on the error rate, with Wilson intervals of counts of wrong rows.
+Regression decides on MSE, the mean of the per-row squared errors (squared target units), and
+the pages give RMSE, its square root in the target's units, beside it; its test interval is
+the decision's own (a bootstrap over the test rows), not a count's.
+"""
 
 from __future__ import annotations
+
+import math
 
 from pipeline.choosing import Decision
 from pipeline.choosing.decision import Comparison
 from pipeline.choosing.statistics import error_interval
+from pipeline.core import contracts
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 from pipeline.reporting.markdown import table
 
 # How the pages name the figure a decision ranks on (Decision.figure).
-FIGURE_WORDS = {"val_error": "validation error", "cv_error_mean": "mean CV error"}
+FIGURE_WORDS = {
+    "val_error": "validation error",
+    "cv_error_mean": "mean CV error",
+    "val_mse": "validation MSE",
+    "cv_mse_mean": "mean CV MSE",
+}
+# The test figure of a decision (Decision.test_figure).
+TEST_WORDS = {"test_error": "test error", "test_rmse": "test RMSE"}
+# Regression's decision figures: MSE, shown with its root, RMSE, beside it.
+SQUARED_FIGURES = frozenset({"val_mse", "cv_mse_mean"})
 
 
 def figure_words(decision: Decision) -> str:
     return FIGURE_WORDS.get(decision.figure, decision.figure)
+
+
+def on_squared_errors(decision: Decision) -> bool:
+    """Whether the decision ranks on MSE (regression) rather than an error rate."""
+    return decision.figure in SQUARED_FIGURES
+
+
+def mse_words(value: float, se: float) -> str:
+    """MSE ± its SE and RMSE beside it: "2890 ± 410 (RMSE 53.76)"."""
+    return f"{value:.4g} ± {se:.4g} (RMSE {math.sqrt(value):.4g})"
+
+
+def test_interval_words(decision: Decision, value: float, low: float, high: float, n: int) -> str:
+    """A test figure with its 95% interval: Wilson of a count of wrong rows (classification),
+    the decision's bootstrap interval of RMSE (regression)."""
+    if not on_squared_errors(decision):
+        return interval_words(value, n, "test rows")
+    return f"{value:.4g}, 95% interval [{low:.4g}, {high:.4g}] (bootstrap over {n} test rows)"
 
 
 def p_words(p: float) -> str:
@@ -41,6 +78,12 @@ def figure_with_spread(decision: Decision) -> str:
     """The chosen entry's figure as the verdict says it: with folds its mean ± the SE the rule
     uses; without, the validation error with its Wilson interval."""
     chosen = decision.chosen
+    if on_squared_errors(decision):
+        over = f"{decision.folds} folds" if decision.folds else "the squared errors"
+        return (
+            f"{mse_words(chosen.value, chosen.se)}, SE over {over}; paired tests on "
+            f"{decision.n_rows} held-out rows"
+        )
     if decision.folds:
         return (
             f"{chosen.value:.3f} ± {chosen.se:.3f} (SE over {decision.folds} folds, at least "
@@ -92,6 +135,18 @@ def verdict(decision: Decision) -> str:
 def _chosen_figure(decision: Decision) -> str:
     """The chosen entry's figure and the SE the rule uses (statistics.choosing_se), in words."""
     chosen = decision.chosen
+    if on_squared_errors(decision):
+        where = (
+            f"over {decision.folds} folds of the {decision.n_rows} training and validation "
+            f"rows pooled"
+            if decision.folds
+            else f"from the squared errors of the {decision.n_rows} validation rows"
+        )
+        return (
+            f"{mse_words(chosen.value, chosen.se)}: the mean squared error in squared target "
+            f"units and its standard error {where}; RMSE, its square root, is in the target's "
+            f"units"
+        )
     if decision.folds:
         return (
             f"{chosen.value:.3f} ± {chosen.se:.3f} (the larger of the standard error over "
@@ -115,54 +170,86 @@ def section(decision: Decision) -> list[str]:
         else "the most regularized entry within one standard error of the lowest "
         "(ESL §7.10; layer by layer: every layer's rate at least as large)."
     )
+    squared = on_squared_errors(decision)
     lines = ["## Decision", "", f"Rule **{decision.rule_asked}**: {rule}"]
+    if squared:
+        lines.append(
+            "The decision is made on MSE, the mean of the per-row squared errors (in squared "
+            "target units): the standard errors, the one-SE rule and the paired tests all work "
+            "on those per-row squared errors. RMSE, its square root in the target's units, is "
+            "shown beside it."
+        )
     if decision.fell_back:
         lines.append(f"It falls back to `min`: {fallback_words(decision)}.")
     lines += ["", f"**Chosen: {chosen.name}**, {figure} {_chosen_figure(decision)}."]
     if chosen != best:
-        lines.append(
-            f"The lowest is {best.name} ({best.value:.3f} ± {best.se:.3f}); one SE above it "
-            f"is {decision.choice.threshold:.3f}."
+        lowest = (
+            mse_words(best.value, best.se) if squared else f"{best.value:.3f} ± {best.se:.3f}"
         )
+        threshold = f"{decision.choice.threshold:{'.4g' if squared else '.3f'}}"
+        lines.append(f"The lowest is {best.name} ({lowest}); one SE above it is {threshold}.")
+    test = TEST_WORDS.get(decision.test_figure, decision.test_figure)
+    _, low, high = decision.answer
     if decision.refit is not None:
+        said = test_interval_words(decision, answer, low, high, decision.refit.test_rows)
         lines.append(
             f"**Refit** on all {decision.refit.train_rows} training and validation rows: "
-            f"test error {interval_words(answer, decision.refit.test_rows, 'test rows')}. "
+            f"{test} {said}. "
             f"This is the lab's answer; the test split was used once, by the refit, after the "
             f"folds chose."
         )
     else:
-        lines.append(
-            f"Its test error is {interval_words(answer, decision.test_rows, 'test rows')}; "
-            f"reported, not used to choose."
-        )
+        said = test_interval_words(decision, answer, low, high, decision.test_rows)
+        lines.append(f"Its {test} is {said}; reported, not used to choose.")
     said = verdict(decision)
     lines += ["", said[0].upper() + said[1:] + ".", ""]
     if not decision.comparisons:
         return lines
-    lines += [
-        f"Against every other candidate on the same {decision.n_rows} held-out rows: rows "
-        f"only one of the two gets wrong, the {decision.test} p-value, {decision.correction}'s "
-        f"adjustment over the {len(decision.comparisons)} comparisons, and a paired bootstrap "
-        f"95% interval of the error difference (other - chosen).",
-        "",
-    ]
     short = decision.test.removeprefix("exact ")
-    header = ["entry", f"{figure} ± SE", "only chosen wrong", "only other wrong"]
-    header += [f"{short} p", f"{decision.correction} p", "difference 95%", "told apart"]
-    return [*lines, *table(header, map(_comparison_row, decision.comparisons)), ""]
+    if squared:
+        lines += [
+            f"Against every other candidate on the same {decision.n_rows} held-out rows: rows "
+            f"where each one's squared error is the larger, the {decision.test} p-value of the "
+            f"per-row squared-error differences, {decision.correction}'s adjustment over the "
+            f"{len(decision.comparisons)} comparisons, and a paired bootstrap 95% interval of "
+            f"the RMSE difference (other - chosen, target units).",
+            "",
+        ]
+        header = ["entry", f"{figure} ± SE (RMSE)", "chosen worse", "other worse"]
+        header += [f"{short} p", f"{decision.correction} p", "RMSE difference 95%"]
+    else:
+        lines += [
+            f"Against every other candidate on the same {decision.n_rows} held-out rows: rows "
+            f"only one of the two gets wrong, the {decision.test} p-value, "
+            f"{decision.correction}'s adjustment over the {len(decision.comparisons)} "
+            f"comparisons, and a paired bootstrap 95% interval of the error difference (other - "
+            f"chosen).",
+            "",
+        ]
+        header = ["entry", f"{figure} ± SE", "only chosen wrong", "only other wrong"]
+        header += [f"{short} p", f"{decision.correction} p", "difference 95%"]
+    rows = [_comparison_row(c, squared) for c in decision.comparisons]
+    return [*lines, *table([*header, "told apart"], rows), ""]
 
 
-def _comparison_row(c: Comparison) -> list[str]:
+def _comparison_row(c: Comparison, squared: bool = False) -> list[str]:
     test = c.test
+    figure = (
+        mse_words(c.other.value, c.other.se) if squared
+        else f"{c.other.value:.3f} ± {c.other.se:.3f}"
+    )  # fmt: skip
+    interval = (
+        f"[{test.diff_low:+.4g}, {test.diff_high:+.4g}]" if squared
+        else f"[{test.diff_low:+.3f}, {test.diff_high:+.3f}]"
+    )  # fmt: skip
     return [
         c.other.name,
-        f"{c.other.value:.3f} ± {c.other.se:.3f}",
+        figure,
         str(test.only_a_worse),
         str(test.only_b_worse),
         f"{test.p_value:.3g}",
         p_words(c.p_adjusted),
-        f"[{test.diff_low:+.3f}, {test.diff_high:+.3f}]",
+        interval,
         "yes" if c.apart else "no",
     ]
 
@@ -181,3 +268,23 @@ def numbers(decision: Decision) -> dict[str, float | int]:
         "answer_ci_high": high,
     }
     return found | ({"p_vs_rate_0": against.p_adjusted} if against is not None else {})
+
+
+def summary(
+    sweep, decision: Decision | None, analysis, note: str | None, task: Task = CLASSIFICATION_TASK
+) -> contracts.DecisionSummary:
+    """reports/decision.json: the decision in the report's words, for record and people."""
+    said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note, "task": task.name}
+    if analysis.bracket is not None:
+        said["next_commands"] = analysis.bracket.commands
+    if decision is None:
+        return contracts.DecisionSummary(**said)
+    return contracts.DecisionSummary(
+        **said,
+        chosen_entry=decision.chosen.name,
+        rule=decision.choice.rule,
+        figure=decision.figure,
+        test_figure=decision.test_figure,
+        indistinguishable=tuple(decision.tied),
+        verdict=verdict(decision),
+    )

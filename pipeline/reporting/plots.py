@@ -19,12 +19,30 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline.core.task import CLASSIFICATION_TASK, REGRESSION_TASK, Task
+from pipeline.reporting.uncertainty import rmse_and_se
+from pipeline.reporting.wording import baseline_series, figure_axis, figure_word
+
 ERROR_SERIES = {"train_error": "train", "val_error": "val", "test_error": "test"}
 CURVE_ERROR_SERIES = {"train_error": "train error", "val_error": "val error"}
 CURVE_LOSS_SERIES = {"data_loss": "data loss (train)", "l2_penalty": "L2 penalty"}
 ZERO_LABEL = "0"
 # The trivial baseline's series (pipeline/datasets/baseline.py): a horizontal reference line.
 BASELINE_SERIES = "majority class"
+BASELINE_NAMES = (baseline_series(CLASSIFICATION_TASK), baseline_series(REGRESSION_TASK))
+
+
+def error_series(task: Task) -> dict[str, str]:
+    """The headline figure's column per split -> its series on the rate plots."""
+    return {task.of(split): split for split in ("train", "val", "test")}
+
+
+def curve_error_series(task: Task) -> dict[str, str]:
+    """history.csv's headline columns -> the learning curves' series."""
+    if not task.is_regression:
+        return CURVE_ERROR_SERIES
+    word = figure_word(task)
+    return {task.train_figure: f"train {word}", task.val_figure: f"val {word}"}
 
 
 def zero_position(rates: Sequence[float]) -> float:
@@ -55,39 +73,53 @@ def long_by_rate(rows: pd.DataFrame, series: Mapping[str, str], value: str) -> p
 
 
 def error_by_rate(
-    rows: pd.DataFrame, split_rows: dict[str, int] | None = None, baseline: float | None = None
+    rows: pd.DataFrame,
+    split_rows: dict[str, int] | None = None,
+    baseline: float | None = None,
+    task: Task = CLASSIFICATION_TASK,
+    val_se: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Train/val/test error per rate: the mean over seeds with its standard deviation as
-    `error_std` when `base.repeat_seeds` is set, else the single model's error with its
-    binomial standard error over the split's rows as `error_se` (`split_rows`: rows per
-    series); with `choose.folds`, a `cv` series: the mean CV error ± its SE over folds.
-    `baseline` (the majority class's validation error) is the series BASELINE_SERIES, the
-    same value at every rate."""
-    errors = _split_errors(rows, split_rows)
+    """Train/val/test figure per rate (the CSV's `error` column: the error, or RMSE): the mean
+    over seeds with its standard deviation as `error_std` when `base.repeat_seeds` is set,
+    else the single model's figure with a standard error as `error_se` (classification: the
+    binomial one over the split's rows, `split_rows`; regression: `val_se`, entry -> the
+    SE of its validation RMSE, where the decision has one); with `choose.folds`, a `cv`
+    series: the mean CV figure ± its SE over folds. `baseline` (the trivial baseline's
+    validation figure) is the task's baseline series, the same value at every rate."""
+    errors = _split_errors(rows, split_rows, task, val_se)
     if baseline is None or rows.empty:
         return errors
     reference = rows[["entry", "l2_rate", "log10_rate"]].assign(
-        series=BASELINE_SERIES, error=baseline
+        series=baseline_series(task), error=baseline
     )
     return pd.concat([errors, reference], ignore_index=True)
 
 
-def _split_errors(rows: pd.DataFrame, split_rows: dict[str, int] | None) -> pd.DataFrame:
-    if "val_error_mean" in rows.columns:
-        means = {f"{column}_mean": name for column, name in ERROR_SERIES.items()}
-        stds = {f"{column}_std": name for column, name in ERROR_SERIES.items()}
+def _split_errors(
+    rows: pd.DataFrame, split_rows: dict[str, int] | None, task: Task, val_se: dict | None
+) -> pd.DataFrame:
+    series = error_series(task)
+    if f"{task.val_figure}_mean" in rows.columns:
+        means = {f"{column}_mean": name for column, name in series.items()}
+        stds = {f"{column}_std": name for column, name in series.items()}
         errors = long_by_rate(rows, means, "error")
         # Same rows, same series order: the melted frames line up row for row.
         errors["error_std"] = long_by_rate(rows, stds, "error_std")["error_std"].to_numpy()
         return errors
-    errors = long_by_rate(rows, ERROR_SERIES, "error")
-    if split_rows:
+    errors = long_by_rate(rows, series, "error")
+    if task.is_regression:
+        if val_se:
+            at_val = errors["series"] == "val"
+            errors["error_se"] = np.where(at_val, errors["entry"].map(val_se), np.nan)
+    elif split_rows:
         n = errors["series"].map(split_rows).to_numpy(dtype=float)
         p = errors["error"].to_numpy(dtype=float)
         errors["error_se"] = np.sqrt(p * (1 - p) / n)
-    if "cv_error_mean" in rows.columns:
-        cv = long_by_rate(rows, {"cv_error_mean": "cv"}, "error")
-        cv["error_se"] = long_by_rate(rows, {"cv_error_se": "cv"}, "e")["e"].to_numpy()
+    if task.cv_mean in rows.columns:
+        cv = long_by_rate(rows, {task.cv_mean: "cv"}, "error")
+        cv["error_se"] = long_by_rate(rows, {task.cv_se: "cv"}, "e")["e"].to_numpy()
+        if task.is_regression:  # the root of the mean CV MSE, its SE by the delta method
+            cv["error"], cv["error_se"] = rmse_and_se(cv["error"], cv["error_se"])
         errors = pd.concat([errors, cv], ignore_index=True)
     return errors
 
@@ -152,8 +184,8 @@ def rate_figure(
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for name, group in long.groupby("series", sort=False):
-        if name == BASELINE_SERIES:
-            reference_line(ax, float(group[value].iloc[0]))
+        if name in BASELINE_NAMES:
+            reference_line(ax, float(group[value].iloc[0]), name)
             continue
         group = group.sort_values("log10_rate")
         # Error bars when the values are means over seeds (a `<value>_std` column).
@@ -176,34 +208,50 @@ def rate_figure(
     return fig
 
 
-def reference_line(ax, error: float) -> None:
+def reference_line(ax, error: float, name: str = BASELINE_SERIES) -> None:
     """The trivial baseline across the whole axes, labelled as such."""
-    ax.axhline(error, color="dimgray", ls="--", lw=1.2, label=f"{BASELINE_SERIES} ({error:.3f})")
+    shown = f"{error:.4g}" if name != BASELINE_SERIES else f"{error:.3f}"
+    ax.axhline(error, color="dimgray", ls="--", lw=1.2, label=f"{name} ({shown})")
 
 
-def curves_figure(histories: Mapping[str, pd.DataFrame], order: Sequence[str]) -> Figure:
-    """Left: train (dashed) and val (solid) error per epoch; right: data loss (solid) and L2
-    penalty (dashed). One colour per entry, in `order` (weakest rate first)."""
+def curves_figure(
+    histories: Mapping[str, pd.DataFrame],
+    order: Sequence[str],
+    task: Task = CLASSIFICATION_TASK,
+    target: str | None = None,
+) -> Figure:
+    """Left: train (dashed) and val (solid) headline figure per epoch (error, or RMSE in the
+    target's units); right: data loss (solid) and L2 penalty (dashed), on the scale training
+    minimises (regression: the standardised target). One colour per entry, in `order`
+    (weakest rate first)."""
+    word = figure_word(task)
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     errors, losses = fig.subplots(1, 2)
     colors = _entry_colors(order)
     for entry in order:
         h = histories[entry]
         c = colors[entry]
-        errors.plot(h["epoch"], h["val_error"], color=c, label=entry)
-        errors.plot(h["epoch"], h["train_error"], color=c, ls="--", lw=1)
+        errors.plot(h["epoch"], h[task.val_figure], color=c, label=entry)
+        errors.plot(h["epoch"], h[task.train_figure], color=c, ls="--", lw=1)
         losses.plot(h["epoch"], h["data_loss"], color=c, label=entry)
         losses.plot(h["epoch"], h["l2_penalty"], color=c, ls="--", lw=1)
-    errors.set_title("error per epoch: val (solid) vs train (dashed)")
-    errors.set_ylabel("error")
+    errors.set_title(f"{word} per epoch: val (solid) vs train (dashed)")
+    errors.set_ylabel(figure_axis(task, target) if task.is_regression else word)
     losses.set_title("train data loss (solid) vs L2 penalty (dashed)")
-    losses.set_ylabel("cross-entropy / penalty")
+    losses.set_ylabel(loss_axis(task))
     losses.set_yscale("symlog", linthresh=1e-3)
     for ax in (errors, losses):
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     errors.legend(fontsize="small", ncols=2)
     return fig
+
+
+def loss_axis(task: Task) -> str:
+    """The loss curves' y axis: what training minimises besides the penalty, and the penalty."""
+    if task.is_regression:
+        return "MSE (standardised target) / penalty"
+    return "cross-entropy / penalty"
 
 
 # Entries whose names fit in a legend inside a panel; more go beside the panels.

@@ -1,9 +1,10 @@
 """The sweep as one table: read from evaluate's files, ranked on validation only, as Markdown.
 
-The best entry is the one with the lowest validation error (its mean over seeds with
-`base.repeat_seeds`); ties are broken by validation cross-entropy, never by name, and the
-report says which entries the judge cannot tell apart from the chosen one. The test error is
-shown, never used to choose.
+The best entry is the one with the lowest validation figure the decision ranks on (the task's:
+error for classification, MSE for regression; its mean over seeds with `base.repeat_seeds`);
+ties are broken by the task's tie-break figure (validation cross-entropy, or MAE), never by
+name, and the report says which entries the judge cannot tell apart from the chosen one. The
+test figure is shown, never used to choose.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pandas as pd
 from pipeline.choosing import Decision
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 from pipeline.reporting import markdown, trivial
+from pipeline.reporting.wording import choice_word, figure_word
 
 COLUMNS = [
     "entry",
@@ -34,6 +37,32 @@ COLUMNS = [
     "near_linear_share",
     "saturated_share",
 ]
+# Regression's columns: the headline RMSE per split (target units), the generalization gap in
+# RMSE, the validation MSE the decision ranks on, MAE and R² per split (evaluate's names).
+REGRESSION_COLUMNS = [
+    "entry",
+    "l2_rates",
+    "weight_decay",
+    "train_rmse",
+    "val_rmse",
+    "test_rmse",
+    "gen_gap",
+    "val_mse",
+    "train_mae",
+    "val_mae",
+    "test_mae",
+    "train_r2",
+    "val_r2",
+    "test_r2",
+    "l2_penalty",
+    "sum_sq_weights",
+    "near_linear_share",
+    "saturated_share",
+]
+
+
+def columns_of(task: Task) -> list[str]:
+    return REGRESSION_COLUMNS if task.is_regression else COLUMNS
 
 
 def regularizer_label(entry: EntrySpec) -> str:
@@ -47,10 +76,14 @@ def regularizer_label(entry: EntrySpec) -> str:
 
 
 def sweep_table(
-    entries: tuple[EntrySpec, ...], metrics_dir: Path, details_dir: Path
+    entries: tuple[EntrySpec, ...],
+    metrics_dir: Path,
+    details_dir: Path,
+    task: Task = CLASSIFICATION_TASK,
 ) -> pd.DataFrame:
     """One row per entry, ranked (see `rank`). Diverged entries come last with NaN figures
     and `diverged_at_epoch` set."""
+    columns = columns_of(task)
     rows = []
     for entry in entries:
         headline = contracts.read_stage_json(metrics_dir / f"{entry.name}.json", "evaluate")
@@ -68,7 +101,7 @@ def sweep_table(
             }
         )
     table = pd.DataFrame(rows)
-    for column in COLUMNS:
+    for column in columns:
         if column not in table.columns:
             table[column] = math.nan  # every entry diverged
     spread = [c for c in table.columns if c.endswith(("_mean", "_std", "_se"))]
@@ -77,36 +110,45 @@ def sweep_table(
     per_layer = [
         c
         for c in table.columns
-        if c.startswith(("sq_weights_", "near_linear_share_")) and c not in {*COLUMNS, *spread}
+        if c.startswith(("sq_weights_", "near_linear_share_")) and c not in {*columns, *spread}
     ]
-    table = table[[*COLUMNS, *spread, *per_layer, "diverged_at_epoch"]]
-    return rank(table)
+    table = table[[*columns, *spread, *per_layer, "diverged_at_epoch"]]
+    return rank(table, task)
 
 
-def rank(table: pd.DataFrame) -> pd.DataFrame:
-    """Lowest mean cross-validation error first with `choose.folds`, else lowest validation
-    error (mean over seeds if there are several), then lowest validation cross-entropy;
-    diverged entries last."""
-    over_seeds = "val_error_mean" in table.columns
-    keys = ["val_error_mean", "val_xent_mean"] if over_seeds else ["val_error"]
-    if "cv_error_mean" in table.columns:
-        keys = ["cv_error_mean", *keys]
-    keys += ["val_xent", "entry"]
+def rank(table: pd.DataFrame, task: Task = CLASSIFICATION_TASK) -> pd.DataFrame:
+    """Lowest mean cross-validation figure first with `choose.folds`, else lowest validation
+    figure the decision ranks on (mean over seeds if there are several), then the lowest
+    tie-break figure (validation cross-entropy, or MAE); diverged entries last."""
+    figure, tiebreak = task.choosing_figure, task.tiebreak
+    over_seeds = f"{figure}_mean" in table.columns
+    keys = [f"{figure}_mean", f"{tiebreak}_mean"] if over_seeds else [figure]
+    if task.cv_mean in table.columns:
+        keys = [task.cv_mean, *keys]
+    keys += [tiebreak, "entry"]
     return table.sort_values(keys, kind="stable", na_position="last").reset_index(drop=True)
 
 
 def to_markdown(
-    table: pd.DataFrame, entries: dict[str, EntrySpec], decision: Decision | None = None
+    table: pd.DataFrame,
+    entries: dict[str, EntrySpec],
+    decision: Decision | None = None,
+    task: Task = CLASSIFICATION_TASK,
 ) -> str:
     """The ranked table in Markdown, with the decision's chosen entry and the entries the
     judge cannot tell apart from it (`decision` None: every candidate diverged)."""
     best = table.iloc[0]
-    if pd.isna(best["val_error"]):
+    val, test = task.val_figure, task.test_figure
+    word, choice = figure_word(task), choice_word(task)
+    # Classification's shares to 4 decimals, as always; a quantity in its own units to 4
+    # significant digits (a price of 150000 has no use for decimals).
+    digits = ".4g" if task.is_regression else ".4f"
+    if pd.isna(best[val]):
         return "# L2 sweep\n\nEvery entry diverged: lower train.learning_rate or the rates.\n"
     over_seeds = (
-        f" Mean over {int(best['n_seeds'])} seeds: val error {best['val_error_mean']:.4f}"
-        f" ± {best['val_error_std']:.4f}, test error {best['test_error_mean']:.4f}"
-        f" ± {best['test_error_std']:.4f} (± is the sample standard deviation)."
+        f" Mean over {int(best['n_seeds'])} seeds: val {word} {best[f'{val}_mean']:{digits}}"
+        f" ± {best[f'{val}_std']:{digits}}, test {word} {best[f'{test}_mean']:{digits}}"
+        f" ± {best[f'{test}_std']:{digits}} (± is the sample standard deviation)."
         if "n_seeds" in table.columns
         else ""
     )
@@ -118,10 +160,10 @@ def to_markdown(
             f"apart from it by a paired test on the same held-out rows ({decision.test}, "
             f"{decision.correction}): {tied_words}. See `choosing.md`, Decision."
         )
-    if "cv_error_mean" in table.columns:
+    if task.cv_mean in table.columns:
         over_seeds += (
-            f" Ranked on mean cross-validation error ({best['cv_error_mean']:.4f} ± "
-            f"{best['cv_error_se']:.4f} SE over folds)."
+            f" Ranked on mean cross-validation {choice} ({best[task.cv_mean]:{digits}} ± "
+            f"{best[task.cv_se]:{digits}} SE over folds)."
         )
         ties = ties or "\n\nWhich entries the folds cannot tell apart: `choosing.md`, Decision."
     diverged = table[table["diverged_at_epoch"].notna()]
@@ -130,7 +172,7 @@ def to_markdown(
         f"infinite): it has no figures."
         for row in diverged.itertuples()
     )
-    hidden = ["diverged_at_epoch", "collapsed", *trivial.BASELINE_COLUMNS]
+    hidden = ["diverged_at_epoch", "collapsed", *trivial.baseline_columns(task)]
     shown = table.drop(columns=[c for c in hidden if c in table.columns])
     rows = []
     for (_, row), (_, full) in zip(shown.iterrows(), table.iterrows(), strict=True):
@@ -138,18 +180,19 @@ def to_markdown(
         if pd.notna(full["diverged_at_epoch"]):
             cells[3] = f"diverged at epoch {int(full['diverged_at_epoch'])}"
         if full.get("collapsed", False):
-            cells[0] = f"{full['entry']} ({trivial.COLLAPSED})"
+            cells[0] = f"{full['entry']} ({trivial.collapsed_words(task)})"
         rows.append(cells)
-    if "baseline_val_error" in table.columns:
-        rows = trivial.with_baseline_rows(table, list(shown.columns), rows, _cell)
-        over_seeds += trivial.baseline_sentence(table)
+    if f"baseline_{val}" in table.columns:
+        rows = trivial.with_baseline_rows(table, list(shown.columns), rows, _cell, task)
+        over_seeds += trivial.baseline_sentence(table, task)
     lines = markdown.table(list(shown.columns), rows)
+    ranked_on = f"mean CV {choice}" if task.cv_mean in table.columns else f"validation {choice}"
     return (
         "# L2 sweep\n\n"
-        f"Best on {'mean CV' if 'cv_error_mean' in table.columns else 'validation'} error: "
+        f"Best on {ranked_on}: "
         f"**{best['entry']}** "
         f"({regularizer_label(entries[best['entry']])}): "
-        f"val error {best['val_error']:.4f}, test error {best['test_error']:.4f} "
+        f"val {word} {best[val]:{digits}}, test {word} {best[test]:{digits}} "
         f"(reported, not used to choose).{over_seeds}{ties}{diverged_text}\n\n"
         + "\n".join(lines)
         + "\n"
@@ -162,20 +205,39 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def rate_converter(rates: dict[str, float], batch_size: int, train_rows: int) -> str:
-    """Markdown: each single-rate entry's Keras rate in the other conventions."""
+def rate_converter(
+    rates: dict[str, float], batch_size: int, train_rows: int, task: Task = CLASSIFICATION_TASK
+) -> str:
+    """Markdown: each single-rate entry's Keras rate in the other conventions. A regression's
+    conventions halve the squared error (scikit-learn's MLPRegressor, the textbook's ridge
+    cost), which doubles the rate that matches c against Keras's plain mean squared error."""
+    # Keras minimises loss + c·Σw²; each convention's penalty over its loss, made comparable.
+    halved = 2 if task.is_regression else 1
     header = ["entry", "Keras rate c", "sklearn alpha", "textbook λ", "SGD weight decay"]
     rows = [
-        [entry, f"{c:g}", f"{2 * batch_size * c:g}", f"{2 * train_rows * c:g}", f"{2 * c:g}"]
+        [entry, f"{c:g}", f"{2 * batch_size * c / halved:g}", f"{2 * train_rows * c / halved:g}",
+         f"{2 * c:g}"]
         for entry, c in sorted(rates.items(), key=lambda item: (item[1], item[0]))
-    ]
+    ]  # fmt: skip
+    if task.is_regression:
+        conventions = (
+            "Keras adds c·Σw² to the mean squared error of each batch (here of the standardised "
+            "target). scikit-learn's MLPRegressor minimises half the squared error plus "
+            "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
+            f"c = alpha / batch size (batch size {batch_size}). The textbook ridge cost "
+            f"(1/2m)·Σ(error²) + λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/m."
+        )
+    else:
+        conventions = (
+            "Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds "
+            "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
+            f"c = alpha / (2·batch size) (batch size {batch_size}). The textbook penalty "
+            f"λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/(2m)."
+        )
     lines = [
         "## The same rates in other conventions",
         "",
-        "Keras adds c·Σw² to the mean loss of each batch. scikit-learn's MLPClassifier adds "
-        "alpha/(2n)·Σw² with n the batch size for its adam and sgd solvers, so "
-        f"c = alpha / (2·batch size) (batch size {batch_size}). The textbook penalty "
-        f"λ/(2m)·Σw² over m = {train_rows} training rows gives c = λ/(2m). Under plain SGD "
+        f"{conventions} Under plain SGD "
         "an L2 rate c is the same update as decoupled weight decay 2c (the penalty's gradient "
         "is 2c·w); under Adam it is not, because Adam rescales the penalty's gradient per "
         "weight while AdamW's decay is not rescaled.",
@@ -193,21 +255,23 @@ def rates_by_layer(layer_rates: Mapping[str, Sequence[tuple[str, float]]]) -> st
     return "\n".join(lines) + "\n"
 
 
-def headline_of_best(table: pd.DataFrame) -> dict:
+def headline_of_best(table: pd.DataFrame, task: Task = CLASSIFICATION_TASK) -> dict:
     """The sweep's DVC metrics: which entry is best on validation, its validation and test
-    errors and its training set's trivial baseline (names short: `dvc metrics diff` of the
-    default sweep fits 80 columns)."""
+    figures (`best_val_error`, or `best_val_rmse`) and its training set's trivial baseline
+    (names short: `dvc metrics diff` of the default sweep fits 80 columns)."""
     best = table.iloc[0]
     figures = {
         name: contracts.rounded(float(best[name]))
-        for name in ("val_error", "test_error")
+        for name in (task.val_figure, task.test_figure)
         if pd.notna(best[name])
     }
     found = {"best_entry": str(best["entry"]), **{f"best_{k}": v for k, v in figures.items()}}
-    if "baseline_val_error" in table.columns:  # its training set's; names short for DVC
+    baseline = dict(zip(("train", "val", "test", "cv"), trivial.baseline_columns(task)[1:],
+                        strict=True))  # fmt: skip
+    if baseline["val"] in table.columns:  # its training set's; names short for DVC
         found |= {
-            f"baseline_{split}": contracts.rounded(float(best[f"baseline_{split}_error"]))
+            f"baseline_{split}": contracts.rounded(float(best[baseline[split]]))
             for split in ("val", "test", "cv")
-            if f"baseline_{split}_error" in table
+            if baseline[split] in table
         }
     return found

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from pipeline.core.task import Task
 from pipeline.tracking import records, views
 from pipeline.tracking.runs import NOTE_TAG, FoundSweep
 
@@ -41,6 +42,7 @@ class SweepResults:
     entries: tuple[str, ...]  # ranked on validation error
     artifacts: tuple[tuple[Path, str | None], ...]  # (file, folder in the parent's artifacts)
     digest: str  # over every file the above were read from
+    task: Task  # core/task.py: the figures the views sort and chart by
 
 
 def is_recorded(sweep: FoundSweep, results: SweepResults) -> bool:
@@ -72,7 +74,7 @@ def record_results(sweep: FoundSweep, results: SweepResults) -> str:
     records.log_metrics(sweep.parent_id, {**best_figures, "n_entries": len(results.entries)})
     for path, folder in results.artifacts:
         records.log_artifact(sweep.parent_id, path, folder=folder)
-    key = _save_views(sweep)
+    key = _save_views(sweep, results.task)
     children = [sweep.run_of(entry, seed) for entry, seed in results.per_seed]
     note = views.description(
         results.chosen,
@@ -80,6 +82,7 @@ def record_results(sweep: FoundSweep, results: SweepResults) -> str:
         sweep.experiment_id,
         sweep.parent_id,
         [run_id for run_id in children if run_id],
+        results.task,
     )
     note += "".join(f"\n\n{sentence}" for sentence in results.said)
     best_entry = str(results.best["best_entry"])
@@ -113,15 +116,15 @@ def _record_models(sweep: FoundSweep, results: SweepResults) -> None:
             records.log_metrics(run_id, spread)
 
 
-def _save_views(sweep: FoundSweep) -> str:
+def _save_views(sweep: FoundSweep, task: Task) -> str:
     """Save the sweep's table and chart views in its experiment; returns the table's key."""
     run_name = sweep.tags.get("mlflow.runName", "sweep")
     client = MlflowClient()
     saved = (
         (views.sweep_view_key, "best on validation",
-         views.sweep_view_state(sweep.parent_id, ["val_error", "test_error"])),
-        (views.sweep_chart_key, "validation error vs L2 rate",
-         views.sweep_chart_state(sweep.parent_id)),
+         views.sweep_view_state(sweep.parent_id, [task.val_figure, task.test_figure], task)),
+        (views.sweep_chart_key, f"{views.figure_words(task)} vs L2 rate",
+         views.sweep_chart_state(sweep.parent_id, task)),
     )  # fmt: skip
     for key_of, title, state in saved:
         name = f"{run_name} {sweep.parent_id[:8]}: {title}"

@@ -21,6 +21,8 @@ import json
 import time
 from collections.abc import Mapping
 
+from pipeline.core.task import CLASSIFICATION_TASK, Task
+
 # Where `mlflow ui` serves by default: the address printed for the local store.
 DEFAULT_UI = "http://127.0.0.1:5000"
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
@@ -120,10 +122,17 @@ def _sweep_runs(parent_id: str) -> str:
     return f"tags.`mlflow.parentRunId` = '{parent_id}'"
 
 
-def sweep_view_state(parent_id: str, metrics: list[str]) -> dict:
-    """The runs table of one sweep: its model runs, best on validation first, with the columns
-    `l2`, `metrics` in this order and `chosen`; metric columns wide enough for 5 significant
-    digits."""
+def figure_words(task: Task = CLASSIFICATION_TASK) -> str:
+    """The chart's and links' words for the task's validation figure."""
+    return "validation RMSE" if task.is_regression else "validation error"
+
+
+def sweep_view_state(
+    parent_id: str, metrics: list[str], task: Task = CLASSIFICATION_TASK
+) -> dict:
+    """The runs table of one sweep: its model runs, best on validation first (the task's
+    validation figure: `val_error`, or `val_rmse`), with the columns `l2`, `metrics` in this
+    order and `chosen`; metric columns wide enough for 5 significant digits."""
     columns = [
         _column("params", "l2"),
         *(_column("metrics", m) for m in metrics),
@@ -131,7 +140,7 @@ def sweep_view_state(parent_id: str, metrics: list[str]) -> dict:
     ]
     return {
         "searchFilter": _sweep_runs(parent_id),
-        "orderByKey": _column("metrics", "val_error"),
+        "orderByKey": _column("metrics", task.val_figure),
         "orderByAsc": True,
         "selectedColumns": columns,
         # The grid otherwise orders a group's columns by name: test_error before val_error.
@@ -141,15 +150,17 @@ def sweep_view_state(parent_id: str, metrics: list[str]) -> dict:
     }
 
 
-def sweep_chart_state(parent_id: str) -> dict:
-    """The chart of one sweep: validation error against `RATE_PARAM`, one labelled x per
-    single-rate entry in the order of the rates, on a card as wide as the panel."""
+def sweep_chart_state(parent_id: str, task: Task = CLASSIFICATION_TASK) -> dict:
+    """The chart of one sweep: the task's validation figure (error, or RMSE) against
+    `RATE_PARAM`, one labelled x per single-rate entry in the order of the rates, on a card
+    as wide as the panel."""
+    val, words = task.val_figure, figure_words(task)
     return {
         "searchFilter": f"{_sweep_runs(parent_id)} and {_column('params', RATE_PARAM)} LIKE '%'",
         # Descending: the UI plots the rows last first, so the axis reads rate 0 first.
         "orderByKey": _column("metrics", LOG10_L2_METRIC),
         "orderByAsc": False,
-        "selectedColumns": [_column("params", "l2"), _column("metrics", "val_error")],
+        "selectedColumns": [_column("params", "l2"), _column("metrics", val)],
         "runsHiddenMode": "SHOW_ALL",  # charts otherwise show the first 10 runs only
         "runListHidden": True,  # the x labels name the entries; the panel gets the width
         "compareRunSections": [
@@ -164,15 +175,15 @@ def sweep_chart_state(parent_id: str) -> dict:
         ],
         "compareRunCharts": [
             {
-                "uuid": "val-error-vs-l2-rate",
+                "uuid": f"{val.replace('_', '-')}-vs-l2-rate",
                 "type": "SCATTER",
-                "displayName": "validation error vs L2 rate",
+                "displayName": f"{words} vs L2 rate",
                 "metricSectionId": _SECTION,
                 "deleted": False,
                 "isGenerated": False,
                 "runsCountToCompare": 100,
                 "xaxis": {"key": RATE_PARAM, "type": "PARAM"},
-                "yaxis": {"key": "val_error", "type": "METRIC"},
+                "yaxis": {"key": val, "type": "METRIC"},
             }
         ],
     }
@@ -188,9 +199,10 @@ def saved_view(name: str, state: dict) -> str:
 
 def description(
     chosen: str | None, verdict: str | None, experiment_id: str, parent_id: str,
-    run_ids: list[str],
+    run_ids: list[str], task: Task = CLASSIFICATION_TASK,
 ) -> str:  # fmt: skip
     """The sweep parent run's description (Markdown): the verdict first, then where to look."""
+    words = figure_words(task)
     if chosen:
         first = f"**Chosen: {chosen}.** {verdict or ''}".rstrip()
     else:
@@ -198,8 +210,8 @@ def description(
     table, chart = sweep_view_key(parent_id), sweep_chart_key(parent_id)
     return (
         f"{first}\n\n"
-        f"[The sweep by validation error]({view_link(experiment_id, table)}) · "
-        f"[Chart: validation error vs L2 rate]({view_link(experiment_id, chart, chart=True)})"
+        f"[The sweep by {words}]({view_link(experiment_id, table)}) · "
+        f"[Chart: {words} vs L2 rate]({view_link(experiment_id, chart, chart=True)})"
         f" · [Compare the runs side by side]({compare_link(experiment_id, run_ids)}) · "
         f"[All runs of the experiment]({runs_link(experiment_id)})"
     )
