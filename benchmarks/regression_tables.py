@@ -1,6 +1,8 @@
-"""Three real regression tables that ship offline, written as the CSVs a user would bring.
+"""Three real regression tables that ship offline, written as the CSVs a user would bring, and
+a scikit-learn reference on the lab's own rows (benchmarks/regression_reference.py).
 
     python -m benchmarks.regression_tables write data/raw
+    python -m benchmarks.regression_tables reference --prepared data/prepared [--json out.json]
 
 `write` leaves `<name>.csv` and a data card `<name>.md` per table and prints the params.yaml
 `data:` keys a user sets for each; every other key keeps the lab's default. The rows come
@@ -11,12 +13,16 @@ palmerpenguins, vega_datasets), never from the network.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
+
+from pipeline.core.errors import LabError
 
 
 @dataclass(frozen=True)
@@ -153,15 +159,40 @@ def _yaml_text(keys: dict) -> str:
     return "\n".join(lines)
 
 
+def _reference(args: argparse.Namespace) -> str:
+    from benchmarks.regression_reference import MlpSettings, markdown, reference_figures
+    from pipeline.config.load import load_config
+
+    config = load_config(args.params)
+    seed = config.base.seed if args.seed is None else args.seed
+    figures = reference_figures(args.prepared, MlpSettings.of(config), seed=seed, name=args.name)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return markdown([figures])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     write = commands.add_parser("write", help="write the tables' CSVs and data cards")
     write.add_argument("out_dir", type=Path)
+    reference = commands.add_parser("reference", help="RidgeCV and MLPRegressor on prepared rows")
+    reference.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    reference.add_argument("--json", type=Path, help="also write the figures here")
+    reference.add_argument("--params", type=Path, default=Path("params.yaml"),
+                           help="the lab's MLP, training settings and rates")
+    reference.add_argument("--name", help="the table's name in the output")
+    reference.add_argument("--seed", type=int, help="folds and MLP (default: base.seed)")
     args = parser.parse_args(argv)
-    for name, keys in write_tables(args.out_dir).items():
-        print(f"# {name}\n{_yaml_text(keys)}\n")
+    try:
+        if args.command == "write":
+            for name, keys in write_tables(args.out_dir).items():
+                print(f"# {name}\n{_yaml_text(keys)}\n")
+        else:
+            print(_reference(args))
+    except LabError as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":
