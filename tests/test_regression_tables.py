@@ -145,6 +145,9 @@ def test_the_reference_is_in_target_units_like_the_same_fits_on_the_raw_target(t
     )
     assert by_model["RidgeCV"]["cv_rmse"] == pytest.approx(np.sqrt(-ridge.best_score_), 1e-6)
 
+    mlp = by_model["MLPRegressor"]
+    assert mlp["cv_rmse"] == min(mlp["cv_rmse_by_rate"].values())
+    assert list(mlp["cv_rmse_by_rate"]) == ["0", "0.01"]
     # The table is learnable: both models beat the mean by far, on CV and on the test rows.
     for model in ("RidgeCV", "MLPRegressor"):
         assert by_model[model]["test_rmse"] < 0.6 * baseline["test_rmse"], model
@@ -200,7 +203,7 @@ def test_the_reference_command_writes_json_and_refuses_a_classification(
     assert figures["mlp"]["hidden_units"] == params["model"]["hidden_units"]
     assert (figures["seed"], figures["table"]) == (params["base"]["seed"], "tiny")
     table = capsys.readouterr().out.splitlines()
-    assert [line.split(" | ")[2] for line in table[2:]] == [
+    assert [line.split(" | ")[2] for line in table[2:5]] == [
         "training mean", "RidgeCV", "MLPRegressor"
     ]
     (tmp_path / "classes").mkdir()
