@@ -15,6 +15,7 @@ from pipeline.choosing.layers import LayerVerdict, layer_grid, layer_verdict, ti
 from pipeline.choosing.next_rates import Bracket, bracket
 from pipeline.choosing.points import place
 from pipeline.config.entries import EntrySpec
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,11 @@ def analyse(
     default_noise: float,
     pool_rows: int,
     decision: Decision | None = None,
+    task: Task = CLASSIFICATION_TASK,
 ) -> Analysis:
-    """Every answer over the sweep's ranked `table`; comparisons are the judge's."""
-    points = place(entries, table, default_rows, default_noise, pool_rows)
+    """Every answer over the sweep's ranked `table` (figure names from `task`); comparisons
+    are the judge's."""
+    points = place(entries, table, default_rows, default_noise, pool_rows, task)
     # On data's training split every entry has held-out predictions except one that diverged
     # on some fold (with choose.folds): it has no place on the axes the judge compares.
     points = [p for p in points if p.rows is not None or judge.has(p.entry)]

@@ -2,14 +2,16 @@
 
 Works on the report's sweep table (one row per entry, ranked on validation) and the entries'
 specs; imports no TensorFlow. Every choice here (the best rate, the best layer, the best rate
-at a training-set size) is made on validation error, its mean over seeds when there are
-several; test error is only reported (the data-size curves plot it, as the issue asks).
+at a training-set size) is made on the task's validation figure (error, or RMSE in the
+target's units), its mean over seeds when there are several; the test figure is only
+reported (the data-size curves plot it, as the issue asks).
 
 Whether two points can be told apart is the judge's question (judge.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ import pandas as pd
 
 from pipeline.choosing.judge import Judge
 from pipeline.config.entries import EntrySpec
+from pipeline.core.task import CLASSIFICATION_TASK, Task
 
 ALL = "all"
 
@@ -42,20 +45,28 @@ def _figure(row: pd.Series, name: str) -> tuple[float, float]:
     return float(row[name]), 0.0
 
 
+def _cv_figure(mean: float, task: Task) -> float:
+    return math.sqrt(mean) if task.is_regression else mean
+
+
 def place(
     entries: Sequence[EntrySpec],
     table: pd.DataFrame,
     default_rows: int,
     default_noise: float,
     pool_rows: int,
+    task: Task = CLASSIFICATION_TASK,
 ) -> list[Point]:
     """The entries that sit on a rate axis: pure L2 (no weight decay), not diverged, with one
-    rate on every layer or on exactly one layer. In the table's (ranked) order."""
+    rate on every layer or on exactly one layer. In the table's (ranked) order. With folds a
+    point's validation figure is the mean over folds of the choosing figure: the CV error, or
+    for regression the root of the mean CV MSE, so that the axis stays in RMSE's units (the
+    same order as the MSE the decision ranks on)."""
     by_name = {e.name: e for e in entries}
     points = []
     for _, row in table.iterrows():
         entry = by_name.get(row["entry"])
-        if entry is None or not entry.is_pure_l2 or pd.isna(row["val_error"]):
+        if entry is None or not entry.is_pure_l2 or pd.isna(row[task.val_figure]):
             continue
         nonzero = [(layer, rate) for layer, rate in entry.layer_rates if rate > 0]
         if entry.uniform_rate is not None:
@@ -68,11 +79,11 @@ def place(
         if entry.uses_pool:
             rows = entry.train_size or default_rows or pool_rows
             noise = default_noise if entry.label_noise is None else entry.label_noise
-        val, val_std = _figure(row, "val_error")
-        if pd.notna(row.get("cv_error_mean")):
-            # Folds: the mean CV error; the paired test on the pooled held-out rows judges it.
-            val, val_std = float(row["cv_error_mean"]), 0.0
-        test, test_std = _figure(row, "test_error")
+        val, val_std = _figure(row, task.val_figure)
+        if pd.notna(row.get(task.cv_mean)):
+            # Folds: the mean CV figure; the paired test on the pooled held-out rows judges it.
+            val, val_std = _cv_figure(float(row[task.cv_mean]), task), 0.0
+        test, test_std = _figure(row, task.test_figure)
         points.append(Point(entry.name, rate, layer, rows, noise, val, val_std, test, test_std))
     return points
 

@@ -38,7 +38,8 @@ def read_kernels(details_dir: Path, entries: list[str]) -> dict[str, dict[str, n
 
 def read_judge(details_dir: Path, cross_validated: bool = False) -> Judge:
     """The judge over the held-out rows evaluate kept: the validation labels and each entry's
-    predicted class on them (`cross_validated`: the pooled held-out folds')."""
+    predicted class (a regression: value) on them (`cross_validated`: the pooled held-out
+    folds')."""
     name = contracts.HELD_OUT_CV_FILE if cross_validated else contracts.HELD_OUT_FILE
     path = details_dir / name
     if not path.is_file():
@@ -46,4 +47,4 @@ def read_judge(details_dir: Path, cross_validated: bool = False) -> Judge:
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files}
     labels = arrays.pop(contracts.HELD_OUT_LABELS)
-    return Judge.of_classes(labels, arrays)
+    return Judge.of_held_out(labels, arrays)
