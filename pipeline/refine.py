@@ -40,6 +40,7 @@ from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import LabError
 from pipeline.core.runner import run_stage
+from pipeline.core.task import task_named
 from pipeline.reporting import readers, table
 
 log = logging.getLogger(__name__)
@@ -56,19 +57,22 @@ def read_points(params: Path, metrics: Path, details: Path, prepared: Path):
     meta = contracts.read_meta(prepared)
     entries = resolve_entries(config)
     sweep = table.sweep_table(entries, metrics, details)
+    task = task_named(meta.task)
     points = choosing.place(
         entries,
         sweep,
         config.data.effective_train_subset,
         config.data.effective_label_noise,
         meta.pool_rows,
+        task,
     )
     # With folds: the mean CV errors (place) and the pooled held-out folds' predictions.
     judge = readers.read_judge(details, cross_validated=bool(config.choose.folds))
     points = [p for p in points if p.rows is not None or judge.has(p.entry)]  # as analyse
     decision = choosing.decide(
         entries, sweep, judge, rule=config.choose.rule, seed=config.base.seed,
-        test_rows=meta.rows["test"], folds=config.choose.folds,
+        test_rows=meta.rows["test"], folds=config.choose.folds, task=task,
+        test_intervals=readers.read_test_intervals(details, [e.name for e in entries]),
     )  # fmt: skip
     return points, decision, [entry.name for entry in entries]
 

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-# The fold SE lives in core (evaluate computes it without the choosing concern); re-exported
-# so every choosing statistic is found here.
-from pipeline.core.spread import mean_and_se  # noqa: F401
-
-# The significance level of every test and the coverage of every interval (1 - ALPHA).
-ALPHA = 0.05
-BOOTSTRAP_RESAMPLES = 10_000
-
+# The fold SE, the rows of a bootstrap and the test RMSE's interval live in core (evaluate
+# computes them without the choosing concern), with the level of every test and interval;
+# re-exported so every choosing statistic is found here.
+from pipeline.core.spread import (  # noqa: F401
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    bootstrap_rows,
+    mean_and_se,
+    rmse_interval,
+)
 
 # The normal quantile of the 95% intervals: 1.96.
 Z = float(stats.norm.ppf(1 - ALPHA / 2))
@@ -66,16 +68,6 @@ def mean_loss_se(losses: np.ndarray, fold_se: float | None = None) -> float:
     as `choosing_se` takes the larger of the Wilson SE and the folds'."""
     floor = loss_se(losses)
     return floor if fold_se is None else max(fold_se, floor)
-
-
-def rmse_interval(squared_errors: np.ndarray, seed: int) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the RMSE of rows with these squared errors
-    (BOOTSTRAP_RESAMPLES resamples of the rows, seeded by `seed`)."""
-    squared_errors = np.asarray(squared_errors, dtype=np.float64)
-    rows = bootstrap_rows(len(squared_errors), seed)
-    roots = np.sqrt(squared_errors[rows].mean(axis=1))
-    low, high = np.quantile(roots, [ALPHA / 2, 1 - ALPHA / 2])
-    return float(low), float(high)
 
 
 def error_interval(wrong: int, n: int, method: str = "wilson") -> tuple[float, float]:
@@ -127,12 +119,6 @@ def _paired(a_losses, b_losses) -> tuple[np.ndarray, np.ndarray]:
     if a.shape != b.shape:
         raise ValueError(f"paired outcomes differ in length: {a.shape} vs {b.shape}")
     return a, b
-
-
-def bootstrap_rows(n: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
-    """Row indices of `resamples` bootstrap samples of `n` rows, shape (resamples, n). One
-    draw shared by every comparison keeps them paired and reproducible."""
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
 def paired_bootstrap(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray):

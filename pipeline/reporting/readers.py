@@ -48,3 +48,14 @@ def read_judge(details_dir: Path, cross_validated: bool = False) -> Judge:
         arrays = {key: archive[key] for key in archive.files}
     labels = arrays.pop(contracts.HELD_OUT_LABELS)
     return Judge.of_held_out(labels, arrays)
+
+
+def read_test_intervals(details_dir: Path, entries: list[str]) -> dict[str, list[float]]:
+    """entry -> the 95% interval of its base seed's test figure that evaluate wrote for a
+    regression (`test_interval`); classification's entries have none (Wilson's, from counts)."""
+    found = {}
+    for entry in entries:
+        details = contracts.read_stage_json(details_dir / f"{entry}.json", "evaluate")
+        if "test_interval" in details:
+            found[entry] = details["test_interval"]
+    return found
