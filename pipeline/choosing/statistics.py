@@ -114,6 +114,36 @@ def paired_t(a_losses: np.ndarray, b_losses: np.ndarray) -> tuple[int, int, floa
     return only_a, only_b, float(stats.ttest_rel(a, b).pvalue)
 
 
+# Random sign patterns of a sign-flip test: its smallest two-sided p is 2 / (SIGN_FLIPS + 1),
+# 2e-4, so Holm over tens of comparisons can still reject at ALPHA.
+SIGN_FLIPS = 9_999
+
+
+def sign_flip(
+    a_losses: np.ndarray, b_losses: np.ndarray, seed: int = 0, resamples: int = SIGN_FLIPS
+) -> tuple[int, int, float]:
+    """(rows where A's loss is above B's, rows where B's is, two-sided p of the sign-flip
+    permutation test of the mean per-row difference; scipy.stats.permutation_test, exact when
+    2**n <= resamples). Under "A and B are interchangeable on every row" each difference's
+    sign is a fair coin, whatever the differences' tails: benchmarks/paired_calibration.py
+    measured the t-test below ALPHA with t(3) errors, and this test at it. `seed` fixes the
+    sign patterns, so a pair's p-value is the same wherever it is asked. Every difference 0:
+    p = 1."""
+    a, b = _paired(a_losses, b_losses)
+    only_a, only_b = int(np.sum(a > b)), int(np.sum(b > a))
+    if only_a + only_b == 0:
+        return only_a, only_b, 1.0
+    found = stats.permutation_test(
+        (a - b,), _mean, vectorized=True, permutation_type="samples", n_resamples=resamples,
+        random_state=np.random.default_rng(seed),
+    )  # fmt: skip
+    return only_a, only_b, float(found.pvalue)
+
+
+def _mean(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
 def _paired(a_losses, b_losses) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(a_losses, np.float64), np.asarray(b_losses, np.float64)
     if a.shape != b.shape:
