@@ -196,6 +196,7 @@ def test_each_folds_baseline_is_its_training_rows_majority_on_its_held_out_rows(
     from collections import Counter
 
     from pipeline.config import load_config
+    from pipeline.core.contracts import PreparedMeta
     from pipeline.datasets import folds
     from pipeline.datasets.prepared import Split
     from pipeline.evaluate import CrossValidation
@@ -203,7 +204,8 @@ def test_each_folds_baseline_is_its_training_rows_majority_on_its_held_out_rows(
     config = load_config(params_file)
     labels = np.repeat([0, 1, 2], [30, 12, 18])
     pool = Split(np.zeros((len(labels), 2), np.float32), labels)
-    found = CrossValidation(pool, 3, 3, config).baseline()
+    meta = PreparedMeta("hand-made", ("a", "b", "c"), 2, {}, 0, (2,))
+    found = CrossValidation(pool, 3, meta, config).baseline()
     errors = []
     for fold, counted in enumerate(found["folds"]):
         train, held_out, _ = folds.fold_sets(
