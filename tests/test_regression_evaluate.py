@@ -135,3 +135,68 @@ def test_evaluate_writes_a_regression_s_figures_in_units(tmp_path: Path):
         np.std(judge.losses[decision.chosen.name], ddof=1) / math.sqrt(ROWS["val"])
     )
     assert [decision.test_ci_low, decision.test_ci_high] == intervals[decision.chosen.name]
+
+    # The refit's scoring of a model on the test rows: the same model, the same seed, the
+    # same interval as evaluate's; refit.json's names are the task's.
+    import keras
+
+    from pipeline import refit
+
+    chosen = next(e for e in entries if e.name == decision.chosen.name)
+    model = keras.saving.load_model(tmp_path / "models" / chosen.name / contracts.MODEL_FILE)
+    meta = contracts.read_meta(tmp_path / "prepared")
+    result = refit.score_on_test(model, chosen, decision, meta, tmp_path / "prepared", SEED)
+    assert result["test_rows"] == ROWS["test"] and result["train_rows"] == 70
+    assert result["test_rmse"] == contracts.rounded(decision.test_value)
+    assert [result["test_rmse_ci_low"], result["test_rmse_ci_high"]] == [
+        contracts.rounded(v) for v in intervals[chosen.name]
+    ]
+    answer = refit.refit_answer(result, decision.test_figure)
+    assert (answer.test_value, answer.test_ci_low) == (
+        result["test_rmse"],
+        result["test_rmse_ci_low"],
+    )
+
+
+def test_cross_validation_scores_a_regression_s_folds_on_mse_in_units(tmp_path: Path):
+    from pipeline.config import load_config
+    from pipeline.evaluate import CrossValidation
+
+    params = tiny_params()
+    params["data"]["digits"]["label_noise"] = 0.0  # a regression's labels are never flipped
+    params["base"]["seed"] = SEED
+    write_yaml(tmp_path / "params.yaml", params)
+    config = load_config(tmp_path / "params.yaml")
+    rng = np.random.default_rng(1)
+    pool = prepared.Split(
+        rng.normal(size=(36, 3)).astype(np.float32), rng.normal(size=36).astype(np.float32)
+    )
+    meta = contracts.PreparedMeta(
+        source="hand-made", class_names=(), n_features=3, rows=ROWS, train_labels_flipped=0,
+        input_shape=(3,), task="regression", target_mean=MEAN, target_std=STD,
+    )  # fmt: skip
+    cv = CrossValidation(pool, 2, meta, config)
+    weights = _models(tmp_path / "models")  # fold i's model: entry i's weights
+    towers = [
+        contracts.TrainedModel("e", SEED, entry, None, fold=i) for i, entry in enumerate(ENTRIES)
+    ]
+    found = cv.score("e", towers, tmp_path / "models")
+    targets = pool.labels.astype(np.float64) * STD + MEAN
+    fold_mse, pooled = [], np.zeros(36)
+    for i, entry in enumerate(ENTRIES):
+        _, held_out, rows = cv.sets[i]
+        pooled[rows] = _in_units(weights[entry], held_out.features)
+        fold_mse.append(float(np.mean((pooled[rows] - targets[rows]) ** 2)))
+    assert found["n_folds"] == 2
+    assert found["cv_mse_mean"] == pytest.approx(np.mean(fold_mse), rel=1e-4)
+    assert found["cv_mse_se"] == pytest.approx(np.std(fold_mse, ddof=1) / math.sqrt(2), rel=1e-4)
+    assert cv.predictions["e"].dtype == np.float64
+    np.testing.assert_allclose(cv.predictions["e"], pooled, rtol=1e-5)
+    np.testing.assert_allclose(cv.predictions[contracts.HELD_OUT_LABELS], targets, rtol=1e-6)
+    baseline = cv.baseline()
+    for i, fold in enumerate(baseline["folds"]):
+        train, held_out, rows = cv.sets[i]
+        mean = float(np.mean(train.labels.astype(np.float64) * STD + MEAN))
+        assert fold["prediction"] == pytest.approx(mean, rel=1e-12)
+        assert fold["mse"] == pytest.approx(np.mean((targets[rows] - mean) ** 2), rel=1e-12)
+    assert baseline["cv_mse_mean"] == np.mean([f["mse"] for f in baseline["folds"]])
