@@ -23,6 +23,8 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.runner import run_stage
@@ -41,7 +43,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
 
     from pipeline.datasets import baseline, prepared, subsets
-    from pipeline.modeling import kernel_arrays, model_metrics
+    from pipeline.modeling import kernel_arrays
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
     builder = BuilderRef.of_params(config.model, params)
@@ -80,20 +82,12 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
             targets = {name: held.targets(split) for name, split in entry_splits.items()}
             trivial = baseline.trivial_baseline(task.name, targets["train"], targets)
             baselines[key] = trivial | cv_baseline
-        per_seed, extra = [], {}
-        for tower in towers:
-            model = load_model(models_dir, tower)
-            per_seed.append(
-                None
-                if model is None
-                else model_metrics(model, entry_splits, tanh_shares=is_mlp, meta=meta)
-            )
-            if model is not None and tower is towers[0]:
-                kernels.update(
-                    {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
-                )
-                held_out[entry.name] = held.predict(model, splits["val"])
-                extra = held.test_interval(model, splits["test"], config.base.seed)
+        per_seed, base = score_towers(models_dir, towers, entry_splits, meta, is_mlp)
+        extra = {}
+        if base is not None:  # the base seed's model: the judge's predictions, the kernels
+            kernels.update({f"{entry.name}/{name}": k for name, k in kernel_arrays(base).items()})
+            held_out[entry.name] = held.predict(base, splits["val"])
+            extra = held.test_interval(base, splits["test"], config.base.seed)
         headline = entry_metrics(towers, per_seed, task)
         if cv is not None:
             headline |= cv.score(entry.name, record.folds_of(entry.name), models_dir)
@@ -109,18 +103,29 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         stable_bytes.save_npz(details / contracts.HELD_OUT_CV_FILE, cv.predictions)
 
 
+def score_towers(models_dir: Path, towers, splits, meta, tanh_shares: bool):
+    """Each tower's figures (None: diverged) and the base seed's model (None: diverged)."""
+    from pipeline.modeling import model_metrics
+
+    per_seed, base = [], None
+    for tower in towers:
+        model = load_model(models_dir, tower)
+        per_seed.append(
+            None if model is None else model_metrics(model, splits, tanh_shares, meta=meta)
+        )
+        base = model if tower is towers[0] else base
+    return per_seed, base
+
+
 class HeldOut:
-    """What the judge is given per held-out row, by task: the class (int16: a small file) and
-    the label; or the value predicted and the target, both in the target's units (float64),
-    and the 95% bootstrap interval of the test RMSE (`test_interval`), which the decision
-    quotes without the test rows."""
+    """Per held-out row, by task: the class predicted (int16: a small file) and the label, or
+    the value predicted and the target in the target's units (float64); and a regression's
+    95% bootstrap interval of the test RMSE, which the decision quotes without the test rows."""
 
     def __init__(self, meta: contracts.PreparedMeta):
         self.meta = meta
 
     def targets(self, split):
-        import numpy as np
-
         if not self.meta.is_regression:
             return split.labels
         return self.meta.in_target_units(np.asarray(split.labels, np.float64))
@@ -134,8 +139,6 @@ class HeldOut:
 
     def loss(self, predicted, targets):
         """Per-row losses: 0/1 (wrong) or the squared error; their mean is the choosing figure."""
-        import numpy as np
-
         if not self.meta.is_regression:
             return (predicted != targets).astype(np.float64)
         return (predicted - targets) ** 2
@@ -187,15 +190,13 @@ class CrossValidation:
         return fold_baseline(self.task.name, targets)
 
     def score(self, entry: str, towers: list[contracts.TrainedModel], models_dir: Path) -> dict:
-        import numpy as np
-
         from pipeline.core.spread import mean_and_se
 
         if any(t.diverged_at_epoch is not None for t in towers):
             return {}
         labels = self.predictions[contracts.HELD_OUT_LABELS]
-        # Every pooled row is held out by one fold: none stays unset.
-        pooled = np.zeros(len(labels), np.float64 if self.task.is_regression else np.int16)
+        unset, dtype = (np.nan, np.float64) if self.task.is_regression else (-1, np.int16)
+        pooled = np.full(len(labels), unset, dtype)
         per_fold: dict[int, list[float]] = {}
         for tower in towers:
             _, held_out, rows = self.sets[tower.fold]
