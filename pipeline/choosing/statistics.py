@@ -125,10 +125,10 @@ def sign_flip(
     """(rows where A's loss is above B's, rows where B's is, two-sided p of the sign-flip
     permutation test of the mean per-row difference; scipy.stats.permutation_test, exact when
     2**n <= resamples). Under "A and B are interchangeable on every row" each difference's
-    sign is a fair coin, whatever the differences' tails: benchmarks/paired_calibration.py
-    measured the t-test below ALPHA with t(3) errors, and this test at it. `seed` fixes the
-    sign patterns, so a pair's p-value is the same wherever it is asked. Every difference 0:
-    p = 1."""
+    sign is a fair coin, whatever the differences' tails (benchmarks/paired_calibration.py
+    measured the t-test's rate off ALPHA with t(3) errors, this test's at it). `seed` fixes
+    the sign patterns, so a pair's p-value is the same wherever it is asked. Every
+    difference 0: p = 1."""
     a, b = _paired(a_losses, b_losses)
     only_a, only_b = int(np.sum(a > b)), int(np.sum(b > a))
     if only_a + only_b == 0:
