@@ -15,7 +15,7 @@ from scipy import stats
 
 from pipeline import choosing
 from pipeline.choosing.judge import DIEBOLD_MARIANO, MCNEMAR, SIGN_FLIP
-from pipeline.choosing.next_rates import exp_show_best
+from pipeline.choosing.next_rates import exp_show_best, next_commands
 from pipeline.choosing.statistics import (
     bootstrap_rows,
     holm,
@@ -214,3 +214,30 @@ def test_a_classification_decision_keeps_its_json_fields():
         "dvc exp show --drop '.*' --keep 'Experiment|best_entry|best_val_rmse|best_test_rmse' "
         "--sort-by best_val_rmse --sort-order asc"
     )
+
+
+def test_points_and_the_bracket_take_the_regression_s_names():
+    targets, predicted = _predictions()
+    judge = choosing.Judge.of_values(targets, predicted)
+    table = _table(targets, predicted, judge)
+    points = choosing.place(ENTRIES, table, 300, 0.0, 1000, REGRESSION_TASK)
+    by_entry = {p.entry: p for p in points}
+    for row in table.to_dict("records"):
+        assert by_entry[row["entry"]].val == row["val_rmse"]
+        assert by_entry[row["entry"]].test == row["test_rmse"]
+    # With folds a point sits at the root of its mean CV MSE: RMSE's units, MSE's order.
+    folded = table.assign(cv_mse_mean=table["val_mse"] * 4)
+    points = choosing.place(ENTRIES, folded, 300, 0.0, 1000, REGRESSION_TASK)
+    assert [p.val for p in points] == [2 * math.sqrt(v) for v in table["val_mse"]]
+    intervals = dict.fromkeys(SCALES, (0.0, 1.0))
+    decision = choosing.decide(ENTRIES, table, judge, rule="min", seed=42, test_rows=50,
+                               task=REGRESSION_TASK, test_intervals=intervals)  # fmt: skip
+    analysis = choosing.analyse(
+        ENTRIES, table, judge, layers=LAYERS, default_rows=300, default_noise=0.0,
+        pool_rows=1000, decision=decision, task=REGRESSION_TASK,
+    )  # fmt: skip
+    assert analysis.test == SIGN_FLIP
+    # l2_1e_3, the only neighbour of the chosen rate 0, cannot be told apart: no bracket.
+    assert decision.chosen.name == "l2_0" and analysis.bracket.commands == ()
+    commands = next_commands({"l2_5e_3": 0.005}, 0.01, REGRESSION_TASK)
+    assert commands[-1] == exp_show_best(REGRESSION_TASK)
