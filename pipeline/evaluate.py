@@ -7,8 +7,12 @@ DVC metrics file with the figures people compare across experiments (and `<name>
 `<details>/held_out.npz` with each entry's predicted class per validation row, for the
 report's paired tests. With `choose.folds`, each fold's model is scored on its held-out fold:
 `cv_error_mean` and `cv_error_se` join the entry's metrics and `<details>/held_out_cv.npz`
-holds the pooled held-out predictions. Each entry's details carry the trivial baseline of
-its training set (`baseline`: pipeline/datasets/baseline.py), and with folds each fold's.
+holds the pooled held-out predictions. The task (meta.json) names the figures (core/task.py):
+a regression's are in the target's units (RMSE, MSE, MAE, R²; `cv_mse_mean`, `cv_mse_se`),
+its held-out files hold the targets and predicted values in units (float64), and its details
+the 95% bootstrap interval of the base seed's test RMSE (`test_interval`), for the decision.
+Each entry's details carry the trivial baseline of its training set (`baseline`:
+pipeline/datasets/baseline.py), and with folds each fold's.
 The `record` stage puts these figures into each model's MLflow run. A model that diverged
 gets `diverged_at_epoch` instead of figures.
 """
@@ -19,9 +23,12 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
 from pipeline.core.runner import run_stage
+from pipeline.core.task import Task, task_named
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +43,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
 
     from pipeline.datasets import baseline, prepared, subsets
-    from pipeline.modeling import kernel_arrays, model_metrics, predicted_classes
+    from pipeline.modeling import kernel_arrays
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
     builder = BuilderRef.of_params(config.model, params)
@@ -46,10 +53,11 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
 
         user_builder(builder)
     meta = contracts.read_meta(prepared_dir)
+    task, held = task_named(meta.task), HeldOut(meta)
     cv = CrossValidation.of(config, prepared_dir, meta) if config.choose.folds else None
     kernels: dict[str, object] = {}
     # For the report's paired tests: every entry judged on the same validation rows.
-    held_out: dict[str, object] = {contracts.HELD_OUT_LABELS: splits["val"].labels}
+    held_out: dict[str, object] = {contracts.HELD_OUT_LABELS: held.targets(splits["val"])}
     train_splits = {None: splits["train"]}  # training_set key -> split
     baselines: dict[object, dict] = {}  # training_set key -> its trivial baseline
     # The folds' training rows do not depend on the entry: their baseline is the same for all.
@@ -62,7 +70,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
                 f"{models_dir / contracts.SWEEP_FILE}: no model for entry {entry.name!r}; "
                 f"run `dvc repro train`"
             )
-        # Train error and tanh shares on the rows and labels the entry was trained on; each
+        # Train figures and tanh shares on the rows and labels the entry was trained on; each
         # training set is read once, however many entries share it.
         key = subsets.training_set(entry, config.data, meta.pool_rows)
         if key not in train_splits:
@@ -71,27 +79,22 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
             )
         entry_splits = {**splits, "train": train_splits[key]}
         if key not in baselines:
-            targets = {name: split.labels for name, split in entry_splits.items()}
-            trivial = baseline.trivial_baseline(baseline.CLASSIFICATION, targets["train"], targets)
+            targets = {name: held.targets(split) for name, split in entry_splits.items()}
+            trivial = baseline.trivial_baseline(task.name, targets["train"], targets)
             baselines[key] = trivial | cv_baseline
-        per_seed = []
-        for tower in towers:
-            model = load_model(models_dir, tower)
-            per_seed.append(
-                None if model is None else model_metrics(model, entry_splits, tanh_shares=is_mlp)
-            )
-            if model is not None and tower is towers[0]:
-                kernels.update(
-                    {f"{entry.name}/{name}": k for name, k in kernel_arrays(model).items()}
-                )
-                held_out[entry.name] = predicted_classes(model, splits["val"])
-        headline = entry_metrics(towers, per_seed)
+        per_seed, base = score_towers(models_dir, towers, entry_splits, meta, is_mlp)
+        extra = {}
+        if base is not None:  # the base seed's model: the judge's predictions, the kernels
+            kernels.update({f"{entry.name}/{name}": k for name, k in kernel_arrays(base).items()})
+            held_out[entry.name] = held.predict(base, splits["val"])
+            extra = held.test_interval(base, splits["test"], config.base.seed)
+        headline = entry_metrics(towers, per_seed, task)
         if cv is not None:
             headline |= cv.score(entry.name, record.folds_of(entry.name), models_dir)
         contracts.write_json(out / f"{entry.name}.json", headline)
-        found = entry_details(entry, towers, per_seed) | {"baseline": baselines[key]}
+        found = entry_details(entry, towers, per_seed) | {"baseline": baselines[key]} | extra
         contracts.write_json(details / f"{entry.name}.json", found)
-        log.info("%s: %s", entry.name, headline_line(headline))
+        log.info("%s: %s", entry.name, headline_line(headline, task))
     # For the report's weight histograms, which must not need Keras to read a model.
     details.mkdir(parents=True, exist_ok=True)
     stable_bytes.save_npz(details / contracts.KERNELS_FILE, kernels)
@@ -100,20 +103,74 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         stable_bytes.save_npz(details / contracts.HELD_OUT_CV_FILE, cv.predictions)
 
 
-class CrossValidation:
-    """Scores each fold's model on its held-out rows (clean labels): per entry the mean CV
-    error over folds and its standard error, and the pooled held-out predictions (every
-    row predicted by the base seed's model that did not train on it)."""
+def score_towers(models_dir: Path, towers, splits, meta, tanh_shares: bool):
+    """Each tower's figures (None: diverged) and the base seed's model (None: diverged)."""
+    from pipeline.modeling import model_metrics
 
-    def __init__(self, pool, k: int, n_classes: int, config):
+    per_seed, base = [], None
+    for tower in towers:
+        model = load_model(models_dir, tower)
+        per_seed.append(
+            None if model is None else model_metrics(model, splits, tanh_shares, meta=meta)
+        )
+        base = model if tower is towers[0] else base
+    return per_seed, base
+
+
+class HeldOut:
+    """Per held-out row, by task: the class predicted (int16: a small file) and the label, or
+    the value predicted and the target in the target's units (float64); and a regression's
+    95% bootstrap interval of the test RMSE, which the decision quotes without the test rows."""
+
+    def __init__(self, meta: contracts.PreparedMeta):
+        self.meta = meta
+
+    def targets(self, split):
+        if not self.meta.is_regression:
+            return split.labels
+        return self.meta.in_target_units(np.asarray(split.labels, np.float64))
+
+    def predict(self, model, split):
+        from pipeline.modeling.metrics import predicted_classes, predicted_values
+
+        if not self.meta.is_regression:
+            return predicted_classes(model, split)
+        return predicted_values(model, split, self.meta)
+
+    def loss(self, predicted, targets):
+        """Per-row losses: 0/1 (wrong) or the squared error; their mean is the choosing figure."""
+        if not self.meta.is_regression:
+            return (predicted != targets).astype(np.float64)
+        return (predicted - targets) ** 2
+
+    def test_interval(self, model, test, seed: int) -> dict:
+        """{"test_interval": [low, high]} for a regression (seeded by `seed`), else {}."""
+        if not self.meta.is_regression:
+            return {}
+        from pipeline.core.spread import rmse_interval
+
+        squared = self.loss(self.predict(model, test), self.targets(test))
+        return {"test_interval": list(rmse_interval(squared, seed))}
+
+
+class CrossValidation:
+    """Scores each fold's model on its held-out rows (clean labels): per entry the mean of the
+    choosing figure over folds (error, or MSE in the target's units) and its standard error,
+    and the pooled held-out predictions (every row predicted by the base seed's model that
+    did not train on it)."""
+
+    def __init__(self, pool, k: int, meta: contracts.PreparedMeta, config):
         from pipeline.datasets import folds
 
-        self.k = k
+        self.k, self.task, self.held = k, task_named(meta.task), HeldOut(meta)
         noise = config.data.effective_label_noise
         self.sets = [
-            folds.fold_sets(pool, k, i, n_classes, noise, config.base.seed) for i in range(k)
+            folds.fold_sets(pool, k, i, meta.n_classes, noise, config.base.seed)
+            for i in range(k)
         ]
-        self.predictions: dict[str, object] = {contracts.HELD_OUT_LABELS: pool.labels}
+        self.predictions: dict[str, object] = {
+            contracts.HELD_OUT_LABELS: self.held.targets(pool)
+        }
         self.base_seed = config.base.seed
 
     @classmethod
@@ -121,45 +178,39 @@ class CrossValidation:
         from pipeline.datasets import folds
 
         pool = folds.read_cv_pool(prepared_dir)
-        return cls(pool, config.choose.folds, meta.n_classes, config)
+        return cls(pool, config.choose.folds, meta, config)
 
     def baseline(self) -> dict:
         """The trivial baseline fitted on each fold's training rows (labels as its models
-        see them) and scored on the held-out fold, and `cv_error_mean`, its mean over folds
-        as the entries' is."""
-        import numpy as np
+        see them) and scored on the held-out fold, and its mean over folds (`cv_error_mean`,
+        `cv_mse_mean`) as the entries' is."""
+        from pipeline.datasets.baseline import fold_baseline
 
-        from pipeline.datasets.baseline import CLASSIFICATION, trivial_baseline
-
-        folds = []
-        for fold, (train, held_out, _) in enumerate(self.sets):
-            found = trivial_baseline(CLASSIFICATION, train.labels, {"held_out": held_out.labels})
-            folds.append({"fold": fold, "prediction": found["prediction"],
-                          "error": found["held_out_error"]})  # fmt: skip
-        return {"folds": folds, "cv_error_mean": float(np.mean([f["error"] for f in folds]))}
+        targets = [(self.held.targets(t), self.held.targets(h)) for t, h, _ in self.sets]
+        return fold_baseline(self.task.name, targets)
 
     def score(self, entry: str, towers: list[contracts.TrainedModel], models_dir: Path) -> dict:
-        import numpy as np
-
         from pipeline.core.spread import mean_and_se
-        from pipeline.modeling import predicted_classes
 
         if any(t.diverged_at_epoch is not None for t in towers):
             return {}
-        pooled = np.full(len(self.predictions[contracts.HELD_OUT_LABELS]), -1, np.int16)
+        labels = self.predictions[contracts.HELD_OUT_LABELS]
+        unset, dtype = (np.nan, np.float64) if self.task.is_regression else (-1, np.int16)
+        pooled = np.full(len(labels), unset, dtype)
         per_fold: dict[int, list[float]] = {}
         for tower in towers:
             _, held_out, rows = self.sets[tower.fold]
-            predicted = predicted_classes(load_model(models_dir, tower), held_out)
-            per_fold.setdefault(tower.fold, []).append(float(np.mean(predicted != held_out.labels)))
+            predicted = self.held.predict(load_model(models_dir, tower), held_out)
+            loss = self.held.loss(predicted, self.held.targets(held_out))
+            per_fold.setdefault(tower.fold, []).append(float(np.mean(loss)))
             if tower.seed == self.base_seed:
                 pooled[rows] = predicted
         self.predictions[entry] = pooled
         # Seeds averaged within a fold first: the folds are the independent samples.
-        mean, se = mean_and_se([np.mean(errors) for _, errors in sorted(per_fold.items())])
+        mean, se = mean_and_se([np.mean(losses) for _, losses in sorted(per_fold.items())])
         return {
-            "cv_error_mean": contracts.rounded(mean),
-            "cv_error_se": contracts.rounded(se),
+            self.task.cv_mean: contracts.rounded(mean),
+            self.task.cv_se: contracts.rounded(se),
             "n_folds": self.k,
         }
 
@@ -187,38 +238,45 @@ def load_model(models_dir: Path, tower: contracts.TrainedModel):
     return keras.saving.load_model(models_dir / tower.folder / contracts.MODEL_FILE, safe_mode=True)
 
 
-def entry_metrics(towers: list[contracts.TrainedModel], per_seed: list[dict | None]) -> dict:
-    """The DVC metrics of one entry: the base seed's headline figures, rounded, and their
-    mean and sample standard deviation over the seeds when there are several."""
+def entry_metrics(
+    towers: list[contracts.TrainedModel], per_seed: list[dict | None], task: Task
+) -> dict:
+    """The DVC metrics of one entry: the base seed's headline figures (the task's), rounded,
+    and their mean and sample standard deviation over the seeds when there are several."""
     from pipeline.core.spread import seed_summary
 
     diverged = [t.diverged_at_epoch for t in towers if t.diverged_at_epoch is not None]
     if diverged:
         return {"diverged_at_epoch": min(diverged), "n_seeds_diverged": len(diverged)}
     base = per_seed[0]
-    headline = {name: contracts.rounded(base[name]) for name in contracts.HEADLINE_METRICS}
+    headline = {name: contracts.rounded(base[name]) for name in task.headline}
     if len(per_seed) > 1:
-        headline.update({k: contracts.rounded(v) for k, v in seed_summary(per_seed).items()})
+        summary = seed_summary(per_seed, task.spread_metrics())
+        headline.update({k: contracts.rounded(v) for k, v in summary.items()})
     return headline
 
 
-def headline_line(metrics: dict) -> str:
-    """An entry's headline figures in one log line."""
+def headline_line(metrics: dict, task: Task) -> str:
+    """An entry's headline figures in one log line (classification's errors to 3 decimals,
+    a regression's RMSE, in the target's units, to 4 significant digits)."""
     if "diverged_at_epoch" in metrics:
         return f"diverged at epoch {metrics['diverged_at_epoch']}"
-    text = (
-        f"train_err {metrics['train_error']:.3f}  val_err {metrics['val_error']:.3f}  "
-        f"test_err {metrics['test_error']:.3f}  L2 penalty {metrics['l2_penalty']:.4f}"
+    short, form = ("err", ".3f") if task.figure == "error" else (task.figure, ".4g")
+    choice = "err" if task.choice == "error" else task.choice.upper()
+    text = "  ".join(
+        f"{split}_{short} {metrics[task.of(split)]:{form}}" for split in ("train", "val", "test")
     )
-    if "cv_error_mean" in metrics:
+    text += f"  L2 penalty {metrics['l2_penalty']:.4f}"
+    if task.cv_mean in metrics:
         text += (
-            f"  ({metrics['n_folds']}-fold CV err {metrics['cv_error_mean']:.3f}"
-            f" ± {metrics['cv_error_se']:.3f})"
+            f"  ({metrics['n_folds']}-fold CV {choice} {metrics[task.cv_mean]:{form}}"
+            f" ± {metrics[task.cv_se]:{form}})"
         )
     if "n_seeds" in metrics:
+        val = task.val_figure
         text += (
-            f"  (over {metrics['n_seeds']} seeds: val_err {metrics['val_error_mean']:.3f}"
-            f" ± {metrics['val_error_std']:.3f})"
+            f"  (over {metrics['n_seeds']} seeds: val_{short} {metrics[f'{val}_mean']:{form}}"
+            f" ± {metrics[f'{val}_std']:{form}})"
         )
     return text
 

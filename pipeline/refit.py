@@ -25,11 +25,12 @@ from pipeline.core import contracts, stable_bytes
 from pipeline.core.errors import LabError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.core.runner import run_stage, stop_if_interrupted
+from pipeline.core.task import task_named
 
 log = logging.getLogger(__name__)
 
 
-def decide(config, models_dir: Path, metrics_dir: Path, details_dir: Path, test_rows: int):
+def decide(config, models_dir: Path, metrics_dir: Path, details_dir: Path, meta):
     """The decision over the sweep (None: no candidate, every entry diverged), and the
     entries it chose among."""
     # Here, not at the top: SciPy costs a second, and a refit imports TensorFlow after it.
@@ -41,10 +42,12 @@ def decide(config, models_dir: Path, metrics_dir: Path, details_dir: Path, test_
     sweep = table.sweep_table(entries, metrics_dir, details_dir)
     folds = config.choose.folds
     judge = readers.read_judge(details_dir, cross_validated=bool(folds))
-    rule, seed = config.choose.rule, config.base.seed
+    rule, seed, test_rows = config.choose.rule, config.base.seed, meta.rows["test"]
+    intervals = readers.read_test_intervals(details_dir, [e.name for e in entries])
     found = choosing.decide(
-        entries, sweep, judge, rule=rule, seed=seed, test_rows=test_rows, folds=folds
-    )
+        entries, sweep, judge, rule=rule, seed=seed, test_rows=test_rows, folds=folds,
+        task=task_named(meta.task), test_intervals=intervals,
+    )  # fmt: skip
     return found, entries
 
 
@@ -54,7 +57,7 @@ def refit(
 ) -> None:  # fmt: skip
     config = load_config(params)
     meta = contracts.read_meta(prepared_dir)
-    decision, entries = decide(config, models_dir, metrics_dir, details_dir, meta.rows["test"])
+    decision, entries = decide(config, models_dir, metrics_dir, details_dir, meta)
     if not config.choose.folds:
         staging = staging_dir(out_dir)
         contracts.write_json(staging / contracts.REFIT_FILE, {"refit": 0})
@@ -81,18 +84,20 @@ def refit(
     # No sweep run in this store (models restored from another): refit without MLflow.
     with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
         model, seconds = train_on_pooled_rows(config, entry, meta, prepared_dir, params, run_id)
-        result = score_on_test(model, entry, decision, meta, prepared_dir)
+        result = score_on_test(model, entry, decision, meta, prepared_dir, config.base.seed)
         stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
         contracts.write_json(staging / contracts.REFIT_FILE, result)
-        contracts.write_decision(staging, decision.with_refit(refit_answer(result)).to_json())
+        answer = refit_answer(result, decision.test_figure)
+        contracts.write_decision(staging, decision.with_refit(answer).to_json())
         if run_id is not None:
             log_refit_run(run_id, entry, result, seconds)
         stop_if_interrupted()  # the run ends KILLED, and nothing is published
     publish_dir(staging, out_dir)
+    figure = task_named(meta.task).test_figure
     log.info(
-        "refit %s: test error %.3f, 95%% interval [%.3f, %.3f] (%d test rows) -> %s",
-        entry.name, result["test_error"], result["test_error_ci_low"],
-        result["test_error_ci_high"], result["test_rows"], out_dir,
+        "refit %s: %s %.4g, 95%% interval [%.4g, %.4g] (%d test rows) -> %s",
+        entry.name, figure.replace("_", " "), result[figure], result[f"{figure}_ci_low"],
+        result[f"{figure}_ci_high"], result["test_rows"], out_dir,
     )  # fmt: skip
 
 
@@ -157,36 +162,46 @@ def tag_reused_refit(run_id: str, stored) -> None:
     )
 
 
-def score_on_test(model, entry, decision, meta, prepared_dir: Path) -> dict:
-    """refit.json: the refit model's test error and its 95% Wilson interval, rounded."""
-    from pipeline.choosing.statistics import error_interval
+def score_on_test(model, entry, decision, meta, prepared_dir: Path, seed: int) -> dict:
+    """refit.json: the refit model's test figure and its 95% interval, rounded: the error with
+    Wilson's interval, or the RMSE (target units) with a percentile bootstrap over the test
+    rows seeded by `seed`."""
+    from pipeline.choosing.statistics import error_interval, rmse_interval
     from pipeline.datasets import prepared
-    from pipeline.modeling.metrics import split_metrics
+    from pipeline.modeling.metrics import predicted_values, split_metrics
 
     test = prepared.read_split(prepared_dir, "test")
-    error, _ = split_metrics(model, test)
-    low, high = error_interval(round(error * len(test.labels)), len(test.labels))
+    n = len(test.labels)
+    if meta.is_regression:
+        targets = meta.in_target_units(test.labels.astype("float64"))
+        squared = (predicted_values(model, test, meta) - targets) ** 2
+        value, (low, high) = float(squared.mean() ** 0.5), rmse_interval(squared, seed)
+    else:
+        value, _ = split_metrics(model, test)
+        low, high = error_interval(round(value * n), n)
+    figure = task_named(meta.task).test_figure
     return {
         "entry": entry.name,
         "rule": decision.choice.rule,
         "train_rows": pooled_rows(meta),
-        "test_rows": len(test.labels),
-        "test_error": contracts.rounded(error),
-        "test_error_ci_low": contracts.rounded(low),
-        "test_error_ci_high": contracts.rounded(high),
+        "test_rows": n,
+        figure: contracts.rounded(value),
+        f"{figure}_ci_low": contracts.rounded(low),
+        f"{figure}_ci_high": contracts.rounded(high),
     }
 
 
-def refit_answer(result: dict):
-    """The decision's answer from refit.json's rounded figures: the pages quote the same."""
+def refit_answer(result: dict, figure: str):
+    """The decision's answer from refit.json's rounded figures (`figure`: the task's test
+    figure): the pages quote the same."""
     from pipeline import choosing
 
     return choosing.Refit(
         train_rows=result["train_rows"],
         test_rows=result["test_rows"],
-        test_value=result["test_error"],
-        test_ci_low=result["test_error_ci_low"],
-        test_ci_high=result["test_error_ci_high"],
+        test_value=result[figure],
+        test_ci_low=result[f"{figure}_ci_low"],
+        test_ci_high=result[f"{figure}_ci_high"],
     )
 
 

@@ -4,12 +4,19 @@ the report shows it (sweep.md, sweep.csv, best.json, choosing.md, the rate plot)
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.datasets.baseline import CLASSIFICATION, majority_class, trivial_baseline
+from pipeline.datasets.baseline import (
+    CLASSIFICATION,
+    REGRESSION,
+    fold_baseline,
+    majority_class,
+    trivial_baseline,
+)
 from pipeline.reporting import plots, trivial
 from pipeline.reporting.table import _cell
 from tests.support.project import Project
@@ -36,8 +43,45 @@ def test_the_baseline_error_is_the_share_of_rows_of_another_class():
         "test_error": counted["test"],
     }
     assert counted == {"val": 0.6, "test": 0.75}
-    with pytest.raises(ValueError, match="no trivial predictor for task 'regression'"):
-        trivial_baseline("regression", train, {})
+    with pytest.raises(ValueError, match="no trivial predictor for task 'ranking'"):
+        trivial_baseline("ranking", train, {})
+
+
+def test_the_regression_baseline_predicts_the_training_mean_scored_by_rmse():
+    train = np.array([1.0, 2.0, 6.0])  # mean 3
+    val = np.array([3.0, 5.0])  # squared deviations 0, 4: MSE 2
+    test = np.array([0.0, 3.0, 6.0, 3.0])  # 9, 0, 9, 0: MSE 4.5
+    found = trivial_baseline(REGRESSION, train, {"train": train, "val": val, "test": test})
+    assert found == {
+        "predictor": "training mean",
+        "prediction": 3.0,
+        "train_rmse": math.sqrt((4 + 1 + 9) / 3),
+        "val_rmse": math.sqrt(2.0),
+        "test_rmse": math.sqrt(4.5),
+    }
+    with pytest.raises(ValueError, match="no training rows"):
+        trivial_baseline(REGRESSION, np.array([]), {})
+
+
+def test_the_fold_baseline_scores_each_fold_by_the_choosing_figure():
+    folds = [(np.array([0.0, 2.0]), np.array([4.0])), (np.array([4.0, 2.0]), np.array([0.0, 6.0]))]
+    found = fold_baseline(REGRESSION, folds)
+    # fold 0 predicts 1: MSE 9; fold 1 predicts 3: MSE (9 + 9) / 2 = 9
+    assert found == {
+        "folds": [
+            {"fold": 0, "prediction": 1.0, "mse": 9.0},
+            {"fold": 1, "prediction": 3.0, "mse": 9.0},
+        ],
+        "cv_mse_mean": 9.0,
+    }
+    labels = [(np.array([1, 1, 0]), np.array([1, 0])), (np.array([0, 0, 1]), np.array([1, 1]))]
+    assert fold_baseline(CLASSIFICATION, labels) == {
+        "folds": [
+            {"fold": 0, "prediction": 1, "error": 0.5},
+            {"fold": 1, "prediction": 0, "error": 1.0},
+        ],
+        "cv_error_mean": 0.75,
+    }
 
 
 def _ranked(baseline_val: list[float]) -> pd.DataFrame:
@@ -152,6 +196,7 @@ def test_each_folds_baseline_is_its_training_rows_majority_on_its_held_out_rows(
     from collections import Counter
 
     from pipeline.config import load_config
+    from pipeline.core.contracts import PreparedMeta
     from pipeline.datasets import folds
     from pipeline.datasets.prepared import Split
     from pipeline.evaluate import CrossValidation
@@ -159,7 +204,8 @@ def test_each_folds_baseline_is_its_training_rows_majority_on_its_held_out_rows(
     config = load_config(params_file)
     labels = np.repeat([0, 1, 2], [30, 12, 18])
     pool = Split(np.zeros((len(labels), 2), np.float32), labels)
-    found = CrossValidation(pool, 3, 3, config).baseline()
+    meta = PreparedMeta("hand-made", ("a", "b", "c"), 2, {}, 0, (2,))
+    found = CrossValidation(pool, 3, meta, config).baseline()
     errors = []
     for fold, counted in enumerate(found["folds"]):
         train, held_out, _ = folds.fold_sets(

@@ -161,3 +161,25 @@ def test_one_se_falls_back_to_min_when_the_entries_are_not_ordered_by_rate():
     # Outside one SE an unordered entry does not matter.
     far = [_c("l2_1e_2", 0.100, 0.020, [1e-2] * 3), _c("decay_2e_2", 0.2, 0.02, None)]
     assert st.choose(far, "one_se").rule == "one_se"
+
+
+def test_the_sign_flip_test_enumerates_every_sign_pattern_of_a_few_rows():
+    # Differences 1, 2, 3: of the 8 sign patterns only (+, +, +) reaches a mean of 2, so the
+    # one-sided p is 1/8 and the two-sided 2/8.
+    assert st.sign_flip(np.array([1.0, 2.0, 3.0]), np.zeros(3)) == (3, 0, 0.25)
+    # Differences 1, 1: means 1, 0, 0, -1; one-sided 1/4, two-sided 1/2. B worse on both.
+    assert st.sign_flip(np.zeros(2), np.ones(2)) == (0, 2, 0.5)
+    assert st.sign_flip(np.ones(4), np.ones(4)) == (0, 0, 1.0)  # no difference: p = 1
+    with pytest.raises(ValueError, match="differ in length"):
+        st.sign_flip(np.ones(3), np.ones(4))
+
+
+def test_the_paired_t_test_is_the_t_test_of_the_differences():
+    a, b = np.array([4.0, 1.0, 9.0, 0.25]), np.array([1.0, 1.0, 4.0, 1.0])
+    d = a - b  # 3, 0, 5, -0.75: mean 1.8125
+    t = d.mean() / (d.std(ddof=1) / 2)
+    only_a, only_b, p = st.paired_t(a, b)
+    assert (only_a, only_b) == (2, 1)
+    # Two-sided p from the t distribution with n - 1 = 3 degrees of freedom.
+    assert p == pytest.approx(2 * (1 - st.stats.t.cdf(t, 3)), rel=1e-9)
+    assert st.paired_t(a, a) == (0, 0, 1.0)

@@ -14,7 +14,8 @@ from pipeline.choosing.points import ALL, Point
 def size_curves(points: Sequence[Point]) -> pd.DataFrame:
     """Per label-noise share and training-set size: rate 0's errors and those of the rate with
     the lowest validation error at that size. Columns noise, train_size, series, l2_rate,
-    entry, val_error, test_error, test_error_std."""
+    entry, val_error, test_error, test_error_std: the plots' names for both tasks, holding
+    the task's headline figure (Point.val and Point.test: a regression's RMSE)."""
     sized = [p for p in points if p.rows is not None and p.layer == ALL]
     rows = []
     for noise in sorted({p.noise for p in sized}):

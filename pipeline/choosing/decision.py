@@ -4,7 +4,12 @@ held-out rows cannot tell apart from it.
 Without folds the figure is each entry's validation error (its base seed's model) and its
 Wilson standard error over the validation rows; with `choose.folds` it is the mean CV error
 and its standard error over the folds, never below the Wilson SE on the pooled rows
-(statistics.choosing_se), and the held-out rows are the pooled folds (each row predicted by the
+(statistics.choosing_se). A regression chooses on the MSE (the mean per-row squared error in
+the target's units: `val_mse`, with folds `cv_mse_mean`), its SE that of the held-out rows'
+squared errors (with folds never below it: statistics.mean_loss_se), and shows the RMSE, its
+root, beside it; its test figure is the RMSE with a 95% percentile bootstrap interval over the
+test rows, which evaluate computed (the test rows stay there). The names come from the task
+(core/task.py). The held-out rows are the pooled folds (each row predicted by the
 fold model that did not train on it). The chosen entry is compared with every
 other candidate on the same rows by the judge (judge.py: its paired test, its correction, a
 paired bootstrap of the difference). "L2 makes no measurable difference here" is said when the
@@ -20,7 +25,8 @@ back with `from_json` and renders it (pipeline/reporting/decision.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
@@ -33,8 +39,15 @@ from pipeline.choosing.statistics import (
     choose,
     choosing_se,
     error_interval,
+    mean_loss_se,
 )
 from pipeline.config.entries import EntrySpec
+from pipeline.core.task import CLASSIFICATION, CLASSIFICATION_TASK, Task, task_named
+
+WILSON = "Wilson"
+BOOTSTRAP = "percentile bootstrap"
+# Written only for a regression: a classification's decision.json stays as it was.
+REGRESSION_FIELDS = ("task", "test_interval")
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ class Refit:
 class Decision:
     choice: Choice
     rule_asked: str
-    figure: str  # the column the candidates are ranked on: val_error, or cv_error_mean
+    figure: str  # the column the candidates are ranked on: val_error, or cv_error_mean, ...
     test_figure: str  # the chosen entry's figure on the test split (reported, not chosen on)
     n_rows: int  # held-out rows every comparison is on
     test: str  # the judge's paired test, its correction and level
@@ -72,10 +85,21 @@ class Decision:
     zero: str | None  # the rate-0 candidate (no penalty, no decay), if trained
     test_value: float  # the chosen entry's own test figure
     test_rows: int
-    test_ci_low: float  # its 95% Wilson interval
+    test_ci_low: float  # its 95% interval (`test_interval`: how it is computed)
     test_ci_high: float
     folds: int | None = None
     refit: Refit | None = None  # with folds: the lab's answer
+    task: str = CLASSIFICATION
+    test_interval: str = WILSON  # or BOOTSTRAP: a regression's test RMSE
+
+    @property
+    def is_regression(self) -> bool:
+        return task_named(self.task).is_regression
+
+    def rmse(self, candidate: Candidate) -> float | None:
+        """A regression candidate's RMSE (target units), the root of the MSE it was chosen on,
+        which the pages show beside it; None for classification."""
+        return math.sqrt(candidate.value) if self.is_regression else None
 
     @property
     def chosen(self) -> Candidate:
@@ -126,7 +150,11 @@ class Decision:
 
     def to_json(self) -> dict:
         """The decision as JSON (full precision: the renderer rounds)."""
-        return asdict(self)
+        payload = asdict(self)
+        if not self.is_regression:
+            for name in REGRESSION_FIELDS:
+                del payload[name]
+        return payload
 
     @classmethod
     def from_json(cls, payload: dict) -> Decision:
@@ -148,21 +176,30 @@ class Decision:
 
 
 def candidates_of(
-    entries: Sequence[EntrySpec], table: pd.DataFrame, judge: Judge, figure: str
+    entries: Sequence[EntrySpec],
+    table: pd.DataFrame,
+    judge: Judge,
+    figure: str,
+    task: Task = CLASSIFICATION_TASK,
 ) -> list[Candidate]:
-    """The entries the decision chooses among, lowest `figure` first, ties by cross-entropy,
-    then name: the mean CV error with folds, else the validation error of the base seed (the
-    model the predictions come from); the SE is statistics.choosing_se on the judge's rows."""
+    """The entries the decision chooses among, lowest `figure` first, ties by the task's
+    tie-break (cross-entropy, MAE), then name: the mean CV figure with folds, else the
+    validation figure of the base seed (the model the predictions come from); the SE is
+    statistics.choosing_se (classification) or mean_loss_se (regression) on the judge's rows."""
     by_name = {e.name: e for e in entries}
     rows = table[table[figure].notna() & table["entry"].map(judge.has)]
-    if figure == "val_error":  # a fold model never trains on a pool prefix
+    folds = figure == task.cv_mean
+    if not folds:  # a fold model never trains on a pool prefix
         rows = rows[rows["entry"].map(lambda n: n in by_name and not by_name[n].uses_pool)]
-    rows = rows.sort_values([figure, "val_xent", "entry"], kind="stable")
+    rows = rows.sort_values([figure, task.tiebreak, "entry"], kind="stable")
     found = []
     for row in rows.to_dict("records"):
         value = float(row[figure])
-        fold_se = float(row["cv_error_se"]) if figure == "cv_error_mean" else None
-        se = choosing_se(value, judge.n_rows, fold_se)
+        fold_se = float(row[task.cv_se]) if folds else None
+        if task.is_regression:
+            se = mean_loss_se(judge.losses[row["entry"]], fold_se)
+        else:
+            se = choosing_se(value, judge.n_rows, fold_se)
         found.append(Candidate(row["entry"], value, se, _rates(by_name[row["entry"]])))
     return found
 
@@ -181,10 +218,14 @@ def decide(
     seed: int,
     test_rows: int,
     folds: int | None = None,
+    task: Task = CLASSIFICATION_TASK,
+    test_intervals: Mapping[str, Sequence[float]] | None = None,
 ) -> Decision | None:
-    """The decision over the sweep's candidates (None: no candidate, e.g. all diverged)."""
-    figure = "cv_error_mean" if folds else "val_error"
-    candidates = candidates_of(entries, table, judge, figure)
+    """The decision over the sweep's candidates (None: no candidate, e.g. all diverged).
+    `test_intervals`: entry -> the 95% interval of its test figure, which a regression's
+    decision takes from evaluate (classification's is Wilson's, from `test_rows`)."""
+    figure = task.cv_mean if folds else task.choosing_figure
+    candidates = candidates_of(entries, table, judge, figure, task)
     if not candidates:
         return None
     choice = choose(candidates, rule)
@@ -195,13 +236,13 @@ def decide(
         for c, (test, p) in zip(others, judged, strict=True)
     )
     zero = next((c.name for c in candidates if c.rates is not None and not any(c.rates)), None)
-    test_value = float(table.set_index("entry").at[choice.chosen.name, "test_error"])
-    low, high = error_interval(round(test_value * test_rows), test_rows)
+    test_value = float(table.set_index("entry").at[choice.chosen.name, task.test_figure])
+    low, high = _test_interval(task, choice.chosen.name, test_value, test_rows, test_intervals)
     return Decision(
         choice=choice,
         rule_asked=rule,
         figure=figure,
-        test_figure="test_error",
+        test_figure=task.test_figure,
         n_rows=judge.n_rows,
         test=judge.test,
         correction=judge.correction,
@@ -213,4 +254,15 @@ def decide(
         test_ci_low=low,
         test_ci_high=high,
         folds=folds,
+        task=task.name,
+        test_interval=BOOTSTRAP if task.is_regression else WILSON,
     )
+
+
+def _test_interval(task: Task, chosen: str, value: float, test_rows: int, intervals):
+    if not task.is_regression:
+        return error_interval(round(value * test_rows), test_rows)
+    if not intervals or chosen not in intervals:
+        raise ValueError(f"no test interval for {chosen!r}; run `dvc repro evaluate`")
+    low, high = intervals[chosen]
+    return float(low), float(high)

@@ -12,7 +12,8 @@ import pandas as pd
 from pipeline.choosing.judge import Judge
 from pipeline.choosing.points import ALL, Point, Versus, versus
 
-# layer_heatmap.csv, the data of `dvc.yaml`'s heatmap plot.
+# layer_heatmap.csv, the data of `dvc.yaml`'s heatmap plot. Its column names are the plot's
+# and stay for both tasks: `val_error` holds the task's validation figure (a regression's RMSE).
 HEATMAP_COLUMNS = ["layer", "l2_rate", "log10_rate", "val_error"]
 
 

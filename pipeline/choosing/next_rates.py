@@ -19,6 +19,7 @@ import numpy as np
 from pipeline.choosing.decision import Comparison, Decision
 from pipeline.choosing.points import ALL, Point, unique_rates
 from pipeline.config.grid import number_token
+from pipeline.core.task import CLASSIFICATION_TASK, Task, task_named
 
 POINTS_PER_SIDE = 2
 
@@ -26,10 +27,15 @@ POINTS_PER_SIDE = 2
 # Each experiment's best entry and its errors, best on validation first: fits an 80-column
 # terminal (DVC pages and cuts a wider table; `--keep` matches a column's full name, so
 # `val_error` alone matches nothing: a metric's column is `metrics/<entry>.json:val_error`).
-EXP_SHOW_BEST = (
-    "dvc exp show --drop '.*' --keep 'Experiment|best_entry|best_val_error|best_test_error' "
-    "--sort-by best_val_error --sort-order asc"
-)
+def exp_show_best(task: Task) -> str:
+    val, test = f"best_{task.val_figure}", f"best_{task.test_figure}"
+    return (
+        f"dvc exp show --drop '.*' --keep 'Experiment|best_entry|{val}|{test}' "
+        f"--sort-by {val} --sort-order asc"
+    )
+
+
+EXP_SHOW_BEST = exp_show_best(CLASSIFICATION_TASK)
 
 
 def _two_digits(value: float) -> float:
@@ -159,7 +165,7 @@ def bracket(
         apart=tuple(n for n in judged if n.apart),
         proposed=tuple(proposed),
         added=tuple(added.items()),
-        commands=next_commands(added, best.rate),
+        commands=next_commands(added, best.rate, task_named(decision.task)),
         held=held,
     )
 
@@ -185,7 +191,9 @@ def sweep_additions(added: Mapping[str, float]) -> list[str]:
     return [f"+sweep.{name}={{l2: {rate:g}}}" for name, rate in added.items()]
 
 
-def next_commands(added: Mapping[str, float], center: float) -> tuple[str, ...]:
+def next_commands(
+    added: Mapping[str, float], center: float, task: Task = CLASSIFICATION_TASK
+) -> tuple[str, ...]:
     """One queued experiment, `next_<center>`, that adds every proposed entry to the sweep
     (the bracket around the rate `center`), then start the queue and compare the experiments."""
     if not added:
@@ -194,4 +202,4 @@ def next_commands(added: Mapping[str, float], center: float) -> tuple[str, ...]:
     # A short name: EXP_SHOW_BEST's table fits 80 columns with `[next_4p5e_3]`, not with
     # `[next_around_4p5e_3]` (DVC 3.67 cuts the last column).
     run = f"dvc exp run --queue -n next_{number_token(center)} {settings}"
-    return (run, "dvc queue start", EXP_SHOW_BEST)
+    return (run, "dvc queue start", exp_show_best(task))

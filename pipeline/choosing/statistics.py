@@ -1,9 +1,11 @@
 """The statistics behind a choice you can trust: standard errors, intervals, paired tests.
 
-Pure functions of counts and per-row outcomes; scipy does the exact binomial arithmetic.
-Errors are shares of wrongly classified rows; "wrong" arrays hold one bool per held-out row,
-the same rows in the same order for every model compared (a paired design). judge.py applies
-them to the entries of a sweep.
+Pure functions of counts and per-row outcomes; scipy does the exact binomial arithmetic and
+the t distribution. Classification's errors are shares of wrongly classified rows ("wrong"
+arrays hold one bool per held-out row); regression's per-row losses are squared errors in the
+target's units, whose mean is the MSE and whose root is the RMSE. Either way the same rows in
+the same order for every model compared (a paired design). judge.py applies them to the
+entries of a sweep.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-# The fold SE lives in core (evaluate computes it without the choosing concern); re-exported
-# so every choosing statistic is found here.
-from pipeline.core.spread import mean_and_se  # noqa: F401
-
-# The significance level of every test and the coverage of every interval (1 - ALPHA).
-ALPHA = 0.05
-BOOTSTRAP_RESAMPLES = 10_000
-
+# The fold SE, the rows of a bootstrap and the test RMSE's interval live in core (evaluate
+# computes them without the choosing concern), with the level of every test and interval;
+# re-exported so every choosing statistic is found here.
+from pipeline.core.spread import (  # noqa: F401
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    bootstrap_rows,
+    mean_and_se,
+    rmse_interval,
+)
 
 # The normal quantile of the 95% intervals: 1.96.
 Z = float(stats.norm.ppf(1 - ALPHA / 2))
@@ -50,6 +54,22 @@ def choosing_se(error: float, n: int, fold_se: float | None = None) -> float:
     return floor if fold_se is None else max(fold_se, floor)
 
 
+def loss_se(losses: np.ndarray) -> float:
+    """Standard error of a mean per-row loss (an MSE from squared errors): std(ddof=1)/sqrt(n)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if len(losses) < 2:
+        raise ValueError(f"a standard error needs at least 2 rows, got {len(losses)}")
+    return float(losses.std(ddof=1) / math.sqrt(len(losses)))
+
+
+def mean_loss_se(losses: np.ndarray, fold_se: float | None = None) -> float:
+    """The standard error of a regression's choosing figure (an MSE): `loss_se` of the
+    held-out rows' squared errors, and with folds the larger of it and the SE over folds,
+    as `choosing_se` takes the larger of the Wilson SE and the folds'."""
+    floor = loss_se(losses)
+    return floor if fold_se is None else max(fold_se, floor)
+
+
 def error_interval(wrong: int, n: int, method: str = "wilson") -> tuple[float, float]:
     """95% confidence interval of an error rate from `wrong` of `n` rows: `wilson` (score
     interval) or `exact` (Clopper-Pearson)."""
@@ -63,8 +83,9 @@ class PairedTest:
 
     only_a_worse: int  # rows where A's loss is above B's (0/1 loss: A wrong, B right)
     only_b_worse: int
-    p_value: float  # exact McNemar, two-sided
-    diff_low: float  # 95% paired-bootstrap interval of error(B) - error(A)
+    p_value: float  # the judge's test, two-sided
+    # 95% paired-bootstrap interval of error(B) - error(A) (regression: RMSE(B) - RMSE(A))
+    diff_low: float
     diff_high: float
 
 
@@ -82,10 +103,54 @@ def mcnemar_exact(a_wrong: np.ndarray, b_wrong: np.ndarray) -> tuple[int, int, f
     return only_a, only_b, float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
-def bootstrap_rows(n: int, seed: int, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
-    """Row indices of `resamples` bootstrap samples of `n` rows, shape (resamples, n). One
-    draw shared by every comparison keeps them paired and reproducible."""
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+def paired_t(a_losses: np.ndarray, b_losses: np.ndarray) -> tuple[int, int, float]:
+    """(rows where A's loss is above B's, rows where B's is, two-sided p of the t-test on the
+    per-row differences). On squared errors this is the Diebold-Mariano test (independent
+    rows: no autocorrelation correction). Every difference 0: p = 1."""
+    a, b = _paired(a_losses, b_losses)
+    only_a, only_b = int(np.sum(a > b)), int(np.sum(b > a))
+    if only_a + only_b == 0:
+        return only_a, only_b, 1.0
+    return only_a, only_b, float(stats.ttest_rel(a, b).pvalue)
+
+
+# Random sign patterns of a sign-flip test: its smallest two-sided p is 2 / (SIGN_FLIPS + 1),
+# 2e-4, so Holm over tens of comparisons can still reject at ALPHA.
+SIGN_FLIPS = 9_999
+# Sign patterns drawn at a time: memory of SIGN_FLIP_BATCH x rows, whatever the resamples.
+SIGN_FLIP_BATCH = 1_000
+
+
+def sign_flip(
+    a_losses: np.ndarray, b_losses: np.ndarray, seed: int = 0, resamples: int = SIGN_FLIPS
+) -> tuple[int, int, float]:
+    """(rows where A's loss is above B's, rows where B's is, two-sided p of the sign-flip
+    permutation test of the mean per-row difference; scipy.stats.permutation_test, exact when
+    2**n <= resamples). Under "A and B are interchangeable on every row" each difference's
+    sign is a fair coin, whatever the differences' tails (benchmarks/paired_calibration.py
+    measured the t-test's rate off ALPHA with t(3) errors, this test's at it). `seed` fixes
+    the sign patterns, so a pair's p-value is the same wherever it is asked. Every
+    difference 0: p = 1."""
+    a, b = _paired(a_losses, b_losses)
+    only_a, only_b = int(np.sum(a > b)), int(np.sum(b > a))
+    if only_a + only_b == 0:
+        return only_a, only_b, 1.0
+    found = stats.permutation_test(
+        (a - b,), _mean, vectorized=True, permutation_type="samples", n_resamples=resamples,
+        batch=SIGN_FLIP_BATCH, random_state=np.random.default_rng(seed),
+    )  # fmt: skip
+    return only_a, only_b, float(found.pvalue)
+
+
+def _mean(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def _paired(a_losses, b_losses) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a_losses, np.float64), np.asarray(b_losses, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes differ in length: {a.shape} vs {b.shape}")
+    return a, b
 
 
 def paired_bootstrap(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray):
@@ -94,6 +159,15 @@ def paired_bootstrap(a_wrong: np.ndarray, b_wrong: np.ndarray, rows: np.ndarray)
     diff = np.asarray(b_wrong, np.float64) - np.asarray(a_wrong, np.float64)
     means = diff[rows].mean(axis=1)
     low, high = np.quantile(means, [ALPHA / 2, 1 - ALPHA / 2])
+    return float(low), float(high)
+
+
+def paired_rmse_bootstrap(a_squared: np.ndarray, b_squared: np.ndarray, rows: np.ndarray):
+    """95% percentile interval of RMSE(B) - RMSE(A) over the bootstrap samples `rows`, each
+    resampling the same rows for both models (per-row squared errors `a_squared`, ...)."""
+    a, b = _paired(a_squared, b_squared)
+    diff = np.sqrt(b[rows].mean(axis=1)) - np.sqrt(a[rows].mean(axis=1))
+    low, high = np.quantile(diff, [ALPHA / 2, 1 - ALPHA / 2])
     return float(low), float(high)
 
 

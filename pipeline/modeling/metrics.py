@@ -1,16 +1,28 @@
 """What a trained model is judged by: errors, cross-entropy, the L2 term, weight sizes, and
-how far into tanh's curved range its hidden units are driven."""
+how far into tanh's curved range its hidden units are driven.
+
+A regression model predicts the standardised target (one linear unit); its figures (RMSE,
+MSE, MAE, R²) are computed after predictions and labels are put back into the target's units
+(meta.json's target_mean and target_std), so they read as the quantity does."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from pipeline.core.contracts import NEAR_LINEAR_Z, SATURATED_Z
+from pipeline.core.contracts import NEAR_LINEAR_Z, SATURATED_Z, PreparedMeta
+from pipeline.core.task import CLASSIFICATION_TASK, task_named
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
 
-__all__ = ["kernel_arrays", "model_metrics", "predicted_classes", "split_metrics"]
+__all__ = [
+    "kernel_arrays",
+    "model_metrics",
+    "predicted_classes",
+    "predicted_values",
+    "regression_split_metrics",
+    "split_metrics",
+]
 
 
 def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
@@ -27,6 +39,38 @@ def predicted_classes(model: keras.Model, split: Split) -> np.ndarray:
     return np.argmax(model(split.features, training=False), axis=1).astype(np.int16)
 
 
+def predicted_values(model: keras.Model, split: Split, meta: PreparedMeta) -> np.ndarray:
+    """What `model` predicts for each row of `split`, in the target's units (float64)."""
+    output = keras.ops.convert_to_numpy(model(split.features, training=False))
+    standardised = output.astype(np.float64).reshape(-1)
+    return meta.in_target_units(standardised)
+
+
+def regression_figures(targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    """RMSE, MSE, MAE and R² (1 - residual over total sum of squares about the targets' own
+    mean, as sklearn.metrics.r2_score) of `predictions` against `targets`, both in units."""
+    residual = np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)
+    mse = float(np.mean(residual**2))
+    total = float(np.sum((targets - np.mean(targets)) ** 2))
+    return {
+        "rmse": float(np.sqrt(mse)),
+        "mse": mse,
+        "mae": float(np.mean(np.abs(residual))),
+        "r2": 1.0 - float(np.sum(residual**2)) / total,
+    }
+
+
+def regression_split_metrics(
+    model: keras.Model, split: Split, meta: PreparedMeta
+) -> tuple[dict[str, float], float]:
+    """The figures of `model` on `split` in target units, and its mean squared error on the
+    standardised target (the data loss training minimised)."""
+    predictions = predicted_values(model, split, meta)
+    targets = meta.in_target_units(np.asarray(split.labels, np.float64))
+    standardised = (predictions - targets) / meta.target_std
+    return regression_figures(targets, predictions), float(np.mean(standardised**2))
+
+
 def dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
@@ -35,7 +79,7 @@ def hidden_pre_activations(model: keras.Model, features: np.ndarray) -> dict[str
     """Each hidden Dense layer's pre-activation z = x W + b, shape (rows, units), by layer name."""
     x = features.reshape(len(features), -1)  # the MLP flattens image inputs
     found: dict[str, np.ndarray] = {}
-    for layer in dense_layers(model)[:-1]:  # the last Dense layer is the softmax output
+    for layer in dense_layers(model)[:-1]:  # the last Dense layer is the output
         z = x @ layer.kernel.numpy() + layer.bias.numpy()
         found[layer.name] = z
         x = keras.ops.convert_to_numpy(layer.activation(z))
@@ -57,21 +101,33 @@ def activation_shares(model: keras.Model, features: np.ndarray) -> dict[str, flo
 
 
 def model_metrics(
-    model: keras.Model, splits: dict[str, Split], tanh_shares: bool = True
+    model: keras.Model,
+    splits: dict[str, Split],
+    tanh_shares: bool = True,
+    meta: PreparedMeta | None = None,
 ) -> dict[str, float]:
     """Final metrics of a trained model; names match the MLflow metrics and DVC metrics file.
 
     `tanh_shares`: add the near-linear and saturated shares, which follow the lab's MLP
-    (a chain of Dense layers); other models have no such chain.
+    (a chain of Dense layers); other models have no such chain. `meta`: the prepared data's,
+    whose task says which figures (a regression's in target units, by its target scale).
     """
     metrics: dict[str, float] = {}
+    regression = meta is not None and meta.is_regression
+    data_losses = {}
     for name, split in splits.items():
-        metrics[f"{name}_error"], metrics[f"{name}_xent"] = split_metrics(model, split)
+        if regression:
+            figures, data_losses[name] = regression_split_metrics(model, split, meta)
+            metrics.update({f"{name}_{figure}": v for figure, v in figures.items()})
+        else:
+            metrics[f"{name}_error"], metrics[f"{name}_xent"] = split_metrics(model, split)
+            data_losses[name] = metrics[f"{name}_xent"]
+    task = task_named(meta.task) if meta is not None else CLASSIFICATION_TASK
     penalty = l2_penalty(model)
     metrics["l2_penalty"] = penalty
     # The objective that training minimised, at the final weights.
-    metrics["train_loss"] = metrics["train_xent"] + penalty
-    metrics["gen_gap"] = metrics["test_error"] - metrics["train_error"]
+    metrics["train_loss"] = data_losses["train"] + penalty
+    metrics["gen_gap"] = metrics[task.test_figure] - metrics[task.train_figure]
     for layer, value in kernel_sq_sums(model).items():
         metrics[f"sq_weights_{layer}"] = value
     metrics["sum_sq_weights"] = sum(kernel_sq_sums(model).values())

@@ -38,7 +38,8 @@ def read_kernels(details_dir: Path, entries: list[str]) -> dict[str, dict[str, n
 
 def read_judge(details_dir: Path, cross_validated: bool = False) -> Judge:
     """The judge over the held-out rows evaluate kept: the validation labels and each entry's
-    predicted class on them (`cross_validated`: the pooled held-out folds')."""
+    predicted class (a regression: value) on them (`cross_validated`: the pooled held-out
+    folds')."""
     name = contracts.HELD_OUT_CV_FILE if cross_validated else contracts.HELD_OUT_FILE
     path = details_dir / name
     if not path.is_file():
@@ -46,4 +47,15 @@ def read_judge(details_dir: Path, cross_validated: bool = False) -> Judge:
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files}
     labels = arrays.pop(contracts.HELD_OUT_LABELS)
-    return Judge.of_classes(labels, arrays)
+    return Judge.of_held_out(labels, arrays)
+
+
+def read_test_intervals(details_dir: Path, entries: list[str]) -> dict[str, list[float]]:
+    """entry -> the 95% interval of its base seed's test figure that evaluate wrote for a
+    regression (`test_interval`); classification's entries have none (Wilson's, from counts)."""
+    found = {}
+    for entry in entries:
+        details = contracts.read_stage_json(details_dir / f"{entry}.json", "evaluate")
+        if "test_interval" in details:
+            found[entry] = details["test_interval"]
+    return found
