@@ -39,14 +39,15 @@ def decide(config, models_dir: Path, metrics_dir: Path, details_dir: Path, meta)
 
     record = contracts.read_sweep_record(models_dir)
     entries = resolve_entries(config, record.layers)
-    sweep = table.sweep_table(entries, metrics_dir, details_dir)
+    task = task_named(meta.task)
+    sweep = table.sweep_table(entries, metrics_dir, details_dir, task)
     folds = config.choose.folds
     judge = readers.read_judge(details_dir, cross_validated=bool(folds))
     rule, seed, test_rows = config.choose.rule, config.base.seed, meta.rows["test"]
     intervals = readers.read_test_intervals(details_dir, [e.name for e in entries])
     found = choosing.decide(
         entries, sweep, judge, rule=rule, seed=seed, test_rows=test_rows, folds=folds,
-        task=task_named(meta.task), test_intervals=intervals,
+        task=task, test_intervals=intervals,
     )  # fmt: skip
     return found, entries
 
