@@ -213,7 +213,7 @@ BAD_CSV = [
     ("semicolons", "a;y\n1;2\n", "y", "the file seems not to be comma-separated"),
     ("ragged", "a,y\n1,0\n2,0,5,6\n", "y", "user.csv: not a readable CSV (Error tokenizing"),
     ("only target", "y\n0\n1\n", "y", "only the target column 'y'; add feature columns"),
-    ("single class", "a,y\n1,0\n2,0\n3,0\n", "y", "has a single class (0)"),
+    ("single class", "a,y\n1,0\n2,0\n3,0\n", "y", "holds a single value (0): nothing to learn"),
     ("rare class", _RARE, "y", "class 'rare' of 'y' has only 1 row(s); every class needs"),
     (
         "few fractions",

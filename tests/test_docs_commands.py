@@ -34,6 +34,7 @@ PAGE_TESTS = {
     "data/raw/README.md": "test_docs_commands.py",
     "docs/own-data.md": "test_docs_commands.py",
     "docs/tutorial.md": "test_docs_commands.py",
+    "docs/regression.md": "test_docs_commands.py",
     "docs/pipeline.md": "test_exp_recipes.py",  # in an 80-column terminal
     "docs/params.md": "test_exp_recipes.py",
     "docs/choosing-l2.md": "test_docs_commands_grids.py",
@@ -160,3 +161,25 @@ def test_the_tutorial(docs_lab_once: Path, tmp_path: Path):
     # `dvc exp apply wine` brought the experiment's params and results, nothing else changed
     assert lab.run("git", "status", "--porcelain", "--", "builders", "data").stdout == ""
     assert (lab.root / "metrics" / "grid_0_all.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_regression_page(docs_lab_once: Path, tmp_path: Path):
+    """The diabetes demo and a user's penguins table, each in a temporary copy: the
+    experiments exist with regression figures and the workspace stays as it was."""
+    from benchmarks.regression_tables import write_tables
+
+    lab = copy_project(docs_lab_once, tmp_path / "lab")
+    write_tables(_home(tmp_path, lab))  # ~/penguins.csv, as the page copies it
+    before = snapshot(lab)
+    for text in blocks_of("docs/regression.md"):
+        run_documented(lab, text)
+        if "git commit" in text:
+            before = snapshot(lab)
+    assert snapshot(lab) == before
+    assert lab.run("git", "status", "--porcelain").stdout == ""
+    shown = lab.dvc("exp", "show", "--csv").stdout
+    header, *rows = shown.splitlines()
+    assert "val_rmse" in header and "val_error" in header  # the workspace's digits sweep too
+    names = {row.split(",")[0] for row in rows}
+    assert {"diabetes", "penguins"} <= names, shown

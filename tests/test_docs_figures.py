@@ -144,6 +144,65 @@ def _benchmark(path: str) -> str:
     )
 
 
+# The calibration study's settings as docs/regression.md names them, in its order.
+CALIBRATION_SETTINGS = {
+    "normal": "exchangeable, normal errors",
+    "t5": "exchangeable, t(5) errors",
+    "t3": "exchangeable, t(3) errors",
+    "same_mse_skewed": "same MSE: normal vs t(3)",
+    "same_mse_t5": "same MSE: normal vs t(5)",
+    "bias_vs_variance": "same MSE: biased vs noisy",
+    "friedman_ridge_noise": "make_friedman1: Ridge + exchangeable noise",
+    "friedman_mlp_seeds": "make_friedman1: MLP seed 1 vs seed 2",
+}
+
+
+def _calibration_table(path: str) -> str:
+    """Rejection rates of the three paired tests per setting and number of rows."""
+    results = _json(path)
+    sizes = sorted({s["n"] for s in results["settings"]})
+    rows = ["| setting | " + " | ".join(f"n = {n}" for n in sizes) + " |",
+            "|---|" + "---|" * len(sizes)]  # fmt: skip
+    for kind, label in CALIBRATION_SETTINGS.items():
+        cells = []
+        for n in sizes:
+            (found,) = [s for s in results["settings"] if s["kind"] == kind and s["n"] == n]
+            rates = [found["rejections"][t] / results["reps"] for t in ("t_test", "sign_flip",
+                                                                         "bootstrap")]  # fmt: skip
+            cells.append(" / ".join(f"{r:.3f}" for r in rates))
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    low, high = results["band"]
+    return "\n".join(rows) + (
+        f"\n\n{results['reps']} repetitions per cell; the central 95% of Binomial("
+        f"{results['reps']}, {results['alpha']}) is [{low:.3f}, {high:.3f}]. Chosen: "
+        f"{results['verdict']['chosen'].replace('_', '-')} (`{path}`)."
+    )
+
+
+def _regression_blocks() -> dict[str, Callable[[], str]]:
+    """docs/regression.md's blocks: each table's committed report and reference."""
+    blocks: dict[str, Callable[[], str]] = {
+        "paired_calibration_results.json": lambda: _calibration_table(
+            "benchmarks/paired_calibration_results.json"
+        ),
+        "regression/diabetes/decision": lambda: _table_columns(
+            "docs/regression/diabetes/choosing.md", 8
+        ),
+    }
+    for table in ("diabetes", "penguins", "cars"):
+        folder = f"docs/regression/{table}"
+        blocks[f"regression/{table}/sweep.md"] = lambda f=folder: _table_columns(
+            f"{f}/sweep.md", 10
+        )
+        blocks[f"regression/{table}/chosen"] = lambda f=folder: _paragraph(
+            f"{f}/choosing.md", "**Chosen:"
+        )
+        blocks[f"regression/{table}/reference.md"] = lambda f=folder: _table_columns(
+            f"{f}/reference.md", 12
+        )
+    return blocks
+
+
 # Marked blocks: name -> the text the block holds, rendered from its source.
 BLOCKS: dict[str, Callable[[], str]] = {
     "sweep.md": lambda: _table_columns("reports/sweep.md", 7),
@@ -157,6 +216,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
         _benchmark("benchmarks/ui_links_results.json")
         + f"\n\n{_json('benchmarks/ui_links_results.json')['conditions']}."
     ),
+    **_regression_blocks(),
 }
 
 QUOTES = ROOT / "tests" / "docs_quotes.toml"  # what each page quotes; see its comments

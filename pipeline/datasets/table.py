@@ -87,8 +87,9 @@ def _classes(features, labels: pd.Series, name: str, dropped: int, rows_read: in
     codes, classes = pd.factorize(labels, sort=True)
     if len(classes) < 2:
         raise DataError(
-            f"{name}: target column {target_column!r} has a single class ({classes[0]}); "
-            f"a classifier needs at least two"
+            f"{name}: target column {target_column!r} holds a single value ({classes[0]}): "
+            f"nothing to learn (a classifier needs two classes, a regression a "
+            f"quantity that varies); choose another data.target_column"
             if len(classes)
             else f"{name}: target column {target_column!r} is empty"
         )
@@ -222,7 +223,8 @@ def _one_hot(values: pd.Series, name: str) -> pd.DataFrame:
     if len(categories) > MAX_CATEGORIES:
         raise DataError(
             f"{name}: column {column!r} has {len(categories)} distinct text values, too many to "
-            f"one-hot encode (at most {MAX_CATEGORIES}); drop it or encode it as numbers"
+            f"one-hot encode (at most {MAX_CATEGORIES}); leave it out with data.drop_columns: "
+            f"[{column}], or encode it as numbers"
         )
     log.info(
         "%s: one-hot encoded text column %r into %d columns (%s)",
