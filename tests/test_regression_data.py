@@ -244,7 +244,7 @@ BAD = [
      "t.csv: data.drop_columns has the target column 'price'; remove it from data.drop_columns"),
     ("text", _TEXT, {"target_column": "y", "task": "regression"},
      "t.csv: data.task = 'regression' but target column 'y' holds text (e.g. 'low'), not a"
-     " quantity; set data.task: classification, or give a target of numbers"),
+     " quantity; set data.task: classification, or give a target column of numbers"),
     ("booleans", _FLAGS, {"target_column": "y", "task": "regression"},
      "target column 'y' holds booleans (e.g. 'True'), not a quantity"),
     ("four values", _FOUR, {"target_column": "y", "task": "regression"},

@@ -50,7 +50,7 @@ def regression_target(values: np.ndarray, name: str, what: str, declared: str) -
         raise DataError(
             f"{name}: {key} but {what} holds {'booleans' if values.dtype.kind == 'b' else 'text'}"
             f" (e.g. {str(example)!r}), not a quantity; set data.task: classification, or give"
-            f" a target of numbers"
+            f" a target column of numbers"
         )
     values = values.astype(np.float64)
     if not np.isfinite(values).all():
