@@ -41,6 +41,7 @@ def fill_store(
     from pipeline.config import load_config
     from pipeline.config.entries import resolve_entries, resolve_towers
     from pipeline.core import contracts
+    from pipeline.core.task import CLASSIFICATION_TASK
     from pipeline.evaluate import entry_metrics
     from pipeline.reporting import plots, table
     from pipeline.tracking import records, runs, store
@@ -76,7 +77,8 @@ def fill_store(
     for tower, saved in zip(towers, record.towers, strict=True):
         figures = entry_figures(sweep[tower.entry.name][1])
         name = tower.entry.name
-        contracts.write_json(folder / "metrics" / f"{name}.json", entry_metrics([saved], [figures]))
+        headline = entry_metrics([saved], [figures], CLASSIFICATION_TASK)
+        contracts.write_json(folder / "metrics" / f"{name}.json", headline)
         contracts.write_json(
             folder / "evaluation" / f"{name}.json",
             {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
