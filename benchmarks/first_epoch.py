@@ -31,10 +31,11 @@ try:  # the layout since the one training path (train: settings as one TrainConf
     CURRENT = True
     try:  # a tree since the regression work: the task is a required argument
         from pipeline.core.task import CLASSIFICATION_TASK
+        from pipeline.modeling.objective import CLASSIFIER
 
-        TASK = {"task": CLASSIFICATION_TASK}
+        TASK, OBJECTIVE = {"task": CLASSIFICATION_TASK}, {"objective": CLASSIFIER}
     except ImportError:
-        TASK = {}
+        TASK, OBJECTIVE = {}, {}
 except ImportError:
     CURRENT = False
     try:  # the layout from fc358e1
@@ -75,7 +76,7 @@ inputs = [TowerInput(model(i), 42, 0.0) for i in range(args.towers)]
 started = time.perf_counter()
 if CURRENT:
     settings = TrainConfig(learning_rate=0.001, batch_size=32, epochs=args.epochs)
-    outcome = fit_towers(inputs, train, val, settings, sinks=[])
+    outcome = fit_towers(inputs, train, val, settings, sinks=[], **OBJECTIVE)
 else:
     outcome = fit_towers(
         inputs, train, val, learning_rate=0.001, batch_size=32, epochs=args.epochs, sinks=[]

@@ -81,7 +81,13 @@ def fits_task(args: argparse.Namespace) -> dict:
         (model,) = build_models(builder, [tower], shape, n_classes, task=CLASSIFICATION_TASK)
         train, val = splits_of[tower.name]
         seconds = train_alone(
-            model, train, val, config.train, seed=tower.seed, weight_decay=tower.entry.weight_decay
+            model,
+            train,
+            val,
+            config.train,
+            seed=tower.seed,
+            weight_decay=tower.entry.weight_decay,
+            task=CLASSIFICATION_TASK,
         )
         return model, seconds
 
@@ -95,7 +101,14 @@ def fits_task(args: argparse.Namespace) -> dict:
     warm = towers[0]
     (model,) = build_models(builder, [warm], shape, n_classes, task=CLASSIFICATION_TASK)
     warm_settings = config.train.model_copy(update={"epochs": 2})
-    train_alone(model, *splits_of[warm.name], warm_settings, seed=warm.seed, entry="warm-up")
+    train_alone(
+        model,
+        *splits_of[warm.name],
+        warm_settings,
+        seed=warm.seed,
+        entry="warm-up",
+        task=CLASSIFICATION_TASK,
+    )
 
     result: dict = {"towers": [t.name for t in towers], "epochs": config.train.epochs}
     for jit in [False, True] if args.jit else [False]:

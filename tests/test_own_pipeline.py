@@ -125,7 +125,7 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     alone = build_tower(
         builder, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs", task=CLASSIFICATION_TASK
     )
-    train_alone(alone, train, val, config.train, seed=seed)
+    train_alone(alone, train, val, config.train, seed=seed, task=CLASSIFICATION_TASK)
     saved = keras.saving.load_model(project.root / "models" / "convs" / "model.keras")
     assert max_weight_difference(alone, saved) == 0.0
 

@@ -200,7 +200,7 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     for model in (old, new):
         init_tensorflow(42)
         train_alone(model, split, split, TrainConfig(learning_rate=0.01, batch_size=16, epochs=2),
-                    seed=42)  # fmt: skip
+                    seed=42, task=CLASSIFICATION_TASK)  # fmt: skip
     assert max_weight_difference(old, new) == 0.0
     assert max_weight_difference(old, build_mlp(64, 10, [12, 8], "tanh", [0.0] * 3)) > 0
 
