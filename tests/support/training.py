@@ -97,6 +97,7 @@ def compute_recipe(folder: Path):
         prepared_dir=folder / "prepared",
         base_seed=COMPUTE_SEED,
         train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=COMPUTE_EPOCHS),
+        task=meta.task,
     )
 
 
