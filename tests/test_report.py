@@ -297,16 +297,15 @@ def test_the_spread_of_the_total_squared_weights_is_one_column(tmp_path):
     from pipeline.reporting.table import sweep_table
 
     layers = (("hidden_1", 0.0), ("output", 0.0))
-    from pipeline.core.contracts import SPREAD_METRICS
-
-    metrics = {name: 0.5 for name in SPREAD_METRICS}
+    spread = CLASSIFICATION_TASK.spread_metrics()
+    metrics = {name: 0.5 for name in spread}
     metrics |= {"sq_weights_hidden_1": 2.0, "sq_weights_output": 1.0}
     for folder in ("metrics", "details"):
         (tmp_path / folder).mkdir()
     headline = {
         **metrics,
-        **{f"{name}_mean": 0.5 for name in SPREAD_METRICS},
-        **{f"{name}_std": 0.0 for name in SPREAD_METRICS},
+        **{f"{name}_mean": 0.5 for name in spread},
+        **{f"{name}_std": 0.0 for name in spread},
         "n_seeds": 3,
     }
     (tmp_path / "metrics" / "plain.json").write_text(json.dumps(headline))
