@@ -29,6 +29,13 @@ try:  # the layout since the one training path (train: settings as one TrainConf
     from pipeline.modeling.towers import fit_towers
 
     CURRENT = True
+    try:  # a tree since the regression work: the task is a required argument
+        from pipeline.core.task import CLASSIFICATION_TASK
+        from pipeline.modeling.objective import CLASSIFIER
+
+        TASK, OBJECTIVE = {"task": CLASSIFICATION_TASK}, {"objective": CLASSIFIER}
+    except ImportError:
+        TASK, OBJECTIVE = {}, {}
 except ImportError:
     CURRENT = False
     try:  # the layout from fc358e1
@@ -59,7 +66,7 @@ def model(i: int):
     if CURRENT:
         builder = BuilderRef(ModelConfig(hidden_units=[256, 256], activation="tanh"))
         by_layer = dict(zip(LAYERS, rates, strict=True))
-        return build_tower(builder, (n_features,), 10, by_layer, seed=42, name=f"t{i}")
+        return build_tower(builder, (n_features,), 10, by_layer, seed=42, name=f"t{i}", **TASK)
     keras.utils.set_random_seed(42)
     return build_mlp(n_features, 10, hidden_units=[256, 256], activation="tanh",
                      layer_rates=rates, name=f"t{i}")  # fmt: skip
@@ -69,7 +76,7 @@ inputs = [TowerInput(model(i), 42, 0.0) for i in range(args.towers)]
 started = time.perf_counter()
 if CURRENT:
     settings = TrainConfig(learning_rate=0.001, batch_size=32, epochs=args.epochs)
-    outcome = fit_towers(inputs, train, val, settings, sinks=[])
+    outcome = fit_towers(inputs, train, val, settings, sinks=[], **OBJECTIVE)
 else:
     outcome = fit_towers(
         inputs, train, val, learning_rate=0.001, batch_size=32, epochs=args.epochs, sinks=[]

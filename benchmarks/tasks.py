@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pipeline.core.task import CLASSIFICATION_TASK
+
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
@@ -76,24 +78,37 @@ def fits_task(args: argparse.Namespace) -> dict:
         splits_of.update(dict.fromkeys(task.names, group_splits(task)))
 
     def alone(tower) -> tuple[keras.Model, float]:
-        (model,) = build_models(builder, [tower], shape, n_classes)
+        (model,) = build_models(builder, [tower], shape, n_classes, task=CLASSIFICATION_TASK)
         train, val = splits_of[tower.name]
         seconds = train_alone(
-            model, train, val, config.train, seed=tower.seed, weight_decay=tower.entry.weight_decay
+            model,
+            train,
+            val,
+            config.train,
+            seed=tower.seed,
+            weight_decay=tower.entry.weight_decay,
+            task=CLASSIFICATION_TASK,
         )
         return model, seconds
 
     def fused() -> tuple[list[keras.Model], float]:
-        models = build_models(builder, towers, shape, n_classes)
+        models = build_models(builder, towers, shape, n_classes, task=CLASSIFICATION_TASK)
         by_name = {model.name: model for model in models}
         in_process = config.compute.model_copy(update={"workers": 0})  # one warm process
         return models, run_groups(tasks, in_process, lambda *_: None, by_name).seconds
 
     # Warm-up: TensorFlow's runtime, thread pools and first tracing are paid here, not below.
     warm = towers[0]
-    (model,) = build_models(builder, [warm], shape, n_classes)
+    (model,) = build_models(builder, [warm], shape, n_classes, task=CLASSIFICATION_TASK)
     warm_settings = config.train.model_copy(update={"epochs": 2})
-    train_alone(model, *splits_of[warm.name], warm_settings, seed=warm.seed, entry="warm-up")
+    train_alone(
+        model,
+        *splits_of[warm.name],
+        warm_settings,
+        seed=warm.seed,
+        entry="warm-up",
+        task=CLASSIFICATION_TASK,
+    )
 
     result: dict = {"towers": [t.name for t in towers], "epochs": config.train.epochs}
     for jit in [False, True] if args.jit else [False]:

@@ -23,7 +23,7 @@ from pipeline.config import EntrySpec, load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
-from pipeline.core.task import CLASSIFICATION_TASK, Task, task_named
+from pipeline.core.task import Task, task_named
 from pipeline.reporting import (
     choosing_figures,
     choosing_page,
@@ -50,7 +50,8 @@ def build_plots(
     kernels: dict[str, dict],
     split_rows: dict[str, int] | None = None,
     baseline: float | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    *,
+    task: Task,
     target: str | None = None,
     val_se: dict[str, float] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
@@ -62,7 +63,7 @@ def build_plots(
     sq = plots.layer_series(sweep.columns, "sq_weights_")
     near = plots.layer_series(sweep.columns, "near_linear_share_")
     data = {
-        "error_vs_rate": plots.error_by_rate(rows, split_rows, baseline, task, val_se),
+        "error_vs_rate": plots.error_by_rate(rows, split_rows, baseline, task=task, val_se=val_se),
         "sq_weights_vs_rate": plots.long_by_rate(rows, sq, "sq_weights"),
         "near_linear_vs_rate": plots.long_by_rate(
             rows, {**near, "near_linear_share": "all hidden"}, "share"
@@ -105,7 +106,7 @@ def build_plots(
 
 
 def best_figures(
-    sweep: pd.DataFrame, decision: choosing.Decision | None, task: Task = CLASSIFICATION_TASK
+    sweep: pd.DataFrame, decision: choosing.Decision | None, task: Task
 ) -> dict:
     """best.json: the entry with the lowest validation figure and its figures (named by the
     task), and the decision's figures (decision_words.numbers)."""
@@ -126,14 +127,14 @@ def read_decision(refit_dir: Path, sweep: pd.DataFrame) -> choosing.Decision | N
     return decision
 
 
-def sweep_markdown(config, sweep, by_name, decision, task: Task = CLASSIFICATION_TASK) -> str:
+def sweep_markdown(config, sweep, by_name, decision, task: Task) -> str:
     if config.model.builder == "mlp":
-        return table.to_markdown(sweep, by_name, decision, task)
+        return table.to_markdown(sweep, by_name, decision, task=task)
     # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
     # order of a list of rates (docs/own-model-and-data.md), another model's are named
     # here with their rates.
     shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
-    markdown = table.to_markdown(sweep.drop(columns=shares), by_name, decision, task)
+    markdown = table.to_markdown(sweep.drop(columns=shares), by_name, decision, task=task)
     by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
     return markdown + "\n" + table.rates_by_layer(by_layer)
 
@@ -184,9 +185,9 @@ def report(
         readers.read_kernels(details_dir, trained),
         {"train": meta.rows["train"], "val": meta.rows["val"], "test": meta.rows["test"]},
         float(reference[baseline[2]]),
-        task,
-        target,
-        uncertainty.val_rmse_se(decision) if task.is_regression else None,
+        task=task,
+        target=target,
+        val_se=uncertainty.val_rmse_se(decision) if task.is_regression else None,
     )
     analysis = choosing.analyse(
         entries,
@@ -202,7 +203,7 @@ def report(
     data |= choosing_page.plot_data(analysis)
     test_baselines = dict(zip(sweep["entry"], sweep[baseline[3]], strict=True))
     on_axes = trivial.on_the_axes(sweep, reference, cv, task)
-    figures |= choosing_figures.figures(analysis, on_axes, test_baselines, task)
+    figures |= choosing_figures.figures(analysis, on_axes, test_baselines, task=task)
     note = data_note.training_data_note(meta, config.data)
     converter = table.rate_converter(rates, config.train.batch_size, meta.rows["train"], task)
     pages = {
@@ -240,7 +241,7 @@ def log_summary(
     sweep: pd.DataFrame,
     said: contracts.DecisionSummary,
     out_dir: Path,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> None:
     best = sweep.iloc[0]
     log.info(

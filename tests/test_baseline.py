@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.datasets.baseline import (
     CLASSIFICATION,
     REGRESSION,
@@ -103,7 +104,7 @@ def test_the_baseline_row_sits_above_the_first_entry_no_better_than_it():
     table = _ranked([0.9, 0.9, 0.5])  # c trained on a set whose majority class is 7
     columns = ["entry", "train_error", "val_error", "test_error"]
     rows = [[e, "", "", ""] for e in table["entry"]]
-    placed = trivial.with_baseline_rows(table, columns, rows, _cell)
+    placed = trivial.with_baseline_rows(table, columns, rows, _cell, task=CLASSIFICATION_TASK)
     assert [r[0] for r in placed] == [
         "a",
         "baseline: majority class '7' (for c)",  # 0.5: b does no better
@@ -127,12 +128,12 @@ def test_an_entry_predicting_one_class_on_every_validation_row_is_collapsed(tmp_
     for entry in [*predicted, "boom"]:  # boom diverged: no predictions
         (tmp_path / f"{entry}.json").write_text(json.dumps({"baseline": baseline}))
     table = pd.DataFrame({"entry": ["one", "even", "boom"]})
-    found = trivial.with_baseline(table, tmp_path, ["zero", "one", "two"])
+    found = trivial.with_baseline(table, tmp_path, ["zero", "one", "two"], task=CLASSIFICATION_TASK)
     assert list(found["collapsed"]) == [True, False, False]
     assert list(found["baseline_class"]) == ["one"] * 3
     (tmp_path / "boom.json").write_text("{}")
     with pytest.raises(DataError, match=r"boom\.json: no baseline; run `dvc repro -f evaluate`"):
-        trivial.with_baseline(table, tmp_path, ["zero", "one", "two"])
+        trivial.with_baseline(table, tmp_path, ["zero", "one", "two"], task=CLASSIFICATION_TASK)
 
 
 def test_the_rate_plot_draws_the_majority_class_as_a_horizontal_line():
@@ -141,7 +142,7 @@ def test_the_rate_plot_draws_the_majority_class_as_a_horizontal_line():
          "test_error": [0.1, 0.3]}
     )  # fmt: skip
     rows = plots.by_rate(table, {"a": 0.0, "b": 0.01})
-    errors = plots.error_by_rate(rows, None, baseline=0.9)
+    errors = plots.error_by_rate(rows, None, baseline=0.9, task=CLASSIFICATION_TASK)
     line = errors[errors["series"] == plots.BASELINE_SERIES]
     assert list(line["entry"]) == ["a", "b"] and set(line["error"]) == {0.9}
     figure = plots.rate_figure(errors, "error", title="t", ylabel="y")
@@ -222,9 +223,9 @@ def test_the_layer_heatmap_names_the_majority_class_error():
     from pipeline.reporting.choosing_figures import layer_heatmap_figure
 
     grid = pd.DataFrame([[0.3, 0.2]], index=["all"], columns=[0.0, 0.01])
-    (axes, colorbar) = layer_heatmap_figure(grid, baseline=0.9).axes
+    (axes, colorbar) = layer_heatmap_figure(grid, baseline=0.9, task=CLASSIFICATION_TASK).axes
     assert axes.get_title().endswith("(majority class: 0.900, above the scale)")
-    (axes, colorbar) = layer_heatmap_figure(grid, baseline=0.25).axes
+    (axes, colorbar) = layer_heatmap_figure(grid, baseline=0.25, task=CLASSIFICATION_TASK).axes
     assert axes.get_title().endswith("(majority class: 0.250, red line on the scale)")
     assert [list(line.get_ydata()) for line in colorbar.lines] == [[0.25, 0.25]]
 
@@ -246,6 +247,6 @@ def test_the_data_size_curves_draw_each_training_sets_majority_class():
         }
     )
     baselines = {"n100_0": 0.9, "n100_1e_2": 0.9, "n200_0": 0.8, "n200_1e_2": 0.8}
-    (axes,) = size_figure(curves, baselines).axes
+    (axes,) = size_figure(curves, baselines, task=CLASSIFICATION_TASK).axes
     (line,) = [ln for ln in axes.lines if ln.get_label().startswith("majority class")]
     assert list(line.get_xdata()) == [100, 200] and list(line.get_ydata()) == [0.9, 0.8]

@@ -22,6 +22,7 @@ from pipeline.choosing.next_rates import (
     sweep_additions,
 )
 from pipeline.config.entries import EntrySpec, dense_layer_names
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.reporting import choosing_page
 from pipeline.reporting.decision import interval_words
 from tests.support.choosing_md import decision_table, next_claims, section
@@ -70,14 +71,16 @@ def _sweep(rows, n, **entry_args):
 def _analyse(entries, table, judge, decision=None):
     return choosing.analyse(
         entries, table, judge, layers=LAYERS, default_rows=300, default_noise=0.2,
-        pool_rows=1000, decision=decision,
+        pool_rows=1000, decision=decision, task=CLASSIFICATION_TASK,
     )  # fmt: skip
 
 
 def _decided(entries, table, judge, rule="min"):
     """The analysis with its decision, as the report makes it (the decision judges the
     bracket's pairs)."""
-    decision = choosing.decide(entries, table, judge, rule=rule, seed=42, test_rows=100)
+    decision = choosing.decide(
+        entries, table, judge, rule=rule, seed=42, test_rows=100, task=CLASSIFICATION_TASK
+    )
     return _analyse(entries, table, judge, decision)
 
 
@@ -199,7 +202,9 @@ def _paired(counts):
 
 def test_the_decision_names_what_the_paired_test_cannot_tell_apart_and_l2_against_rate_0():
     entries, table, judge = _paired(PAIRED)
-    decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
+    decision = choosing.decide(
+        entries, table, judge, rule="min", seed=42, test_rows=100, task=CLASSIFICATION_TASK
+    )
     assert decision.chosen.name == "r2"
     # The Wilson SE: sqrt(n p (1 - p) + z²/4) / (n + z²), 20 of 200 rows.
     assert decision.chosen.se == pytest.approx(math.sqrt(18 + Z * Z / 4) / (200 + Z * Z), abs=1e-15)
@@ -246,7 +251,7 @@ def test_a_neighbour_counts_as_told_apart_only_where_the_decision_table_says_so(
     assert [n.point.entry for n in bracket.tied] == ["l2_3e_3"]
     assert [n.point.entry for n in bracket.apart] == ["l2_3e_2"]
     assert bracket.proposed == (0.014, 0.021)
-    text = choosing_page.markdown(analysis)
+    text = choosing_page.markdown(analysis, task=CLASSIFICATION_TASK)
     assert "0.01 **cannot be told apart** from 0.003 (l2_3e_3, Holm-adjusted p = 0.0625)" in text
     claims = next_claims(text)
     assert set(claims) == {"l2_3e_3", "l2_3e_2"}
@@ -276,12 +281,16 @@ def test_the_bracket_centres_on_the_chosen_entry_and_none_off_the_rate_axis():
     bracket = analysis.bracket
     assert (bracket.held, bracket.best.entry) == (OFF_AXIS, "r2")
     assert (bracket.tied, bracket.apart, bracket.proposed, bracket.commands) == ((), (), (), ())
-    assert "is not one L2 rate on all layers" in choosing_page.markdown(analysis)
+    assert "is not one L2 rate on all layers" in choosing_page.markdown(
+        analysis, task=CLASSIFICATION_TASK
+    )
     # ... and with rate 0 one row behind it, the answer is that L2 makes no difference.
     rows[0] = (_entry("r0", 0.0), 16)
     analysis = _decided(*_sweep(rows, 200))
     assert (analysis.bracket.held, analysis.bracket.proposed) == (NO_DIFFERENCE, ())
-    assert "no new rate could change that answer" in choosing_page.markdown(analysis)
+    assert "no new rate could change that answer" in choosing_page.markdown(
+        analysis, task=CLASSIFICATION_TASK
+    )
     # No decision (every entry diverged): nothing judges a pair, no bracket.
     assert _analyse(*_sweep(rows, 200)).bracket is None
 
@@ -289,11 +298,15 @@ def test_the_bracket_centres_on_the_chosen_entry_and_none_off_the_rate_axis():
 def test_zero_errors_are_shown_with_their_wilson_bound_and_a_nonzero_se():
     rows = [(_entry("r0", 0.0), 5), (_entry("r2", 0.01), 0), (_entry("r3", 0.1), 10)]
     entries, table, judge = _sweep(rows, 50)
-    decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
+    decision = choosing.decide(
+        entries, table, judge, rule="min", seed=42, test_rows=100, task=CLASSIFICATION_TASK
+    )
     # 0 of 50: the Wilson upper bound is z² / (n + z²), the SE z / (2 (n + z²)).
     upper = Z * Z / (50 + Z * Z)
     assert decision.chosen.se == pytest.approx(Z / (2 * (50 + Z * Z)), abs=1e-15)
-    text = choosing_page.markdown(_analyse(entries, table, judge, decision=decision))
+    text = choosing_page.markdown(
+        _analyse(entries, table, judge, decision=decision), task=CLASSIFICATION_TASK
+    )
     said = f"validation error 0.000, at most {upper:.3f} at 95% (Wilson, 0 of 50 validation rows)"
     assert said in text
     assert f"{upper:.3f}" == "0.071" and "± 0.000" not in text
@@ -320,7 +333,9 @@ def test_an_error_is_written_with_its_wilson_interval_at_0_n_and_between():
 def test_one_se_picks_the_most_regularized_entry_within_one_se():
     # r3 now gets 23 wrong (0.115), within 0.10 + 0.0212 of r2: the largest rate there.
     entries, table, judge = _paired({**PAIRED, "r3": (0.1, 23)})
-    decision = choosing.decide(entries, table, judge, rule="one_se", seed=42, test_rows=100)
+    decision = choosing.decide(
+        entries, table, judge, rule="one_se", seed=42, test_rows=100, task=CLASSIFICATION_TASK
+    )
     assert (decision.chosen.name, decision.choice.best.name, decision.choice.rule) == (
         "r3",
         "r2",
@@ -332,7 +347,7 @@ def test_the_heatmap_marks_the_cells_a_paired_test_cannot_tell_from_the_best():
     counts = {"g0": 60, "g2_all": 20, "g2_h1": 60, "g2_h2": 22, "g2_out": 58}
     rows = [(spec, counts[spec.name]) for spec, _ in LAYER_SWEEP if spec.name in counts]
     entries, table, judge = _sweep(rows, 200)
-    points = choosing.place(entries, table, 300, 0.2, 1000)
+    points = choosing.place(entries, table, 300, 0.2, 1000, task=CLASSIFICATION_TASK)
     grid = layer_grid(points, LAYERS)
     assert tied_cells(points, grid, judge) == {("all", 0.01), ("hidden_2", 0.01)}
 
@@ -384,8 +399,12 @@ no bracket is proposed.
 
 def test_choosing_md_renders_the_decision_and_the_answers():
     entries, table, judge = _paired(PAIRED)
-    decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
-    text = choosing_page.markdown(_analyse(entries, table, judge, decision=decision))
+    decision = choosing.decide(
+        entries, table, judge, rule="min", seed=42, test_rows=100, task=CLASSIFICATION_TASK
+    )
+    text = choosing_page.markdown(
+        _analyse(entries, table, judge, decision=decision), task=CLASSIFICATION_TASK
+    )
     assert text == CHOOSING_MD
     # Read back as a user reads it: every pair "What to try next" judges is a row of the
     # Decision table, with the same adjusted p and the same verdict.

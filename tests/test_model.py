@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.config import BuilderRef, ModelConfig, load_config
 from pipeline.config.entries import resolve_towers
+from pipeline.core.task import CLASSIFICATION_TASK
 
 # Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
 pytestmark = pytest.mark.usefixtures("tensorflow")
@@ -89,5 +90,5 @@ def test_params_resolve_to_one_rate_per_dense_layer_for_every_tower(params_file)
     # The rates reach the built model's layers unchanged.
     builder = BuilderRef(ModelConfig(hidden_units=[16, 16], activation="tanh"))
     rates = dict(by_name["layerwise"].layer_rates)
-    net = build_tower(builder, (8,), 3, rates, seed=1, name="layerwise")
+    net = build_tower(builder, (8,), 3, rates, seed=1, name="layerwise", task=CLASSIFICATION_TASK)
     assert tuple(layer_rate(layer) for layer in dense_layers(net)) == by_name["layerwise"].rates

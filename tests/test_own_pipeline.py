@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from pipeline.core.task import CLASSIFICATION_TASK
 from tests.support.params import tiny_params, write_yaml
 from tests.support.project import Project, model_runs
 
@@ -121,8 +122,10 @@ def test_a_cnn_sweep_on_digit_images_end_to_end(project: Project):
     train = prepared.read_split(prepared_dir, "train")
     val = prepared.read_split(prepared_dir, "val")
     builder = BuilderRef.of(config.model, project.root)
-    alone = build_tower(builder, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs")
-    train_alone(alone, train, val, config.train, seed=seed)
+    alone = build_tower(
+        builder, (8, 8, 1), 10, rates["convs"], seed=seed, name="convs", task=CLASSIFICATION_TASK
+    )
+    train_alone(alone, train, val, config.train, seed=seed, task=CLASSIFICATION_TASK)
     saved = keras.saving.load_model(project.root / "models" / "convs" / "model.keras")
     assert max_weight_difference(alone, saved) == 0.0
 

@@ -10,6 +10,7 @@ import pytest
 from pipeline.config import BuilderRef, CnnConfig, ModelConfig
 from pipeline.config.rates import resolve_rates
 from pipeline.core.runtime import init_tensorflow
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.datasets import prepared
 from tests.support.params import ROOT
 from tests.support.training import fit_alone, fit_fused, prepared_splits
@@ -50,8 +51,10 @@ def _model(config, name, l2, seed, shape):
     from pipeline.modeling.builders import build_tower, regularizable_names
 
     builder = BuilderRef.of(config, ROOT)
-    rates = dict(resolve_rates(l2, regularizable_names(builder, shape, 10), "l2"))
-    return build_tower(builder, shape, 10, rates, seed=seed, name=name)
+    rates = dict(
+        resolve_rates(l2, regularizable_names(builder, shape, 10, CLASSIFICATION_TASK), "l2")
+    )
+    return build_tower(builder, shape, 10, rates, seed=seed, name=name, task=CLASSIFICATION_TASK)
 
 
 def _alone(config, splits, name, l2, decay, seed):

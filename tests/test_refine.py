@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline import choosing, refine
 from pipeline.config.entries import EntrySpec, dense_layer_names
+from pipeline.core.task import CLASSIFICATION_TASK
 
 # Validation rows of the fake lab: enough that a difference of 0.004 is 8 rows, which the
 # exact McNemar test tells apart (p = 0.008) when every discordant row goes one way.
@@ -52,8 +53,14 @@ class FakeLab:
         labels = np.zeros(self.rows, dtype=np.int16)
         predicted = {name: np.where(np.arange(self.rows) < k, 1, 0) for name, k in counts.items()}
         judge = choosing.Judge.of_classes(labels, predicted)
-        decision = choosing.decide(entries, table, judge, rule="min", seed=42, test_rows=100)
-        return choosing.place(entries, table, 300, 0.2, 1000), decision, list(self.sweep)
+        decision = choosing.decide(
+            entries, table, judge, rule="min", seed=42, test_rows=100, task=CLASSIFICATION_TASK
+        )
+        return (
+            choosing.place(entries, table, 300, 0.2, 1000, task=CLASSIFICATION_TASK),
+            decision,
+            list(self.sweep),
+        )
 
     def run(self, k, added):
         assert not set(added) & set(self.sweep), added  # DVC would overwrite such an entry

@@ -12,6 +12,7 @@ from pipeline import compute
 from pipeline.compute.work import build_group_models
 from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.datasets import folds
 from pipeline.prepare import prepare
 from tests.support.params import tiny_params, write_yaml
@@ -49,7 +50,15 @@ def weights_alone(tensorflow, prepared) -> dict[str, list]:
     found = {}
     for entry in resolve_entries(config):
         rates = dict(entry.layer_rates)
-        alone = build_tower(builder, meta.input_shape, meta.n_classes, rates, seed=42, name="a")
+        alone = build_tower(
+            builder,
+            meta.input_shape,
+            meta.n_classes,
+            rates,
+            seed=42,
+            name="a",
+            task=CLASSIFICATION_TASK,
+        )
         splits = {"train": rows, "val": rows}
         epochs = config.train.epochs
         fit_alone(

@@ -24,7 +24,7 @@ from pipeline.choosing.statistics import (
     rmse_interval,
 )
 from pipeline.config.entries import EntrySpec, dense_layer_names
-from pipeline.core.task import REGRESSION_TASK
+from pipeline.core.task import CLASSIFICATION_TASK, REGRESSION_TASK
 
 LAYERS = dense_layer_names(2)
 N = 120
@@ -203,7 +203,7 @@ def test_a_classification_decision_keeps_its_json_fields():
     table = pd.DataFrame({"entry": ["l2_0", "l2_1e_1"], "val_error": [0.0, 0.25],
                           "test_error": [0.1, 0.3], "val_xent": [0.0, 0.0]})  # fmt: skip
     decision = choosing.decide([ENTRIES[0], ENTRIES[-1]], table, judge, rule="min", seed=1,
-                               test_rows=100)  # fmt: skip
+                               test_rows=100, task=CLASSIFICATION_TASK)  # fmt: skip
     assert set(decision.to_json()) == {
         "choice", "rule_asked", "figure", "test_figure", "n_rows", "test", "correction",
         "alpha", "comparisons", "zero", "test_value", "test_rows", "test_ci_low",

@@ -110,6 +110,14 @@ def test_a_classification_model_keeps_its_figures():
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, "softmax", name="output")])
     split = Split(np.eye(3, dtype="float32"), np.array([0, 1, 1]))
-    metrics = model_metrics(model, {"train": split, "test": split}, tanh_shares=False)
+    meta = PreparedMeta(
+        source="hand-made",
+        class_names=("a", "b"),
+        n_features=3,
+        rows={"train": 3, "test": 3},
+        train_labels_flipped=0,
+        input_shape=(3,),
+    )
+    metrics = model_metrics(model, {"train": split, "test": split}, tanh_shares=False, meta=meta)
     assert {"train_error", "train_xent", "test_error", "gen_gap"} <= set(metrics)
     assert metrics["gen_gap"] == 0.0

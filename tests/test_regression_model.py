@@ -46,7 +46,9 @@ def test_the_cnn_ends_in_one_linear_unit():
     output = model.get_layer("output")
     assert output.units == 1 and output.activation is keras.activations.linear
     assert tuple(model.outputs[0].shape) == (None, 1)
-    classifier = build_base(BuilderRef(_mlp_config(builder="cnn")), (8, 8, 1), 10)
+    classifier = build_base(
+        BuilderRef(_mlp_config(builder="cnn")), (8, 8, 1), 10, task=CLASSIFICATION_TASK
+    )
     assert classifier.get_layer("output").activation is keras.activations.softmax
 
 

@@ -136,9 +136,12 @@ def test_the_mlflow_views_sort_and_chart_the_tasks_validation_figure():
     said = views.description("e", "v", "1", "p", [], REGRESSION_TASK)
     assert "[Chart: validation RMSE vs L2 rate]" in said and "error" not in said
     # Classification's views as they were (tests/test_ui.py opens them in a browser).
-    (chart,) = views.sweep_chart_state("p")["compareRunCharts"]
+    (chart,) = views.sweep_chart_state("p", task=CLASSIFICATION_TASK)["compareRunCharts"]
     assert (chart["uuid"], chart["yaxis"]["key"]) == ("val-error-vs-l2-rate", "val_error")
-    assert views.sweep_view_state("p", ["val_error"])["orderByKey"] == "metrics.`val_error`"
+    assert (
+        views.sweep_view_state("p", ["val_error"], task=CLASSIFICATION_TASK)["orderByKey"]
+        == "metrics.`val_error`"
+    )
 
 
 def test_decision_json_names_a_regression_only(tmp_path: Path):

@@ -126,7 +126,7 @@ def test_progress_lines_name_the_tasks_figure():
     many = {f"m{i}": {"train_rmse": i, "val_rmse": 10 - i} for i in range(5)}
     assert "val rmse best 6.000 (m4)" in latest_figures(many, REGRESSION_TASK)
     classified = {"a": {"train_error": 0.1, "val_error": 0.2}}
-    assert latest_figures(classified) == "a train/val err 0.100/0.200"
+    assert latest_figures(classified, task=CLASSIFICATION_TASK) == "a train/val err 0.100/0.200"
 
 
 def test_the_train_stage_writes_and_reuses_a_regressions_histories(tmp_path, monkeypatch):

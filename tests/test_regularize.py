@@ -14,6 +14,7 @@ from pipeline.config.rates import resolve_rates
 from pipeline.config.schema import TrainConfig
 from pipeline.core.errors import ConfigError
 from pipeline.core.runtime import init_tensorflow
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.datasets import prepared
 
 if TYPE_CHECKING:
@@ -183,7 +184,9 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     from tests.support.reference import build_mlp, max_weight_difference, train_alone
 
     rates = {"hidden_1": 0.01, "hidden_2": 0.0, "output": 0.003}
-    new = build_tower(BuilderRef(_mlp_config()), (64,), 10, rates, seed=42, name="m")
+    new = build_tower(
+        BuilderRef(_mlp_config()), (64,), 10, rates, seed=42, name="m", task=CLASSIFICATION_TASK
+    )
     keras.utils.set_random_seed(42)
     old = build_mlp(64, 10, [12, 8], "tanh", list(rates.values()), name="m")
     assert [layer.name for layer in new.layers] == [layer.name for layer in old.layers]
@@ -197,7 +200,7 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
     for model in (old, new):
         init_tensorflow(42)
         train_alone(model, split, split, TrainConfig(learning_rate=0.01, batch_size=16, epochs=2),
-                    seed=42)  # fmt: skip
+                    seed=42, task=CLASSIFICATION_TASK)  # fmt: skip
     assert max_weight_difference(old, new) == 0.0
     assert max_weight_difference(old, build_mlp(64, 10, [12, 8], "tanh", [0.0] * 3)) > 0
 
@@ -205,7 +208,7 @@ def test_the_mlp_builder_starts_from_build_mlps_exact_weights():
 def test_the_mlp_flattens_images():
     from pipeline.modeling.builders import build_base
 
-    model = build_base(BuilderRef(_mlp_config()), (8, 8, 1), 10)
+    model = build_base(BuilderRef(_mlp_config()), (8, 8, 1), 10, task=CLASSIFICATION_TASK)
     assert [layer.name for layer in model.layers] == [
         "features", "flatten", "hidden_1", "hidden_2", "output",
     ]  # fmt: skip
@@ -223,11 +226,13 @@ def test_unnamed_layers_get_the_same_names_in_every_tower(tmp_path):
         "                             keras.layers.Dense(n_classes, activation='softmax')])\n"
     )
     builder = BuilderRef.of(_mlp_config(builder="builders/plain.py:build"), tmp_path)
-    names = regularizable_names(builder, (5,), 3)
+    names = regularizable_names(builder, (5,), 3, task=CLASSIFICATION_TASK)
     assert names == ["dense", "dense_1"]
     for seed in (1, 2):
         rates = dict.fromkeys(names, 0.1)
-        model = build_tower(builder, (5,), 3, rates, seed=seed, name=f"t{seed}")
+        model = build_tower(
+            builder, (5,), 3, rates, seed=seed, name=f"t{seed}", task=CLASSIFICATION_TASK
+        )
         assert [layer.name for layer in regularize.regularizable_layers(model)] == names
     assert not (tmp_path / "builders" / "__pycache__").exists()  # a DVC dependency stays clean
 
@@ -285,7 +290,7 @@ def test_a_bad_builder_is_a_one_line_error(tmp_path, spec):
         (tmp_path / "builders" / file).write_text(source)
     config = _mlp_config(builder=f"builders/{spec}")
     with pytest.raises(ConfigError, match=message) as info:
-        build_base(BuilderRef.of(config, tmp_path), (8, 8, 1), 10)
+        build_base(BuilderRef.of(config, tmp_path), (8, 8, 1), 10, task=CLASSIFICATION_TASK)
     assert "\n" not in str(info.value)
     assert str(info.value).startswith(f"model.builder = 'builders/{spec}'")
 
@@ -294,7 +299,7 @@ def test_the_cnn_needs_images():
     from pipeline.modeling.builders import build_base
 
     with pytest.raises(ConfigError, match=r"'cnn' needs images .* set data.shape: image"):
-        build_base(BuilderRef(_mlp_config(builder="cnn")), (64,), 10)
+        build_base(BuilderRef(_mlp_config(builder="cnn")), (64,), 10, task=CLASSIFICATION_TASK)
 
 
 def test_the_shipped_example_builder_builds_and_takes_a_glob_mapping():
@@ -302,9 +307,9 @@ def test_the_shipped_example_builder_builds_and_takes_a_glob_mapping():
     from pipeline.modeling.builders import build_tower, regularizable_names
 
     builder = BuilderRef.of(_mlp_config(builder="builders/example.py:small_convnet"), ROOT)
-    names = regularizable_names(builder, (8, 8, 1), 10)
+    names = regularizable_names(builder, (8, 8, 1), 10, task=CLASSIFICATION_TASK)
     assert names == ["conv_stem", "conv_separable", "dense_hidden", "dense_output"]
     rates = dict(resolve_rates({"conv_*": 1e-4, "dense_output": 1e-3}, names, "l2"))
-    model = build_tower(builder, (8, 8, 1), 10, rates, seed=3, name="ex")
+    model = build_tower(builder, (8, 8, 1), 10, rates, seed=3, name="ex", task=CLASSIFICATION_TASK)
     assert len(model.losses) == 4  # stem kernel, depthwise + pointwise kernels, output kernel
     assert regularize.layer_rate(model.get_layer("dense_hidden")) == 0.0

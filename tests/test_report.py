@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 
 from pipeline import choosing
 from pipeline.config.entries import EntrySpec
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.reporting import plots
 from pipeline.reporting.table import COLUMNS, rank, rate_converter, rates_by_layer, to_markdown
 from tests.support.project import Project, children_of, mlflow_runs, parent_of_models, parent_runs
@@ -43,7 +44,7 @@ def test_rate_zero_sits_one_decade_below_the_smallest_rate():
 
 
 def test_rate_converter_follows_each_convention():
-    text = rate_converter({"x": 0.01}, batch_size=32, train_rows=300)
+    text = rate_converter({"x": 0.01}, batch_size=32, train_rows=300, task=CLASSIFICATION_TASK)
     # sklearn alpha = 2 * batch * c; textbook lambda = 2 * m * c; SGD weight decay = 2c.
     assert "| x | 0.01 | 0.64 | 6 | 0.02 |" in text
     assert "under Adam it is not" in text
@@ -62,7 +63,7 @@ def test_figures_draw_every_entry():
         )
         for e in ("a", "b")
     }
-    fig = plots.curves_figure(histories, ["a", "b"])
+    fig = plots.curves_figure(histories, ["a", "b"], task=CLASSIFICATION_TASK)
     errors_ax, losses_ax = fig.axes
     assert len(errors_ax.lines) == 4 and len(losses_ax.lines) == 4  # 2 entries x 2 series
     rng = np.random.default_rng(0)
@@ -212,18 +213,26 @@ def test_sweep_md_renders_the_ranked_table_the_decision_and_the_conventions():
     )
     rows["val_error"] = [v for v, _ in errors.values()] + [math.nan]
     rows["test_error"] = [t for _, t in errors.values()] + [math.nan]
-    ranked = rank(rows)
+    ranked = rank(rows, task=CLASSIFICATION_TASK)
     assert list(ranked["entry"]) == ["l2", "decay", "plain", "boom"]
     labels = np.zeros(200, dtype=np.int16)
     predicted = {e: np.where(np.arange(200) < k, 1, 0) for e, k in
                  {"l2": 20, "decay": 22, "plain": 60}.items()}  # fmt: skip
     judge = choosing.Judge.of_classes(labels, predicted)
     decision = choosing.decide(
-        list(entries.values()), ranked, judge, rule="min", seed=42, test_rows=100
+        list(entries.values()),
+        ranked,
+        judge,
+        rule="min",
+        seed=42,
+        test_rows=100,
+        task=CLASSIFICATION_TASK,
     )
-    text = to_markdown(ranked, entries, decision)
+    text = to_markdown(ranked, entries, decision, task=CLASSIFICATION_TASK)
     text += "\n" + rates_by_layer({e: entries[e].layer_rates for e in ranked["entry"]})
-    text += "\n" + rate_converter({"plain": 0.0, "l2": 0.01}, batch_size=32, train_rows=300)
+    text += "\n" + rate_converter(
+        {"plain": 0.0, "l2": 0.01}, batch_size=32, train_rows=300, task=CLASSIFICATION_TASK
+    )
     assert text == SWEEP_MD
 
 
@@ -288,23 +297,24 @@ def test_the_spread_of_the_total_squared_weights_is_one_column(tmp_path):
     from pipeline.reporting.table import sweep_table
 
     layers = (("hidden_1", 0.0), ("output", 0.0))
-    from pipeline.core.contracts import SPREAD_METRICS
-
-    metrics = {name: 0.5 for name in SPREAD_METRICS}
+    spread = CLASSIFICATION_TASK.spread_metrics()
+    metrics = {name: 0.5 for name in spread}
     metrics |= {"sq_weights_hidden_1": 2.0, "sq_weights_output": 1.0}
     for folder in ("metrics", "details"):
         (tmp_path / folder).mkdir()
     headline = {
         **metrics,
-        **{f"{name}_mean": 0.5 for name in SPREAD_METRICS},
-        **{f"{name}_std": 0.0 for name in SPREAD_METRICS},
+        **{f"{name}_mean": 0.5 for name in spread},
+        **{f"{name}_std": 0.0 for name in spread},
         "n_seeds": 3,
     }
     (tmp_path / "metrics" / "plain.json").write_text(json.dumps(headline))
     details = {"seeds": [{"metrics": metrics}]}
     (tmp_path / "details" / "plain.json").write_text(json.dumps(details))
     entries = (EntrySpec("plain", layers, 0.0),)
-    table = sweep_table(entries, tmp_path / "metrics", tmp_path / "details")
+    table = sweep_table(
+        entries, tmp_path / "metrics", tmp_path / "details", task=CLASSIFICATION_TASK
+    )
     assert len(set(table.columns)) == len(table.columns), list(table.columns)
     assert list(table.columns).count("sum_sq_weights_mean") == 1
 
@@ -321,7 +331,9 @@ def test_error_vs_rate_carries_a_standard_error_band():
         }
     )
     rows = plots.by_rate(table, {"a": 0.0, "b": 0.01})
-    errors = plots.error_by_rate(rows, {"train": 50, "val": 100, "test": 200})
+    errors = plots.error_by_rate(
+        rows, {"train": 50, "val": 100, "test": 200}, task=CLASSIFICATION_TASK
+    )
     se = errors.set_index(["entry", "series"])["error_se"]
     assert se[("a", "val")] == pytest.approx(math.sqrt(0.1 * 0.9 / 100), abs=1e-15)
     assert se[("b", "test")] == pytest.approx(math.sqrt(0.3 * 0.7 / 200), abs=1e-15)

@@ -10,18 +10,20 @@ import pytest
 from ruamel.yaml import YAML
 
 from pipeline.core.contracts import rounded
-from pipeline.core.spread import SPREAD_METRICS, seed_summary
+from pipeline.core.spread import seed_summary
+from pipeline.core.task import CLASSIFICATION_TASK
 from tests.support.params import write_yaml
 from tests.support.project import Project, mlflow_runs, model_runs, parent_runs
 
 
 def test_seed_summary_is_mean_and_sample_std():
-    per_seed = [{name: value for name in SPREAD_METRICS} for value in (0.1, 0.2, 0.6)]
-    summary = seed_summary(per_seed)
+    names = CLASSIFICATION_TASK.spread_metrics()
+    per_seed = [{name: value for name in names} for value in (0.1, 0.2, 0.6)]
+    summary = seed_summary(per_seed, names)
     assert summary["n_seeds"] == 3
     assert summary["val_error_mean"] == pytest.approx(0.3)
     assert summary["val_error_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
-    assert seed_summary(per_seed[:1])["test_error_std"] == 0.0
+    assert seed_summary(per_seed[:1], names)["test_error_std"] == 0.0
 
 
 @pytest.mark.slow

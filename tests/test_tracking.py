@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.tracking import records, store
 from tests.support.params import ROOT
 
@@ -77,7 +78,9 @@ def test_default_store_keeps_artifacts_beside_the_database(clean_env, tmp_path: 
 LOG_IN_A_NEW_STORE = """
 from pathlib import Path
 from mlflow.tracking import MlflowClient
+from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.tracking import records, store
+from pipeline.core.task import CLASSIFICATION_TASK
 
 experiment_id = store.use_experiment("l2-lab")
 run_id = MlflowClient().create_run(experiment_id).info.run_id
@@ -224,7 +227,9 @@ def test_the_charts_rate_labels_are_text_to_plotly():
 def test_the_description_opens_with_the_verdict_then_the_links():
     from pipeline.tracking import views
 
-    note = views.description("l2_1e_2", "chosen by min: l2_1e_2, …", "7", "abc", ["r1", "r2"])
+    note = views.description(
+        "l2_1e_2", "chosen by min: l2_1e_2, …", "7", "abc", ["r1", "r2"], task=CLASSIFICATION_TASK
+    )
     first, links = note.split("\n\n")
     assert first == "**Chosen: l2_1e_2.** chosen by min: l2_1e_2, …"
     assert (
@@ -234,9 +239,9 @@ def test_the_description_opens_with_the_verdict_then_the_links():
     chart = "viewStateShareKey=l2-sweep-abc-chart&compareRunsMode=CHART)"
     assert chart in links
     # Every entry diverged: nothing chosen, the verdict alone says so.
-    assert views.description(None, "no entry trained", "7", "abc", []).startswith(
-        "no entry trained\n\n"
-    )
+    assert views.description(
+        None, "no entry trained", "7", "abc", [], CLASSIFICATION_TASK
+    ).startswith("no entry trained\n\n")
 
 
 def test_the_views_sort_the_table_by_validation_and_the_chart_by_rate():
@@ -244,11 +249,11 @@ def test_the_views_sort_the_table_by_validation_and_the_chart_by_rate():
     log10 of the rate, last first, as MLflow 3.17 draws a text axis in reverse row order."""
     from pipeline.tracking import views
 
-    table = views.sweep_view_state("abc", ["val_error", "test_error"])
+    table = views.sweep_view_state("abc", ["val_error", "test_error"], task=CLASSIFICATION_TASK)
     order = ["params.`l2`", "metrics.`val_error`", "metrics.`test_error`", "tags.`chosen`"]
     assert table["selectedColumns"] == table["columnOrder"] == order
     assert (table["orderByKey"], table["orderByAsc"]) == ("metrics.`val_error`", True)
-    chart = views.sweep_chart_state("abc")
+    chart = views.sweep_chart_state("abc", task=CLASSIFICATION_TASK)
     assert (chart["orderByKey"], chart["orderByAsc"]) == ("metrics.`log10_l2`", False)
     (card,) = chart["compareRunCharts"]
     assert card["xaxis"] == {"key": views.RATE_PARAM, "type": "PARAM"}

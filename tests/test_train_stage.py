@@ -9,6 +9,7 @@ import pytest
 from pipeline.compute.sweep_plan import build_models, warn_overwhelming_penalties
 from pipeline.config import BuilderRef, LabConfig
 from pipeline.config.entries import resolve_towers
+from pipeline.core.task import CLASSIFICATION_TASK
 from tests.support.params import ROOT, tiny_params
 
 # Builds and trains Keras models: TensorFlow starts once, from the `tensorflow` fixture.
@@ -21,14 +22,16 @@ def _towers_and_models(sweep: dict):
     params["base"]["repeat_seeds"] = [43]
     config = LabConfig.model_validate(params)
     towers = resolve_towers(config)
-    return towers, build_models(BuilderRef.of(config.model, ROOT), towers, (64,), 10)
+    return towers, build_models(
+        BuilderRef.of(config.model, ROOT), towers, (64,), 10, task=CLASSIFICATION_TASK
+    )
 
 
 def test_a_typo_sized_rate_is_named_in_one_warning_line(caplog):
     # `1_000` is valid YAML for 1000: a rate nobody means, which collapses the model.
     towers, models = _towers_and_models({"fine": {"l2": 0.1}, "typo": {"l2": 1000.0}})
     with caplog.at_level(logging.WARNING):
-        warn_overwhelming_penalties(towers, models, n_classes=10)
+        warn_overwhelming_penalties(towers, models, n_classes=10, task=CLASSIFICATION_TASK)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings  # once per entry, not once per seed
     assert warnings[0].startswith("warning: sweep.typo: L2 rate(s) 1000 give a penalty of")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.core import contracts
 from pipeline.core.runtime import init_tensorflow
 from pipeline.datasets import prepared
 from tests.support.training import fit_fused, prepared_splits
@@ -16,8 +17,18 @@ pytestmark = pytest.mark.usefixtures("tensorflow")
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory) -> dict[str, prepared.Split]:
-    return prepared_splits(tmp_path_factory.mktemp("prepared"))
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("prepared")
+
+
+@pytest.fixture(scope="module")
+def splits(folder) -> dict[str, prepared.Split]:
+    return prepared_splits(folder)
+
+
+@pytest.fixture(scope="module")
+def meta(folder, splits) -> contracts.PreparedMeta:
+    return contracts.read_meta(folder / "prepared")
 
 
 def _train(splits, rates, seed=7, epochs=15, weight_decay=0.0):
@@ -36,7 +47,7 @@ def _train(splits, rates, seed=7, epochs=15, weight_decay=0.0):
     return net, history, outcome
 
 
-def test_same_seed_gives_identical_weights_and_metrics(splits):
+def test_same_seed_gives_identical_weights_and_metrics(splits, meta):
     from pipeline.modeling.metrics import model_metrics
 
     first, first_history, _ = _train(splits, [0.001, 0.001])
@@ -44,7 +55,7 @@ def test_same_seed_gives_identical_weights_and_metrics(splits):
     for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert first_history == second_history
-    assert model_metrics(first, splits) == model_metrics(second, splits)
+    assert model_metrics(first, splits, meta=meta) == model_metrics(second, splits, meta=meta)
 
 
 def test_higher_rate_gives_smaller_weights(splits):
@@ -71,11 +82,11 @@ def test_a_diverging_loss_is_noted_at_its_first_epoch(splits):
     assert outcome.diverged_at_epoch == {"test": 1} and history == []
 
 
-def test_final_metrics_are_consistent(splits):
+def test_final_metrics_are_consistent(splits, meta):
     from pipeline.modeling.metrics import model_metrics
 
     net, _, _ = _train(splits, [0.01, 0.0], epochs=5)
-    metrics = model_metrics(net, splits)
+    metrics = model_metrics(net, splits, meta=meta)
     assert metrics["gen_gap"] == pytest.approx(
         metrics["test_error"] - metrics["train_error"]
     )

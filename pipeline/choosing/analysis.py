@@ -15,7 +15,7 @@ from pipeline.choosing.layers import LayerVerdict, layer_grid, layer_verdict, ti
 from pipeline.choosing.next_rates import Bracket, bracket
 from pipeline.choosing.points import place
 from pipeline.config.entries import EntrySpec
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def analyse(
     default_noise: float,
     pool_rows: int,
     decision: Decision | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> Analysis:
     """Every answer over the sweep's ranked `table` (figure names from `task`); comparisons
     are the judge's."""

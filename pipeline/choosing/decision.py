@@ -42,7 +42,7 @@ from pipeline.choosing.statistics import (
     mean_loss_se,
 )
 from pipeline.config.entries import EntrySpec
-from pipeline.core.task import CLASSIFICATION, CLASSIFICATION_TASK, Task, task_named
+from pipeline.core.task import CLASSIFICATION, Task, task_named
 
 WILSON = "Wilson"
 BOOTSTRAP = "percentile bootstrap"
@@ -180,7 +180,7 @@ def candidates_of(
     table: pd.DataFrame,
     judge: Judge,
     figure: str,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> list[Candidate]:
     """The entries the decision chooses among, lowest `figure` first, ties by the task's
     tie-break (cross-entropy, MAE), then name: the mean CV figure with folds, else the
@@ -218,7 +218,7 @@ def decide(
     seed: int,
     test_rows: int,
     folds: int | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
     test_intervals: Mapping[str, Sequence[float]] | None = None,
 ) -> Decision | None:
     """The decision over the sweep's candidates (None: no candidate, e.g. all diverged).

@@ -192,7 +192,7 @@ def sweep_additions(added: Mapping[str, float]) -> list[str]:
 
 
 def next_commands(
-    added: Mapping[str, float], center: float, task: Task = CLASSIFICATION_TASK
+    added: Mapping[str, float], center: float, task: Task
 ) -> tuple[str, ...]:
     """One queued experiment, `next_<center>`, that adds every proposed entry to the sweep
     (the bracket around the rate `center`), then start the queue and compare the experiments."""

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.choosing.judge import Judge
 from pipeline.config.entries import EntrySpec
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 
 ALL = "all"
 
@@ -55,7 +55,7 @@ def place(
     default_rows: int,
     default_noise: float,
     pool_rows: int,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> list[Point]:
     """The entries that sit on a rate axis: pure L2 (no weight decay), not diverged, with one
     rate on every layer or on exactly one layer. In the table's (ranked) order. With folds a

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.schema import TrainConfig
-from pipeline.core.task import CLASSIFICATION, REGRESSION
+from pipeline.core.task import REGRESSION
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,11 @@ class Recipe:
     prepared_dir: Path
     base_seed: int  # label noise of pool subsets, and each process's global seed
     train: TrainConfig
+    task: str  # core/task.py, from the prepared data's meta.json
     folds: int | None = None  # choose.folds: k, for the fold groups' training and held-out rows
     # The share of labels flipped in the training rows cut from the pooled rows (a fold's,
     # the refit's).
     pooled_label_noise: float = 0.0
-    task: str = CLASSIFICATION  # core/task.py, from the prepared data's meta.json
     # Regression: the training rows' target standard deviation (the epochs' RMSE in units).
     target_std: float = 1.0
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from pipeline.config import BuilderRef, LabConfig, ModelSpec, check_memory, resolve_towers
 from pipeline.core import contracts
-from pipeline.core.task import CLASSIFICATION_TASK, Task, task_named
+from pipeline.core.task import Task, task_named
 
 log = logging.getLogger(__name__)
 
 
 def build_models(
-    builder: BuilderRef, towers, input_shape, n_outputs: int, task: Task = CLASSIFICATION_TASK
+    builder: BuilderRef, towers, input_shape, n_outputs: int, task: Task
 ):
     """Each tower's model, initialised as it would be in a process that trains it alone."""
     from pipeline.modeling import build_tower
@@ -57,7 +57,7 @@ def initial_data_loss(task: Task, n_classes: int) -> float:
 
 
 def warn_overwhelming_penalties(
-    towers, models, n_classes: int, task: Task = CLASSIFICATION_TASK
+    towers, models, n_classes: int, task: Task
 ) -> None:
     """One warning line per entry whose L2 term at initialisation dwarfs the data loss.
 

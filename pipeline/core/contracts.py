@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.core.errors import DataError
-from pipeline.core.task import CLASSIFICATION_TASK
 
 # --- models/: written by train, read by evaluate and report ---------------------------------
 
@@ -178,14 +177,13 @@ def read_meta(prepared_dir: Path) -> PreparedMeta:
 
 # --- metrics/ and evaluation/: written by evaluate -------------------------------------------
 
-# The figures people compare across experiments: `metrics/<entry>.json`, what `dvc exp show`
-# and `dvc metrics diff` list. Everything else (per-layer figures, every seed) goes to
-# `evaluation/<entry>.json`, which is an output but not a DVC metric.
-# Names of at most 15 characters: DVC sizes `dvc metrics diff`'s columns by the longest
-# name and path, and with metrics/hidden_only_1e_2.json that keeps a row within 80 columns.
-# Each task's names are in core/task.py (`Task.headline`); these are classification's.
-HEADLINE_METRICS = CLASSIFICATION_TASK.headline
-SPREAD_METRICS = HEADLINE_METRICS
+# The figures people compare across experiments, `metrics/<entry>.json`, what `dvc exp show`
+# and `dvc metrics diff` list, are each task's `Task.headline` (core/task.py). Everything else
+# (per-layer figures, every seed) goes to `evaluation/<entry>.json`, which is an output but
+# not a DVC metric. Names of at most 15 characters: DVC sizes `dvc metrics diff`'s columns by
+# the longest name and path, and with metrics/hidden_only_1e_2.json that keeps a row within
+# 80 columns.
+
 # |z| < 0.5 is "near-linear": there tanh(z) is within 8% of z (tanh(0.5)/0.5 = 0.924) and its
 # slope is at least 0.79. |z| > 2 is "saturated": the slope is below 0.071.
 NEAR_LINEAR_Z = 0.5

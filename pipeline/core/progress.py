@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ SHORT_NAMES = {"error": "err", "rmse": "rmse"}
 
 
 def latest_figures(
-    per_model: Mapping[str, Mapping[str, float]], task: Task = CLASSIFICATION_TASK
+    per_model: Mapping[str, Mapping[str, float]], task: Task
 ) -> str:
     """Each model's train/val figure (error, RMSE), or beyond EACH_MODEL_UP_TO models the
     best and worst."""
@@ -51,7 +51,8 @@ class GroupedProgress:
         epochs: int,
         n_models: int,
         min_interval_s: float = 30.0,
-        task: Task = CLASSIFICATION_TASK,
+        *,
+        task: Task,
     ):
         self.total = epochs * n_models
         self.task = task

@@ -7,16 +7,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from pipeline.core.contracts import SPREAD_METRICS
-
 # The significance level of every test and the coverage of every interval (1 - ALPHA).
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 10_000
 
 
-def seed_summary(
-    per_seed: list[dict[str, float]], names: Iterable[str] = SPREAD_METRICS
-) -> dict[str, float]:
+def seed_summary(per_seed: list[dict[str, float]], names: Iterable[str]) -> dict[str, float]:
     """Mean and sample standard deviation of each spread metric (`names`: the task's,
     core/task.py `spread_metrics`) over models differing only in seed, plus `n_seeds`."""
     summary: dict[str, float] = {"n_seeds": len(per_seed)}

@@ -25,7 +25,7 @@ from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.entries import cnn_layer_names, dense_layer_names
 from pipeline.config.schema import BUILDERS_DIR
 from pipeline.core.errors import ConfigError
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.modeling.model_checks import (
     check_classifier,
     check_regression_head,
@@ -46,7 +46,7 @@ def mlp(
     n_outputs: int,
     hidden_units: Sequence[int],
     activation: str,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ):
     """`features -> [flatten] -> hidden_1 ... hidden_n -> output` (softmax, or one linear
     unit for a regression), no regularizers.
@@ -74,7 +74,7 @@ def cnn(
     kernel_size: int,
     dense_units: int,
     activation: str,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ):
     """A small convnet: per entry of `filters` a Conv2D (`conv_<i>`, same padding) and a 2x2
     max-pooling (`pool_<i>`), then `flatten`, an optional Dense `dense`, and the `output`
@@ -140,7 +140,7 @@ def user_builder(builder: BuilderRef) -> Callable:
 
 
 def build_base(
-    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task = CLASSIFICATION_TASK
+    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task
 ):
     """The unregularized network for `model.builder`, checked to be a cloneable model of the
     task: a classifier over `n_outputs` classes, or a regression's one value per row."""
@@ -204,7 +204,7 @@ def _check_user_model(model: object, spec: str, call: str, input_shape: Shape) -
 
 
 def regularizable_names(
-    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task = CLASSIFICATION_TASK
+    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task
 ):
     """The names of the layers that take a rate, in order, as every tower's model has them."""
     _reset_layer_names()
@@ -220,7 +220,7 @@ def build_tower(
     *,
     seed: int,
     name: str,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> keras.Model:
     """One model of the sweep, initialised as a process that trains it alone initialises it;
     `n_outputs`: the classes, or 1 for a regression."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from pipeline.modeling.objective import CLASSIFIER, Objective
+from pipeline.modeling.objective import Objective
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class FusedGraph(keras.Model):
         inputs,
         outputs,
         towers: Sequence[keras.Model],
-        objective: Objective = CLASSIFIER,
+        objective: Objective,
         **kwargs,
     ):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -107,7 +107,7 @@ class FusedGraph(keras.Model):
 
 
 def tower_graph(
-    towers: Sequence[Tower], input_shape: tuple[int, ...], objective: Objective = CLASSIFIER
+    towers: Sequence[Tower], input_shape: tuple[int, ...], objective: Objective
 ) -> FusedGraph:
     """The towers side by side: one input per distinct seed, one output per tower."""
     seeds = list(dict.fromkeys(t.seed for t in towers))

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from pipeline.core.contracts import NEAR_LINEAR_Z, SATURATED_Z, PreparedMeta
-from pipeline.core.task import CLASSIFICATION_TASK, task_named
+from pipeline.core.task import task_named
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
 
@@ -104,7 +104,8 @@ def model_metrics(
     model: keras.Model,
     splits: dict[str, Split],
     tanh_shares: bool = True,
-    meta: PreparedMeta | None = None,
+    *,
+    meta: PreparedMeta,
 ) -> dict[str, float]:
     """Final metrics of a trained model; names match the MLflow metrics and DVC metrics file.
 
@@ -113,7 +114,7 @@ def model_metrics(
     whose task says which figures (a regression's in target units, by its target scale).
     """
     metrics: dict[str, float] = {}
-    regression = meta is not None and meta.is_regression
+    regression = meta.is_regression
     data_losses = {}
     for name, split in splits.items():
         if regression:
@@ -122,7 +123,7 @@ def model_metrics(
         else:
             metrics[f"{name}_error"], metrics[f"{name}_xent"] = split_metrics(model, split)
             data_losses[name] = metrics[f"{name}_xent"]
-    task = task_named(meta.task) if meta is not None else CLASSIFICATION_TASK
+    task = task_named(meta.task)
     penalty = l2_penalty(model)
     metrics["l2_penalty"] = penalty
     # The objective that training minimised, at the final weights.

@@ -19,7 +19,7 @@ from pipeline.core.task import CLASSIFICATION_TASK, Task
 
 @dataclass(frozen=True)
 class Objective:
-    task: Task = CLASSIFICATION_TASK
+    task: Task
     # Regression: the training rows' target standard deviation, which turns an RMSE on the
     # standardised scale into the target's units.
     target_std: float = 1.0
@@ -57,4 +57,4 @@ class Objective:
         return classification_epoch_metrics(data_loss, figure, penalty, val_data_loss, val_figure)
 
 
-CLASSIFIER = Objective()
+CLASSIFIER = Objective(CLASSIFICATION_TASK)

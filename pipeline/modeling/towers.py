@@ -29,7 +29,7 @@ from pipeline.config.schema import TrainConfig
 from pipeline.core.epoch_metrics import EpochSink
 from pipeline.datasets.prepared import Split
 from pipeline.modeling.graph import FusedGraph, Tower, tower_graph
-from pipeline.modeling.objective import CLASSIFIER, Objective
+from pipeline.modeling.objective import Objective
 from pipeline.modeling.optimizer import PerTowerAdamW, decayed_kernels
 
 
@@ -134,7 +134,7 @@ def fit_towers(
     settings: TrainConfig,
     *,
     sinks: Sequence[EpochSink],
-    objective: Objective = CLASSIFIER,
+    objective: Objective,
 ) -> FitOutcome:
     """Train every tower's model in place, all in one `fit`, with `train:`'s learning rate,
     batch size and epochs, on the task's loss (`objective`).

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing import ALL, Analysis
 from pipeline.choosing.next_rates import Bracket
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.reporting.plots import reference_line
 from pipeline.reporting.wording import baseline_series, figure_word
 
@@ -20,7 +20,8 @@ def figures(
     analysis: Analysis,
     baseline: float | None = None,
     test_baselines: dict | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    *,
+    task: Task,
 ) -> dict[str, Figure]:
     """The PNGs by file stem; a question the sweep cannot answer draws none. `baseline`: the
     trivial baseline's figure (majority class's error, or training mean's RMSE) on what the
@@ -30,12 +31,12 @@ def figures(
     found = {}
     if analysis.grid is not None:
         found["layer_heatmap"] = layer_heatmap_figure(
-            analysis.grid, analysis.tied_cells, baseline, task
+            analysis.grid, analysis.tied_cells, baseline, task=task
         )
     if not analysis.curves.empty:
-        found["error_vs_train_size"] = size_figure(analysis.curves, test_baselines, task)
+        found["error_vs_train_size"] = size_figure(analysis.curves, test_baselines, task=task)
     if analysis.bracket is not None:
-        found["next_rates"] = next_rates_figure(analysis.bracket, baseline, task)
+        found["next_rates"] = next_rates_figure(analysis.bracket, baseline, task=task)
     return found
 
 
@@ -43,7 +44,8 @@ def layer_heatmap_figure(
     grid: pd.DataFrame,
     tied: set[tuple[str, float]] = frozenset(),
     baseline: float | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    *,
+    task: Task,
 ) -> Figure:
     fig = Figure(figsize=(1.2 * len(grid.columns) + 2.4, 0.6 * len(grid.index) + 1.6))
     fig.set_layout_engine("constrained")
@@ -75,7 +77,7 @@ def layer_heatmap_figure(
 
 
 def size_figure(
-    curves: pd.DataFrame, test_baselines: dict | None = None, task: Task = CLASSIFICATION_TASK
+    curves: pd.DataFrame, test_baselines: dict | None = None, *, task: Task
 ) -> Figure:
     word = figure_word(task)
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
@@ -131,7 +133,7 @@ def size_figure(
 
 
 def next_rates_figure(
-    bracket: Bracket, baseline: float | None = None, task: Task = CLASSIFICATION_TASK
+    bracket: Bracket, baseline: float | None = None, *, task: Task
 ) -> Figure:
     """Mean validation figure (± seed spread) vs rate, all layers on data's training split,
     with the best rate circled and the proposed rates as dotted lines (rate 0 a decade

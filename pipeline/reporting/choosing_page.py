@@ -9,7 +9,7 @@ from pipeline.choosing.data_size import DataEquivalent
 from pipeline.choosing.layers import HEATMAP_COLUMNS, LayerVerdict, layer_heatmap_data
 from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, Neighbour
 from pipeline.choosing.points import Versus
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.reporting import decision as decision_words
 from pipeline.reporting.markdown import table
 from pipeline.reporting.wording import figure_word
@@ -27,7 +27,7 @@ def plot_data(analysis: Analysis) -> dict[str, pd.DataFrame]:
     return {"layer_heatmap": heatmap, "error_vs_train_size": analysis.curves}
 
 
-def markdown(analysis: Analysis, task: Task = CLASSIFICATION_TASK) -> str:
+def markdown(analysis: Analysis, task: Task) -> str:
     """The page; the layer grid, the data-size curves and the bracket show the task's
     headline figure (error, or RMSE in the target's units), the decision its own."""
     word = figure_word(task)
@@ -158,7 +158,7 @@ def _data_size(equivalents: tuple[DataEquivalent, ...], word: str = "error") -> 
     return lines
 
 
-def _next(bracket: Bracket, decision: Decision, task: Task = CLASSIFICATION_TASK) -> list[str]:
+def _next(bracket: Bracket, decision: Decision, task: Task) -> list[str]:
     """What to try next. Every pair of rates it judges is a row of the Decision table, quoted
     with that row's adjusted p (choosing.next_rates)."""
     best, figure = bracket.best, decision_words.figure_words(decision)

@@ -15,7 +15,7 @@ from pipeline.choosing import Decision
 from pipeline.choosing.decision import Comparison
 from pipeline.choosing.statistics import error_interval
 from pipeline.core import contracts
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.reporting.markdown import table
 
 # How the pages name the figure a decision ranks on (Decision.figure).
@@ -271,7 +271,7 @@ def numbers(decision: Decision) -> dict[str, float | int]:
 
 
 def summary(
-    sweep, decision: Decision | None, analysis, note: str | None, task: Task = CLASSIFICATION_TASK
+    sweep, decision: Decision | None, analysis, note: str | None, task: Task
 ) -> contracts.DecisionSummary:
     """reports/decision.json: the decision in the report's words, for record and people."""
     said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note, "task": task.name}

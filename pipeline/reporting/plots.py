@@ -76,7 +76,8 @@ def error_by_rate(
     rows: pd.DataFrame,
     split_rows: dict[str, int] | None = None,
     baseline: float | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    *,
+    task: Task,
     val_se: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Train/val/test figure per rate (the CSV's `error` column: the error, or RMSE): the mean
@@ -217,7 +218,7 @@ def reference_line(ax, error: float, name: str = BASELINE_SERIES) -> None:
 def curves_figure(
     histories: Mapping[str, pd.DataFrame],
     order: Sequence[str],
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
     target: str | None = None,
 ) -> Figure:
     """Left: train (dashed) and val (solid) headline figure per epoch (error, or RMSE in the

@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.choosing import Decision
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.reporting import markdown, trivial
 from pipeline.reporting.wording import choice_word, figure_word
 
@@ -79,7 +79,7 @@ def sweep_table(
     entries: tuple[EntrySpec, ...],
     metrics_dir: Path,
     details_dir: Path,
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> pd.DataFrame:
     """One row per entry, ranked (see `rank`). Diverged entries come last with NaN figures
     and `diverged_at_epoch` set."""
@@ -116,7 +116,7 @@ def sweep_table(
     return rank(table, task)
 
 
-def rank(table: pd.DataFrame, task: Task = CLASSIFICATION_TASK) -> pd.DataFrame:
+def rank(table: pd.DataFrame, task: Task) -> pd.DataFrame:
     """Lowest mean cross-validation figure first with `choose.folds`, else lowest validation
     figure the decision ranks on (mean over seeds if there are several), then the lowest
     tie-break figure (validation cross-entropy, or MAE); diverged entries last."""
@@ -133,7 +133,8 @@ def to_markdown(
     table: pd.DataFrame,
     entries: dict[str, EntrySpec],
     decision: Decision | None = None,
-    task: Task = CLASSIFICATION_TASK,
+    *,
+    task: Task,
 ) -> str:
     """The ranked table in Markdown, with the decision's chosen entry and the entries the
     judge cannot tell apart from it (`decision` None: every candidate diverged)."""
@@ -206,7 +207,7 @@ def _cell(value: object) -> str:
 
 
 def rate_converter(
-    rates: dict[str, float], batch_size: int, train_rows: int, task: Task = CLASSIFICATION_TASK
+    rates: dict[str, float], batch_size: int, train_rows: int, task: Task
 ) -> str:
     """Markdown: each single-rate entry's Keras rate in the other conventions. A regression's
     conventions halve the squared error (scikit-learn's MLPRegressor, the textbook's ridge
@@ -255,7 +256,7 @@ def rates_by_layer(layer_rates: Mapping[str, Sequence[tuple[str, float]]]) -> st
     return "\n".join(lines) + "\n"
 
 
-def headline_of_best(table: pd.DataFrame, task: Task = CLASSIFICATION_TASK) -> dict:
+def headline_of_best(table: pd.DataFrame, task: Task) -> dict:
     """The sweep's DVC metrics: which entry is best on validation, its validation and test
     figures (`best_val_error`, or `best_val_rmse`) and its training set's trivial baseline
     (names short: `dvc metrics diff` of the default sweep fits 80 columns)."""

@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.reporting.wording import choice_word, figure_word
 
 # The trivial baseline of each entry's training set (evaluate: pipeline/datasets/baseline.py),
@@ -33,7 +33,7 @@ COLLAPSED_SPREAD = 0.01
 COLLAPSED_REGRESSION = "collapsed: predicts nearly one value"
 
 
-def baseline_columns(task: Task = CLASSIFICATION_TASK) -> tuple[str, ...]:
+def baseline_columns(task: Task) -> tuple[str, ...]:
     """(what the baseline predicts, its figure on train, val, test, its mean CV figure)."""
     if not task.is_regression:
         return BASELINE_COLUMNS
@@ -41,7 +41,7 @@ def baseline_columns(task: Task = CLASSIFICATION_TASK) -> tuple[str, ...]:
     return ("baseline_prediction", *figures, f"baseline_cv_{task.choice}")
 
 
-def collapsed_words(task: Task = CLASSIFICATION_TASK) -> str:
+def collapsed_words(task: Task) -> str:
     return COLLAPSED_REGRESSION if task.is_regression else COLLAPSED
 
 
@@ -49,7 +49,7 @@ def with_baseline(
     table: pd.DataFrame,
     details_dir: Path,
     class_names: Sequence[str],
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> pd.DataFrame:
     """`table` with each entry's trivial baseline (with folds its mean CV figure over folds)
     and `collapsed`: its model predicts one class (regression: nearly one value) for every
@@ -98,7 +98,7 @@ def _prediction_words(task: Task, prediction) -> str:
     return f"majority class '{prediction}'"
 
 
-def baseline_sentence(table: pd.DataFrame, task: Task = CLASSIFICATION_TASK) -> str:
+def baseline_sentence(table: pd.DataFrame, task: Task) -> str:
     """What the baseline rows of sweep.md are, in one sentence."""
     predictions = table[baseline_columns(task)[0]].unique()
     if task.is_regression:
@@ -136,7 +136,7 @@ def with_baseline_rows(
     columns: list[str],
     rows: list,
     cell: Callable[[object], str],
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
 ) -> list:
     """`rows` (one per entry, ranked) with a baseline row per baseline prediction, each
     placed above the first entry that does no better."""
@@ -177,7 +177,7 @@ def with_baseline_rows(
 
 
 def reference_baseline(
-    sweep: pd.DataFrame, by_name: dict[str, EntrySpec], task: Task = CLASSIFICATION_TASK
+    sweep: pd.DataFrame, by_name: dict[str, EntrySpec], task: Task
 ) -> pd.Series:
     """The trivial baseline of data's training split, which every entry on the rate axes and
     in the layer grid trains on (the first entry's when every entry has its own set)."""
@@ -186,7 +186,7 @@ def reference_baseline(
 
 
 def on_the_axes(
-    sweep: pd.DataFrame, reference: pd.Series, cv: bool, task: Task = CLASSIFICATION_TASK
+    sweep: pd.DataFrame, reference: pd.Series, cv: bool, task: Task
 ) -> float | None:
     """The baseline on the figure the rate axes and the layer grid show: its validation
     figure, with folds its mean CV error (regression: the root of its mean CV MSE, as
@@ -200,7 +200,7 @@ def on_the_axes(
 
 
 def baseline_paragraph(
-    sweep: pd.DataFrame, reference: pd.Series, cv: bool, task: Task = CLASSIFICATION_TASK
+    sweep: pd.DataFrame, reference: pd.Series, cv: bool, task: Task
 ) -> str:
     """choosing.md's line on the trivial baseline and the entries that collapsed to it."""
     label, _, val, test, cv_column = baseline_columns(task)

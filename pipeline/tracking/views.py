@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Mapping
 
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 
 # Where `mlflow ui` serves by default: the address printed for the local store.
 DEFAULT_UI = "http://127.0.0.1:5000"
@@ -122,13 +122,13 @@ def _sweep_runs(parent_id: str) -> str:
     return f"tags.`mlflow.parentRunId` = '{parent_id}'"
 
 
-def figure_words(task: Task = CLASSIFICATION_TASK) -> str:
+def figure_words(task: Task) -> str:
     """The chart's and links' words for the task's validation figure."""
     return "validation RMSE" if task.is_regression else "validation error"
 
 
 def sweep_view_state(
-    parent_id: str, metrics: list[str], task: Task = CLASSIFICATION_TASK
+    parent_id: str, metrics: list[str], task: Task
 ) -> dict:
     """The runs table of one sweep: its model runs, best on validation first (the task's
     validation figure: `val_error`, or `val_rmse`), with the columns `l2`, `metrics` in this
@@ -150,7 +150,7 @@ def sweep_view_state(
     }
 
 
-def sweep_chart_state(parent_id: str, task: Task = CLASSIFICATION_TASK) -> dict:
+def sweep_chart_state(parent_id: str, task: Task) -> dict:
     """The chart of one sweep: the task's validation figure (error, or RMSE) against
     `RATE_PARAM`, one labelled x per single-rate entry in the order of the rates, on a card
     as wide as the panel."""
@@ -199,7 +199,7 @@ def saved_view(name: str, state: dict) -> str:
 
 def description(
     chosen: str | None, verdict: str | None, experiment_id: str, parent_id: str,
-    run_ids: list[str], task: Task = CLASSIFICATION_TASK,
+    run_ids: list[str], task: Task,
 ) -> str:  # fmt: skip
     """The sweep parent run's description (Markdown): the verdict first, then where to look."""
     words = figure_words(task)

@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline.core.task import CLASSIFICATION_TASK
+
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 # The decision's one line, as the report writes it (reports/decision.json's `verdict`).
@@ -41,7 +43,6 @@ def fill_store(
     from pipeline.config import load_config
     from pipeline.config.entries import resolve_entries, resolve_towers
     from pipeline.core import contracts
-    from pipeline.core.task import CLASSIFICATION_TASK
     from pipeline.evaluate import entry_metrics
     from pipeline.reporting import plots, table
     from pipeline.tracking import records, runs, store
@@ -77,8 +78,10 @@ def fill_store(
     for tower, saved in zip(towers, record.towers, strict=True):
         figures = entry_figures(sweep[tower.entry.name][1])
         name = tower.entry.name
-        headline = entry_metrics([saved], [figures], CLASSIFICATION_TASK)
-        contracts.write_json(folder / "metrics" / f"{name}.json", headline)
+        contracts.write_json(
+            folder / "metrics" / f"{name}.json",
+            entry_metrics([saved], [figures], CLASSIFICATION_TASK),
+        )
         contracts.write_json(
             folder / "evaluation" / f"{name}.json",
             {"entry": name, "seeds": [{"seed": tower.seed, "metrics": figures}]},
@@ -86,14 +89,16 @@ def fill_store(
 
     # report: reports/; record: all of it into the runs, and the links into the description.
     sweep_table = table.sweep_table(
-        resolve_entries(config), folder / "metrics", folder / "evaluation"
+        resolve_entries(config), folder / "metrics", folder / "evaluation", task=CLASSIFICATION_TASK
     )
     rates = {entry: rate for entry, (rate, _) in sweep.items()}
     by_rate = plots.long_by_rate(plots.by_rate(sweep_table, rates), plots.ERROR_SERIES, "error")
     pages = {"sweep.md": "# L2 sweep\n", report.CHOOSING_FILE: "# Choosing L2\n"}
     report.write_outputs(folder / "reports", sweep_table, pages, {"error_vs_rate": by_rate}, {})
     reports = folder / "reports"
-    contracts.write_json(reports / contracts.BEST_FILE, report.best_figures(sweep_table, None))
+    contracts.write_json(
+        reports / contracts.BEST_FILE, report.best_figures(sweep_table, None, CLASSIFICATION_TASK)
+    )
     best = str(sweep_table.iloc[0]["entry"])
     summary = contracts.DecisionSummary(
         best_entry=best, data_note=None, chosen_entry=best, verdict=VERDICT.format(best)

@@ -30,8 +30,9 @@ from pipeline.core.epoch_metrics import (
     regression_epoch_metrics,
 )
 from pipeline.core.errors import LabError
-from pipeline.core.task import CLASSIFICATION_TASK, Task
+from pipeline.core.task import Task
 from pipeline.datasets.prepared import Split
+from pipeline.modeling.objective import CLASSIFIER
 from pipeline.modeling.towers import FitOutcome, Tower, fit_towers, training_dataset
 
 # epoch (1-based), the model's task's epoch metrics for that epoch
@@ -52,7 +53,7 @@ def optimizer(learning_rate: float, weight_decay: float) -> keras.optimizers.Opt
 
 
 def validation_figures(
-    model: keras.Model, val: Split, task: Task = CLASSIFICATION_TASK
+    model: keras.Model, val: Split, task: Task
 ) -> Callable[[], tuple[float, float]]:
     """(mean cross-entropy, accuracy), or for a regression (mean squared error, the same), of
     `model`'s current weights on `val`: Keras's own validation figures in `fit`, from one
@@ -85,7 +86,7 @@ class EpochReporter(keras.callbacks.Callback):
         entry: str,
         sinks: Sequence[ModelEpochSink],
         val: Split,
-        task: Task = CLASSIFICATION_TASK,
+        task: Task,
         target_std: float = 1.0,
     ):
         super().__init__()
@@ -131,7 +132,7 @@ def train_alone(
     entry: str = "alone",
     weight_decay: float = 0.0,
     sinks: Sequence[ModelEpochSink] = (),
-    task: Task = CLASSIFICATION_TASK,
+    task: Task,
     target_std: float = 1.0,
 ) -> float:
     """Train `model` in place by itself; returns the wall time of `fit` in seconds.
@@ -173,10 +174,18 @@ def fit_tower_groups(
     sinks: Sequence[EpochSink],
 ) -> FitOutcome:
     """`fit_towers` once per group of towers that share a training set, one after the other;
-    a group may carry its own validation split as a third item (a fold's held-out rows)."""
+    a group may carry its own validation split as a third item (a fold's held-out rows).
+    Classification's objective: the tower tests train digits."""
     total = FitOutcome(seconds=0.0)
     for towers, train, *own_val in groups:
-        outcome = fit_towers(towers, train, own_val[0] if own_val else val, settings, sinks=sinks)
+        outcome = fit_towers(
+            towers,
+            train,
+            own_val[0] if own_val else val,
+            settings,
+            sinks=sinks,
+            objective=CLASSIFIER,
+        )
         total.seconds += outcome.seconds
         total.diverged_at_epoch.update(outcome.diverged_at_epoch)
     return total

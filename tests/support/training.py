@@ -28,8 +28,10 @@ def prepared_splits(folder: Path, **data_settings) -> dict:
 
 def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight_decay=0.0):
     """One model trained as a process of its own trains it (`reference.train_alone`,
-    learning rate 0.01, batch 16, as the tower tests' fused runs); its per-epoch metrics."""
+    learning rate 0.01, batch 16, as the tower tests' fused runs), a classifier; its
+    per-epoch metrics."""
     from pipeline.config.schema import TrainConfig
+    from pipeline.core.task import CLASSIFICATION_TASK
     from tests.support.reference import train_alone
 
     history: list[dict[str, float]] = []
@@ -42,17 +44,22 @@ def fit_alone(model, splits: dict, *, entry: str, seed: int, epochs: int, weight
         entry=entry,
         weight_decay=weight_decay,
         sinks=[lambda epoch, metrics: history.append(metrics)],
+        task=CLASSIFICATION_TASK,
     )
     return history
 
 
 def fit_fused(inputs: list, splits: dict, *, epochs: int, sinks=()):
-    """`towers.fit_towers` of `inputs` with `fit_alone`'s settings; returns its outcome."""
+    """`towers.fit_towers` of `inputs` with `fit_alone`'s settings and classification's
+    objective; returns its outcome."""
     from pipeline.config.schema import TrainConfig
+    from pipeline.modeling.objective import CLASSIFIER
     from pipeline.modeling.towers import fit_towers
 
     settings = TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs)
-    return fit_towers(inputs, splits["train"], splits["val"], settings, sinks=list(sinks))
+    return fit_towers(
+        inputs, splits["train"], splits["val"], settings, sinks=list(sinks), objective=CLASSIFIER
+    )
 
 
 # --- the compute tests' sweep: where its groups train changes no bit -----------------------
@@ -90,6 +97,7 @@ def compute_recipe(folder: Path):
         prepared_dir=folder / "prepared",
         base_seed=COMPUTE_SEED,
         train=TrainConfig(learning_rate=0.01, batch_size=16, epochs=COMPUTE_EPOCHS),
+        task=meta.task,
     )
 
 
