@@ -26,13 +26,17 @@ class Task:
     # The headline figure per split: `<split>_<figure>` (train_error, val_rmse, ...).
     figure: str
     figure_label: str  # what pages and plot axes call it
+    word: str  # the headline figure in a sentence: error, RMSE
     # The figure the decision ranks on and takes standard errors of, the mean of a per-row
     # loss: `val_<choice>`, and with choose.folds `cv_<choice>_mean` and `cv_<choice>_se`.
     choice: str
     choice_label: str
+    choice_word: str  # in a sentence: error, MSE
     # The validation figure that breaks ties among equal choosing figures.
     tiebreak: str
     data_loss: str  # what training minimises besides the L2 term
+    # The predictor that ignores the features, as the pages and evaluate's `baseline` name it.
+    trivial: str
     # metrics/<entry>.json: the figures compared across experiments (`dvc exp show`,
     # `dvc metrics diff`), at most 15 characters each (contracts.py says why).
     headline: tuple[str, ...]
@@ -82,10 +86,13 @@ CLASSIFICATION_TASK = Task(
     name=CLASSIFICATION,
     figure="error",
     figure_label="error (1 - accuracy)",
+    word="error",
     choice="error",
     choice_label="error (1 - accuracy)",
+    choice_word="error",
     tiebreak="val_xent",
     data_loss="cross-entropy",
+    trivial="majority class",
     headline=(
         "train_error",
         "val_error",
@@ -102,10 +109,13 @@ REGRESSION_TASK = Task(
     name=REGRESSION,
     figure="rmse",
     figure_label="RMSE (target units)",
+    word="RMSE",
     choice="mse",
     choice_label="MSE (squared target units)",
+    choice_word="MSE",
     tiebreak="val_mae",
     data_loss="mean squared error (standardised target)",
+    trivial="training mean",
     headline=(
         "train_rmse",
         "val_rmse",

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.core.task import CLASSIFICATION, REGRESSION, task_named
+from pipeline.core.task import (
+    CLASSIFICATION,
+    CLASSIFICATION_TASK,
+    REGRESSION,
+    REGRESSION_TASK,
+    task_named,
+)
 
 
 def majority_class(labels: np.ndarray) -> int:
@@ -62,8 +68,12 @@ class TrivialPredictor:
 
 
 TRIVIAL = {
-    CLASSIFICATION: TrivialPredictor("majority class", majority_class, share_wrong, share_wrong),
-    REGRESSION: TrivialPredictor("training mean", training_mean, root_squared_error, squared_error),
+    CLASSIFICATION: TrivialPredictor(
+        CLASSIFICATION_TASK.trivial, majority_class, share_wrong, share_wrong
+    ),
+    REGRESSION: TrivialPredictor(
+        REGRESSION_TASK.trivial, training_mean, root_squared_error, squared_error
+    ),
 }
 
 

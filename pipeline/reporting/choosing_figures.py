@@ -13,7 +13,6 @@ from pipeline.choosing import ALL, Analysis
 from pipeline.choosing.next_rates import Bracket
 from pipeline.core.task import Task
 from pipeline.reporting.plots import reference_line
-from pipeline.reporting.wording import baseline_series, figure_word
 
 
 def figures(
@@ -61,7 +60,7 @@ def layer_heatmap_figure(
             ax.text(j, i, f"{value:.3f}{mark}", ha="center", va="center", color="white",
                     fontsize=9)  # fmt: skip
     ax.set_xlabel("Keras L2 rate (0 = no penalty)")
-    word = figure_word(task)
+    word = task.word
     ax.set_title(f"Validation {word}: which layer's L2 matters")
     bar = fig.colorbar(image, ax=ax, label=f"validation {word}")
     if baseline is not None:
@@ -71,7 +70,7 @@ def layer_heatmap_figure(
         if low <= baseline <= high:  # where a cell's colour would mean "learned nothing"
             bar.ax.axhline(baseline, color="red", lw=2)
         shown = f"{baseline:.4g}" if task.is_regression else f"{baseline:.3f}"
-        ax.set_title(f"{ax.get_title()}\n({baseline_series(task)}: {shown}, {where})",
+        ax.set_title(f"{ax.get_title()}\n({task.trivial}: {shown}, {where})",
                      fontsize="medium")  # fmt: skip
     return fig
 
@@ -79,7 +78,7 @@ def layer_heatmap_figure(
 def size_figure(
     curves: pd.DataFrame, test_baselines: dict | None = None, *, task: Task
 ) -> Figure:
-    word = figure_word(task)
+    word = task.word
     fig = Figure(figsize=(6.8, 4.4), layout="constrained")
     ax = fig.add_subplot()
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
@@ -118,7 +117,7 @@ def size_figure(
                 color=colors[i % len(colors)],
                 ls=":",
                 marker="x",
-                label=f"{baseline_series(task)}, label noise {noise:g}",
+                label=f"{task.trivial}, label noise {noise:g}",
             )
     ax.set_xscale("log")
     sizes = sorted(curves["train_size"].unique())
@@ -138,7 +137,7 @@ def next_rates_figure(
     """Mean validation figure (± seed spread) vs rate, all layers on data's training split,
     with the best rate circled and the proposed rates as dotted lines (rate 0 a decade
     below)."""
-    word = figure_word(task)
+    word = task.word
     tried = {p.rate: p for p in bracket.tried}
     best, proposed = bracket.best, list(bracket.proposed)
     positive = [r for r in tried if r > 0] + proposed
@@ -164,7 +163,7 @@ def next_rates_figure(
         ax.text(x(rate), 0.02, f"{rate:g}", transform=ax.get_xaxis_transform(), rotation=90,
                 fontsize=7, color="tab:green")  # fmt: skip
     if baseline is not None:
-        reference_line(ax, baseline, baseline_series(task))
+        reference_line(ax, baseline, task.trivial)
     ticks = sorted({x(r) for r in rates})
     ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
     ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")

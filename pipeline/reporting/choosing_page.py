@@ -12,7 +12,6 @@ from pipeline.choosing.points import Versus
 from pipeline.core.task import Task
 from pipeline.reporting import decision as decision_words
 from pipeline.reporting.markdown import table
-from pipeline.reporting.wording import figure_word
 
 TITLE = "# Choosing L2"
 
@@ -30,7 +29,7 @@ def plot_data(analysis: Analysis) -> dict[str, pd.DataFrame]:
 def markdown(analysis: Analysis, task: Task) -> str:
     """The page; the layer grid, the data-size curves and the bracket show the task's
     headline figure (error, or RMSE in the target's units), the decision its own."""
-    word = figure_word(task)
+    word = task.word
     parts = [TITLE, ""]
     if analysis.decision is not None:
         parts += decision_words.section(analysis.decision)
@@ -61,14 +60,14 @@ def _layers(analysis: Analysis, task: Task) -> list[str]:
     lines = [
         "## Which layer needs it",
         "",
-        f"Validation {figure_word(task)} (mean over seeds when there are several; {folds} "
+        f"Validation {task.word} (mean over seeds when there are several; {folds} "
         f"with folds), layers x rates (`plots/layer_heatmap.png`){mark}",
         "",
         *table(["", *(f"{r:g}" for r in grid.columns)], rows),
         "",
     ]
     if analysis.layers is not None:
-        lines += _layer_verdict(analysis.layers, analysis.test, figure_word(task))
+        lines += _layer_verdict(analysis.layers, analysis.test, task.word)
     return [*lines, ""]
 
 

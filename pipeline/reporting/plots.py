@@ -21,15 +21,15 @@ from matplotlib.figure import Figure
 
 from pipeline.core.task import CLASSIFICATION_TASK, REGRESSION_TASK, Task
 from pipeline.reporting.uncertainty import rmse_and_se
-from pipeline.reporting.wording import baseline_series, figure_axis, figure_word
+from pipeline.reporting.wording import figure_axis
 
 ERROR_SERIES = {"train_error": "train", "val_error": "val", "test_error": "test"}
 CURVE_ERROR_SERIES = {"train_error": "train error", "val_error": "val error"}
 CURVE_LOSS_SERIES = {"data_loss": "data loss (train)", "l2_penalty": "L2 penalty"}
 ZERO_LABEL = "0"
 # The trivial baseline's series (pipeline/datasets/baseline.py): a horizontal reference line.
-BASELINE_SERIES = "majority class"
-BASELINE_NAMES = (baseline_series(CLASSIFICATION_TASK), baseline_series(REGRESSION_TASK))
+BASELINE_SERIES = CLASSIFICATION_TASK.trivial
+BASELINE_NAMES = (CLASSIFICATION_TASK.trivial, REGRESSION_TASK.trivial)
 
 
 def error_series(task: Task) -> dict[str, str]:
@@ -41,7 +41,7 @@ def curve_error_series(task: Task) -> dict[str, str]:
     """history.csv's headline columns -> the learning curves' series."""
     if not task.is_regression:
         return CURVE_ERROR_SERIES
-    word = figure_word(task)
+    word = task.word
     return {task.train_figure: f"train {word}", task.val_figure: f"val {word}"}
 
 
@@ -91,7 +91,7 @@ def error_by_rate(
     if baseline is None or rows.empty:
         return errors
     reference = rows[["entry", "l2_rate", "log10_rate"]].assign(
-        series=baseline_series(task), error=baseline
+        series=task.trivial, error=baseline
     )
     return pd.concat([errors, reference], ignore_index=True)
 
@@ -225,7 +225,7 @@ def curves_figure(
     target's units); right: data loss (solid) and L2 penalty (dashed), on the scale training
     minimises (regression: the standardised target). One colour per entry, in `order`
     (weakest rate first)."""
-    word = figure_word(task)
+    word = task.word
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     errors, losses = fig.subplots(1, 2)
     colors = _entry_colors(order)

@@ -20,7 +20,6 @@ from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
 from pipeline.core.task import Task
 from pipeline.reporting import markdown, trivial
-from pipeline.reporting.wording import choice_word, figure_word
 
 COLUMNS = [
     "entry",
@@ -140,7 +139,7 @@ def to_markdown(
     judge cannot tell apart from it (`decision` None: every candidate diverged)."""
     best = table.iloc[0]
     val, test = task.val_figure, task.test_figure
-    word, choice = figure_word(task), choice_word(task)
+    word, choice = task.word, task.choice_word
     # Classification's shares to 4 decimals, as always; a quantity in its own units to 4
     # significant digits (a price of 150000 has no use for decimals).
     digits = ".4g" if task.is_regression else ".4f"

@@ -19,7 +19,6 @@ from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.task import Task
-from pipeline.reporting.wording import choice_word, figure_word
 
 # The trivial baseline of each entry's training set (evaluate: pipeline/datasets/baseline.py),
 # sweep.csv's last columns; sweep.md shows it as a row of its own instead.
@@ -205,14 +204,14 @@ def baseline_paragraph(
     """choosing.md's line on the trivial baseline and the entries that collapsed to it."""
     label, _, val, test, cv_column = baseline_columns(task)
     if task.is_regression:
-        word = figure_word(task)
+        word = task.word
         text = (
             f"Trivial baseline: always predicting the training rows' mean target "
             f"({reference[label]:.4g}) gives validation {word} {reference[val]:.4g} "
             f"(MSE {reference[val] ** 2:.4g}) and test {word} {reference[test]:.4g}"
         )
         if cv and cv_column in sweep.columns:
-            text += f", mean CV {choice_word(task)} {sweep[cv_column].iloc[0]:.4g}"
+            text += f", mean CV {task.choice_word} {sweep[cv_column].iloc[0]:.4g}"
     else:
         text = (
             f"Trivial baseline: always predicting the training rows' majority class "

@@ -124,7 +124,7 @@ def _sweep_runs(parent_id: str) -> str:
 
 def figure_words(task: Task) -> str:
     """The chart's and links' words for the task's validation figure."""
-    return "validation RMSE" if task.is_regression else "validation error"
+    return f"validation {task.word}"
 
 
 def sweep_view_state(
