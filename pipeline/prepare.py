@@ -26,6 +26,7 @@ from pipeline.config.data_keys import check_regression_keys
 from pipeline.core.contracts import PreparedMeta, write_meta
 from pipeline.core.errors import DataError
 from pipeline.core.files import publish_dir, staging_dir
+from pipeline.core.preparation import Preparation, Scaling, write_preparation
 from pipeline.core.runner import run_stage
 from pipeline.core.task import task_named
 from pipeline.datasets import (
@@ -69,8 +70,8 @@ def prepare(params: Path, out_dir: Path) -> None:
         seed=config.base.seed,
     )
     splits["train"] = prepared.Split(splits["train"].features, noisy)
-    scaled, scaler = prepared.scale_splits(splits, cfg.scaling)
-    pool = nested_pool(features, dataset.labels, cfg, config.base.seed, scaler, target_scaling)
+    scaled, scaling = prepared.scale_splits(splits, cfg.scaling)
+    pool = nested_pool(features, dataset.labels, cfg, config.base.seed, scaling, target_scaling)
     # Cross-validation pools the training rows (clean labels: each fold adds its own noise)
     # and the validation rows.
     cv_pool = prepared.Split(
@@ -97,8 +98,25 @@ def prepare(params: Path, out_dir: Path) -> None:
     write_pool(staging, pool)
     write_cv_pool(staging, cv_pool)
     write_meta(staging, meta)
+    write_preparation(staging, preparation_of(dataset, meta, scaling))
     publish_dir(staging, out_dir)
     _log_prepared(meta, out_dir)
+
+
+def preparation_of(dataset, meta: PreparedMeta, scaling: Scaling) -> Preparation:
+    """What a packaged model needs to take a user's rows as `prepare` took these."""
+    return Preparation(
+        source=meta.source,
+        task=meta.task,
+        input_shape=meta.input_shape,
+        scaling=scaling,
+        columns=dataset.columns,
+        target_column=dataset.target_column,
+        ignored_columns=dataset.ignored_columns,
+        labels=dataset.label_values or dataset.class_names,
+        target_mean=meta.target_mean,
+        target_std=meta.target_std,
+    )
 
 
 def _log_prepared(meta: PreparedMeta, out_dir: Path) -> None:
@@ -161,7 +179,12 @@ def check_builder(config: LabConfig, builder: BuilderRef, meta: PreparedMeta):
 
 
 def nested_pool(
-    features, labels, cfg, seed: int, scaler, target_scaling: prepared.TargetScaling | None
+    features,
+    labels,
+    cfg,
+    seed: int,
+    scaling: Scaling,
+    target_scaling: prepared.TargetScaling | None,
 ) -> prepared.Split:
     """Every training row (before the data's `train_subset`), scaled like the splits (a
     regression target standardised like theirs), in nested order with clean labels
@@ -175,7 +198,7 @@ def nested_pool(
         seed=seed,
     )["train"]
     order = nested_order(whole.labels, seed)
-    features = scaler.transform(whole.features[order]).astype(np.float32)
+    features = scaling.applied(whole.features[order])
     pool = prepared.Split(features, whole.labels[order])
     return pool if target_scaling is None else target_scaling.applied(pool)
 

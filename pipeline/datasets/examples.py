@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.core.preparation import Column
 from pipeline.core.task import CLASSIFICATION
 
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
@@ -22,3 +23,11 @@ class Dataset:
     incomplete_rows_dropped: int = 0  # of a CSV, for a missing value
     rows_read: int = 0
     task: str = CLASSIFICATION  # core/task.py: resolved from data.task (targets.py)
+    # Classification: the user's label of each class, as read (numbers stay numbers);
+    # empty: the class names are the labels.
+    label_values: tuple = ()
+    # A table's feature columns as the model takes them (core/preparation.py); the target
+    # column, and the table's columns that are not features. Empty for array sources.
+    columns: tuple[Column, ...] = ()
+    target_column: str | None = None
+    ignored_columns: tuple[str, ...] = ()

@@ -23,6 +23,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from pipeline.core.contracts import read_meta
 from pipeline.core.errors import DataError
+from pipeline.core.preparation import Scaling
 
 SPLITS = ("train", "val", "test")
 # Deciles: enough to keep the tails in every part; fewer when a part has fewer rows.
@@ -152,21 +153,19 @@ def flip_labels(
     return noisy, flipped
 
 
-def scale_splits(
-    splits: dict[str, Split], method: str
-) -> tuple[dict[str, Split], MinMaxScaler | StandardScaler]:
+def scale_splits(splits: dict[str, Split], method: str) -> tuple[dict[str, Split], Scaling]:
     """Scale features with statistics of the training split only.
 
     `minmax` maps each training feature to [0, 1] (pixel intensities keep their meaning);
-    `standard` gives zero mean and unit variance, which inflates near-constant pixels.
+    `standard` gives zero mean and unit variance, which inflates near-constant pixels. The
+    scaling is scikit-learn's, fitted here and applied by core/preparation.py, the code the
+    packaged model applies to new rows (the same bits as the scaler's own transform).
     """
     scaler = {"minmax": MinMaxScaler, "standard": StandardScaler}[method]()
     scaler.fit(splits["train"].features)
-    scaled = {
-        name: Split(scaler.transform(s.features).astype(np.float32), s.labels)
-        for name, s in splits.items()
-    }
-    return scaled, scaler
+    scaling = Scaling.of_fitted(scaler, method)
+    scaled = {name: Split(scaling.applied(s.features), s.labels) for name, s in splits.items()}
+    return scaled, scaling
 
 
 def write_splits(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.config.schema import DataConfig
 from pipeline.core.errors import DataError
+from pipeline.core.preparation import NUMBER, Column
 from pipeline.core.task import REGRESSION
 from pipeline.datasets import arrays, targets
 from pipeline.datasets.examples import MIN_ROWS_PER_CLASS, Dataset
@@ -71,7 +72,9 @@ def _load_npz(path: Path, config: DataConfig) -> Dataset:
         y = y.astype(np.int64)  # 0.0/1.0 are classes 0 and 1
     codes, classes = pd.factorize(y.astype(str) if y.dtype.kind in "USO" else y, sort=True)
     names = tuple(str(c) for c in classes)
-    return _checked(x, codes.astype(np.int64), names, path.name, "label", "add examples")
+    dataset = _checked(x, codes.astype(np.int64), names, path.name, "label", "add examples")
+    values = tuple(c.item() if hasattr(c, "item") else c for c in classes)
+    return dataclasses.replace(dataset, label_values=values)
 
 
 def _checked(x, codes, classes, name: str, what: str, fix: str) -> Dataset:
@@ -102,7 +105,12 @@ def _load_diabetes() -> Dataset:
         len(target), table.data.shape[1], target.min(), target.max(),
     )  # fmt: skip
     return Dataset(
-        features=table.data.astype(np.float32), labels=target, class_names=(), task=REGRESSION
+        features=table.data.astype(np.float32),
+        labels=target,
+        class_names=(),
+        task=REGRESSION,
+        columns=tuple(Column(name, NUMBER) for name in table.feature_names),
+        target_column="target",
     )
 
 
@@ -116,4 +124,5 @@ def _load_digits(as_images: bool = False) -> Dataset:
         features=features.astype(np.float32),
         labels=digits.target.astype(np.int64),
         class_names=tuple(str(name) for name in digits.target_names),
+        label_values=tuple(int(name) for name in digits.target_names),
     )

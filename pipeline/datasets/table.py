@@ -7,6 +7,7 @@ cannot be fixed is refused in one line. Its task is the target's (targets.py).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import DataError
+from pipeline.core.preparation import BOOLEAN, CATEGORY, NUMBER, Column, encode_table
 from pipeline.core.task import REGRESSION
 from pipeline.datasets import targets
 from pipeline.datasets.examples import MIN_ROWS_PER_CLASS, Dataset
@@ -48,13 +50,23 @@ def load_csv(
             f"{name}: no target column {target_column!r}{hint}; set data.target_column to one "
             f"of {', '.join(columns[:20])}"
         )
+    all_columns = [str(c) for c in frame.columns]
     frame = _drop_columns(frame, drop_columns, target_column, name)
     if len(frame.columns) < 2:
         raise DataError(f"{name}: only the target column {target_column!r}; add feature columns")
     rows_read = len(frame)
     frame = _drop_missing(frame, target_column, name)
-    features = _encode_features(frame.drop(columns=[target_column]), name)
+    feature_frame = frame.drop(columns=[target_column])
+    columns = _feature_columns(feature_frame, name)
+    features = encode_table(feature_frame, columns)
     labels = frame[target_column]
+    table = {
+        "columns": columns,
+        "target_column": target_column,
+        "ignored_columns": tuple(
+            c for c in all_columns if c != target_column and c not in frame.columns
+        ),
+    }
     if targets.csv_task(labels, task) == REGRESSION:
         target = targets.regression_target(
             labels.to_numpy(), name, f"target column {target_column!r}", task
@@ -72,8 +84,10 @@ def load_csv(
             incomplete_rows_dropped=rows_read - len(frame),
             rows_read=rows_read,
             task=REGRESSION,
+            **table,
         )
-    return _classes(features, labels, name, rows_read - len(frame), rows_read)
+    dataset = _classes(features, labels, name, rows_read - len(frame), rows_read)
+    return dataclasses.replace(dataset, **table)
 
 
 def _classes(features, labels: pd.Series, name: str, dropped: int, rows_read: int) -> Dataset:
@@ -113,6 +127,7 @@ def _classes(features, labels: pd.Series, name: str, dropped: int, rows_read: in
         features=features,
         labels=codes.astype(np.int64),
         class_names=tuple(str(c) for c in classes),
+        label_values=tuple(c.item() if hasattr(c, "item") else c for c in classes),
         incomplete_rows_dropped=dropped,
         rows_read=rows_read,
     )
@@ -192,25 +207,26 @@ def _drop_missing(frame: pd.DataFrame, target_column: str, name: str) -> pd.Data
     return frame.loc[~incomplete].reset_index(drop=True)
 
 
-def _encode_features(features: pd.DataFrame, name: str) -> np.ndarray:
-    """Numbers as they are; booleans as 0/1; text with few distinct values one-hot."""
-    parts: list[pd.DataFrame] = []
+def _feature_columns(features: pd.DataFrame, name: str) -> tuple[Column, ...]:
+    """Each feature column's kind: numbers as they are; booleans as 0/1; text with few
+    distinct values one-hot (its categories learned from every row of the table)."""
+    columns: list[Column] = []
     for column in features.columns:
         values = features[column]
         if pd.api.types.is_bool_dtype(values):
-            parts.append(values.astype(np.float32).to_frame())
+            columns.append(Column(str(column), BOOLEAN))
         elif pd.api.types.is_numeric_dtype(values):
             if not np.isfinite(values.to_numpy(dtype=np.float64)).all():
                 raise DataError(
                     f"{name}: column {column!r} has infinite values; replace them with numbers"
                 )
-            parts.append(values.to_frame())
+            columns.append(Column(str(column), NUMBER))
         else:
-            parts.append(_one_hot(values.astype(str), name))
-    return pd.concat(parts, axis=1).to_numpy(dtype=np.float32)
+            columns.append(Column(str(column), CATEGORY, _categories(values.astype(str), name)))
+    return tuple(columns)
 
 
-def _one_hot(values: pd.Series, name: str) -> pd.DataFrame:
+def _categories(values: pd.Series, name: str) -> tuple[str, ...]:
     column = values.name
     as_numbers = pd.to_numeric(values, errors="coerce")
     if as_numbers.notna().mean() >= 0.5:
@@ -233,4 +249,4 @@ def _one_hot(values: pd.Series, name: str) -> pd.DataFrame:
         len(categories),
         ", ".join(categories),
     )
-    return pd.get_dummies(values, prefix=str(column), prefix_sep="=", dtype=np.float32)
+    return tuple(categories)
