@@ -82,6 +82,9 @@ _PATTERN_MESSAGES = {
     " under builders/ that returns the unregularized keras.Model)",
     "grid.layers": "must be all, each, or a layer name (letters, digits and _)",
     "grid.prefix": "must be a letter, then up to 15 letters or digits",
+    "registry.name": "must be letters, digits, _, - or ., starting with a letter or digit, at"
+    " most 256 characters (it becomes models:/<name>@<alias>)",
+    "registry.alias": "must be letters, digits, _ or -, at most 255 characters (MLflow's rule)",
 }
 _NUMERIC_TYPES = {"int_type", "int_parsing", "float_type", "float_parsing", "value_error"}
 # Pydantic's wording for a bound ("Input should be greater than or equal to 1") in ours.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -267,6 +268,22 @@ class ComputeConfig(_Section):
     threads_per_worker: Annotated[int, Field(ge=1, le=256)] = 1
 
 
+class RegistryConfig(_Section):
+    """Where `register` puts the chosen model: `models:/<name>@<alias>` (pipeline/register.py)."""
+
+    # Also in URIs and the registry's search filters: MLflow refuses `/` and `:`, and `@`,
+    # quotes and spaces would need escaping there. The alias: MLflow's own rule.
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")] = "l2-lab"
+    alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")] = "chosen"
+
+    @field_validator("alias")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.lower() == "latest" or re.fullmatch(r"[vV]\d+", value):  # models:/<name>@v2
+            raise ValueError("is reserved by MLflow (latest, v<number>); choose another name")
+        return value
+
+
 class LabConfig(_Section):
     base: BaseConfig
     data: DataConfig
@@ -277,3 +294,4 @@ class LabConfig(_Section):
     grid: GridConfig = GridConfig()
     choose: ChooseConfig = ChooseConfig()
     compute: ComputeConfig = ComputeConfig()
+    registry: RegistryConfig = RegistryConfig()

@@ -29,8 +29,9 @@ STORE_FORMAT = 1
 NOT_IN_KEY = (
     # How groups are cut and where they run: same bits (tests/test_compute.py, test_ray.py).
     "compute",
-    # Where runs are recorded.
+    # Where runs are recorded, and where the chosen model is registered.
     "base.experiment",
+    "registry",
     # Which seeds and entries exist; the model's own seed and entry are in its key.
     "base.repeat_seeds",
     "sweep",
