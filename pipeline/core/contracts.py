@@ -199,6 +199,13 @@ def read_decision(refit_dir: Path) -> dict | None:
     return payload["decision"]
 
 
+# --- chosen/: written by chosen, read by register -------------------------------------------
+
+# chosen/chosen.json: what the packaged model is and why (pipeline/chosen.py), with `key`, by
+# which register finds its registry version; `{"entry": null, ...}` when nothing was chosen.
+CHOSEN_FILE = "chosen.json"
+
+
 # --- reports/: written by report, read by record ----------------------------------------------
 
 # reports/best.json, the sweep's DVC metrics: numbers only (`dvc metrics diff` compares

@@ -155,11 +155,15 @@ def _get_or_create_experiment(
     return experiment.experiment_id
 
 
-# The tables of MLflow's SQL schema that hold absolute artifact locations.
+# The tables of MLflow's SQL schema that hold absolute artifact locations: the tracking
+# store's, and the model registry's (a version's `source` as registered, and
+# `storage_location`, where `models:/<name>@<alias>` downloads it from).
 _ARTIFACT_COLUMNS = (
     ("experiments", "artifact_location"),
     ("runs", "artifact_uri"),
     ("logged_models", "artifact_location"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
 )
 
 

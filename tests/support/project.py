@@ -13,9 +13,10 @@ from ruamel.yaml import YAML
 
 from tests.support.params import ROOT, VENV_BIN, tiny_params, write_yaml
 
-# `record` completes the MLflow runs from the files on every `dvc repro` (always_changed).
-ALWAYS_RUN = {"record": "ran"}
-UP_TO_DATE = {"record": ["always changed"]}  # `dvc status --json` with nothing to redo
+# `record` completes the MLflow runs from the files, and `register` finds (or makes) the
+# chosen model's registry version, on every `dvc repro` (always_changed).
+ALWAYS_RUN = {"record": "ran", "register": "ran"}
+UP_TO_DATE = {"record": ["always changed"], "register": ["always changed"]}  # `dvc status --json`
 
 
 class Project:
