@@ -58,3 +58,64 @@ def write_table(root: Path, frame: pd.DataFrame, csv_name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return path
+
+
+def split_rows(root: Path, n_rows: int) -> dict[str, np.ndarray]:
+    """Which rows of a (complete) table or of the digits each split holds, drawn as prepare
+    draws them from `root/params.yaml`."""
+    from pipeline.config import load_config
+    from pipeline.datasets import load_dataset, prepared
+
+    config = load_config(root / "params.yaml")
+    dataset = load_dataset(config.data, project_root=root)
+    index = np.arange(n_rows, dtype=np.float32)[:, None]
+    splits = prepared.split_dataset(
+        index,
+        dataset.labels,
+        test_fraction=config.data.test_fraction,
+        val_fraction=config.data.val_fraction,
+        train_subset=config.data.effective_train_subset,
+        seed=config.base.seed,
+    )
+    return {name: split.features[:, 0].astype(int) for name, split in splits.items()}
+
+
+LAB_MODEL_FILE = "model.keras"
+
+
+def trained_lab(root: Path, params: dict, epochs: int = 3, seed: int = 5) -> Path:
+    """`params` prepared into `root/prepared` and one small MLP trained on its training
+    split as the lab trains a model alone (tests/support/reference.py), saved at
+    `root/model.keras`; returns that file. Call it from tests that use the `tensorflow`
+    fixture."""
+    import keras
+
+    from pipeline.config.schema import TrainConfig
+    from pipeline.core.contracts import read_meta
+    from pipeline.core.task import task_named
+    from pipeline.datasets import prepared
+    from pipeline.prepare import prepare
+    from tests.support.params import write_yaml
+    from tests.support.reference import build_mlp, train_alone
+
+    root.mkdir(parents=True, exist_ok=True)
+    write_yaml(root / "params.yaml", params)
+    prepare(root / "params.yaml", root / "prepared")
+    meta = read_meta(root / "prepared")
+    task = task_named(meta.task)
+    keras.utils.set_random_seed(seed)
+    model = build_mlp(
+        meta.n_features, meta.n_outputs, [16], "tanh", [0.001, 0.0], name="served",
+        output_activation=None if task.is_regression else "softmax",
+    )  # fmt: skip
+    train_alone(
+        model,
+        prepared.read_split(root / "prepared", "train"),
+        prepared.read_split(root / "prepared", "val"),
+        TrainConfig(learning_rate=0.01, batch_size=16, epochs=epochs),
+        seed=seed,
+        task=task,
+        target_std=meta.target_std or 1.0,
+    )
+    model.save(root / LAB_MODEL_FILE)
+    return root / LAB_MODEL_FILE

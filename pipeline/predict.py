@@ -1,0 +1,147 @@
+"""Predictions on a user's new rows, from the command line.
+
+`python -m pipeline.predict --input new.csv --output predictions.csv` uses the registered
+chosen model (`models:/<registry.name>@<registry.alias>` in MLflow's store); `--model` takes
+another model URI or a packaged model's folder (`chosen/`), and `--entry NAME` a sweep's
+model (`models/NAME/model.keras` with `data/prepared/preparation.json`, without MLflow).
+A table is a CSV with the training table's columns by name; an array source's examples are
+a `.npy` file or a `.npz` file holding one array. The output is a CSV: `prediction` and, for
+a classifier, `probability_<label>` per class. A row the model cannot take is refused in one
+line naming the column and the fix; nothing is written then (an earlier output stays as it
+was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core import contracts
+from pipeline.core.errors import DataError
+from pipeline.core.runner import run_stage
+
+# Until params.yaml names them (`registry:`), the registered model and its alias.
+DEFAULT_REGISTRY_NAME, DEFAULT_ALIAS = "l2-lab", "chosen"
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+def predict(
+    input_file: Path,
+    output: Path,
+    model: str | None,
+    entry: str | None,
+    params: Path,
+    prepared_dir: Path,
+    models_dir: Path,
+) -> None:
+    rows = read_rows(input_file)
+    if entry is not None:
+        predictor = entry_predictor(entry, params, prepared_dir, models_dir)
+    else:
+        from pipeline.serving.loading import load_packaged
+
+        predictor = load_packaged(model or default_model_uri(params))
+    write_csv(predictor.predict(rows), output)
+
+
+def read_rows(path: Path):
+    """A CSV as pandas reads it for `prepare` (the same types), or a `.npy`/`.npz` array."""
+    if not path.is_file():
+        raise DataError(f"--input {path}: no such file; give the CSV (or .npy/.npz) to predict")
+    if path.suffix in ARRAY_SUFFIXES:
+        return _read_array(path)
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"{path.name}: the file is empty; give a header and at least one row"
+        ) from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise DataError(
+            f"{path.name}: not a readable CSV ({detail}); save it as comma-separated UTF-8 text "
+            f"with the same number of fields on every line"
+        ) from None
+
+
+def _read_array(path: Path) -> np.ndarray:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path.name}: not a readable {path.suffix} file ({exc})") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        if len(loaded.files) != 1:
+            raise DataError(
+                f"{path.name} holds {len(loaded.files)} arrays ({', '.join(loaded.files)}); "
+                f"save the examples to predict as its only array"
+            )
+        return loaded[loaded.files[0]]
+
+
+def default_model_uri(params: Path) -> str:
+    """`models:/<name>@<alias>`: the registry section of params.yaml, or its defaults."""
+    name, alias = DEFAULT_REGISTRY_NAME, DEFAULT_ALIAS
+    if params.is_file():
+        from pipeline.config import load_config
+
+        registry = getattr(load_config(params), "registry", None)
+        if registry is not None:
+            name, alias = registry.name, registry.alias
+    return f"models:/{name}@{alias}"
+
+
+def entry_predictor(entry: str, params: Path, prepared_dir: Path, models_dir: Path):
+    """A sweep entry's model (its folder under `models_dir`) with the preparation."""
+    from pipeline.config import BuilderRef, load_config
+    from pipeline.core.preparation import read_preparation
+    from pipeline.serving.model import Predictor, load_keras_model
+
+    keras_file = models_dir / entry / contracts.MODEL_FILE
+    if not keras_file.is_file():
+        known = sorted(p.parent.name for p in models_dir.glob(f"*/{contracts.MODEL_FILE}"))
+        raise DataError(
+            f"--entry {entry}: no model at {keras_file}; run `dvc repro train`, or name one "
+            f"of {', '.join(known) or 'the entries in params.yaml'}"
+        )
+    preparation = read_preparation(prepared_dir)
+    builder = BuilderRef.of_params(load_config(params).model, params).file
+    return Predictor(load_keras_model(keras_file, builder), preparation)
+
+
+def write_csv(predictions: pd.DataFrame, output: Path) -> None:
+    """Written beside `output` and renamed over it: never a partial file under its name."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    predictions.to_csv(partial, index=False)
+    os.replace(partial, output)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="a model URI (models:/name@alias) or a model folder")
+    source.add_argument("--entry", help="a sweep entry's model under --models")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    args = parser.parse_args(argv)
+    run_stage(
+        "predict",
+        lambda: predict(
+            args.input, args.output, args.model, args.entry, args.params, args.prepared,
+            args.models,
+        ),
+        outputs=[args.output],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The chosen model as an MLflow pyfunc folder that carries its own code: the same inputs
+give the same bytes, so a DVC output holding it reproduces.
+
+What MLflow adds on its own that would differ on every run or machine is taken out of
+MLmodel: its creation time, a random model id, and the absolute paths the artifacts and
+the model's code file were copied from. The requirements are pinned to the installed
+versions (never inferred by loading the model in a subprocess).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import yaml
+
+from pipeline.core.files import publish_dir, staging_dir
+from pipeline.serving.model import BUILDER, MODEL, PREPARATION
+
+# What LabModel imports of the lab, and all of it: the folder's `code/pipeline/`.
+CODE_FILES = (
+    "__init__.py",
+    "core/__init__.py",
+    "core/errors.py",
+    "core/preparation.py",
+    "core/runtime.py",
+    "core/task.py",
+    "serving/__init__.py",
+    "serving/model.py",
+    "serving/predictor.py",
+)
+SERVED_FILE = "served.py"  # the "model from code" MLflow runs to load LabModel
+REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas")
+# MLmodel keys MLflow fills with the time or a random id.
+UNSTABLE_KEYS = ("utc_time_created", "model_uuid")
+PROGRESS_BARS = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def package_model(
+    keras_file: Path,
+    preparation_file: Path,
+    out_dir: Path,
+    builder_file: Path | None = None,
+    metadata: dict | None = None,
+) -> None:
+    """Write `out_dir` as an MLflow pyfunc model folder (`mlflow.pyfunc.load_model`) that
+    predicts on a user's raw rows: the Keras file, the preparation, a user's builder file
+    when the model has one, the lab code that applies them, and `metadata` in MLmodel."""
+    import mlflow.pyfunc
+
+    lab = Path(__file__).resolve().parents[1]  # the `pipeline` package
+    artifacts = {MODEL: keras_file, PREPARATION: preparation_file}
+    if builder_file is not None:
+        artifacts[BUILDER] = builder_file
+    staging = staging_dir(out_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        code = Path(scratch) / "pipeline"
+        for name in CODE_FILES:
+            (code / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(lab / name, code / name)
+        with _quiet_mlflow():
+            mlflow.pyfunc.save_model(
+                str(staging),
+                python_model=str(lab / "serving" / SERVED_FILE),
+                artifacts={name: str(Path(path).resolve()) for name, path in artifacts.items()},
+                code_paths=[str(code)],
+                pip_requirements=[f"{name}=={version(name)}" for name in REQUIREMENTS],
+                metadata=metadata,
+            )
+    _stable_mlmodel(staging / "MLmodel")
+    publish_dir(staging, out_dir)
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Without MLflow's progress bars for copying local files, and its warning that no
+    signature was inferred (the model checks its columns itself, by name)."""
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level, bars = pyfunc_log.level, os.environ.get(PROGRESS_BARS)
+    pyfunc_log.setLevel(logging.ERROR)
+    os.environ[PROGRESS_BARS] = "false"
+    try:
+        yield
+    finally:
+        pyfunc_log.setLevel(level)
+        if bars is None:
+            os.environ.pop(PROGRESS_BARS)
+        else:
+            os.environ[PROGRESS_BARS] = bars
+
+
+def _stable_mlmodel(path: Path) -> None:
+    """MLmodel without what differs from run to run or machine to machine."""
+    model = yaml.safe_load(path.read_text())
+    for key in UNSTABLE_KEYS:
+        model.pop(key, None)
+    pyfunc = model["flavors"]["python_function"]
+    # MLflow loads the code file by its name inside the folder; the source path is only noise.
+    pyfunc["model_code_path"] = SERVED_FILE
+    for artifact in pyfunc.get("artifacts", {}).values():
+        artifact.pop("uri", None)
+    path.write_text(yaml.safe_dump(model, default_flow_style=False))

@@ -1,0 +1,63 @@
+"""A Keras model and its preparation, as one function of a user's raw rows.
+
+Computes what the lab's evaluation computes (pipeline/modeling/metrics.py): every row in
+one forward pass with `training=False`, the class by argmax of the outputs, a regression's
+value put back into the target's units; so its labels are the lab's, exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.errors import DataError
+from pipeline.core.preparation import Preparation, check_columns
+from pipeline.core.task import REGRESSION
+
+PREDICTION = "prediction"
+PROBABILITY_PREFIX = "probability_"
+
+
+class Predictor:
+    def __init__(self, keras_model, preparation: Preparation):
+        self.model = keras_model
+        self.preparation = preparation
+
+    @property
+    def columns(self) -> list[str]:
+        """The output's columns: the prediction, then each class's probability."""
+        labels = self.preparation.labels
+        return [PREDICTION, *(f"{PROBABILITY_PREFIX}{label}" for label in labels)]
+
+    def predict(self, rows) -> pd.DataFrame:
+        """`rows`: a table's DataFrame (its columns by name, any order; the target and
+        ignored columns may be there), or for an array source arrays of the example shape.
+        Returns `prediction` (the user's label, or the value in the target's units, float64)
+        and, for a classifier, `probability_<label>` per class in the labels' order (the
+        model's float32 outputs). Rows the preparation cannot take raise a one-line
+        DataError naming the column."""
+        import keras
+
+        preparation = self.preparation
+        if preparation.is_table:
+            if not isinstance(rows, pd.DataFrame):
+                raise DataError(
+                    f"the model takes a table with the columns {', '.join(_names(preparation))}"
+                    f", not {type(rows).__name__}; send rows with named columns"
+                )
+            check_columns(rows, preparation)
+        features = preparation.model_input(rows)
+        outputs = keras.ops.convert_to_numpy(self.model(features, training=False))
+        index = rows.index if isinstance(rows, pd.DataFrame) else None
+        if preparation.task == REGRESSION:
+            values = preparation.in_target_units(outputs.astype(np.float64).reshape(-1))
+            return pd.DataFrame({PREDICTION: values}, index=index)
+        labels = np.asarray(preparation.labels)
+        columns = {PREDICTION: labels[np.argmax(outputs, axis=1)]}
+        for position, name in enumerate(self.columns[1:]):
+            columns[name] = outputs[:, position]
+        return pd.DataFrame(columns, index=index)
+
+
+def _names(preparation: Preparation) -> list[str]:
+    return [column.name for column in preparation.columns]
