@@ -26,7 +26,7 @@ from tests.support.project import (
 pytestmark = pytest.mark.slow
 
 ENTRIES = ("plain", "layerwise")
-STAGES = {"prepare", "train", "evaluate", "refit", "report", "record"}
+STAGES = {"prepare", "train", "evaluate", "refit", "report", "record", "chosen", "register"}
 
 
 def _read_json(project: Project, path: str) -> dict:
