@@ -3,7 +3,8 @@ first sweep's chosen model is version 1 with the alias and the decision's tags, 
 from `models:/l2-lab@chosen`; nothing changed, nothing registered; a `--temp` experiment
 registers its version without moving the alias, and the workspace that chooses the same model
 moves the alias to that version while version 1 keeps its number; an unreachable server is one
-line with the registry intact; `dvc artifacts get` fetches the folder from a DVC remote.
+line with the registry intact; `dvc artifacts get` fetches the folder from a DVC remote; a
+tracking server gets the version and serves it by alias.
 
 One project for the module, each later state a module fixture built on the one before, so
 every test states which sweeps ran before it."""
@@ -226,3 +227,36 @@ def test_dvc_artifacts_get_fetches_the_chosen_folder_from_a_remote(workspace_cha
     assert files == sorted(p.relative_to(got) for p in got.rglob("*") if p.is_file())
     for name in files:
         assert (got / name).read_bytes() == (chosen / name).read_bytes(), name
+
+
+@pytest.mark.services  # an `mlflow server`
+def test_a_tracking_server_gets_the_version_and_serves_it_by_alias(workspace_change, tmp_path):
+    """A server that never saw the sweep (the models came from elsewhere): the folder goes
+    to a run of its own there, the version and alias are the server's, and the model loads
+    through it; registering again reuses the version."""
+    import mlflow.pyfunc
+
+    from tests.support.services import mlflow_server
+
+    lab, _ = workspace_change
+    with mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts",
+                       tmp_path / "server.log") as uri:  # fmt: skip
+        lab.env["MLFLOW_TRACKING_URI"] = uri
+        try:
+            first, again = lab.dvc("repro", "register"), lab.dvc("repro", "register")
+        finally:
+            del lab.env["MLFLOW_TRACKING_URI"]
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        (version,) = client.search_model_versions(f"name = '{NAME}'")
+        assert int(version.version) == 1 and version.tags["chosen_key"] == _chosen(lab)["key"]
+        assert int(client.get_model_version_by_alias(NAME, ALIAS).version) == 1
+        run = client.get_run(version.run_id)
+        assert run.info.run_name == f"chosen {_chosen(lab)['entry']}"
+        assert version.source.startswith("mlflow-artifacts:/")  # the server's own store
+        mlflow.set_tracking_uri(uri)
+        served = mlflow.pyfunc.load_model(f"models:/{NAME}@{ALIAS}")
+        assert len(served.predict(np.zeros((3, 64)))) == 3
+    assert f"registered {NAME} version 1" in first.stderr
+    assert "version 1 holds this chosen model already" in again.stderr
