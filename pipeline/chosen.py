@@ -30,8 +30,6 @@ from pipeline.core.runner import run_stage, stop_if_interrupted
 log = logging.getLogger(__name__)
 
 NOTHING_CHOSEN = "no entry could be chosen: every entry diverged (see reports/choosing.md)"
-
-
 REFIT_ROWS, TRAINING_SPLIT = "training and validation rows", "training split only"
 
 
@@ -48,11 +46,12 @@ def chosen_facts(
     )  # fmt: skip
     meta = contracts.read_meta(prepared_dir)
     refit = found.refit is not None
-    test_value, test_low, test_high = found.answer
+    test_value, test_low, test_high = found.answer  # the refit's with folds
+    # Named from the project root, as dvc.yaml names them: the same in every checkout.
+    shown = model_file(refit, entry.name, Path(models_dir.name), Path(refit_dir.name))
     return {
         "entry": entry.name,
-        "model": model_file(refit, entry.name, Path(models_dir.name), Path(refit_dir.name))
-        .as_posix(),
+        "model": shown.as_posix(),
         "trained_on": REFIT_ROWS if refit else TRAINING_SPLIT,
         "train_rows": found.refit.train_rows if refit else meta.rows["train"],
         "task": found.task,

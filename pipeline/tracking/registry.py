@@ -66,8 +66,8 @@ def register_folder(
     """The version of `name` whose KEY_TAG is `key`, created from `folder` with `tags` and
     `description` if there is none (its artifacts in a run of `experiment`: the sweep's that
     made the models of `models_digest` when there is one); the alias moved to it when
-    `move_alias`. Raises TrackingError, one line, when
-    the store is unreachable or refuses; nothing is created before the store answered."""
+    `move_alias`. Raises TrackingError, one line, when the store is unreachable or refuses;
+    nothing is created before the store answered."""
     experiment_id = store.use_experiment(experiment)  # fails fast on a server that is down
     uri = mlflow.get_tracking_uri()
     client = MlflowClient()
