@@ -50,7 +50,7 @@ def _run(lab: Path, *args: str) -> None:
 
 
 def _expected(lab: Path, rows: pd.DataFrame) -> pd.DataFrame:
-    from pipeline.serving.model import Predictor, load_keras_model
+    from pipeline.serving.predictor import Predictor, load_keras_model
 
     model = load_keras_model(lab / "models" / "best" / "model.keras")
     return Predictor(model, read_preparation(lab / "prepared")).predict(rows)

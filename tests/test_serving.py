@@ -6,6 +6,7 @@ layers travel with it."""
 from __future__ import annotations
 
 import pickle
+import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ def labs(tensorflow, tmp_path_factory) -> dict[str, Lab]:
 
 
 def _predictor(lab: Lab):
-    from pipeline.serving.model import Predictor, load_keras_model
+    from pipeline.serving.predictor import Predictor, load_keras_model
 
     return Predictor(load_keras_model(lab.keras_file), lab.preparation)
 
@@ -158,6 +159,10 @@ def test_packaging_twice_gives_the_same_bytes_and_nothing_from_the_machine(labs,
     mlmodel = first["MLmodel"].decode()
     for unstable in ("utc_time_created", "model_uuid", "run_id", str(tmp_path), str(lab.root)):
         assert unstable not in mlmodel
+    # Nothing of this machine: not its Python's patch version, not its pip's.
+    texts = [data.decode() for name, data in first.items() if not name.startswith("artifacts")]
+    assert not any(platform.python_version() in text for text in texts)
+    assert "python: '3.11'" in first["python_env.yaml"].decode()
     assert "entry: l2_1e_2" in mlmodel
     requirements = first["requirements.txt"].decode().split("\n")
     assert {line.split("==")[0] for line in requirements} == {
@@ -257,7 +262,7 @@ print(pipeline.serving.model.__file__)
 def test_a_fresh_process_elsewhere_loads_the_folder_with_its_code_and_custom_layers(
     labs, tmp_path
 ):
-    from pipeline.serving.model import Predictor, load_keras_model
+    from pipeline.serving.predictor import Predictor, load_keras_model
 
     table, digits = labs["text labels"], labs["digits"]
     (tmp_path / "custom").mkdir()

@@ -75,8 +75,8 @@ def model_server(folder: Path, cwd: Path, log_path: Path) -> Iterator[str]:
 def served(tensorflow, tmp_path_factory):
     """A table's model packaged and served; the validation-sized rows to send, and the
     predictions the same model gives them in this process."""
-    from pipeline.serving.model import Predictor, load_keras_model
     from pipeline.serving.package import package_model
+    from pipeline.serving.predictor import Predictor, load_keras_model
 
     root = tmp_path_factory.mktemp("http")
     frame = mixed_table()
