@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,15 @@ def model_server(folder: Path, cwd: Path, log_path: Path) -> Iterator[str]:
             process.wait()
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    rows: pd.DataFrame
+    expected: pd.DataFrame  # the same model's predictions in this process
+    folder: Path
+    packaged: dict[str, bytes]  # the folder's files before the server loaded it
+
+
 @pytest.fixture(scope="module")
 def served(tensorflow, tmp_path_factory):
     """A table's model packaged and served; the validation-sized rows to send, and the
@@ -87,10 +97,15 @@ def served(tensorflow, tmp_path_factory):
     expected = Predictor(load_keras_model(keras_file), read_preparation(root / "prepared"))
     elsewhere = root / "elsewhere"  # not the project: the server finds the code in the folder
     elsewhere.mkdir()
+    packaged = _files(root / "chosen")
     started = time.perf_counter()
     with model_server(root / "chosen", elsewhere, root / "serve.log") as url:
         print(f"mlflow models serve answered /ping after {time.perf_counter() - started:.1f} s")
-        yield url, rows, expected.predict(rows)
+        yield Served(url, rows, expected.predict(rows), root / "chosen", packaged)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def _post(url: str, rows: pd.DataFrame) -> tuple[int, dict]:
@@ -112,8 +127,8 @@ def _post(url: str, rows: pd.DataFrame) -> tuple[int, dict]:
 
 
 def test_the_server_answers_the_python_predictions(served):
-    url, rows, expected = served
-    status, answer = _post(url, rows)
+    status, answer = _post(served.url, served.rows)
+    expected = served.expected
     assert status == 200
     predictions = pd.DataFrame(answer["predictions"])
     assert list(predictions.columns) == list(expected.columns)
@@ -124,9 +139,13 @@ def test_the_server_answers_the_python_predictions(served):
 
 
 def test_the_server_refuses_a_missing_column_naming_it(served):
-    url, rows, _ = served
-    status, answer = _post(url, rows.drop(columns=["colour"]))
+    status, answer = _post(served.url, served.rows.drop(columns=["colour"]))
     assert status == 400 and answer["error_code"] == "BAD_REQUEST"
     # MLflow's server puts the rows it received before the model's one-line refusal.
     last = answer["message"].splitlines()[-1]
     assert last.startswith("Error: column 'colour' is missing (1 of 4 feature columns are)")
+
+
+def test_serving_writes_nothing_into_the_folder(served):
+    # A DVC output, hashed as it was written: loading the model leaves no __pycache__ in it.
+    assert _files(served.folder) == served.packaged
