@@ -179,6 +179,19 @@ def test_packaging_replaces_an_earlier_folder_whole(labs, tmp_path):
     assert read_preparation(out / "artifacts").labels == ("high", "low", "mid")
 
 
+def test_packaging_a_missing_file_is_one_line_and_leaves_the_earlier_folder(labs, tmp_path):
+    from pipeline.core.errors import DataError
+    from pipeline.serving.package import package_model
+
+    lab = labs["digits"]
+    out = _package(lab, tmp_path / "chosen")
+    earlier = _files(out)
+    with pytest.raises(DataError, match=r"gone\.keras: no such file to package"):
+        package_model(tmp_path / "gone.keras", lab.prepared / "preparation.json", out)
+    assert _files(out) == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chosen"]
+
+
 @pytest.mark.parametrize("name", ["text labels", "regression", "digits"])
 def test_the_packaged_model_predicts_what_the_predictor_predicts(labs, tmp_path, name):
     import mlflow.pyfunc

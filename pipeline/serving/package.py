@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.core.errors import DataError
 from pipeline.core.files import publish_dir, staging_dir
 from pipeline.serving.model import BUILDER, MODEL, PREPARATION
 
@@ -53,15 +54,29 @@ def package_model(
 ) -> None:
     """Write `out_dir` as an MLflow pyfunc model folder (`mlflow.pyfunc.load_model`) that
     predicts on a user's raw rows: the Keras file, the preparation, a user's builder file
-    when the model has one, the lab code that applies them, and `metadata` in MLmodel."""
-    import mlflow.pyfunc
-
+    when the model has one, the lab code that applies them, and `metadata` (plain YAML
+    values: text, numbers, lists, mappings) in MLmodel. `out_dir` is replaced whole, once
+    the new folder is complete."""
     lab = Path(__file__).resolve().parents[1]  # the `pipeline` package
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     artifacts = {MODEL: keras_file, PREPARATION: preparation_file}
     if builder_file is not None:
         artifacts[BUILDER] = builder_file
+    for path in artifacts.values():
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file to package; run `dvc repro` to make it")
     staging = staging_dir(out_dir)
+    try:
+        _save(staging, lab, artifacts, metadata, python)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # never a half-written folder beside out_dir
+        raise
+    publish_dir(staging, out_dir)
+
+
+def _save(staging: Path, lab: Path, artifacts: dict, metadata: dict | None, python: str):
+    import mlflow.pyfunc
+
     with tempfile.TemporaryDirectory() as scratch:
         code = Path(scratch) / "pipeline"
         for name in CODE_FILES:
@@ -80,7 +95,6 @@ def package_model(
     # MLflow writes the patch version of this Python and this environment's pip: not the
     # same on every machine that reproduces the package.
     (staging / "python_env.yaml").write_text(yaml.safe_dump(_python_env(python)))
-    publish_dir(staging, out_dir)
 
 
 def _environment(python: str) -> dict:

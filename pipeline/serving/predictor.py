@@ -43,7 +43,8 @@ def import_builder(path: Path) -> None:
 
 def load_keras_model(keras_file: Path, builder_file: Path | None = None):
     """The saved Keras model, in a TensorFlow set up as the lab's stages set it up (the
-    same oneDNN kernels, so the same bits: pipeline/core/runtime.py)."""
+    same oneDNN kernels, so the same bits: pipeline/core/runtime.py). TensorFlow reads that
+    set-up at its import: a process that imported it before keeps its own."""
     from pipeline.core.runtime import set_tensorflow_environment
 
     set_tensorflow_environment()
@@ -56,6 +57,8 @@ def load_keras_model(keras_file: Path, builder_file: Path | None = None):
 
 
 class Predictor:
+    """A model of the lab and the preparation of the data it was trained on."""
+
     def __init__(self, keras_model, preparation: Preparation):
         self.model = keras_model
         self.preparation = preparation
