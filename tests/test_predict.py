@@ -75,7 +75,7 @@ def test_predictions_are_the_models_on_the_users_rows(lab, tmp_path, source):
     assert [p.name for p in output.parent.iterdir()] == ["predictions.csv"]
 
 
-def test_an_array_sources_examples_come_as_npy(tensorflow, tmp_path):
+def test_an_array_sources_examples_come_as_npy_or_npz(tensorflow, tmp_path, capsys):
     from sklearn.datasets import load_digits
 
     from pipeline.serving.package import package_model
@@ -90,6 +90,20 @@ def test_an_array_sources_examples_come_as_npy(tensorflow, tmp_path):
     written = _read_output(tmp_path / "out.csv")
     assert written["prediction"].dtype == np.int64 and len(written) == 12
     assert list(written.columns[1:]) == [f"probability_{d}" for d in range(10)]
+    np.savez(tmp_path / "new.npz", images=images)
+    main(["--input", str(tmp_path / "new.npz"), "--output", str(tmp_path / "from_npz.csv"),
+          "--model", str(tmp_path / "chosen")])  # fmt: skip
+    assert (tmp_path / "from_npz.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
+    np.savez(tmp_path / "two.npz", images=images, labels=np.arange(12))
+    with pytest.raises(SystemExit):
+        main(["--input", str(tmp_path / "two.npz"), "--output", str(tmp_path / "two.csv"),
+              "--model", str(tmp_path / "chosen")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: predict: two.npz holds 2 arrays (images, labels); save the examples to predict"
+        " as its only array"
+    ]
+    assert not (tmp_path / "two.csv").exists()
 
 
 def test_the_default_model_is_the_registered_chosen_one(tmp_path):
