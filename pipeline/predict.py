@@ -100,7 +100,7 @@ def entry_predictor(entry: str, params: Path, prepared_dir: Path, models_dir: Pa
     """A sweep entry's model (its folder under `models_dir`) with the preparation."""
     from pipeline.config import BuilderRef, load_config
     from pipeline.core.preparation import read_preparation
-    from pipeline.serving.model import Predictor, load_keras_model
+    from pipeline.serving.predictor import Predictor, load_keras_model
 
     keras_file = models_dir / entry / contracts.MODEL_FILE
     if not keras_file.is_file():

@@ -10,6 +10,9 @@ from mlflow.exceptions import MlflowException
 
 from pipeline.core.errors import DataError
 
+# URIs resolved in the project's MLflow store.
+REGISTRY_SCHEMES = ("models:/", "runs:/")
+
 
 class PackagedModel:
     """A loaded pyfunc model whose refusals are the lab's one-line DataErrors."""
@@ -27,9 +30,22 @@ class PackagedModel:
 def load_packaged(uri: str) -> PackagedModel:
     import mlflow.pyfunc
 
-    if not Path(uri).is_dir():
-        from pipeline.tracking.store import connect
+    if "://" not in uri and ":/" not in uri and not Path(uri).is_dir():
+        raise DataError(
+            f"model {uri!r} is not a folder; give --model a packaged model's folder (such as"
+            f" chosen/) or a registry URI (models:/<name>@<alias>)"
+        )
+    if uri.startswith(REGISTRY_SCHEMES):
+        from pipeline.core.project_root import project_root
+        from pipeline.tracking.store import connect, tracking_uri, uses_default_store
 
+        store = Path(tracking_uri(project_root()).removeprefix("sqlite:///"))
+        if uses_default_store() and not store.is_file():
+            # Not created here: a store with no registered model is no use to predict.
+            raise DataError(
+                f"model {uri!r}: no MLflow store at {store}; run the pipeline (`dvc repro`) "
+                f"in this project first, or give --model a packaged model's folder"
+            )
         connect()
     try:
         return PackagedModel(mlflow.pyfunc.load_model(uri))

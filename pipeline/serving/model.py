@@ -2,13 +2,11 @@
 
 Its artifacts are the Keras file (`model`), the preparation (`preparation`) and, for a
 model built by a user's builder file, that file (`builder`): imported first, so custom
-layers it defines or registers are known when Keras reads the model.
+layers it registers are known when Keras reads the model.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -18,43 +16,11 @@ from mlflow.protos.databricks_pb2 import BAD_REQUEST
 
 from pipeline.core.errors import DataError
 from pipeline.core.preparation import read_preparation
-from pipeline.serving.predictor import Predictor
+from pipeline.serving.predictor import Predictor, import_builder, load_keras_model
 
 __all__ = ["LabModel", "Predictor", "import_builder", "load_keras_model"]
 
 MODEL, PREPARATION, BUILDER = "model", "preparation", "builder"
-
-
-def import_builder(path: Path) -> None:
-    """Import a user's builder file as the lab's stages do (pipeline/modeling/builders.py,
-    the same module name): the custom layers it registers
-    (`keras.saving.register_keras_serializable`) become known to Keras."""
-    name = f"lab_builder_{path.stem}"
-    if getattr(sys.modules.get(name), "__file__", None) == str(path):
-        return
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    # No __pycache__ inside the model's folder: a DVC output, hashed as it was written.
-    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = writes_bytecode
-    sys.modules[name] = module
-
-
-def load_keras_model(keras_file: Path, builder_file: Path | None = None):
-    """The saved Keras model, in a TensorFlow set up as the lab's stages set it up (the
-    same oneDNN kernels, so the same bits: pipeline/core/runtime.py)."""
-    from pipeline.core.runtime import set_tensorflow_environment
-
-    set_tensorflow_environment()
-    import keras
-
-    if builder_file is not None:
-        import_builder(builder_file)
-    # Not compiled: predicting needs the weights only, not the optimizer's state.
-    return keras.saving.load_model(keras_file, safe_mode=True, compile=False)
 
 
 class LabModel(mlflow.pyfunc.PythonModel):
