@@ -42,6 +42,7 @@ TEST_SYSTEM_PACKAGES = {
     "chromium-driver": "/usr/bin/chromedriver",
     "postgresql": "/usr/lib/postgresql",
     "tmux": "/usr/bin/tmux",  # a real 80-column terminal for `dvc exp show`
+    "curl": "/usr/bin/curl",  # docs/using-the-model.md's request to a served model
 }
 
 

@@ -14,6 +14,7 @@ was).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from pipeline.core import contracts
 from pipeline.core.errors import DataError
 from pipeline.core.runner import run_stage
 
-# Until params.yaml names them (`registry:`), the registered model and its alias.
-DEFAULT_REGISTRY_NAME, DEFAULT_ALIAS = "l2-lab", "chosen"
+log = logging.getLogger(__name__)
+
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -40,12 +41,15 @@ def predict(
 ) -> None:
     rows = read_rows(input_file)
     if entry is not None:
-        predictor = entry_predictor(entry, params, prepared_dir, models_dir)
+        predictor, source = entry_predictor(entry, params, prepared_dir, models_dir), entry
     else:
         from pipeline.serving.loading import load_packaged
 
-        predictor = load_packaged(model or default_model_uri(params))
-    write_csv(predictor.predict(rows), output)
+        source = model or default_model_uri(params)
+        predictor = load_packaged(source)
+    predictions = predictor.predict(rows)
+    write_csv(predictions, output)
+    log.info("%d rows predicted by %s -> %s", len(predictions), source, output)
 
 
 def read_rows(path: Path):
@@ -85,15 +89,11 @@ def _read_array(path: Path) -> np.ndarray:
 
 
 def default_model_uri(params: Path) -> str:
-    """`models:/<name>@<alias>`: the registry section of params.yaml, or its defaults."""
-    name, alias = DEFAULT_REGISTRY_NAME, DEFAULT_ALIAS
-    if params.is_file():
-        from pipeline.config import load_config
+    """`models:/<registry.name>@<registry.alias>`, as params.yaml names them."""
+    from pipeline.config import load_config
 
-        registry = getattr(load_config(params), "registry", None)
-        if registry is not None:
-            name, alias = registry.name, registry.alias
-    return f"models:/{name}@{alias}"
+    registry = load_config(params).registry
+    return f"models:/{registry.name}@{registry.alias}"
 
 
 def entry_predictor(entry: str, params: Path, prepared_dir: Path, models_dir: Path):

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.core.preparation import read_preparation
 from pipeline.predict import default_model_uri, main
-from tests.support.params import ROOT, VENV_BIN, tiny_params
+from tests.support.params import ROOT, VENV_BIN, tiny_params, write_yaml
 from tests.support.tables import (
     ID_COLUMN,
     TARGET,
@@ -99,7 +99,9 @@ def test_an_array_sources_examples_come_as_npy_or_npz(tensorflow, tmp_path, caps
         main(["--input", str(tmp_path / "two.npz"), "--output", str(tmp_path / "two.csv"),
               "--model", str(tmp_path / "chosen")])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
+    assert err[:2] == [f"[predict] 12 rows predicted by {tmp_path / 'chosen'} -> {tmp_path / name}"
+                       for name in ("out.csv", "from_npz.csv")]  # fmt: skip
+    assert err[2:] == [
         "error: predict: two.npz holds 2 arrays (images, labels); save the examples to predict"
         " as its only array"
     ]
@@ -107,7 +109,11 @@ def test_an_array_sources_examples_come_as_npy_or_npz(tensorflow, tmp_path, caps
 
 
 def test_the_default_model_is_the_registered_chosen_one(tmp_path):
-    assert default_model_uri(tmp_path / "no params.yaml") == "models:/l2-lab@chosen"
+    assert default_model_uri(ROOT / "params.yaml") == "models:/l2-lab@chosen"
+    params = tiny_params()
+    params["registry"] = {"name": "digits-mlp", "alias": "champion"}
+    write_yaml(tmp_path / "params.yaml", params)
+    assert default_model_uri(tmp_path / "params.yaml") == "models:/digits-mlp@champion"
 
 
 def _rows(lab: Path) -> pd.DataFrame:
