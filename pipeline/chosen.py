@@ -117,7 +117,7 @@ def package_chosen(
     stop_if_interrupted()
     publish_dir(staging, out_dir)
     log.info(
-        "%s (%s, %d rows), chosen by %s on %s %.4g (SE %.2g); test %s %.4g [%.4g, %.4g] -> %s",
+        "%s (%s, %d rows), chosen by %s on %s %.4g (SE %.2g); %s %.4g [%.4g, %.4g] -> %s",
         facts["entry"], facts["trained_on"], facts["train_rows"], facts["rule"],
         facts["figure"], facts["figure_value"], facts["figure_se"], facts["test_figure"],
         facts["test_value"], facts["test_ci_low"], facts["test_ci_high"], out_dir,
