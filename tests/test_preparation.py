@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from pipeline.config import load_config
 from pipeline.core.contracts import read_meta
 from pipeline.core.errors import DataError
 from pipeline.core.preparation import (
@@ -21,10 +20,17 @@ from pipeline.core.preparation import (
     check_columns,
     read_preparation,
 )
-from pipeline.datasets import load_dataset, prepared
+from pipeline.datasets import prepared
 from pipeline.prepare import prepare
 from tests.support.params import tiny_params, write_yaml
-from tests.support.tables import ID_COLUMN, TARGET, mixed_params, mixed_table, write_table
+from tests.support.tables import (
+    ID_COLUMN,
+    TARGET,
+    mixed_params,
+    mixed_table,
+    split_rows,
+    write_table,
+)
 
 
 @pytest.mark.parametrize("method", ["minmax", "standard"])
@@ -47,22 +53,6 @@ def _prepared_table(tmp_path, frame, **data_keys):
     return read_preparation(tmp_path / "prepared")
 
 
-def _split_rows(tmp_path, n_rows: int) -> dict[str, np.ndarray]:
-    """Which rows of the (complete) table each split holds, drawn as prepare draws them."""
-    config = load_config(tmp_path / "params.yaml")
-    dataset = load_dataset(config.data, project_root=tmp_path)
-    index = np.arange(n_rows, dtype=np.float32)[:, None]
-    splits = prepared.split_dataset(
-        index,
-        dataset.labels,
-        test_fraction=config.data.test_fraction,
-        val_fraction=config.data.val_fraction,
-        train_subset=config.data.effective_train_subset,
-        seed=config.base.seed,
-    )
-    return {name: split.features[:, 0].astype(int) for name, split in splits.items()}
-
-
 @pytest.mark.parametrize("scaling", ["minmax", "standard"])
 def test_raw_rows_through_the_preparation_are_the_prepared_splits(tmp_path, scaling):
     frame = mixed_table()
@@ -81,7 +71,7 @@ def test_raw_rows_through_the_preparation_are_the_prepared_splits(tmp_path, scal
     ]  # fmt: skip
     # The user's columns in another order, the label and the id still in: all taken by name.
     raw = frame[["wet", TARGET, "count", ID_COLUMN, "colour", "width"]]
-    for name, rows in _split_rows(tmp_path, len(frame)).items():
+    for name, rows in split_rows(tmp_path, len(frame)).items():
         held = prepared.read_split(tmp_path / "prepared", name).features
         taken = preparation.model_input(raw.iloc[rows])
         assert np.array_equal(taken.view(np.uint32), held.view(np.uint32)), name

@@ -75,7 +75,7 @@ def register_folder(
         # Parallel queued experiments on one local store: one creates the version, the
         # other finds it. (A server has no such lock; two versions of one key are then
         # possible, each complete, and the lowest number is the one reused.)
-        with store._store_lock(uri):
+        with store.store_lock(uri):
             version, new = _version_of_key(client, name, key), False
             if version is None:
                 made_by = (experiment_id, models_digest)

@@ -70,7 +70,7 @@ def check_reachable(uri: str, timeout_s: float = REACHABILITY_TIMEOUT_S) -> None
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
+def store_lock(uri: str) -> Iterator[None]:
     """Serialise the first use of a SQLite store between processes.
 
     Parallel `dvc queue` workers that open a new `mlflow.db` at the same moment would
@@ -104,7 +104,7 @@ def connect(root: Path | None = None) -> str:
     uri = tracking_uri(root)
     check_reachable(uri)
     if default_store:
-        with _store_lock(uri):
+        with store_lock(uri):
             reanchor_artifacts(Path(uri.removeprefix("sqlite:///")), root / ARTIFACTS_DIR)
     mlflow.set_tracking_uri(uri)
     return uri
@@ -117,7 +117,7 @@ def use_experiment(name: str) -> str:
     default_store = uses_default_store()
     uri = connect(root)
     try:
-        with _store_lock(uri):
+        with store_lock(uri):
             client = MlflowClient()
             experiment_id = _get_or_create_experiment(client, name, root, default_store)
     except MlflowException as exc:
