@@ -4,6 +4,7 @@ and the check, at collection, that a test using the costly ones is marked slow."
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,17 @@ def pytest_configure(config: pytest.Config) -> None:
     from pipeline.core.runtime import set_tensorflow_environment
 
     set_tensorflow_environment()
+
+
+@pytest.fixture(autouse=True)
+def _sys_path_restored():
+    """`mlflow.pyfunc.load_model` puts a packaged model's code folder (a partial copy of
+    `pipeline`) first on sys.path for good. This process keeps the project's `pipeline`, but
+    a worker process it spawns later would import the copy and miss the rest of the lab:
+    each test gets the path it started with back."""
+    path = list(sys.path)
+    yield
+    sys.path[:] = path
 
 
 @pytest.fixture(scope="session")
