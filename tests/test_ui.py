@@ -16,6 +16,7 @@ seconds, not minutes. How long each link takes to show is measured by
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -302,15 +303,20 @@ def test_the_chart_link_draws_validation_error_against_each_labelled_rate(
     box = plot.rect
     assert box["width"] >= 0.5 * viewport[0], (box, viewport)
     assert box["y"] >= 0 and box["y"] + box["height"] <= viewport[1], (box, viewport)
-    # The screenshot a user sees: the plot's area drawn, the points in colour.
-    shot = tmp_path / "chart.png"
-    driver.save_screenshot(str(shot))
-    image = Image.open(shot).convert("RGB")
-    assert image.size[0] == viewport[0]
-    left, top = int(box["x"]), int(box["y"])
-    area = image.crop((left, top, left + int(box["width"]), top + int(box["height"])))
-    counted = area.getcolors(area.width * area.height)
-    colours = {colour for _, colour in counted if max(colour) - min(colour) > 60}
+    # The screenshot a user sees: the plot's area drawn, the points in colour (painted after
+    # the card is laid out, later on a loaded machine: a few shots, 0.5 s apart).
+    shot, deadline = tmp_path / "chart.png", time.monotonic() + 15
+    while True:
+        driver.save_screenshot(str(shot))
+        image = Image.open(shot).convert("RGB")
+        assert image.size[0] == viewport[0]
+        left, top = int(box["x"]), int(box["y"])
+        area = image.crop((left, top, left + int(box["width"]), top + int(box["height"])))
+        counted = area.getcolors(area.width * area.height)
+        colours = {colour for _, colour in counted if max(colour) - min(colour) > 60}
+        if len(colours) >= 10 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(colours) >= 10, len(colours)  # the points' fills and edges, not a blank card
 
 
