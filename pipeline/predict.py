@@ -53,23 +53,14 @@ def predict(
 
 
 def read_rows(path: Path):
-    """A CSV as pandas reads it for `prepare` (the same types), or a `.npy`/`.npz` array."""
+    """A CSV as `prepare` reads one (the same column types), or a `.npy`/`.npz` array."""
     if not path.is_file():
         raise DataError(f"--input {path}: no such file; give the CSV (or .npy/.npz) to predict")
     if path.suffix in ARRAY_SUFFIXES:
         return _read_array(path)
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            f"{path.name}: the file is empty; give a header and at least one row"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        detail = str(exc).strip().splitlines()[0]
-        raise DataError(
-            f"{path.name}: not a readable CSV ({detail}); save it as comma-separated UTF-8 text "
-            f"with the same number of fields on every line"
-        ) from None
+    from pipeline.datasets.table import read_table
+
+    return read_table(path)
 
 
 def _read_array(path: Path) -> np.ndarray:

@@ -207,7 +207,7 @@ _PRICE = _rows("x,price", [f"{i},{i % 3 + 0.5}" for i in range(30)])
 
 BAD_CSV = [
     ("missing file", None, "y", "data.csv_path 'user.csv': no such file at"),
-    ("empty file", "", "y", "user.csv: the file is empty; it needs a header and rows"),
+    ("empty file", "", "y", "user.csv: the file is empty; give a header and at least one row"),
     ("header only", "x,y\n", "y", "user.csv: has a header but no rows"),
     ("no target", "a,b\n1,2\n3,4\n", "y", "user.csv: no target column 'y'; set data.target"),
     ("semicolons", "a;y\n1;2\n", "y", "the file seems not to be comma-separated"),

@@ -5,15 +5,8 @@ the same rows: labels equal, probabilities equal as the float32 the model comput
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +17,7 @@ from tests.support.docs_commands import blocks_of, commands_of
 from tests.support.docs_lab import run_documented
 from tests.support.params import ROOT
 from tests.support.project import Project, copy_project
-from tests.support.services import free_port
+from tests.support.services import free_port, serving
 
 PAGE = "docs/using-the-model.md"
 DOCUMENTED_PORT = "5001"
@@ -42,37 +35,14 @@ def _served_command() -> str:
     return line
 
 
-@contextlib.contextmanager
-def documented_server(lab: Project, port: int, log_path: Path) -> Iterator[None]:
+def documented_server(lab: Project, port: int, log_path: Path):
     """The page's serve command on `port` instead of the page's, from the project root with
     the page's MLFLOW_TRACKING_URI; stopped (its process group) on the way out."""
     command = _served_command().replace(f"-p {DOCUMENTED_PORT}", f"-p {port}")
     env = {**lab.env, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"], cwd=lab.root, env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, (
-                    log_path.read_text()[-3000:]
-                )
-                time.sleep(0.3)
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    argv = ["bash", "-c", f"exec {command}"]
+    url = f"http://127.0.0.1:{port}"
+    return serving(argv, url, "/ping", log_path, env=env, cwd=lab.root, timeout=START_TIMEOUT_S)
 
 
 @pytest.mark.slow

@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +20,7 @@ import pytest
 
 from pipeline.core.preparation import read_preparation
 from tests.support.params import VENV_BIN
-from tests.support.services import free_port
+from tests.support.services import free_port, serving
 from tests.support.tables import TARGET, mixed_params, mixed_table, trained_lab, write_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -44,32 +42,9 @@ def model_server(folder: Path, cwd: Path, log_path: Path) -> Iterator[str]:
         str(VENV_BIN / "mlflow"), "models", "serve", "-m", str(folder), "--env-manager", "local",
         "-h", "127.0.0.1", "-p", str(port), "-w", "1",
     ]  # fmt: skip
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the server and its worker stop
-        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow models serve did not start:\n"
-                                       f"{log_path.read_text()[-3000:]}") from None  # fmt: skip
-                time.sleep(0.3)
+    with serving(argv, url, "/ping", log_path, env=env, cwd=cwd, timeout=START_TIMEOUT_S):
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # it may have stopped on its own
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @dataclass(frozen=True)

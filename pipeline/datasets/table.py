@@ -163,19 +163,27 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"data.csv_path {path.name!r}: no such file at {path}; put the CSV under data/ "
             f"and track it with `dvc add`"
         )
+    frame = read_table(path)
+    if frame.empty:
+        raise DataError(f"{path.name}: has a header but no rows")
+    return frame
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV as the lab reads it (training rows here, new rows in pipeline/predict.py: the
+    same column types), or a one-line DataError saying how to save it."""
     try:
-        frame = pd.read_csv(path)
+        return pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{path.name}: the file is empty; it needs a header and rows") from None
+        raise DataError(
+            f"{path.name}: the file is empty; give a header and at least one row"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[0]
         raise DataError(
             f"{path.name}: not a readable CSV ({detail}); save it as comma-separated UTF-8 text "
             f"with the same number of fields on every line"
         ) from None
-    if frame.empty:
-        raise DataError(f"{path.name}: has a header but no rows")
-    return frame
 
 
 def _drop_missing(frame: pd.DataFrame, target_column: str, name: str) -> pd.DataFrame:

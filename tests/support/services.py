@@ -44,27 +44,45 @@ def mlflow_server(
         "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts),
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
+    with serving(argv, f"http://127.0.0.1:{port}", "/health", log_path, env=env) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def serving(
+    argv: list[str],
+    url: str,
+    probe: str,
+    log_path: Path,
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    timeout: float = 180,
+) -> Iterator[str]:
+    """`argv` in its own process group (a server and its workers stop together), its output
+    in `log_path`; yields `url` once `url + probe` answers, and stops the group on the way
+    out (SIGTERM, then SIGKILL after 30 s)."""
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env),
-            start_new_session=True,  # its own process group, so its workers stop with it
+            argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=dict(env),
+            start_new_session=True,
         )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+                urllib.request.urlopen(f"{url}{probe}", timeout=2).close()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"mlflow server did not start:\n{log_path.read_text()[-3000:]}"
+                        f"{argv[0]} did not start:\n{log_path.read_text()[-3000:]}"
                     ) from None
-                time.sleep(0.5)
-        yield uri
+                time.sleep(0.3)
+        yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have stopped on its own
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
