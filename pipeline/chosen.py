@@ -68,8 +68,8 @@ def chosen_facts(
         "test_rows": found.refit.test_rows if refit else found.test_rows,
         "l2_rates": dict(entry.layer_rates),
         "weight_decay": entry.weight_decay,
-        # The same digest as the model key's `data` (model_store/key.py folder_digest).
-        "data_digest": contracts.models_digest(prepared_dir),
+        # The same digest as the model key's `data` (model_store/key.py).
+        "data_digest": contracts.folder_digest(prepared_dir),
     }
 
 

@@ -86,7 +86,7 @@ def test_the_first_sweep_is_version_1_with_the_alias_and_the_decision(first):
     assert (facts["test_value"], facts["test_ci_low"], facts["test_ci_high"]) == tuple(
         contracts.rounded(decision[k]) for k in ("test_value", "test_ci_low", "test_ci_high")
     )
-    from pipeline.model_store.key import folder_digest
+    from pipeline.core.contracts import folder_digest
 
     assert facts["data_digest"] == folder_digest(lab.root / "data" / "prepared")
     rates = {"plain": [0.0, 0.0, 0.0], "layerwise": [0.01, 0.001, 0.0]}[facts["entry"]]

@@ -97,14 +97,25 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
 
 
-def models_digest(models_dir: Path) -> str:
-    """SHA-256 over every file under `models_dir`, by relative path: equal digests, equal
-    models. Cheap next to training (a few MB)."""
+def files_digest(paths, root: Path) -> str:
+    """SHA-256 over every file's path (relative to `root`) and bytes, in path order."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in models_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(models_dir).as_posix().encode() + b"\0")
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def folder_digest(folder: Path) -> str:
+    """Every file under `folder` (bytecode caches aside: Python writes them as it imports):
+    equal digests, equal contents. Cheap next to training (a few MB)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return files_digest(files, folder)
+
+
+def models_digest(models_dir: Path) -> str:
+    """The digest MODELS_DIGEST_TAG holds: equal digests, equal models."""
+    return folder_digest(models_dir)
 
 
 # --- data/prepared/: written by prepare (meta.json: pipeline/core/prepared_meta.py) ---

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.schema import LabConfig
+from pipeline.core.contracts import files_digest, folder_digest
 
 # Bumped when what the store keeps for a key changes.
 STORE_FORMAT = 1
@@ -63,21 +64,6 @@ _ISA_LADDER = (
     ("AVX512_CORE", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}),
     ("AVX512_CORE_VNNI", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}),
 )
-
-
-def files_digest(paths: Iterable[Path], root: Path) -> str:
-    """sha256 over every file's path (relative to `root`) and bytes, in path order."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
-def folder_digest(folder: Path) -> str:
-    """Every file under `folder` (bytecode caches aside: Python writes them as it imports)."""
-    files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    return files_digest(files, folder)
 
 
 def code_digest() -> str:
