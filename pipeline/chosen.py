@@ -41,7 +41,7 @@ def chosen_facts(
 
     found = Decision.from_json(decision)
     entry = next(
-        e for e in resolve_entries(config, contracts.read_sweep_record(models_dir).layers)
+        e for e in resolve_entries(config, contracts.read_sweep_record(models_dir))
         if e.name == found.chosen.name
     )  # fmt: skip
     meta = contracts.read_meta(prepared_dir)

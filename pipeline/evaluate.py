@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, details: Path) -> None:
     config = load_config(params)
     record = contracts.read_sweep_record(models_dir)
-    entries = resolve_entries(config, record.layers)
+    entries = resolve_entries(config, record)
 
     from pipeline.core.runtime import init_tensorflow
 
@@ -62,7 +62,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     baselines: dict[object, dict] = {}  # training_set key -> its trivial baseline
     # The folds' training rows do not depend on the entry: their baseline is the same for all.
     cv_baseline = cv.baseline() if cv is not None else {}
-    is_mlp = config.model.builder == "mlp"  # the near-linear shares follow its Dense chain
+    is_mlp = config.model.is_mlp  # the near-linear shares follow its Dense chain
     for entry in entries:
         towers = record.for_entry(entry.name)
         if not towers:

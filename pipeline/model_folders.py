@@ -25,9 +25,14 @@ def tower_params(config: LabConfig, tower: ModelSpec, data: dict) -> dict:
         "weight_decay": entry.weight_decay,
         "seed": tower.seed,
         "data": data,
-        "model": config.model.model_dump(),
+        "model": config.model.as_trained(),
         "train": config.train.model_dump(),
     }
+    if config.model.start_from is not None:
+        tuning = entry.tuning
+        params["start"] = config.model.start_from if tuning.from_start else "scratch"
+        params["l2_sp_rate"] = dict(tuning.sp_rates)
+        params["frozen"] = list(tuning.frozen)
     return params if tower.fold is None else {**params, "fold": tower.fold}
 
 
@@ -78,6 +83,9 @@ def write_model_folder(
     (folder / contracts.CONFIG_FILE).write_text(json.dumps(params, indent=2) + "\n")
     (folder / contracts.HISTORY_FILE).write_bytes(history)
     if model is not None:
-        stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
+        from pipeline.modeling.regularize import saved_as_plain_network
+
+        with saved_as_plain_network(model):
+            stable_bytes.save_keras_model(model, folder / contracts.MODEL_FILE)
         if with_weights_file:
             model.save_weights(folder / contracts.WEIGHTS_FILE)

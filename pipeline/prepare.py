@@ -156,7 +156,7 @@ def check_training(config: LabConfig, params: Path, meta: PreparedMeta, cv_label
     check_entries(sizes, config.data, meta.pool_rows, meta.rows["train"], config.train.batch_size)
     if config.choose.folds is not None:
         check_folds(cv_labels, config.choose.folds, meta.class_names)
-    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+    if config.model.is_mlp:  # the estimate counts the built-in MLP's weights
         check_memory(config, meta.n_features, meta.n_outputs)
     else:
         builder = BuilderRef.of_params(config.model, params)
@@ -172,10 +172,11 @@ def check_builder(config: LabConfig, builder: BuilderRef, meta: PreparedMeta):
 
     init_tensorflow(config.base.seed)
     from pipeline.core.task import task_named
-    from pipeline.modeling import regularizable_names
+    from pipeline.modeling.builders import model_layers
 
     task = task_named(meta.task)
-    resolve_towers(config, regularizable_names(builder, meta.input_shape, meta.n_outputs, task))
+    layers = model_layers(builder, meta.input_shape, meta.n_outputs, task, config.base.seed)
+    resolve_towers(config, layers)
 
 
 def nested_pool(

@@ -38,7 +38,7 @@ def decide(config, models_dir: Path, metrics_dir: Path, details_dir: Path, meta)
     from pipeline.reporting import readers, table
 
     record = contracts.read_sweep_record(models_dir)
-    entries = resolve_entries(config, record.layers)
+    entries = resolve_entries(config, record)
     task = task_named(meta.task)
     sweep = table.sweep_table(entries, metrics_dir, details_dir, task)
     folds = config.choose.folds
@@ -73,6 +73,7 @@ def refit(
     from pipeline.core.runtime import init_tensorflow
 
     init_tensorflow(config.base.seed)
+    from pipeline.modeling.regularize import saved_as_plain_network
     from pipeline.tracking import runs, store
 
     # The latest execution of `train` that made these models holds the refit run.
@@ -86,7 +87,8 @@ def refit(
     with runs.refit_run(found, entry.name) if found else contextlib.nullcontext() as run_id:
         model, seconds = train_on_pooled_rows(config, entry, meta, prepared_dir, params, run_id)
         result = score_on_test(model, entry, decision, meta, prepared_dir, config.base.seed)
-        stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
+        with saved_as_plain_network(model):
+            stable_bytes.save_keras_model(model, staging / contracts.MODEL_FILE)
         contracts.write_json(staging / contracts.REFIT_FILE, result)
         answer = refit_answer(result, decision.test_figure)
         contracts.write_decision(staging, decision.with_refit(answer).to_json())

@@ -128,7 +128,7 @@ def read_decision(refit_dir: Path, sweep: pd.DataFrame) -> choosing.Decision | N
 
 
 def sweep_markdown(config, sweep, by_name, decision, task: Task) -> str:
-    if config.model.builder == "mlp":
+    if config.model.is_mlp:
         return table.to_markdown(sweep, by_name, decision, task=task)
     # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
     # order of a list of rates (docs/own-model-and-data.md), another model's are named
@@ -159,7 +159,7 @@ def report(
 ) -> None:  # fmt: skip
     config = load_config(params)
     record = contracts.read_sweep_record(models_dir)
-    entries = resolve_entries(config, record.layers)
+    entries = resolve_entries(config, record)
     by_name: dict[str, EntrySpec] = {e.name: e for e in entries}
     meta = contracts.read_meta(prepared_dir)
     task = task_named(meta.task)

@@ -166,7 +166,14 @@ def train(params: Path, prepared_dir: Path, out_dir: Path) -> None:
                     for f in outcome.failures
                 )
             )
-        record = contracts.SweepRecord(tuple(saved), tuple(plan.layers))
+        layers = plan.layers
+        record = contracts.SweepRecord(
+            tuple(saved),
+            layers.regularizable,
+            layers.with_start if layers.from_file else (),
+            layers.weighted if layers.from_file else (),
+            layers.from_file,
+        )
         contracts.write_sweep_record(staging, record)
         digest = contracts.models_digest(staging)
         records.set_tags(runs_of_sweep.parent_id, {contracts.MODELS_DIGEST_TAG: digest})

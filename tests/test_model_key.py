@@ -52,7 +52,9 @@ OTHER_VALUE = {
 # settings as they are, not changed.
 NEED_A_FILE = ("data.source", "data.csv_path", "data.target_column", "data.image_dir",
                "data.npz_path", "data.train_subset", "data.label_noise",
-               "data.drop_columns")  # fmt: skip
+               "data.drop_columns",
+               # A start model's file (model.new_head needs one too).
+               "model.start_from", "model.new_head")  # fmt: skip
 
 
 def _changed(path: str, value):
@@ -253,7 +255,7 @@ def test_the_training_code_is_what_the_train_stage_depends_on():
 def test_a_fingerprint_is_plain_data():
     """It travels in the key's JSON: nothing in it may be an object whose text varies."""
     fields = {f.name for f in dataclasses.fields(Fingerprint)}
-    assert fields == {"settings", "data", "builder_files", "code", "environment"}
+    assert fields == {"settings", "data", "builder_files", "code", "environment", "start_file"}
 
 
 def test_a_model_made_on_another_node_is_stored_under_that_nodes_key():

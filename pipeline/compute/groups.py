@@ -16,18 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.builder_ref import BuilderRef
+from pipeline.config.entries import NO_TUNING, Tuning
 from pipeline.config.schema import TrainConfig
 from pipeline.core.task import REGRESSION
 
 
 @dataclass(frozen=True)
 class ModelTask:
-    """One tower as a worker builds it: its name, L2 rate per layer, seed and weight decay."""
+    """One tower as a worker builds it: its name, L2 rate per layer, seed and weight decay,
+    and when fine-tuning its start, L2 toward it and frozen layers."""
 
     name: str
     layer_rates: tuple[tuple[str, float], ...]
     seed: int
     weight_decay: float
+    tuning: Tuning = NO_TUNING
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,9 @@ def sweep_groups(
     recipe = group_recipe(config, meta, prepared_dir, builder)
     keyed = [
         (
-            ModelTask(t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay),
+            ModelTask(
+                t.name, tuple(t.entry.layer_rates), t.seed, t.entry.weight_decay, t.entry.tuning
+            ),
             training_set_of(t, config.data, meta.pool_rows),
         )
         for t in towers
@@ -64,7 +66,11 @@ def refit_group(
     training and validation row (the sweep's own training path, so the same bits as a tower
     trained on those rows)."""
     tower = ModelTask(
-        f"{entry.name}-refit", tuple(entry.layer_rates), config.base.seed, entry.weight_decay
+        f"{entry.name}-refit",
+        tuple(entry.layer_rates),
+        config.base.seed,
+        entry.weight_decay,
+        entry.tuning,
     )
     return GroupTask(0, (tower,), REFIT, group_recipe(config, meta, prepared_dir, builder))
 

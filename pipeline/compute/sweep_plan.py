@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import BuilderRef, LabConfig, ModelSpec, check_memory, resolve_towers
+from pipeline.config.entries import ModelLayers
 from pipeline.core import contracts
 from pipeline.core.task import Task, task_named
 
@@ -34,6 +35,7 @@ def build_models(
             seed=tower.seed,
             name=tower.name,
             task=task,
+            tuning=tower.entry.tuning,
         )
         for tower in towers
     ]
@@ -94,7 +96,7 @@ class SweepPlan:
     meta: contracts.PreparedMeta
     prepared_dir: Path
     builder: BuilderRef
-    layers: list[str]  # the model's regularizable layers, in order
+    layers: ModelLayers  # the layers every tower's model has (rates resolve against them)
     towers: list[ModelSpec]
     models: list  # one Keras model per tower, initialised
     trained_on: dict[str, dict]  # tower name -> its data settings as applied
@@ -104,14 +106,14 @@ class SweepPlan:
 def plan_sweep(config: LabConfig, prepared_dir: Path, builder: BuilderRef) -> SweepPlan:
     """Read the splits, resolve every tower and build its model."""
     from pipeline.datasets import prepared
-    from pipeline.modeling import regularizable_names
+    from pipeline.modeling.builders import model_layers
 
     input_example = prepared.read_split(prepared_dir, "train").features[:5]
     meta = contracts.read_meta(prepared_dir)
     task = task_named(meta.task)
-    layers = regularizable_names(builder, meta.input_shape, meta.n_outputs, task)
+    layers = model_layers(builder, meta.input_shape, meta.n_outputs, task, config.base.seed)
     towers = resolve_towers(config, layers)
-    if config.model.builder == "mlp":  # the estimate counts the built-in MLP's weights
+    if config.model.is_mlp:  # the estimate counts the built-in MLP's weights
         check_memory(config, meta.n_features, meta.n_outputs)
     models = build_models(builder, towers, meta.input_shape, meta.n_outputs, task)
     warn_overwhelming_penalties(towers, models, meta.n_classes, task)

@@ -55,6 +55,7 @@ def build_group_models(task: GroupTask) -> list:
             seed=tower.seed,
             name=tower.name,
             task=task_named(recipe.task),
+            tuning=tower.tuning,
         )
         for tower in task.towers
     ]

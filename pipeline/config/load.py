@@ -20,7 +20,7 @@ from pipeline.config.data_keys import check_data_keys
 from pipeline.config.entries import dense_layer_names
 from pipeline.config.grid import with_grid_entries
 from pipeline.config.rates import resolve_rates
-from pipeline.config.schema import BUILDERS_DIR, RAW_DATA_DIR, LabConfig
+from pipeline.config.schema import BUILDERS_DIR, PRETRAINED_DIR, RAW_DATA_DIR, LabConfig
 from pipeline.core.errors import ConfigError
 
 
@@ -75,6 +75,8 @@ _TYPE_MESSAGES = {
     "list_type": "must be a list, e.g. [64, 64]",
     "dict_type": "must be a mapping of keys, one `key: value` per line",
     "model_type": "must be a mapping of keys, one `key: value` per line",
+    "none_required": "can only be null here (this entry trains from scratch); the start model"
+    " is model.start_from",
 }
 # What a pattern-checked key accepts, in words rather than as the regular expression.
 _PATTERN_MESSAGES = {
@@ -195,7 +197,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
             f" differ from base.seed ({config.base.seed}) and from the others"
         )
     for key, example in (("hidden_units", "[256, 256]"), ("activation", "tanh")):
-        if config.model.builder == "mlp" and getattr(config.model, key) is None:
+        if config.model.is_mlp and getattr(config.model, key) is None:
             raise ConfigError(
                 f"{path}: model.{key} is missing or null: the MLP (model.builder: mlp) needs it,"
                 f" e.g. {key}: {example}"
@@ -203,7 +205,7 @@ def _check_cross_fields(config: LabConfig, path: Path) -> None:
     expected = config.model.n_dense_layers
     for name, entry in config.sweep.items():
         # Other builders' layers are known once the model is built: `train` checks them.
-        if config.model.builder != "mlp":
+        if not config.model.is_mlp:
             continue
         if isinstance(entry.l2, dict):
             mlp_layers = dense_layer_names(expected - 1)
@@ -226,6 +228,21 @@ def _check_own_model_and_data(config: LabConfig, path: Path) -> None:
     """The paths of a user's builder file, image folder or .npz: inside the project, in the
     folders DVC tracks for them, so a change there reruns the stages that read them."""
     data, builder = config.data, config.model.builder
+    start = config.model.start_from
+    if start is not None and builder != "mlp":
+        raise ConfigError(
+            f"{path}: model.start_from and model.builder = {builder!r} both give the"
+            f" architecture; the start model's file is the network: remove model.builder, or"
+            f" set model.start_from: null to build with the builder"
+        )
+    if start is not None:
+        _check_inside(path, "model.start_from", start, start, PRETRAINED_DIR,
+                      "pretrained/source.keras")  # fmt: skip
+    elif config.model.new_head:
+        raise ConfigError(
+            f"{path}: model.new_head = true needs a start model; set model.start_from or"
+            f" remove new_head"
+        )
     if builder not in BUILTIN_BUILDERS:
         _check_inside(path, "model.builder", builder, builder.rpartition(":")[0], BUILDERS_DIR,
                       "builders/my_model.py:build")  # fmt: skip

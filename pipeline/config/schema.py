@@ -19,6 +19,9 @@ Fraction = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 RAW_DATA_DIR = Path("data/raw")
 # Users' model builders live here: `train` and `evaluate` depend on this folder in dvc.yaml.
 BUILDERS_DIR = Path("builders")
+# Pretrained models to fine-tune (`model.start_from`): a dependency of the stages that build
+# or score models, so replacing a file there retrains.
+PRETRAINED_DIR = Path("pretrained")
 BUILDER_PATTERN = r"^(mlp|cnn|[A-Za-z0-9_./-]+\.py:[A-Za-z_][A-Za-z0-9_]*)$"
 
 Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus", "swish"]
@@ -127,6 +130,27 @@ class ModelConfig(_Section):
     ) = None
     activation: Activation | None = None
     cnn: CnnConfig = CnnConfig()
+    # Fine-tuning: a `.keras` file under pretrained/ whose architecture
+    # and weights every model starts from (an entry's `start_from: null` trains from scratch).
+    start_from: Annotated[str, Field(min_length=1)] | None = None
+    # Replace the start model's output layer by a fresh one even when it fits the data.
+    new_head: bool = False
+
+    @property
+    def is_mlp(self) -> bool:
+        """The built-in MLP builds the models (not a start model's file, not a cnn or a
+        builder of the user's): its layers are known without Keras."""
+        return self.builder == "mlp" and self.start_from is None
+
+    def as_trained(self) -> dict:
+        """The settings as a model's config.json and MLflow run record them; the fine-tuning
+        keys only when set, so models trained before they existed keep their files."""
+        settings = self.model_dump()
+        if self.start_from is None:
+            del settings["start_from"]
+        if not self.new_head:
+            del settings["new_head"]
+        return settings
 
     @property
     def n_dense_layers(self) -> int:
@@ -143,6 +167,15 @@ class TrainConfig(_Section):
 class SweepEntry(_Section):
     # One rate, one per regularizable layer in order, or {layer name or glob: rate}.
     l2: float | list[float] | dict[str, float] = 0.0
+    # Fine-tuning only: L2 toward the start model's weights, rate * sum((w - w0) ** 2), in
+    # the same forms as `l2`; a layer without a starting value (a new head) takes none.
+    l2_sp: float | list[float] | dict[str, float] = 0.0
+    # Fine-tuning only: layers (names or glob patterns) kept at their starting weights;
+    # BatchNormalization layers among them run in inference mode.
+    freeze: list[Annotated[str, Field(min_length=1)]] = []
+    # Fine-tuning only: null trains this entry from scratch (the start model's architecture,
+    # freshly initialised with the entry's seed); absent, it starts from model.start_from.
+    start_from: None = None
     # Decoupled weight decay (AdamW): each step shrinks every kernel by
     # learning_rate * weight_decay * w, outside the loss. Biases are never decayed.
     weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
@@ -156,7 +189,12 @@ class SweepEntry(_Section):
         """Trained on a prefix of the nested pool rather than on `data:`'s training split."""
         return self.train_size is not None or self.label_noise is not None
 
-    @field_validator("l2", mode="before")
+    @property
+    def from_scratch(self) -> bool:
+        """`start_from: null` written on the entry: no start weights, even when fine-tuning."""
+        return "start_from" in self.model_fields_set
+
+    @field_validator("l2", "l2_sp", mode="before")
     @classmethod
     def _rates_are_finite_and_non_negative(cls, value: object) -> object:
         # Checked here, not by constrained types: pydantic's messages for a union of

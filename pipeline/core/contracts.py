@@ -67,6 +67,12 @@ class SweepRecord:
     towers: tuple[TrainedModel, ...]
     # The model's layers that take an L2 rate, in order: what the entries' rates resolve to.
     layers: tuple[str, ...]
+    # Fine-tuning (config.entries.ModelLayers): the layers with starting weights, and every
+    # layer with weights; written only for a start model, so other sweeps' files stay as
+    # they were.
+    with_start: tuple[str, ...] = ()
+    weighted: tuple[str, ...] = ()
+    from_file: bool = False
 
     def for_entry(self, entry: str) -> list[TrainedModel]:
         """The entry's towers on data's training split, base seed first."""
@@ -83,6 +89,9 @@ def write_sweep_record(models_dir: Path, record: SweepRecord) -> None:
         "towers": [tower.__dict__ for tower in record.towers],
         "layers": list(record.layers),
     }
+    if record.from_file:
+        payload["start"] = {"with_start": list(record.with_start),
+                            "weighted": list(record.weighted)}  # fmt: skip
     (models_dir / SWEEP_FILE).write_text(json.dumps(payload, indent=2) + "\n")
 
 
@@ -92,7 +101,12 @@ def read_sweep_record(models_dir: Path) -> SweepRecord:
         payload = json.loads(path.read_text())
         towers = tuple(TrainedModel(**tower) for tower in payload["towers"])
         layers = tuple(payload["layers"])
-        return SweepRecord(towers, layers)
+        start = payload.get("start")
+        if start is None:
+            return SweepRecord(towers, layers)
+        return SweepRecord(
+            towers, layers, tuple(start["with_start"]), tuple(start["weighted"]), True
+        )
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f"{path}: missing or unreadable; run `dvc repro train`") from None
 

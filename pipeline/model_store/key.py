@@ -126,6 +126,7 @@ class Fingerprint:
     builder_files: str  # digest of the user's builder folder; "" for a built-in builder
     code: str
     environment: dict[str, str]
+    start_file: str = ""  # digest of model.start_from's file (fine-tuning); "" without one
 
     @classmethod
     def of(cls, config: LabConfig, prepared_dir: Path, builder: BuilderRef) -> Fingerprint:
@@ -135,6 +136,11 @@ class Fingerprint:
             builder_files=folder_digest(builder.file.parent) if builder.is_users else "",
             code=code_digest(),
             environment=environment(),
+            start_file=(
+                files_digest([builder.start_file], builder.start_file.parent)
+                if builder.fine_tunes
+                else ""
+            ),
         )
 
 
@@ -155,7 +161,19 @@ def ingredients(
     """Everything model (`entry`, `seed`) on `training_set` (compute.groups.TrainingSet)
     depends on; `entry`: a config.EntrySpec. Its name is not in it: two entries with the
     same settings share their models."""
+    fine_tuning = {}
+    if fingerprint.start_file:
+        # The start's weights by content; whether this entry starts from them, its pull
+        # toward them and its frozen layers, as resolved per layer.
+        tuning = entry.tuning
+        fine_tuning = {
+            "start_file": fingerprint.start_file,
+            "from_start": tuning.from_start,
+            "sp_rates": [list(pair) for pair in tuning.sp_rates],
+            "frozen": list(tuning.frozen),
+        }
     return {
+        **fine_tuning,
         "format": STORE_FORMAT,
         "settings": fingerprint.settings,
         # The entry as written (every field, so new ones are in) and as resolved per layer.

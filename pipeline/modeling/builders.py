@@ -22,7 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 
 from pipeline.config.builder_ref import BuilderRef
-from pipeline.config.entries import cnn_layer_names, dense_layer_names
+from pipeline.config.entries import (
+    NO_TUNING,
+    ModelLayers,
+    Tuning,
+    cnn_layer_names,
+    dense_layer_names,
+)
 from pipeline.config.schema import BUILDERS_DIR
 from pipeline.core.errors import ConfigError
 from pipeline.core.task import Task
@@ -31,7 +37,7 @@ from pipeline.modeling.model_checks import (
     check_regression_head,
     check_shape,
 )
-from pipeline.modeling.regularize import regularizable_layers, with_l2
+from pipeline.modeling.regularize import all_layers, freeze, regularizable_layers, with_l2
 
 Shape = tuple[int, ...]
 
@@ -207,9 +213,22 @@ def regularizable_names(
     builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task
 ):
     """The names of the layers that take a rate, in order, as every tower's model has them."""
+    return list(model_layers(builder, input_shape, n_outputs, task).regularizable)
+
+
+def model_layers(
+    builder: BuilderRef, input_shape: Shape, n_outputs: int, task: Task, seed: int = 0
+) -> ModelLayers:
+    """The layers every tower's model has: which take `l2`, which have starting weights
+    (`l2_sp`, fine-tuning), which have weights (`freeze`)."""
     _reset_layer_names()
+    if builder.fine_tunes:
+        from pipeline.modeling.start import start_layers
+
+        return start_layers(builder, input_shape, n_outputs, task, seed)
     base = build_base(builder, input_shape, n_outputs, task)
-    return [layer.name for layer in regularizable_layers(base)]
+    names = [layer.name for layer in regularizable_layers(base)]
+    return ModelLayers(tuple(names), (), tuple(x.name for x in all_layers(base) if x.weights))
 
 
 def build_tower(
@@ -221,18 +240,32 @@ def build_tower(
     seed: int,
     name: str,
     task: Task,
+    tuning: Tuning = NO_TUNING,
 ) -> keras.Model:
     """One model of the sweep, initialised as a process that trains it alone initialises it;
-    `n_outputs`: the classes, or 1 for a regression."""
+    `n_outputs`: the classes, or 1 for a regression. Fine-tuning (`builder.fine_tunes`): the
+    start model's network, with its weights (`tuning.from_start`) or fresh ones, its L2
+    toward the start and its frozen layers."""
     # Layers a builder leaves unnamed are numbered by a process-wide counter (dense,
     # dense_1, ...); reset, they get the names they get in a fresh process, so rates given
     # by name reach the same layers in every tower.
     _reset_layer_names()
     keras.utils.set_random_seed(seed)
-    base = build_base(builder, input_shape, n_outputs, task)
+    source = "model.builder"
+    if builder.fine_tunes:
+        from pipeline.modeling.start import fresh_copy, start_network
+
+        base = start_network(builder, input_shape, n_outputs, task, seed).model
+        if not tuning.from_start:
+            base = fresh_copy(base, seed)
+        source = f"the start model ({builder.model.start_from})"
+    else:
+        base = build_base(builder, input_shape, n_outputs, task)
     # The clone's own initializers and dropout seeds are drawn from the seed's stream too,
-    # after the base's: the same draws in the sweep and alone. Its weights are the base's.
-    model = with_l2(base, rates)
+    # after the base's: the same draws in the sweep and alone. Its weights are the base's;
+    # `l2_sp` holds them close to these, the start model's.
+    model = with_l2(base, rates, dict(tuning.sp_rates), source)
+    freeze(model, tuning.frozen)
     # A single input and output as plain tensors, not one-element lists: Keras warns on every
     # call of a list-structured model with a plain tensor (each prediction, in every stage).
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs

@@ -18,12 +18,20 @@ What carries L2, one rate per layer (Keras's term: rate * sum(kernel ** 2), no 1
 
 Biases never carry L2. Other layers (normalization, recurrent, ...) carry none. A rate of 0
 attaches no regularizer, so an unregularized layer adds no term to `model.losses`.
+
+Fine-tuning adds L2 toward the starting weights (L2-SP, Li et al. 2018): `l2_sp` * sum((w -
+w0) ** 2) on the same kernels, w0 their values when the tower is built (the start model's),
+in Keras's convention (no 1/2). A layer with both rates carries one regularizer, `TowardStart`,
+whose term is Keras's L2 term plus that one. w0 lives in the regularizer only: a model is saved
+through `saved_as_plain_network`, which puts Keras's own L2 (or none) in the file's config, so a
+`.keras` file holds no copy of the start weights and loads without the lab's code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -61,17 +69,17 @@ def regularizer_attributes(layer: keras.layers.Layer) -> dict[str, str]:
     return {}
 
 
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Every layer in model order, descending into nested Sequential/Functional models."""
     found = []
     for layer in model.layers:
-        found += _all_layers(layer) if isinstance(layer, keras.Model) else [layer]
+        found += all_layers(layer) if isinstance(layer, keras.Model) else [layer]
     return found
 
 
 def regularizable_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers that take an L2 rate, in model order (the order of a list of rates)."""
-    layers = [layer for layer in _all_layers(model) if regularizer_attributes(layer)]
+    layers = [layer for layer in all_layers(model) if regularizer_attributes(layer)]
     names = [layer.name for layer in layers]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -96,12 +104,45 @@ def layer_rate(layer: keras.layers.Layer) -> float:
     return 0.0
 
 
-def with_l2(model: keras.Model, rates: Mapping[str, float]) -> keras.Model:
-    """A copy of `model` with the same weights and `rates[layer name]` on each layer's kernels.
+class TowardStart(keras.regularizers.Regularizer):
+    """`l2` * sum(w ** 2) + `l2_sp` * sum((w - start) ** 2): Keras's L2 term, computed as
+    `keras.regularizers.L2` computes it, plus the pull toward the starting weights."""
 
-    Every regularizable layer must be named in `rates`. Regularizers the builder set itself
-    (on kernels or biases) are replaced, with a warning: the sweep's rates are the only L2.
+    def __init__(self, l2: float, l2_sp: float, start: np.ndarray):
+        self.l2 = float(l2)
+        self.l2_sp = float(l2_sp)
+        self.start = np.array(start, dtype=np.float32)  # a copy: training moves the weights
+
+    def __call__(self, x):
+        term = self.l2_sp * keras.ops.sum(keras.ops.square(x - self.start))
+        if self.l2:
+            term = self.l2 * keras.ops.sum(keras.ops.square(x)) + term
+        return term
+
+    def get_config(self):
+        # Saving goes through saved_as_plain_network; a config here would carry w0.
+        raise NotImplementedError("TowardStart is not serialised; see saved_as_plain_network")
+
+
+# (source, layer, argument) already warned about in this process: one line each, not one per
+# tower.
+_warned: set[tuple[str, str, str]] = set()
+
+
+def with_l2(
+    model: keras.Model,
+    rates: Mapping[str, float],
+    sp_rates: Mapping[str, float] | None = None,
+    source: str = "model.builder",
+) -> keras.Model:
+    """A copy of `model` with the same weights and `rates[layer name]` on each layer's kernels;
+    `sp_rates[layer name]`, L2 toward the kernels' current values (fine-tuning).
+
+    Every regularizable layer must be named in `rates`. Regularizers the model carried (on
+    kernels or biases) are replaced, with one warning line naming `source`: the sweep's rates
+    are the only L2.
     """
+    sp_rates = sp_rates or {}
     layers = regularizable_layers(model)
     missing = [layer.name for layer in layers if layer.name not in rates]
     if missing:
@@ -112,25 +153,62 @@ def with_l2(model: keras.Model, rates: Mapping[str, float]) -> keras.Model:
         attributes = regularizer_attributes(layer)
         if not attributes:
             return layer.__class__.from_config(config)
-        rate = rates[layer.name]
+        rate, sp_rate = rates[layer.name], sp_rates.get(layer.name, 0.0)
         for argument in (*attributes, "bias_regularizer"):
-            if config.get(argument) is not None:
+            if config.get(argument) is not None and (source, layer.name, argument) not in _warned:
+                _warned.add((source, layer.name, argument))
                 log.warning(
-                    "warning: model.builder set %s on layer %r; the lab replaces it with the "
-                    "sweep's rate (%g on kernels, none on biases)",
+                    "warning: %s set %s on layer %r; the lab replaces it with the sweep's rate "
+                    "(%g on kernels, none on biases)",
+                    source,
                     argument,
                     layer.name,
                     rate,
                 )
             if argument in config:
                 config[argument] = None
-        for argument in attributes:
-            config[argument] = keras.regularizers.L2(rate) if rate > 0 else None
+        for argument, attribute in attributes.items():
+            if sp_rate > 0:
+                start = keras.ops.convert_to_numpy(getattr(layer, attribute))
+                config[argument] = TowardStart(rate, sp_rate, start)
+            else:
+                config[argument] = keras.regularizers.L2(rate) if rate > 0 else None
         return layer.__class__.from_config(config)
 
     clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def freeze(model: keras.Model, names: Sequence[str]) -> None:
+    """Keep layers `names` at their weights: not trained, no penalty in the loss (Keras sums
+    the regularizers of trainable weights only), and a BatchNormalization among them uses its
+    moving statistics in training too (Keras 3's rule for a frozen one)."""
+    wanted = set(names)
+    for layer in all_layers(model):
+        if layer.name in wanted:
+            layer.trainable = False
+
+
+@contextlib.contextmanager
+def saved_as_plain_network(model: keras.Model) -> Iterator[keras.Model]:
+    """`model` whose layers' configs carry Keras's own L2 (the `l2` part) instead of
+    `TowardStart`, for as long as it is being saved: the file has no start weights and needs
+    no lab code. The penalties of the training graph are untouched (Keras gave each weight its
+    regularizer when the layer was built)."""
+    swapped = []
+    for layer in regularizable_layers(model):
+        for argument in regularizer_attributes(layer):
+            regularizer = getattr(layer, argument, None)
+            if isinstance(regularizer, TowardStart):
+                plain = keras.regularizers.L2(regularizer.l2) if regularizer.l2 else None
+                swapped.append((layer, argument, regularizer))
+                setattr(layer, argument, plain)
+    try:
+        yield model
+    finally:
+        for layer, argument, regularizer in swapped:
+            setattr(layer, argument, regularizer)
 
 
 def kernel_sq_sums(model: keras.Model) -> dict[str, float]:

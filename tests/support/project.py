@@ -71,6 +71,7 @@ def make_project(root: Path, params: dict | None = None) -> Project:
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "data" / "raw", root / "data" / "raw")  # prepare depends on it
     shutil.copytree(ROOT / "builders", root / "builders")  # train and evaluate depend on it
+    shutil.copytree(ROOT / "pretrained", root / "pretrained")  # start models, as builders
     write_yaml(root / "params.yaml", tiny_params() if params is None else params)
     lab = Project(root)
     lab.run("git", "init", "-q")
