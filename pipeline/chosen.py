@@ -50,6 +50,7 @@ def chosen_facts(
     # Named from the project root, as dvc.yaml names them: the same in every checkout.
     shown = model_file(refit, entry.name, Path(models_dir.name), Path(refit_dir.name))
     return {
+        **fine_tuning_facts(config, entry),
         "entry": entry.name,
         "model": shown.as_posix(),
         "trained_on": REFIT_ROWS if refit else TRAINING_SPLIT,
@@ -70,6 +71,19 @@ def chosen_facts(
         "weight_decay": entry.weight_decay,
         # The same digest as the model key's `data` (model_store/key.py).
         "data_digest": contracts.folder_digest(prepared_dir),
+    }
+
+
+def fine_tuning_facts(config, entry) -> dict:
+    """Where the chosen model started and what held it there; nothing without a start model,
+    so a from-scratch sweep's chosen.json stays as it was."""
+    if config.model.start_from is None:
+        return {}
+    tuning = entry.tuning
+    return {
+        "start_from": config.model.start_from if tuning.from_start else None,
+        "l2_sp_rates": dict(tuning.sp_rates),
+        "frozen": list(tuning.frozen),
     }
 
 

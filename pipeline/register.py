@@ -43,8 +43,9 @@ def version_tags(facts: dict, cwd: Path) -> dict[str, str]:
     experiment does), and the DVC experiment's name when there is one."""
     from pipeline.tracking import runs
 
-    tags = {k: str(v) for k, v in facts.items() if k not in ("key", "l2_rates")}
-    tags["l2_rates"] = json.dumps(facts["l2_rates"])
+    as_json = ("l2_rates", "l2_sp_rates", "frozen")  # the last two: fine-tuning's
+    tags = {k: str(v) for k, v in facts.items() if k != "key" and k not in as_json}
+    tags |= {k: json.dumps(facts[k]) for k in as_json if k in facts}
     ran = runs.run_tags(cwd)
     return tags | {k: ran[k] for k in ("git_commit", "dvc_exp_name") if k in ran}
 

@@ -124,9 +124,8 @@ class TowardStart(keras.regularizers.Regularizer):
         raise NotImplementedError("TowardStart is not serialised; see saved_as_plain_network")
 
 
-# (source, layer, argument) already warned about in this process: one line each, not one per
-# tower.
-_warned: set[tuple[str, str, str]] = set()
+# (source, what it carried) already said in this process: one line, not one per tower.
+_warned: set[tuple[str, str]] = set()
 
 
 def with_l2(
@@ -139,10 +138,11 @@ def with_l2(
     `sp_rates[layer name]`, L2 toward the kernels' current values (fine-tuning).
 
     Every regularizable layer must be named in `rates`. Regularizers the model carried (on
-    kernels or biases) are replaced, with one warning line naming `source`: the sweep's rates
-    are the only L2.
+    kernels or biases) are replaced, said in one warning line naming `source`: the sweep's
+    rates are the only L2.
     """
     sp_rates = sp_rates or {}
+    carried: list[str] = []
     layers = regularizable_layers(model)
     missing = [layer.name for layer in layers if layer.name not in rates]
     if missing:
@@ -155,16 +155,8 @@ def with_l2(
             return layer.__class__.from_config(config)
         rate, sp_rate = rates[layer.name], sp_rates.get(layer.name, 0.0)
         for argument in (*attributes, "bias_regularizer"):
-            if config.get(argument) is not None and (source, layer.name, argument) not in _warned:
-                _warned.add((source, layer.name, argument))
-                log.warning(
-                    "warning: %s set %s on layer %r; the lab replaces it with the sweep's rate "
-                    "(%g on kernels, none on biases)",
-                    source,
-                    argument,
-                    layer.name,
-                    rate,
-                )
+            if config.get(argument) is not None:
+                carried.append(f"{argument} on {layer.name!r}")
             if argument in config:
                 config[argument] = None
         for argument, attribute in attributes.items():
@@ -177,6 +169,15 @@ def with_l2(
 
     clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
     clone.set_weights(model.get_weights())
+    said = (source, ", ".join(carried))
+    if carried and said not in _warned:
+        _warned.add(said)
+        log.warning(
+            "warning: %s set %s; the lab replaces them with the sweep's rates (on kernels; "
+            "none on biases)",
+            source,
+            said[1],
+        )
     return clone
 
 
