@@ -1,10 +1,10 @@
 """Fine-tuning's bad input: each mistake is refused in one line that names the key and the fix,
 when params.yaml is read or when the start model is read against the data, as `prepare` reads
-both before DVC removes any output. One of them through a real `dvc repro`: nothing lost."""
+both before DVC removes any output (one of them through a real `dvc repro`:
+tests/test_fine_tuning_pipeline.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +15,6 @@ from pipeline.config import load_config, resolve_entries
 from pipeline.core.errors import ConfigError
 from pipeline.core.task import CLASSIFICATION_TASK
 from tests.support.params import tiny_params, write_yaml
-from tests.support.project import Project, make_project, mlflow_runs, ran_stages
 from tests.support.start_models import fine_tuning_params, resolved, save_start_model
 
 # A model with a layer class of its own, saved where that class is registered; loading it
@@ -146,33 +145,3 @@ def test_new_head_without_a_start_model_is_refused(root):
         f"{root / 'params.yaml'}: model.new_head = true needs a start model; set"
         f" model.start_from or remove new_head"
     )
-
-
-def _outputs(project: Project) -> dict[str, str]:
-    return {
-        str(path.relative_to(project.root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for folder in ("models", "metrics", "evaluation", "data/prepared")
-        for path in sorted((project.root / folder).rglob("*"))
-        if path.is_file()
-    }
-
-
-@pytest.mark.slow  # dvc repro of a tiny fine-tuning project, then a refused one
-def test_dvc_repro_refuses_a_bad_start_model_in_prepare_and_keeps_every_output(tmp_path):
-    project = make_project(tmp_path / "lab")
-    save_start_model(project.root / "pretrained" / "source.keras")
-    write_yaml(project.params_path, fine_tuning_params({"tuned": {}, "held": {"l2_sp": 0.01}}))
-    project.dvc("repro", "evaluate")
-    before = _outputs(project), (project.root / "dvc.lock").read_text()
-    (project.root / "pretrained" / "source.keras").write_text("not a model\n")
-    failed = project.dvc("repro", "evaluate", check=False)
-    assert failed.returncode != 0
-    errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == [
-        "error: prepare: model.start_from = 'pretrained/source.keras': not a Keras model file;"
-        " save the pretrained model with model.save('pretrained/<name>.keras') (Keras 3's"
-        " format)"
-    ], failed.stderr
-    assert set(ran_stages(failed.stdout)) == {"prepare"}, failed.stdout
-    assert (_outputs(project), (project.root / "dvc.lock").read_text()) == before
-    assert {run.info.status for run in mlflow_runs(project)} == {"FINISHED"}
