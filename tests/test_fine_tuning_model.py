@@ -64,8 +64,13 @@ def _trained_fused_and_alone(lab, params):
     towers = [Tower(build(builder, e, (64,), 10, CLASSIFICATION_TASK, SEED), SEED, 0.0)
               for e in entries]  # fmt: skip
     before = {t.model.name: [w.copy() for w in t.model.get_weights()] for t in towers}
-    outcome = fit_fused(towers, splits, epochs=EPOCHS)
+    epochs: list[dict] = []
+    outcome = fit_fused(towers, splits, epochs=EPOCHS,
+                        sinks=[lambda epoch, per_tower: epochs.append(per_tower)])  # fmt: skip
     assert outcome.diverged_at_epoch == {}
+    # The epochs' penalty is the towers' `losses`: the pull toward the start included.
+    last = epochs[-1]
+    assert last["tuned"]["l2_penalty"] == 0.0 and last["held"]["l2_penalty"] > 0
     alone = {}
     for entry in entries:
         init_tensorflow(SEED)
