@@ -13,6 +13,9 @@ its held-out files hold the targets and predicted values in units (float64), and
 the 95% bootstrap interval of the base seed's test RMSE (`test_interval`), for the decision.
 Each entry's details carry the trivial baseline of its training set (`baseline`:
 pipeline/datasets/baseline.py), and with folds each fold's.
+Entries that start from a start model (fine-tuning) are measured against it too:
+`l2_sp_penalty` and `sum_sq_dist` join their metrics, and their details hold each layer's
+`sq_dist_<layer>` and `rel_dist_<layer>` (pipeline/modeling/metrics.py).
 The `record` stage puts these figures into each model's MLflow run. A model that diverged
 gets `diverged_at_epoch` instead of figures.
 """
@@ -21,14 +24,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import BuilderRef, load_config, resolve_entries
 from pipeline.core import contracts, stable_bytes
+from pipeline.core.headline import entry_metrics, headline_line
 from pipeline.core.runner import run_stage
-from pipeline.core.task import Task, task_named
+from pipeline.core.task import task_named
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
     init_tensorflow(config.base.seed)
 
     from pipeline.datasets import baseline, prepared, subsets
-    from pipeline.modeling import kernel_arrays
+    from pipeline.modeling.metrics import START_HEADLINE, kernel_arrays, start_points
 
     splits = {name: prepared.read_split(prepared_dir, name) for name in prepared.SPLITS}
     builder = BuilderRef.of_params(config.model, params)
@@ -54,6 +59,7 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         user_builder(builder)
     meta = contracts.read_meta(prepared_dir)
     task, held = task_named(meta.task), HeldOut(meta)
+    starts = start_points(builder, meta, config.base.seed, record, entries)  # fine-tuning's w0
     cv = CrossValidation.of(config, prepared_dir, meta) if config.choose.folds else None
     kernels: dict[str, object] = {}
     # For the report's paired tests: every entry judged on the same validation rows.
@@ -82,13 +88,14 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
             targets = {name: held.targets(split) for name, split in entry_splits.items()}
             trivial = baseline.trivial_baseline(task.name, targets["train"], targets)
             baselines[key] = trivial | cv_baseline
-        per_seed, base = score_towers(models_dir, towers, entry_splits, meta, is_mlp)
+        start = starts.get(entry.name)
+        per_seed, base = score_towers(models_dir, towers, entry_splits, meta, is_mlp, start)
         extra = {}
         if base is not None:  # the base seed's model: the judge's predictions, the kernels
             kernels.update({f"{entry.name}/{name}": k for name, k in kernel_arrays(base).items()})
             held_out[entry.name] = held.predict(base, splits["val"])
             extra = held.test_interval(base, splits["test"], config.base.seed)
-        headline = entry_metrics(towers, per_seed, task)
+        headline = entry_metrics(towers, per_seed, task, START_HEADLINE if start else ())
         if cv is not None:
             headline |= cv.score(entry.name, record.folds_of(entry.name), models_dir)
         contracts.write_json(out / f"{entry.name}.json", headline)
@@ -103,16 +110,16 @@ def evaluate(params: Path, prepared_dir: Path, models_dir: Path, out: Path, deta
         stable_bytes.save_npz(details / contracts.HELD_OUT_CV_FILE, cv.predictions)
 
 
-def score_towers(models_dir: Path, towers, splits, meta, tanh_shares: bool):
-    """Each tower's figures (None: diverged) and the base seed's model (None: diverged)."""
+def score_towers(models_dir: Path, towers, splits, meta, tanh_shares: bool, start=None):
+    """Each tower's figures (None: diverged) and the base seed's model (None: diverged);
+    `start`: the entry's modeling.metrics.StartPoint when it starts from the start model."""
     from pipeline.modeling import model_metrics
 
+    measure = partial(model_metrics, tanh_shares=tanh_shares, meta=meta, start=start)
     per_seed, base = [], None
     for tower in towers:
         model = load_model(models_dir, tower)
-        per_seed.append(
-            None if model is None else model_metrics(model, splits, tanh_shares, meta=meta)
-        )
+        per_seed.append(None if model is None else measure(model, splits))
         base = model if tower is towers[0] else base
     return per_seed, base
 
@@ -236,49 +243,6 @@ def load_model(models_dir: Path, tower: contracts.TrainedModel):
     import keras
 
     return keras.saving.load_model(models_dir / tower.folder / contracts.MODEL_FILE, safe_mode=True)
-
-
-def entry_metrics(
-    towers: list[contracts.TrainedModel], per_seed: list[dict | None], task: Task
-) -> dict:
-    """The DVC metrics of one entry: the base seed's headline figures (the task's), rounded,
-    and their mean and sample standard deviation over the seeds when there are several."""
-    from pipeline.core.spread import seed_summary
-
-    diverged = [t.diverged_at_epoch for t in towers if t.diverged_at_epoch is not None]
-    if diverged:
-        return {"diverged_at_epoch": min(diverged), "n_seeds_diverged": len(diverged)}
-    base = per_seed[0]
-    headline = {name: contracts.rounded(base[name]) for name in task.headline}
-    if len(per_seed) > 1:
-        summary = seed_summary(per_seed, task.spread_metrics())
-        headline.update({k: contracts.rounded(v) for k, v in summary.items()})
-    return headline
-
-
-def headline_line(metrics: dict, task: Task) -> str:
-    """An entry's headline figures in one log line (classification's errors to 3 decimals,
-    a regression's RMSE, in the target's units, to 4 significant digits)."""
-    if "diverged_at_epoch" in metrics:
-        return f"diverged at epoch {metrics['diverged_at_epoch']}"
-    short, form = ("err", ".3f") if task.figure == "error" else (task.figure, ".4g")
-    choice = "err" if task.choice == "error" else task.choice.upper()
-    text = "  ".join(
-        f"{split}_{short} {metrics[task.of(split)]:{form}}" for split in ("train", "val", "test")
-    )
-    text += f"  L2 penalty {metrics['l2_penalty']:.4f}"
-    if task.cv_mean in metrics:
-        text += (
-            f"  ({metrics['n_folds']}-fold CV {choice} {metrics[task.cv_mean]:{form}}"
-            f" ± {metrics[task.cv_se]:{form}})"
-        )
-    if "n_seeds" in metrics:
-        val = task.val_figure
-        text += (
-            f"  (over {metrics['n_seeds']} seeds: val_{short} {metrics[f'{val}_mean']:{form}}"
-            f" ± {metrics[f'{val}_std']:{form}})"
-        )
-    return text
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from ruamel.yaml.error import YAMLError
 
 from pipeline.config.builder_ref import BUILTIN_BUILDERS
 from pipeline.config.data_keys import check_data_keys
-from pipeline.config.entries import dense_layer_names
+from pipeline.config.entries import ModelLayers, dense_layer_names, resolve_tuning
 from pipeline.config.grid import with_grid_entries
 from pipeline.config.rates import resolve_rates
 from pipeline.config.schema import BUILDERS_DIR, PRETRAINED_DIR, RAW_DATA_DIR, LabConfig
@@ -243,6 +243,13 @@ def _check_own_model_and_data(config: LabConfig, path: Path) -> None:
             f"{path}: model.new_head = true needs a start model; set model.start_from or"
             f" remove new_head"
         )
+    # `l2_sp` and `freeze` need a start model; the MLP's entries are otherwise resolved only in
+    # `train`, after DVC has removed its outputs.
+    for name, entry in config.sweep.items() if start is None else ():
+        try:
+            resolve_tuning(name, entry, ModelLayers(()))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     if builder not in BUILTIN_BUILDERS:
         _check_inside(path, "model.builder", builder, builder.rpartition(":")[0], BUILDERS_DIR,
                       "builders/my_model.py:build")  # fmt: skip

@@ -3,9 +3,19 @@ how far into tanh's curved range its hidden units are driven.
 
 A regression model predicts the standardised target (one linear unit); its figures (RMSE,
 MSE, MAE, R²) are computed after predictions and labels are put back into the target's units
-(meta.json's target_mean and target_std), so they read as the quantity does."""
+(meta.json's target_mean and target_std), so they read as the quantity does.
+
+A model that starts from a start model (fine-tuning) is also measured against its starting
+weights: per layer with a start Σ(w - w0)² and ||w - w0|| / ||w0||, and the `l2_sp` term
+they make. A saved model is the plain network (Keras's L2 only), so that term is computed
+here from the entry's rates and the start model's kernels, and `l2_penalty` is the whole
+regularization term of the loss, both parts."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -13,16 +23,75 @@ import numpy as np
 from pipeline.core.contracts import NEAR_LINEAR_Z, SATURATED_Z, PreparedMeta
 from pipeline.core.task import task_named
 from pipeline.datasets.prepared import Split
-from pipeline.modeling.regularize import kernel_arrays, kernel_sq_sums, l2_penalty
+from pipeline.modeling.regularize import (
+    kernel_arrays,
+    kernel_sq_sums,
+    l2_penalty,
+    squared_distances,
+)
 
 __all__ = [
+    "START_HEADLINE",
+    "StartPoint",
     "kernel_arrays",
     "model_metrics",
     "predicted_classes",
     "predicted_values",
     "regression_split_metrics",
     "split_metrics",
+    "start_kernels",
+    "start_metrics",
+    "start_points",
 ]
+
+# A fine-tuned model's figures that metrics/<entry>.json carries beside the task's headline.
+START_HEADLINE = ("l2_sp_penalty", "sum_sq_dist")
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where an entry's models started: the start model's kernel (w0) per layer with a start,
+    and the entry's `l2_sp` rate per layer (config.entries.Tuning.sp_rates)."""
+
+    kernels: Mapping[str, np.ndarray]
+    sp_rates: Mapping[str, float]
+
+
+def start_kernels(builder, meta: PreparedMeta, seed: int, layers: Sequence[str]):
+    """w0 of `layers` (the layers with a start): the kernels of the start network every tower
+    began from (modeling/start.py), checked against the prepared data as `train` checks it."""
+    from pipeline.modeling.start import start_network
+
+    task = task_named(meta.task)
+    network = start_network(builder, tuple(meta.input_shape), meta.n_outputs, task, seed)
+    arrays = kernel_arrays(network.model)
+    return {name: arrays[name] for name in layers}
+
+
+def start_points(builder, meta: PreparedMeta, seed: int, record, entries) -> dict[str, StartPoint]:
+    """Entry name -> its StartPoint, for the entries that start from the start model
+    (`record`: models/sweep.json's core.contracts.SweepRecord); w0 read once for all."""
+    tuned = [entry for entry in entries if entry.tuning.from_start]
+    if not record.from_file or not tuned:
+        return {}
+    w0 = start_kernels(builder, meta, seed, record.with_start)
+    return {entry.name: StartPoint(w0, dict(entry.tuning.sp_rates)) for entry in tuned}
+
+
+def start_metrics(model: keras.Model, start: StartPoint) -> dict[str, float]:
+    """`l2_sp_penalty` (Σ over layers of l2_sp * Σ(w - w0)², the term of the loss that pulls
+    toward the start), `sq_dist_<layer>`, `rel_dist_<layer>` (||w - w0|| / ||w0||, NaN for a
+    start kernel of zeros) and `sum_sq_dist`, over the kernels as L2 takes them."""
+    distances = squared_distances(model, start.kernels)
+    metrics = {
+        "l2_sp_penalty": sum(start.sp_rates.get(n, 0.0) * d for n, d in distances.items())
+    }
+    metrics |= {f"sq_dist_{name}": value for name, value in distances.items()}
+    for name, value in distances.items():
+        norm = float(np.sqrt(np.sum(np.square(start.kernels[name], dtype=np.float64))))
+        metrics[f"rel_dist_{name}"] = math.sqrt(value) / norm if norm > 0 else math.nan
+    metrics["sum_sq_dist"] = sum(distances.values())
+    return metrics
 
 
 def split_metrics(model: keras.Model, split: Split) -> tuple[float, float]:
@@ -106,12 +175,15 @@ def model_metrics(
     tanh_shares: bool = True,
     *,
     meta: PreparedMeta,
+    start: StartPoint | None = None,
 ) -> dict[str, float]:
     """Final metrics of a trained model; names match the MLflow metrics and DVC metrics file.
 
     `tanh_shares`: add the near-linear and saturated shares, which follow the lab's MLP
     (a chain of Dense layers); other models have no such chain. `meta`: the prepared data's,
     whose task says which figures (a regression's in target units, by its target scale).
+    `start`: the model started from the start model (fine-tuning); its distances from it
+    join the figures, and its `l2_sp` term the penalty.
     """
     metrics: dict[str, float] = {}
     regression = meta.is_regression
@@ -124,7 +196,11 @@ def model_metrics(
             metrics[f"{name}_error"], metrics[f"{name}_xent"] = split_metrics(model, split)
             data_losses[name] = metrics[f"{name}_xent"]
     task = task_named(meta.task)
+    from_start = start_metrics(model, start) if start is not None else {}
+    # The loaded model carries Keras's L2 only; the pull toward the start is added back.
     penalty = l2_penalty(model)
+    if from_start:
+        penalty += from_start["l2_sp_penalty"]
     metrics["l2_penalty"] = penalty
     # The objective that training minimised, at the final weights.
     metrics["train_loss"] = data_losses["train"] + penalty
@@ -132,6 +208,7 @@ def model_metrics(
     for layer, value in kernel_sq_sums(model).items():
         metrics[f"sq_weights_{layer}"] = value
     metrics["sum_sq_weights"] = sum(kernel_sq_sums(model).values())
+    metrics |= from_start
     # On the training inputs: the data the penalty shaped the weights for.
     if tanh_shares:
         metrics.update(activation_shares(model, splits["train"].features))

@@ -239,3 +239,13 @@ def kernel_arrays(model: keras.Model) -> dict[str, np.ndarray]:
             values[0] if len(values) == 1 else np.concatenate([v.ravel() for v in values])
         )
     return arrays
+
+
+def squared_distances(model: keras.Model, start: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """sum((w - w0) ** 2) per layer of `start` (layer -> w0, as `kernel_arrays` gives a
+    layer's kernels), in float64: the distance from the starting weights that `l2_sp` rates."""
+    current = kernel_arrays(model)
+    return {
+        name: float(np.sum(np.square(current[name].astype(np.float64) - w0.astype(np.float64))))
+        for name, w0 in start.items()
+    }

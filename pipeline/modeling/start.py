@@ -11,6 +11,7 @@ can be held close to them (`l2_sp`); a new head has no starting value.
 from __future__ import annotations
 
 import logging
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Shape = tuple[int, ...]
 KEY = "model.start_from"
+# Keras's words for a class it cannot find, deep in a multi-line message about the model.
+_UNKNOWN_OBJECT = re.compile(r"Could not locate (class|function) '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,12 @@ def load_start_model(path: Path, shown: str) -> keras.Model:
         )
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except TypeError as exc:  # Keras's words for a class it cannot find
+    except TypeError as exc:  # how Keras says it cannot find a class
+        found = _UNKNOWN_OBJECT.search(str(exc))
+        what = f"its {found[1]} {found[2]!r}" if found else f"({_first_line(exc)})"
         raise ConfigError(
-            f"{KEY} = {shown!r}: Keras cannot load the model without its code "
-            f"({_first_line(exc)}); save it with Keras's built-in layers only"
+            f"{KEY} = {shown!r}: Keras cannot load the model without the code of {what}; save "
+            f"it with Keras's built-in layers only"
         ) from None
     except Exception as exc:  # a damaged or foreign file: any error Keras raises reading it
         raise ConfigError(
