@@ -9,11 +9,15 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from pipeline import choosing
+from pipeline import choosing, refine
+from pipeline.choosing.next_rates import bracket
 from pipeline.config.entries import EntrySpec, Tuning
+from pipeline.core.errors import DataError
 from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.reporting.decision import fallback_words, verdict
+from tests.support.params import tiny_params, write_yaml
 
 LAYERS = ("hidden_1", "output")
 WITH_START = ("hidden_1",)  # the output is a new head
@@ -126,3 +130,85 @@ def test_the_decision_file_keeps_where_an_entry_starts_and_a_default_sweeps_file
     chosen = default.to_json()["choice"]["chosen"]
     assert set(chosen) == {"name", "value", "se", "rates"}
     assert choosing.Decision.from_json(default.to_json()) == default
+
+
+# 2000 rows: every pair differs on 100 rows or more, all one way: told apart after Holm.
+SP_SWEEP = [
+    (_entry("ft_0"), 600),
+    (_entry("sp_1e_3", sp=1e-3), 300),
+    (_entry("sp_1e_2", sp=1e-2), 200),
+    (_entry("sp_1e_1", sp=1e-1), 400),
+    (_entry("l2_1e_2", l2=1e-2), 350),  # the l2 axis: not a neighbour of an l2_sp rate
+    (_entry("scratch_0", start=False), 900),  # another start
+]
+
+
+def _points_and_decision(rows, n=2000):
+    decision = _decide(rows, rule="min", n=n)
+    table = pd.DataFrame(
+        [{"entry": spec.name, "val_error": k / n, "test_error": k / n} for spec, k in rows]
+    ).sort_values("val_error", kind="stable")
+    entries = [spec for spec, _ in rows]
+    return choosing.place(entries, table, 300, 0.0, 1000, CLASSIFICATION_TASK), decision
+
+
+def test_the_bracket_of_an_l2_sp_entry_proposes_l2_sp_rates_of_the_same_start():
+    points, decision = _points_and_decision(SP_SWEEP)
+    axes = {p.entry: (p.axis, p.rate) for p in points}
+    assert axes["sp_1e_2"] == ("l2_sp", 1e-2) and axes["l2_1e_2"] == ("l2", 1e-2)
+    around = bracket(points, decision, [spec.name for spec, _ in SP_SWEEP])
+    assert around.axis == "l2_sp" and around.best.entry == "sp_1e_2"
+    # Rate 0 of l2_sp is the unregularized fine-tuned model; l2 and scratch are off this axis.
+    assert [p.entry for p in around.tried] == ["ft_0", "sp_1e_3", "sp_1e_2", "sp_1e_1"]
+    assert around.proposed == (0.0022, 0.0046, 0.022, 0.046)
+    assert dict(around.added) == {"l2_sp_2p2e_3": 0.0022, "l2_sp_4p6e_3": 0.0046,
+                                  "l2_sp_2p2e_2": 0.022, "l2_sp_4p6e_2": 0.046}  # fmt: skip
+    assert around.commands[0] == (
+        "dvc exp run --queue -n next_sp_1e_2 -S '+sweep.l2_sp_2p2e_3={l2_sp: 0.0022}' "
+        "-S '+sweep.l2_sp_4p6e_3={l2_sp: 0.0046}' -S '+sweep.l2_sp_2p2e_2={l2_sp: 0.022}' "
+        "-S '+sweep.l2_sp_4p6e_2={l2_sp: 0.046}'"
+    )
+    # The added entry is what params.yaml would hold: an l2_sp entry, on the same axis.
+    assert around.additions[0] == "+sweep.l2_sp_2p2e_3={l2_sp: 0.0022}"
+
+
+def test_the_bracket_of_an_l2_entry_of_a_fine_tuning_sweep_keeps_to_l2_and_its_start():
+    rows = [
+        (_entry("ft_0"), 600),
+        (_entry("sp_1e_3", sp=1e-3), 400),  # the l2_sp axis: not a neighbour of an l2 rate
+        (_entry("l2_1e_2", l2=1e-2), 200),
+        (_entry("l2_1e_1", l2=1e-1), 450),
+        (_entry("scratch_1e_3", l2=1e-3, start=False), 300),  # another start
+    ]
+    points, decision = _points_and_decision(rows)
+    around = bracket(points, decision, [spec.name for spec, _ in rows])
+    assert (decision.chosen.name, around.axis) == ("l2_1e_2", "l2")
+    assert [p.entry for p in around.tried] == ["ft_0", "l2_1e_2", "l2_1e_1"]
+    assert around.commands[0] == (
+        "dvc exp run --queue -n next_1e_2 -S '+sweep.l2_2p2e_3={l2: 0.0022}' "
+        "-S '+sweep.l2_4p6e_3={l2: 0.0046}' -S '+sweep.l2_2p2e_2={l2: 0.022}' "
+        "-S '+sweep.l2_4p6e_2={l2: 0.046}'"
+    )
+
+
+def test_refine_adds_l2_sp_entries_when_an_l2_sp_entry_is_chosen():
+    points, decision = _points_and_decision(SP_SWEEP)
+    runs = []
+
+    def read():
+        return points, decision, [spec.name for spec, _ in SP_SWEEP]
+
+    best = refine.refine(1, read, lambda k, added, axis: runs.append((k, dict(added), axis)))
+    ((k, added, axis),) = runs
+    assert (k, axis) == (1, "l2_sp") and set(added) == {"l2_sp_2p2e_3", "l2_sp_4p6e_3",
+                                                        "l2_sp_2p2e_2", "l2_sp_4p6e_2"}  # fmt: skip
+    assert best == [1e-2]  # the lowest on the l2_sp axis (the fake lab's rounds train nothing)
+
+
+def test_refine_with_a_start_model_needs_the_sweep_record_and_says_so(tmp_path):
+    params = tiny_params()
+    params["model"]["start_from"] = "pretrained/source.keras"
+    write_yaml(tmp_path / "params.yaml", params)
+    folders = [tmp_path / name for name in ("metrics", "evaluation", "prepared", "refit")]
+    with pytest.raises(DataError, match=r"sweep.json: missing or unreadable; run `dvc repro"):
+        refine.read_points(tmp_path / "params.yaml", *folders, tmp_path / "models")

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from pipeline.choosing.judge import Judge
+from pipeline.choosing.points import start_label
 from pipeline.choosing.statistics import (
     Candidate,
     Choice,
@@ -218,15 +219,6 @@ def _order(entry: EntrySpec) -> tuple[tuple[float, ...] | None, str, bool]:
     mixes = entry.tuning.holds_close and any(entry.rates)
     rates = None if entry.weight_decay or mixes else (*entry.rates, *entry.sp_rates)
     return rates, start_label(entry), mixes
-
-
-def start_label(entry: EntrySpec) -> str:
-    """Where the entry starts, in words: "" for a fresh initialisation with every layer
-    trained (every entry of a sweep without a start model)."""
-    tuning = entry.tuning
-    frozen = f"frozen {', '.join(tuning.frozen)}" if tuning.frozen else ""
-    start = "the start model" if tuning.from_start else ("scratch" if frozen else "")
-    return ", ".join(part for part in (start, frozen) if part)
 
 
 def _unpenalized(candidates: Sequence[Candidate]) -> str | None:
