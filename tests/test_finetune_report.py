@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import report
+from pipeline import choosing, report
+from pipeline.config import load_config, resolve_entries
 from pipeline.config.entries import EntrySpec, Tuning
+from pipeline.core import contracts
 from pipeline.core.task import CLASSIFICATION_TASK
 from pipeline.reporting import fine_tuning, table
+from tests.support.params import tiny_params, write_yaml
 
 LAYERS = ("conv_1", "dense", "output")
 WITH_START = ("conv_1", "dense")  # the output is a new head
@@ -143,3 +147,95 @@ def test_a_sweep_without_a_start_model_gets_no_fine_tuning_column_and_a_header_o
     out = tmp_path / "distance.csv"
     data.to_csv(out, index=False, float_format="%.5g")
     assert out.read_text() == "entry,l2_sp_rate,log10_rate,series,sq_dist,rel_dist\n"
+
+
+# The whole report stage over a fine-tuning sweep's outputs, written by hand as train,
+# evaluate and refit leave them (core/contracts.py); the start model has hidden_1 and a new
+# head `output`.
+FT_LAYERS = ("hidden_1", "output")
+FT_SWEEP = {  # entry -> (sweep entry, wrong validation rows of 200, rel_dist of hidden_1)
+    "ft_0": ({}, 60, 0.5),
+    "sp_1e_2": ({"l2_sp": 0.01}, 20, 0.2),
+    "sp_1e_1": ({"l2_sp": 0.1}, 23, 0.05),
+    "l2_1e_2": ({"l2": 0.01}, 40, 0.4),
+    "scratch": ({"start_from": None}, 90, None),
+}
+
+
+def _write_fine_tuning_sweep(root):
+    for folder in ("data/prepared", "evaluation", "metrics", "models", "refit"):
+        (root / folder).mkdir(parents=True)
+    params = tiny_params()
+    params["model"]["start_from"] = "pretrained/source.keras"
+    params["sweep"] = {name: entry for name, (entry, _, _) in FT_SWEEP.items()}
+    params["choose"]["rule"] = "one_se"
+    write_yaml(root / "params.yaml", params)
+    rows = {"train": 80, "val": 200, "test": 100}
+    contracts.write_meta(root / "data/prepared", contracts.PreparedMeta(
+        source="digits", class_names=tuple("0123456789"), n_features=64, rows=rows,
+        train_labels_flipped=0, input_shape=(64,), pool_rows=80,
+    ))  # fmt: skip
+    labels = np.zeros(rows["val"], dtype=np.int16)
+    held_out, kernels = {}, {}
+    for name, (_, wrong, rel) in FT_SWEEP.items():
+        metrics = {c: 0.3 for c in table.COLUMNS[3:]} | {"val_error": wrong / 200}
+        metrics |= {f"sq_weights_{layer}": 1.0 for layer in FT_LAYERS}
+        if rel is not None:  # ||w0||² of hidden_1 is 4
+            metrics |= {"sq_dist_hidden_1": 4 * rel**2, "rel_dist_hidden_1": rel,
+                        "sum_sq_dist": 4 * rel**2, "l2_sp_penalty": 0.0}  # fmt: skip
+        baseline = {"predictor": "majority class", "prediction": 0, "train_error": 0.9,
+                    "val_error": 0.9, "test_error": 0.9}  # fmt: skip
+        details = {"seeds": [{"seed": 42, "metrics": metrics}], "baseline": baseline}
+        contracts.write_json(root / f"evaluation/{name}.json", details)
+        contracts.write_json(root / f"metrics/{name}.json", metrics)
+        folder = contracts.model_dir(root / "models", name)
+        folder.mkdir(parents=True)
+        pd.DataFrame({"epoch": [1, 2], "train_error": [0.5, 0.3], "val_error": [0.6, 0.4],
+                      "data_loss": [1.0, 0.8], "l2_penalty": [0.0, 0.0]}).to_csv(
+            folder / contracts.HISTORY_FILE, index=False)  # fmt: skip
+        held_out[name] = np.where(np.arange(rows["val"]) < wrong, 1, 0)
+        kernels |= {f"{name}/{layer}": np.full((4, 4), 0.1) for layer in FT_LAYERS}
+    np.savez(root / "evaluation" / contracts.HELD_OUT_FILE,
+             **{contracts.HELD_OUT_LABELS: labels}, **held_out)  # fmt: skip
+    np.savez(root / "evaluation" / contracts.KERNELS_FILE, **kernels)
+    towers = tuple(contracts.TrainedModel(name, 42, name, None) for name in FT_SWEEP)
+    record = contracts.SweepRecord(towers, FT_LAYERS, ("hidden_1",), FT_LAYERS, True)
+    contracts.write_sweep_record(root / "models", record)
+    entries = resolve_entries(load_config(root / "params.yaml"), record)
+    frame = pd.DataFrame([{"entry": n, "val_error": w / 200, "test_error": 0.3, "val_xent": 0.0}
+                          for n, (_, w, _) in FT_SWEEP.items()]).sort_values("val_error")
+    decision = choosing.decide(
+        entries, frame, choosing.Judge.of_classes(labels, held_out), rule="one_se", seed=42,
+        test_rows=rows["test"], task=CLASSIFICATION_TASK,
+    )  # fmt: skip
+    contracts.write_json(root / "refit" / contracts.REFIT_FILE, {"refit": 0})
+    contracts.write_decision(root / "refit", decision.to_json())
+
+
+def test_the_report_stage_shows_a_fine_tuning_sweep(tmp_path):
+    root = tmp_path / "lab"
+    root.mkdir()
+    _write_fine_tuning_sweep(root)
+    report.report(
+        root / "params.yaml", root / "metrics", root / "evaluation", root / "models",
+        root / "data/prepared", root / "reports", root / "refit",
+    )  # fmt: skip
+    reports = root / "reports"
+    csv = pd.read_csv(reports / "sweep.csv").set_index("entry")
+    assert csv.at["sp_1e_1", "l2_sp_rates"] == 0.1 and csv.at["scratch", "start"] == "scratch"
+    assert csv.at["sp_1e_2", "rel_dist_hidden_1"] == 0.2
+    sweep_md = (reports / "sweep.md").read_text()
+    assert "## L2-SP rate per layer (toward the start)" in sweep_md
+    # The one-SE rule: sp_1e_1 (23 wrong) is within one SE of sp_1e_2 (20) and holds closer.
+    choosing_md = (reports / "choosing.md").read_text()
+    assert "**Chosen: sp_1e_1**" in choosing_md
+    assert "The chosen l2_sp rate (toward the start), **0.1**" in choosing_md
+    # Its neighbour on the l2_sp axis is 0.01, not the l2 entry at 0.01.
+    assert "0.1 **cannot be told apart** from 0.01 (sp_1e_2, Holm-adjusted p = 0.25)" in choosing_md
+    distance = pd.read_csv(reports / "plots" / f"{fine_tuning.DISTANCE_PLOT}.csv")
+    assert distance["entry"].tolist() == ["ft_0", "sp_1e_2", "sp_1e_1"]
+    assert distance["rel_dist"].tolist() == [0.5, 0.2, 0.05]
+    assert (reports / "plots" / f"{fine_tuning.DISTANCE_PLOT}.png").read_bytes()[:4] == b"\x89PNG"
+    # The l2 axis of a fine-tuning sweep: the entries from the start model only.
+    error_vs_rate = pd.read_csv(reports / "plots" / "error_vs_rate.csv")
+    assert set(error_vs_rate["entry"]) == {"ft_0", "l2_1e_2"}

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from pipeline.choosing.judge import Judge
-from pipeline.choosing.points import start_label
+from pipeline.choosing.points import FROM_START, start_label
 from pipeline.choosing.statistics import (
     Candidate,
     Choice,
@@ -225,7 +225,7 @@ def _unpenalized(candidates: Sequence[Candidate]) -> str | None:
     """The rate-0 candidate: no `l2`, no `l2_sp`, no decay; fine-tuning, preferably the one
     that starts from the start model with every layer trained."""
     free = [c for c in candidates if c.rates is not None and not any(c.rates)]
-    preferred = [c for c in free if c.start == "the start model"]
+    preferred = [c for c in free if c.start == FROM_START]
     found = preferred or free
     return found[0].name if found else None
 

@@ -25,6 +25,7 @@ ALL = "all"
 # The rate a point sits at: `l2`, or fine-tuning's `l2_sp` (toward the start).
 L2 = "l2"
 L2_SP = "l2_sp"
+FROM_START = "the start model"  # start_label of an entry fine-tuned with every layer trained
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def start_label(entry: EntrySpec) -> str:
     trained (every entry of a sweep without a start model)."""
     tuning = entry.tuning
     frozen = f"frozen {', '.join(tuning.frozen)}" if tuning.frozen else ""
-    start = "the start model" if tuning.from_start else ("scratch" if frozen else "")
+    start = FROM_START if tuning.from_start else ("scratch" if frozen else "")
     return ", ".join(part for part in (start, frozen) if part)
 
 
