@@ -221,7 +221,7 @@ def report(
         + "\n"
         + converter,
         CHOOSING_FILE: data_note.with_note(
-            choosing_page.markdown(analysis, task),
+            choosing_page.markdown(analysis, task) + fine_tuning.distances_section(sweep),
             note,
             trivial.baseline_paragraph(sweep, reference, cv, task),
         ),

@@ -84,6 +84,7 @@ def sweep(tmp_path) -> pd.DataFrame:
 def test_the_table_shows_each_entrys_start_l2_sp_and_frozen_layers_and_its_distances(sweep):
     columns = list(sweep.columns)
     assert columns[:6] == ["entry", "l2_rates", "weight_decay", "start", "l2_sp_rates", "frozen"]
+    assert fine_tuning.distances_section(sweep.drop(columns="start")) == ""  # no start model
     at = columns.index("sum_sq_weights")
     assert columns[at : at + 3] == ["sum_sq_weights", "l2_sp_penalty", "sum_sq_dist"]
     per_layer = [c for c in columns if c.startswith(("sq_dist_", "rel_dist_"))]
@@ -232,6 +233,8 @@ def test_the_report_stage_shows_a_fine_tuning_sweep(tmp_path):
     assert "The chosen l2_sp rate (toward the start), **0.1**" in choosing_md
     # Its neighbour on the l2_sp axis is 0.01, not the l2 entry at 0.01.
     assert "0.1 **cannot be told apart** from 0.01 (sp_1e_2, Holm-adjusted p = 0.25)" in choosing_md
+    assert "| sp_1e_1 | start model | 0 | 0.1 |  | 0.01 | 0.05 |" in choosing_md
+    assert "| scratch | scratch | 0 |  |  |  |  |" in choosing_md
     distance = pd.read_csv(reports / "plots" / f"{fine_tuning.DISTANCE_PLOT}.csv")
     assert distance["entry"].tolist() == ["ft_0", "sp_1e_2", "sp_1e_1"]
     assert distance["rel_dist"].tolist() == [0.5, 0.2, 0.05]

@@ -110,3 +110,30 @@ def distance_figure(data: pd.DataFrame) -> Figure:
     )
     figure.axes[0].set_xlabel("L2-SP rate, toward the start (log scale; 0 = no pull)")
     return figure
+
+
+def distances_section(sweep: pd.DataFrame) -> str:
+    """Markdown for choosing.md: where each entry starts, its `l2` and `l2_sp` rates, its
+    frozen layers and how far each layer moved from its starting weights; "" for a sweep
+    without a start model (its table has no `start` column)."""
+    if "start" not in sweep.columns:
+        return ""
+    layers = list(plots.layer_series(sweep.columns, "rel_dist_").values())
+    header = ["entry", "start", "l2", "l2_sp", "frozen", "Σ(w - w0)²",
+              *(f"{layer}: ‖w - w0‖/‖w0‖" for layer in layers)]  # fmt: skip
+    rows = [
+        [row["entry"], row["start"], row["l2_rates"], row["l2_sp_rates"], row["frozen"],
+         *(_figure(row.get(column)) for column in
+           ["sum_sq_dist", *(f"rel_dist_{layer}" for layer in layers)])]
+        for _, row in sweep.iterrows()
+    ]  # fmt: skip
+    lines = [
+        "", "## Where each entry starts, and how far it moved", "",
+        "Kernels only, at the final weights of the base seed's model; an entry from scratch "
+        "has no starting weights to measure against.", "", *markdown.table(header, rows),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _figure(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.4g}"
