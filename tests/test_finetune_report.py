@@ -242,3 +242,21 @@ def test_the_report_stage_shows_a_fine_tuning_sweep(tmp_path):
     # The l2 axis of a fine-tuning sweep: the entries from the start model only.
     error_vs_rate = pd.read_csv(reports / "plots" / "error_vs_rate.csv")
     assert set(error_vs_rate["entry"]) == {"ft_0", "l2_1e_2"}
+
+
+def test_dvc_yaml_plots_the_distance_csv_with_a_template_that_labels_its_l2_sp_rates():
+    from ruamel.yaml import YAML
+
+    from tests.support.params import ROOT
+
+    plots = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["plots"]
+    path = f"reports/plots/{fine_tuning.DISTANCE_PLOT}.csv"
+    (spec,) = [next(iter(p.values())) for p in plots if isinstance(p, dict)
+               and path in next(iter(p.values()))["y"]]  # fmt: skip
+    assert (spec["x"], spec["y"][path]) == ("log10_rate", "rel_dist")
+    assert {"log10_rate", "rel_dist", "l2_sp_rate"} <= set(fine_tuning.DISTANCE_PLOT_COLUMNS)
+    template = json.loads((ROOT / spec["template"]).read_text())
+    axis = template["layer"][0]["encoding"]["x"]["axis"]
+    assert "'l2_sp_rate'" in axis["labelExpr"]
+    # Committed beside the default sweep's plots, header only: dvc plots show finds it.
+    assert (ROOT / path).read_text() == ",".join(fine_tuning.DISTANCE_PLOT_COLUMNS) + "\n"
