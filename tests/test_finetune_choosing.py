@@ -212,3 +212,41 @@ def test_refine_with_a_start_model_needs_the_sweep_record_and_says_so(tmp_path):
     folders = [tmp_path / name for name in ("metrics", "evaluation", "prepared", "refit")]
     with pytest.raises(DataError, match=r"sweep.json: missing or unreadable; run `dvc repro"):
         refine.read_points(tmp_path / "params.yaml", *folders, tmp_path / "models")
+
+
+def _analysed(rows, n=2000):
+    decision = _decide(rows, rule="min", n=n)
+    table = pd.DataFrame(
+        [{"entry": spec.name, "val_error": k / n, "test_error": k / n} for spec, k in rows]
+    ).sort_values("val_error", kind="stable")
+    predicted = {spec.name: np.where(np.arange(n) < k, 1, 0) for spec, k in rows}
+    judge = choosing.Judge.of_classes(np.zeros(n, dtype=np.int16), predicted)
+    return choosing.analyse(
+        [spec for spec, _ in rows], table, judge, layers=LAYERS, default_rows=300,
+        default_noise=0.0, pool_rows=1000, decision=decision, task=CLASSIFICATION_TASK,
+    )  # fmt: skip
+
+
+def test_the_layer_grid_of_a_fine_tuning_sweep_compares_entries_of_the_chosen_start():
+    hidden_from_start = EntrySpec("hidden_1e_2", (("hidden_1", 1e-2), ("output", 0.0)), 0.0,
+                                  tuning=Tuning(True, (("hidden_1", 0.0),)))  # fmt: skip
+    hidden_from_scratch = EntrySpec("scratch_hidden", (("hidden_1", 1e-2), ("output", 0.0)), 0.0)
+    rows = [
+        (_entry("ft_0"), 600),
+        (_entry("l2_1e_2", l2=1e-2), 200),
+        (hidden_from_start, 300),
+        (_entry("scratch_0", start=False), 150),
+        (hidden_from_scratch, 100),
+    ]
+    # Chosen from scratch: the grid holds the scratch entries.
+    found = _analysed(rows)
+    assert found.decision.chosen.name == "scratch_hidden"
+    assert found.grid.at["hidden_1", 0.01] == 0.05 and found.grid.at["hidden_1", 0.0] == 0.075
+    # Chosen from the start model: the scratch entries, better at the same (layer, rate), are
+    # another model and stay out of its grid.
+    rows[-1] = (hidden_from_scratch, 250)
+    rows[-2] = (_entry("scratch_0", start=False), 260)
+    found = _analysed(rows)
+    assert found.decision.chosen.name == "l2_1e_2"
+    assert found.grid.at["hidden_1", 0.01] == 0.15 and found.grid.at["all", 0.01] == 0.1
+    assert found.grid.at["hidden_1", 0.0] == 0.3

@@ -48,9 +48,11 @@ def analyse(
     # On data's training split every entry has held-out predictions except one that diverged
     # on some fold (with choose.folds): it has no place on the axes the judge compares.
     points = [p for p in points if p.rows is not None or judge.has(p.entry)]
-    # The layer grid and the data-size curves are questions of `l2`; the bracket follows the
-    # chosen entry's axis (fine-tuning: `l2_sp` too).
-    on_l2 = [p for p in points if p.axis == L2]
+    # The layer grid and the data-size curves are questions of `l2` among the entries that
+    # start as the chosen one does (fine-tuning: a scratch entry at a rate is another model);
+    # the bracket follows the chosen entry's axis (`l2_sp` too).
+    start = decision.chosen.start if decision is not None else ""
+    on_l2 = [p for p in points if p.axis == L2 and p.start == start]
     grid = layer_grid(on_l2, layers)
     curves = size_curves(on_l2)
     return Analysis(
