@@ -2,7 +2,8 @@
 
 `python -m pipeline.refine --rounds 3` runs up to three DVC experiments in the workspace, one
 after the other. Each adds the new rates of the bracket around the current best
-(choosing.next_rates) to the sweep as it stands, as all-layers entries (`l2_<rate>`): your
+(choosing.next_rates) to the sweep as it stands, as all-layers entries (`l2_<rate>`; when
+fine-tuning chose an `l2_sp` entry, `l2_sp_<rate>` with `l2_sp`): your
 entries, the grid's and earlier rounds' stay, so every round's decision compares every rate
 tried, with paired tests on the same rows, under the same seeds. Each round lands in MLflow
 under its own parent run (`sweep refine_<k>`). It stops early when the best rate can no
@@ -35,8 +36,10 @@ from pipeline.choosing.next_rates import (
     OFF_AXIS,
     Bracket,
     bracket,
+    on_axis,
     sweep_additions,
 )
+from pipeline.choosing.points import L2_SP
 from pipeline.config import load_config, resolve_entries
 from pipeline.core import contracts
 from pipeline.core.errors import DataError, LabError
@@ -47,19 +50,27 @@ from pipeline.reporting.decision import on_squared_errors
 
 log = logging.getLogger(__name__)
 
-# round number, the entries the round adds to the sweep (name -> rate) -> runs its experiment
-Runner = Callable[[int, Mapping[str, float]], None]
+# round number, the entries the round adds to the sweep (name -> rate), the key of their
+# rate (`l2` or `l2_sp`) -> runs its experiment
+Runner = Callable[[int, Mapping[str, float], str], None]
 
 
-def read_points(params: Path, metrics: Path, details: Path, prepared: Path, refit: Path):
+def read_points(
+    params: Path, metrics: Path, details: Path, prepared: Path, refit: Path,
+    models: Path = Path("models"),
+):  # fmt: skip
     """The workspace's entries on the choosing axes (the task's figures: meta.json), the
     decision refit made over them (refit/decision.json), which judges every pair refine asks,
-    and the name of every entry of the sweep (the grid's included)."""
+    and the name of every entry of the sweep (the grid's included). A model other than the
+    built-in MLP (a start model's, a convnet, a builder's) has its layers in `models`'
+    sweep record, which `train` wrote."""
     config = load_config(params)
+    record = None if config.model.is_mlp else contracts.read_sweep_record(models)
     meta = contracts.read_meta(prepared)
     task = task_named(meta.task)
-    entries = resolve_entries(config)
-    sweep = table.sweep_table(entries, metrics, details, task)
+    entries = resolve_entries(config, record)
+    fine_tuning = record is not None and record.from_file
+    sweep = table.sweep_table(entries, metrics, details, task, fine_tuning)
     points = choosing.place(
         entries,
         sweep,
@@ -89,12 +100,14 @@ def refine(rounds: int, read: Callable[[], tuple], run: Runner) -> list[float]:
         if stopped(k, around, decision):
             break
         log.info(
-            "round %d: chosen %g; adding %s to the sweep's %d entries", k, around.best.rate,
+            "round %d: chosen %s%g; adding %s to the sweep's %d entries", k,
+            "l2_sp " if around.axis == L2_SP else "", around.best.rate,
             ", ".join(f"{name} ({rate:g})" for name, rate in around.added), len(names),
         )  # fmt: skip
-        run(k, dict(around.added))
+        run(k, dict(around.added), around.axis)
     points, decision, _ = read()
-    best = choosing.next_rates(points)[0]
+    # The lowest on the chosen entry's axis (l2, or fine-tuning's l2_sp).
+    best = choosing.next_rates(on_axis(points, decision)[1] if decision else points)[0]
     # The points carry the headline figure: error, or a regression's RMSE.
     word = "RMSE" if decision is not None and on_squared_errors(decision) else "error"
     spread = f" ± {best.val_std:.3f}" if best.val_std else ""
@@ -161,11 +174,12 @@ def refuse_uncommitted(dvc_yaml: Path) -> None:
         )
 
 
-def dvc_experiment(k: int, added: Mapping[str, float]) -> None:
-    """`dvc exp run` in the workspace that adds `added` to the sweep as it stands: it
-    rewrites params.yaml, dvc.lock and the outputs (`refuse_uncommitted` runs first)."""
+def dvc_experiment(k: int, added: Mapping[str, float], axis: str) -> None:
+    """`dvc exp run` in the workspace that adds `added` (rates of `axis`: l2 or l2_sp) to the
+    sweep as it stands: it rewrites params.yaml, dvc.lock and the outputs
+    (`refuse_uncommitted` runs first)."""
     command = ["dvc", "exp", "run", "-n", f"refine_{k}"]
-    for value in sweep_additions(added):
+    for value in sweep_additions(added, axis):
         command += ["-S", value]
     log.info("%s", " ".join(command))
     if subprocess.run(command, check=False).returncode != 0:
@@ -180,10 +194,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--details", type=Path, default=Path("evaluation"))
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     parser.add_argument("--refit", type=Path, default=Path("refit"))
+    parser.add_argument("--models", type=Path, default=Path("models"))
     args = parser.parse_args(argv)
 
     def read():
-        return read_points(args.params, args.metrics, args.details, args.prepared, args.refit)
+        return read_points(
+            args.params, args.metrics, args.details, args.prepared, args.refit, args.models
+        )
 
     def body() -> None:
         refuse_uncommitted(Path("dvc.yaml"))

@@ -28,6 +28,7 @@ from pipeline.reporting import (
     choosing_figures,
     choosing_page,
     data_note,
+    fine_tuning,
     plots,
     readers,
     table,
@@ -54,11 +55,12 @@ def build_plots(
     task: Task,
     target: str | None = None,
     val_se: dict[str, float] | None = None,
+    sp_rates: dict[str, float] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object]]:
     """The data files for `dvc plots` and the matplotlib figures, both by file stem;
     `baseline`: the trivial baseline's validation figure, drawn as a reference line;
     `target`: the target's name for a regression's axes; `val_se`: entry -> the SE of its
-    validation RMSE (regression)."""
+    validation RMSE (regression); `sp_rates`: entry -> its `l2_sp` rate (fine-tuning)."""
     rows = plots.by_rate(sweep, rates)
     sq = plots.layer_series(sweep.columns, "sq_weights_")
     near = plots.layer_series(sweep.columns, "near_linear_share_")
@@ -70,6 +72,7 @@ def build_plots(
         ),
         "learning_curves_error": plots.long_curves(histories, plots.curve_error_series(task)),
         "learning_curves_loss": plots.long_curves(histories, plots.CURVE_LOSS_SERIES),
+        fine_tuning.DISTANCE_PLOT: fine_tuning.distance_by_sp_rate(sweep, sp_rates or {}),
     }
     data["sq_weights_vs_rate"]["log10_sq_weights"] = np.log10(
         data["sq_weights_vs_rate"]["sq_weights"].clip(lower=1e-12)
@@ -102,6 +105,8 @@ def build_plots(
         ),
         "weight_histograms": plots.histograms_figure(kernels, [e for e in order if e in kernels]),
     }
+    if not (distance := data[fine_tuning.DISTANCE_PLOT]).empty:
+        figures[fine_tuning.DISTANCE_PLOT] = fine_tuning.distance_figure(distance)
     return data, figures
 
 
@@ -130,13 +135,15 @@ def read_decision(refit_dir: Path, sweep: pd.DataFrame) -> choosing.Decision | N
 def sweep_markdown(config, sweep, by_name, decision, task: Task) -> str:
     if config.model.is_mlp:
         return table.to_markdown(sweep, by_name, decision, task=task)
+    order = [by_name[e] for e in sweep["entry"]]
     # Only the MLP has tanh shares (evaluate); its layers are hidden_1, ..., output in the
     # order of a list of rates (docs/own-model-and-data.md), another model's are named
     # here with their rates.
     shares = [c for c in ("near_linear_share", "saturated_share") if sweep[c].isna().all()]
     markdown = table.to_markdown(sweep.drop(columns=shares), by_name, decision, task=task)
-    by_layer = {e: by_name[e].layer_rates for e in sweep["entry"]}
-    return markdown + "\n" + table.rates_by_layer(by_layer)
+    by_layer = {e.name: e.layer_rates for e in order}
+    sp = fine_tuning.sp_rates_by_layer(order)
+    return markdown + "\n" + table.rates_by_layer(by_layer) + (f"\n{sp}" if sp else "")
 
 
 def write_outputs(out_dir: Path, sweep: pd.DataFrame, pages: dict[str, str], data, figures):
@@ -165,7 +172,7 @@ def report(
     task = task_named(meta.task)
     target = config.data.target_column if task.is_regression else None
     sweep = trivial.with_baseline(
-        table.sweep_table(entries, metrics_dir, details_dir, task), details_dir,
+        table.sweep_table(entries, metrics_dir, details_dir, task, record.from_file), details_dir,
         meta.class_names, task,
     )  # fmt: skip
     baseline = trivial.baseline_columns(task)
@@ -174,7 +181,7 @@ def report(
     trained = [
         e for e in sweep["entry"] if pd.isna(sweep.set_index("entry").at[e, "diverged_at_epoch"])
     ]
-    rates = rate_axis(entries, trained)
+    rates = rate_axis(entries, trained, record.from_file)
     decision = read_decision(refit_dir, sweep)
     if task.is_regression and decision is not None and not cv:
         sweep = uncertainty.with_choosing_se(sweep, decision, task)
@@ -188,6 +195,7 @@ def report(
         task=task,
         target=target,
         val_se=uncertainty.val_rmse_se(decision) if task.is_regression else None,
+        sp_rates=fine_tuning.sp_axis(entries, trained),
     )
     analysis = choosing.analyse(
         entries,
@@ -213,7 +221,7 @@ def report(
         + "\n"
         + converter,
         CHOOSING_FILE: data_note.with_note(
-            choosing_page.markdown(analysis, task),
+            choosing_page.markdown(analysis, task) + fine_tuning.distances_section(sweep),
             note,
             trivial.baseline_paragraph(sweep, reference, cv, task),
         ),
@@ -226,15 +234,17 @@ def report(
     log_summary(sweep, said, out_dir, task)
 
 
-def rate_axis(entries, trained: list[str]) -> dict[str, float]:
+def rate_axis(entries, trained: list[str], fine_tuning: bool = False) -> dict[str, float]:
     """entry -> its one rate, for the entries on the rate axis. Only pure-L2 entries have a
     place there: a weight-decay entry has L2 rate 0 but is not the unregularized model; nor
-    has an entry trained on another training set."""
+    has an entry trained on another training set. Fine-tuning: those from the start model,
+    nothing frozen."""
     return {
         e.name: e.uniform_rate
         for e in entries
         if e.is_pure_l2 and e.uniform_rate is not None and e.name in trained and not e.uses_pool
-    }
+        and e.tuning.from_start == fine_tuning and not e.tuning.frozen
+    }  # fmt: skip
 
 
 def log_summary(

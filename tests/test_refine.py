@@ -62,7 +62,8 @@ class FakeLab:
             list(self.sweep),
         )
 
-    def run(self, k, added):
+    def run(self, k, added, axis):
+        assert axis == "l2"
         assert not set(added) & set(self.sweep), added  # DVC would overwrite such an entry
         self.rounds.append(dict(added))
         self.sweep |= added

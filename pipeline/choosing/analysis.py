@@ -13,7 +13,7 @@ from pipeline.choosing.decision import Decision
 from pipeline.choosing.judge import Judge
 from pipeline.choosing.layers import LayerVerdict, layer_grid, layer_verdict, tied_cells
 from pipeline.choosing.next_rates import Bracket, bracket
-from pipeline.choosing.points import place
+from pipeline.choosing.points import L2, place
 from pipeline.config.entries import EntrySpec
 from pipeline.core.task import Task
 
@@ -48,14 +48,19 @@ def analyse(
     # On data's training split every entry has held-out predictions except one that diverged
     # on some fold (with choose.folds): it has no place on the axes the judge compares.
     points = [p for p in points if p.rows is not None or judge.has(p.entry)]
-    grid = layer_grid(points, layers)
-    curves = size_curves(points)
+    # The layer grid and the data-size curves are questions of `l2` among the entries that
+    # start as the chosen one does (fine-tuning: a scratch entry at a rate is another model);
+    # the bracket follows the chosen entry's axis (`l2_sp` too).
+    start = decision.chosen.start if decision is not None else ""
+    on_l2 = [p for p in points if p.axis == L2 and p.start == start]
+    grid = layer_grid(on_l2, layers)
+    curves = size_curves(on_l2)
     return Analysis(
         decision=decision,
         test=judge.test,
         grid=grid,
-        tied_cells=tied_cells(points, grid, judge) if grid is not None else frozenset(),
-        layers=layer_verdict(points, layers, judge) if grid is not None else None,
+        tied_cells=tied_cells(on_l2, grid, judge) if grid is not None else frozenset(),
+        layers=layer_verdict(on_l2, layers, judge) if grid is not None else None,
         curves=curves,
         equivalents=tuple(data_equivalents(curves)) if not curves.empty else (),
         bracket=bracket(points, decision, [e.name for e in entries]),

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 import pandas as pd
 
 from pipeline.choosing.judge import Judge
+from pipeline.choosing.points import FROM_START, start_label
 from pipeline.choosing.statistics import (
     Candidate,
     Choice,
@@ -154,13 +155,20 @@ class Decision:
         if not self.is_regression:
             for name in REGRESSION_FIELDS:
                 del payload[name]
+        # A candidate's fine-tuning fields only when set: other sweeps' files stay as they were.
+        for candidate in (payload["choice"]["chosen"], payload["choice"]["best"],
+                          *(c["other"] for c in payload["comparisons"])):  # fmt: skip
+            for name, default in (("start", ""), ("mixes", False)):
+                if candidate[name] == default:
+                    del candidate[name]
         return payload
 
     @classmethod
     def from_json(cls, payload: dict) -> Decision:
         def candidate(c: dict) -> Candidate:
             rates = None if c["rates"] is None else tuple(c["rates"])
-            return Candidate(c["name"], c["value"], c["se"], rates)
+            start, mixes = c.get("start", ""), c.get("mixes", False)
+            return Candidate(c["name"], c["value"], c["se"], rates, start, mixes)
 
         fields = dict(payload["choice"])
         fields["chosen"], fields["best"] = candidate(fields["chosen"]), candidate(fields["best"])
@@ -200,13 +208,26 @@ def candidates_of(
             se = mean_loss_se(judge.losses[row["entry"]], fold_se)
         else:
             se = choosing_se(value, judge.n_rows, fold_se)
-        found.append(Candidate(row["entry"], value, se, _rates(by_name[row["entry"]])))
+        found.append(Candidate(row["entry"], value, se, *_order(by_name[row["entry"]])))
     return found
 
 
-def _rates(entry: EntrySpec) -> tuple[float, ...] | None:
-    """The rates the one-SE rule orders by; None for weight decay (another axis)."""
-    return tuple(r for _, r in entry.layer_rates) if not entry.weight_decay else None
+def _order(entry: EntrySpec) -> tuple[tuple[float, ...] | None, str, bool]:
+    """What the one-SE rule orders by: the `l2` rates then the `l2_sp` rates (None for weight
+    decay, another axis, and for an entry that mixes `l2` and `l2_sp`), where the entry
+    starts, and whether it mixes."""
+    mixes = entry.tuning.holds_close and any(entry.rates)
+    rates = None if entry.weight_decay or mixes else (*entry.rates, *entry.sp_rates)
+    return rates, start_label(entry), mixes
+
+
+def _unpenalized(candidates: Sequence[Candidate]) -> str | None:
+    """The rate-0 candidate: no `l2`, no `l2_sp`, no decay; fine-tuning, preferably the one
+    that starts from the start model with every layer trained."""
+    free = [c for c in candidates if c.rates is not None and not any(c.rates)]
+    preferred = [c for c in free if c.start == FROM_START]
+    found = preferred or free
+    return found[0].name if found else None
 
 
 def decide(
@@ -235,7 +256,7 @@ def decide(
         Comparison(c, test, p, p < judge.alpha)
         for c, (test, p) in zip(others, judged, strict=True)
     )
-    zero = next((c.name for c in candidates if c.rates is not None and not any(c.rates)), None)
+    zero = _unpenalized(candidates)
     test_value = float(table.set_index("entry").at[choice.chosen.name, task.test_figure])
     low, high = _test_interval(task, choice.chosen.name, test_value, test_rows, test_intervals)
     return Decision(

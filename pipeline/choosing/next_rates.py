@@ -17,7 +17,7 @@ from itertools import chain, count
 import numpy as np
 
 from pipeline.choosing.decision import Comparison, Decision
-from pipeline.choosing.points import ALL, Point, unique_rates
+from pipeline.choosing.points import ALL, L2, L2_SP, Point, unique_rates
 from pipeline.config.grid import number_token
 from pipeline.core.task import CLASSIFICATION_TASK, Task, task_named
 
@@ -123,6 +123,26 @@ class Bracket:
     added: tuple[tuple[str, float], ...]  # (entry name, rate) per proposed rate, by rate
     commands: tuple[str, ...]  # empty when nothing is proposed
     held: str = ""  # NO_DIFFERENCE or OFF_AXIS: nothing is proposed, and why
+    axis: str = L2  # the rate bracketed: `l2`, or fine-tuning's `l2_sp`
+
+    @property
+    def additions(self) -> list[str]:
+        """The `-S` values that add the proposed entries to the sweep."""
+        return sweep_additions(dict(self.added), self.axis)
+
+
+def on_axis(points: Sequence[Point], decision: Decision) -> tuple[str, list[Point]]:
+    """The chosen entry's rate axis (`l2` unless it is an `l2_sp` entry) and its points on
+    data's training split, all layers, with the chosen entry's start; the unregularized
+    model is rate 0 of both axes."""
+    chosen = decision.chosen
+    axis = next((p.axis for p in points if p.entry == chosen.name), L2)
+    found = [
+        p for p in points
+        if p.rows is None and p.layer == ALL and p.start == chosen.start
+        and (p.axis == axis or (p.axis == L2 and p.rate == 0))
+    ]  # fmt: skip
+    return axis, found
 
 
 def bracket(
@@ -134,11 +154,10 @@ def bracket(
     if decision is None:
         return None
     chosen = decision.chosen.name
+    axis, found = on_axis(points, decision)
     default = [
-        p for p in points
-        if p.rows is None and p.layer == ALL
-        and (p.entry == chosen or decision.comparison_with(p.entry) is not None)
-    ]  # fmt: skip
+        p for p in found if p.entry == chosen or decision.comparison_with(p.entry) is not None
+    ]
     if not default:
         return None
     center = next((p for p in default if p.entry == chosen), None)
@@ -154,7 +173,7 @@ def bracket(
         Neighbour(p, decision.comparison_with(p.entry)) for p in (lower, upper) if p is not None
     ]  # fmt: skip
     proposed = [] if held else proposed
-    added = new_entries(proposed, names)
+    added = new_entries(proposed, names, axis)
     tried = unique_rates(default)
     return Bracket(
         tried=tuple(tried[rate] for rate in sorted(tried)),
@@ -165,19 +184,23 @@ def bracket(
         apart=tuple(n for n in judged if n.apart),
         proposed=tuple(proposed),
         added=tuple(added.items()),
-        commands=next_commands(added, best.rate, task_named(decision.task)),
+        commands=next_commands(added, best.rate, task_named(decision.task), axis),
         held=held,
+        axis=axis,
     )
 
 
-def new_entries(rates: Sequence[float], names: Collection[str]) -> dict[str, float]:
-    """Each rate as a new all-layers entry `l2_<rate>`, or `l2_<rate>_v2`, `_v3`, ... where an
-    entry of other settings has that name (compared without case, as the files it names), so
-    adding it never replaces an entry: DVC 3.67's `-S '+sweep.<name>=...'` overwrites one."""
+def new_entries(
+    rates: Sequence[float], names: Collection[str], axis: str = L2
+) -> dict[str, float]:
+    """Each rate as a new all-layers entry `l2_<rate>` (`l2_sp_<rate>` on the `l2_sp` axis),
+    or `l2_<rate>_v2`, `_v3`, ... where an entry of other settings has that name (compared
+    without case, as the files it names), so adding it never replaces an entry: DVC 3.67's
+    `-S '+sweep.<name>=...'` overwrites one."""
     taken = {name.lower() for name in names}
     added: dict[str, float] = {}
     for rate in rates:
-        base = f"l2_{number_token(rate)}"
+        base = f"{axis}_{number_token(rate)}"
         candidates = chain([base], (f"{base}_v{i}" for i in count(2)))
         name = next(n for n in candidates if n.lower() not in taken)
         taken.add(name.lower())
@@ -185,21 +208,24 @@ def new_entries(rates: Sequence[float], names: Collection[str]) -> dict[str, flo
     return added
 
 
-def sweep_additions(added: Mapping[str, float]) -> list[str]:
+def sweep_additions(added: Mapping[str, float], axis: str = L2) -> list[str]:
     """The `-S` values that add `added` to the sweep as it stands: every entry already there,
-    hand-written or the grid's, and every other setting stay as they are."""
-    return [f"+sweep.{name}={{l2: {rate:g}}}" for name, rate in added.items()]
+    hand-written or the grid's, and every other setting stay as they are. `axis`: the key
+    each rate goes to (`l2`, or `l2_sp`)."""
+    return [f"+sweep.{name}={{{axis}: {rate:g}}}" for name, rate in added.items()]
 
 
 def next_commands(
-    added: Mapping[str, float], center: float, task: Task
+    added: Mapping[str, float], center: float, task: Task, axis: str = L2
 ) -> tuple[str, ...]:
-    """One queued experiment, `next_<center>`, that adds every proposed entry to the sweep
-    (the bracket around the rate `center`), then start the queue and compare the experiments."""
+    """One queued experiment, `next_<center>` (`next_sp_<center>` for `l2_sp`), that adds
+    every proposed entry to the sweep (the bracket around the rate `center`), then start the
+    queue and compare the experiments."""
     if not added:
         return ()
-    settings = " ".join(f"-S '{value}'" for value in sweep_additions(added))
+    settings = " ".join(f"-S '{value}'" for value in sweep_additions(added, axis))
     # A short name: EXP_SHOW_BEST's table fits 80 columns with `[next_4p5e_3]`, not with
     # `[next_around_4p5e_3]` (DVC 3.67 cuts the last column).
-    run = f"dvc exp run --queue -n next_{number_token(center)} {settings}"
+    tag = "sp_" if axis == L2_SP else ""
+    run = f"dvc exp run --queue -n next_{tag}{number_token(center)} {settings}"
     return (run, "dvc queue start", exp_show_best(task))

@@ -22,6 +22,10 @@ from pipeline.config.entries import EntrySpec
 from pipeline.core.task import Task
 
 ALL = "all"
+# The rate a point sits at: `l2`, or fine-tuning's `l2_sp` (toward the start).
+L2 = "l2"
+L2_SP = "l2_sp"
+FROM_START = "the start model"  # start_label of an entry fine-tuned with every layer trained
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,27 @@ class Point:
     val_std: float  # 0 for one seed
     test: float
     test_std: float
+    axis: str = L2
+    start: str = ""  # where its entry starts (start_label); "" without a start model
+
+
+def start_label(entry: EntrySpec) -> str:
+    """Where the entry starts, in words: "" for a fresh initialisation with every layer
+    trained (every entry of a sweep without a start model)."""
+    tuning = entry.tuning
+    frozen = f"frozen {', '.join(tuning.frozen)}" if tuning.frozen else ""
+    start = FROM_START if tuning.from_start else ("scratch" if frozen else "")
+    return ", ".join(part for part in (start, frozen) if part)
+
+
+def _axis(entry: EntrySpec) -> tuple[str, tuple[tuple[str, float], ...]] | None:
+    """The rate axis of an entry and its rates there: pure `l2`, or `l2_sp` alone (no `l2`,
+    no decay); None for the others."""
+    if entry.is_pure_l2:
+        return L2, entry.layer_rates
+    if entry.weight_decay or any(entry.rates):
+        return None
+    return L2_SP, entry.tuning.sp_rates
 
 
 def _figure(row: pd.Series, name: str) -> tuple[float, float]:
@@ -57,8 +82,9 @@ def place(
     pool_rows: int,
     task: Task,
 ) -> list[Point]:
-    """The entries that sit on a rate axis: pure L2 (no weight decay), not diverged, with one
-    rate on every layer or on exactly one layer. In the table's (ranked) order. With folds a
+    """The entries that sit on a rate axis: pure L2 (no weight decay), or fine-tuning's
+    `l2_sp` alone (axis L2_SP), not diverged, with one rate on every layer (of those with a
+    start, for `l2_sp`) or on exactly one layer. In the table's (ranked) order. With folds a
     point's validation figure is the mean over folds of the choosing figure: the CV error, or
     for regression the root of the mean CV MSE, so that the axis stays in RMSE's units (the
     same order as the MSE the decision ranks on)."""
@@ -66,11 +92,13 @@ def place(
     points = []
     for _, row in table.iterrows():
         entry = by_name.get(row["entry"])
-        if entry is None or not entry.is_pure_l2 or pd.isna(row[task.val_figure]):
+        axis = None if entry is None else _axis(entry)
+        if axis is None or pd.isna(row[task.val_figure]):
             continue
-        nonzero = [(layer, rate) for layer, rate in entry.layer_rates if rate > 0]
-        if entry.uniform_rate is not None:
-            layer, rate = ALL, entry.uniform_rate
+        axis, layer_rates = axis
+        nonzero = [(layer, rate) for layer, rate in layer_rates if rate > 0]
+        if len({rate for _, rate in layer_rates}) == 1:
+            layer, rate = ALL, layer_rates[0][1]
         elif len(nonzero) == 1:
             layer, rate = nonzero[0]
         else:
@@ -84,7 +112,8 @@ def place(
             # Folds: the mean CV figure; the paired test on the pooled held-out rows judges it.
             val, val_std = _cv_figure(float(row[task.cv_mean]), task), 0.0
         test, test_std = _figure(row, task.test_figure)
-        points.append(Point(entry.name, rate, layer, rows, noise, val, val_std, test, test_std))
+        points.append(Point(entry.name, rate, layer, rows, noise, val, val_std, test, test_std,
+                            axis, start_label(entry)))  # fmt: skip
     return points
 
 

@@ -188,12 +188,16 @@ def holm(p_values: Sequence[float]) -> list[float]:
 class Candidate:
     """An entry on the choosing table: its figure (`value`: the mean over folds, or the
     validation figure), that figure's standard error, and its L2 rate per layer (None: not
-    on the rate order, e.g. weight decay)."""
+    on the rate order, e.g. weight decay). Fine-tuning: `rates` are its `l2` rates then its
+    `l2_sp` rates, `start` says where it starts (entries order only within one start), and
+    `mixes` marks an entry with both `l2` and `l2_sp` (rates None: no order against either)."""
 
     name: str
     value: float
     se: float
     rates: tuple[float, ...] | None
+    start: str = ""  # "" without a start model: the sweep's only start
+    mixes: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,8 +206,10 @@ class Choice:
     best: Candidate  # the lowest value
     rule: str  # the rule applied: min, or one_se
     threshold: float  # best.value + best.se under one_se; best.value under min
-    # Why one_se fell back to min: "no_rates" (`unordered` within one SE have no L2 rate) or
-    # "not_ordered" (`top`, the largest rates, is not at least `unordered` on every layer).
+    # Why one_se fell back to min: "no_rates" (`unordered` within one SE have no L2 rate),
+    # "mixed" (`unordered` combine l2 and l2_sp), "starts" (`unordered` start elsewhere than
+    # `top`) or "not_ordered" (`top`, the largest rates, is not at least `unordered` on every
+    # layer).
     fallback: str = ""
     top: str = ""
     unordered: tuple[str, ...] = ()
@@ -225,15 +231,24 @@ def choose(candidates: Sequence[Candidate], rule: str) -> Choice:
     least as regularized as B when every layer's rate of A is >= B's, so [0.01, 0.01, 0] is
     more regularized than [0.01, 0, 0] but neither of [0.01, 0, 0] and [0, 0.01, 0] is. When
     the candidates within one SE are not all ordered that way (or one has no rates), there is
-    no "most regularized" and the rule falls back to `min`, saying why."""
+    no "most regularized" and the rule falls back to `min`, saying why. Fine-tuning: `l2_sp`
+    is another rate (a stronger pull toward the start is more regularized), so an `l2` entry
+    and an `l2_sp` entry are not ordered, an entry that mixes both is ordered against none,
+    and entries that start differently (scratch, other frozen layers) are not compared."""
     best = candidates[0]
     if rule == "min":
         return Choice(best, best, "min", best.value)
     threshold = best.value + best.se
     within = [c for c in candidates if c.value <= threshold + ROUNDING]
+    mixed = tuple(c.name for c in within if c.mixes)
+    if mixed:
+        return Choice(best, best, "min", threshold, "mixed", unordered=mixed)
     unordered = tuple(c.name for c in within if c.rates is None)
     if unordered:
         return Choice(best, best, "min", threshold, "no_rates", unordered=unordered)
+    elsewhere = tuple(c.name for c in within if c.start != best.start)
+    if elsewhere:
+        return Choice(best, best, "min", threshold, "starts", best.name, elsewhere)
     top = max(within, key=lambda c: (sum(c.rates), -candidates.index(c)))
     if not all(_at_least(top.rates, c.rates) for c in within):
         others = tuple(c.name for c in within if not _at_least(top.rates, c.rates))

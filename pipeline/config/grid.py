@@ -7,6 +7,8 @@ runs in `config.load_config`, once, so every stage sees the same entries.
 
 Names are built from the values alone, so the same grid always gives the same names:
 `grid_1e_2_all`, `grid_3e_3_hidden_1`, `grid_0_all_n800`, `grid_1e_2_all_n800_noise0`.
+Fine-tuning, `grid.l2_sp` adds entries with L2 toward the start instead of `l2`:
+`grid_sp_1e_2_all`, `grid_sp_1e_2_conv_1`.
 """
 
 from __future__ import annotations
@@ -52,29 +54,45 @@ def grid_entries(config: LabConfig) -> dict[str, dict]:
             suffix = (f"_n{size}" if size is not None else "") + (
                 f"_noise{number_token(noise)}" if noise is not None else ""
             )
-            for rate in grid.rates:
-                # At rate 0 every choice of layers is the same unregularized model: one entry.
-                for target in [ALL_LAYERS] if rate == 0 else targets:
-                    # One layer by name, the others at 0: `train` checks the name against
-                    # the built model, whatever the builder.
-                    l2: float | dict[str, float] = rate if target == ALL_LAYERS else {target: rate}
-                    entry: dict = {"l2": l2}
-                    if size is not None:
-                        entry["train_size"] = size
-                    if noise is not None:
-                        entry["label_noise"] = noise
-                    entries[f"{grid.prefix}_{number_token(rate)}_{target}{suffix}"] = entry
+            for key, rates in (("l2", grid.rates), ("l2_sp", _sp_rates(grid))):
+                tag = "_sp" if key == "l2_sp" else ""
+                for rate in rates:
+                    # At rate 0 every choice of layers is the same unregularized model.
+                    for target in [ALL_LAYERS] if rate == 0 else targets:
+                        # One layer by name, the others at 0: `train` checks the name
+                        # against the built model, whatever the builder.
+                        entry: dict = {key: rate if target == ALL_LAYERS else {target: rate}}
+                        if size is not None:
+                            entry["train_size"] = size
+                        if noise is not None:
+                            entry["label_noise"] = noise
+                        name = f"{grid.prefix}{tag}_{number_token(rate)}_{target}{suffix}"
+                        entries[name] = entry
     return entries
+
+
+def _sp_rates(grid) -> list[float]:
+    """`grid.l2_sp`'s rates; its 0 is `grid.rates`' 0 (the same fine-tuned model, no
+    penalty), made once."""
+    return [rate for rate in grid.l2_sp if rate > 0 or 0.0 not in grid.rates]
 
 
 def with_grid_entries(config: LabConfig, path: Path) -> LabConfig:
     """`config` with the grid's entries added after the hand-written ones."""
     layers = layer_names(config)
+    start = config.model.start_from
+    if config.grid.l2_sp and start is None:
+        raise ConfigError(
+            f"{path}: grid.l2_sp holds a model close to its starting weights, and there is no"
+            f" start model; set model.start_from to a .keras file under pretrained/ or use"
+            f" grid.rates"
+        )
     for choice in config.grid.layers:
-        if layers is None and choice == EACH_LAYER and config.grid.rates:
+        if layers is None and choice == EACH_LAYER and (config.grid.rates or config.grid.l2_sp):
+            model = start if start is not None else config.model.builder
             raise ConfigError(
-                f"{path}: grid.layers has each, but the layers of {config.model.builder} are"
-                f" known only once it builds a model; list their names instead, e.g."
+                f"{path}: grid.layers has each, but the layers of {model} are known only once"
+                f" Keras has the model; list their names instead, e.g."
                 f" grid.layers: [all, conv_1, output]"
             )
         if layers is not None and choice not in (ALL_LAYERS, EACH_LAYER, *layers):

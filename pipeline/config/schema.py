@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 # Entry names become file names (`metrics/<entry>.json`, `models/<entry>/`) and part of the
 # `dvc exp run` commands the report proposes, so only plain identifiers are allowed.
@@ -227,6 +227,9 @@ class GridConfig(_Section):
 
     # No rates: no grid entries. 0 is the unregularized model.
     rates: list[float] = []
+    # Fine-tuning (model.start_from): `l2_sp` rates, L2 toward the start, on the same layers;
+    # an entry each (`grid_sp_1e_2_all`), with no `l2`.
+    l2_sp: list[float] = []
     # `all`: every Dense layer at the rate; `each`: one entry per layer, that layer alone;
     # a layer name: that layer alone.
     layers: Annotated[list[GridLayers], Field(min_length=1)] = ["all"]
@@ -239,16 +242,18 @@ class GridConfig(_Section):
     ] = [None]
     prefix: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,15}$")] = "grid"
 
-    @field_validator("rates", mode="before")
+    @field_validator("rates", "l2_sp", mode="before")
     @classmethod
-    def _rates_are_numbers(cls, value: object) -> object:
+    def _rates_are_numbers(cls, value: object, info: ValidationInfo) -> object:
         # `dvc exp run -S grid.rates=[0,1e-3]` gives an int 0 beside floats.
         ok = isinstance(value, list) and all(
             isinstance(r, int | float) and not isinstance(r, bool) and math.isfinite(r) and r >= 0
             for r in value
         )
         if not ok:
-            raise ValueError("grid.rates must be a list of finite numbers >= 0, e.g. [0, 1e-3]")
+            raise ValueError(
+                f"grid.{info.field_name} must be a list of finite numbers >= 0, e.g. [0, 1e-3]"
+            )
         return [float(r) for r in value]
 
     @field_validator("label_noise", mode="before")

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from pipeline.choosing import ALL, Analysis
 from pipeline.choosing.next_rates import Bracket
+from pipeline.choosing.points import L2_SP
 from pipeline.core.task import Task
 from pipeline.reporting.plots import reference_line
 
@@ -166,7 +167,8 @@ def next_rates_figure(
         reference_line(ax, baseline, task.trivial)
     ticks = sorted({x(r) for r in rates})
     ax.set_xticks(ticks, ["0" if t == zero else f"{10**t:g}" for t in ticks])
-    ax.set_xlabel("Keras L2 rate (log scale; 0 = no penalty)")
+    rate = "L2-SP rate, toward the start" if bracket.axis == L2_SP else "Keras L2 rate"
+    ax.set_xlabel(f"{rate} (log scale; 0 = no penalty)")
     ax.set_ylabel(f"validation {word}")
     ax.set_title("The best rate on validation and the rates to try next")
     ax.grid(alpha=0.3)

@@ -8,7 +8,7 @@ from pipeline.choosing import ALL, Analysis, Decision
 from pipeline.choosing.data_size import DataEquivalent
 from pipeline.choosing.layers import HEATMAP_COLUMNS, LayerVerdict, layer_heatmap_data
 from pipeline.choosing.next_rates import NO_DIFFERENCE, OFF_AXIS, Bracket, Neighbour
-from pipeline.choosing.points import Versus
+from pipeline.choosing.points import L2_SP, Versus
 from pipeline.core.task import Task
 from pipeline.reporting import decision as decision_words
 from pipeline.reporting.markdown import table
@@ -177,8 +177,9 @@ def _next(bracket: Bracket, decision: Decision, task: Task) -> list[str]:
             f"{spread}); neighbours tried: {tried}."
         )
     else:
+        rate = "l2_sp rate (toward the start)" if bracket.axis == L2_SP else "rate"
         opening = (
-            f"The chosen rate, **{best.rate:g}** ({best.entry}, {figure} {best.val:.3f}{spread}; "
+            f"The chosen {rate}, **{best.rate:g}** ({best.entry}, {figure} {best.val:.3f}{spread}; "
             f"all layers, {where}); neighbours tried: {tried}. Each pair is judged as in the "
             f"Decision table ({decision.test}, {decision.correction}-adjusted over its "
             f"{len(decision.comparisons)} comparisons)."

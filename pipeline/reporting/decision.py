@@ -95,11 +95,19 @@ def figure_with_spread(decision: Decision) -> str:
 def fallback_words(decision: Decision) -> str:
     """Why one_se fell back to min."""
     choice = decision.choice
+    names = ", ".join(choice.unordered)
     if choice.fallback == "no_rates":
-        return f"{', '.join(choice.unordered)} within one SE has no L2 rate to order by"
+        return f"{names} within one SE has no L2 rate to order by"
+    if choice.fallback == "mixed":
+        return f"{names} within one SE mixes l2 and l2_sp, which are not ordered against each other"
+    if choice.fallback == "starts":
+        where = choice.best.start or "scratch"
+        return f"the entries within one SE start differently ({choice.top} from {where} vs {names})"
+    # Fine-tuning: l2 and l2_sp are separate rates, neither stronger than the other.
+    rates = "every layer's l2 and l2_sp rate" if choice.chosen.start else "every layer"
     return (
-        f"the entries within one SE are not ordered by rate ({choice.top} vs "
-        f"{', '.join(choice.unordered)}: neither is more regularized on every layer)"
+        f"the entries within one SE are not ordered by rate ({choice.top} vs {names}: neither "
+        f"is more regularized on {rates})"
     )
 
 

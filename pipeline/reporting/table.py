@@ -19,6 +19,7 @@ from pipeline.choosing import Decision
 from pipeline.config.entries import EntrySpec
 from pipeline.core import contracts
 from pipeline.core.task import Task
+from pipeline.reporting import fine_tuning as fine_tuning_words
 from pipeline.reporting import markdown, trivial
 
 COLUMNS = [
@@ -67,11 +68,12 @@ def columns_of(task: Task) -> list[str]:
 def regularizer_label(entry: EntrySpec) -> str:
     """What regularizes the entry, in words a reader cannot mistake: a weight-decay entry is
     not "L2 0"."""
-    if entry.weight_decay and not any(entry.rates):
-        return f"weight decay {entry.weight_decay:g}"
+    parts = [f"L2 {entry.rates_label}"] if any(entry.rates) or entry.is_pure_l2 else []
+    if entry.tuning.holds_close:
+        parts.append(f"L2-SP {fine_tuning_words.sp_rates_label(entry)}")
     if entry.weight_decay:
-        return f"L2 {entry.rates_label} + weight decay {entry.weight_decay:g}"
-    return f"L2 {entry.rates_label}"
+        parts.append(f"weight decay {entry.weight_decay:g}")
+    return " + ".join(parts)
 
 
 def sweep_table(
@@ -79,10 +81,14 @@ def sweep_table(
     metrics_dir: Path,
     details_dir: Path,
     task: Task,
+    fine_tuning: bool = False,
 ) -> pd.DataFrame:
     """One row per entry, ranked (see `rank`). Diverged entries come last with NaN figures
-    and `diverged_at_epoch` set."""
+    and `diverged_at_epoch` set. `fine_tuning`: with each entry's start, `l2_sp` rates,
+    frozen layers and distances from the start (reporting/fine_tuning.py)."""
     columns = columns_of(task)
+    if fine_tuning:
+        columns = fine_tuning_words.with_start_columns(columns)
     rows = []
     for entry in entries:
         headline = contracts.read_stage_json(metrics_dir / f"{entry.name}.json", "evaluate")
@@ -93,6 +99,7 @@ def sweep_table(
                 "entry": entry.name,
                 "l2_rates": entry.rates_label,
                 "weight_decay": entry.weight_decay,
+                **(fine_tuning_words.start_cells(entry) if fine_tuning else {}),
                 **base["metrics"],
                 **{k: v for k, v in headline.items() if k.endswith(("_mean", "_std", "_se"))},
                 **({"n_seeds": headline["n_seeds"]} if "n_seeds" in headline else {}),
@@ -109,7 +116,8 @@ def sweep_table(
     per_layer = [
         c
         for c in table.columns
-        if c.startswith(("sq_weights_", "near_linear_share_")) and c not in {*columns, *spread}
+        if c.startswith(("sq_weights_", *fine_tuning_words.LAYER_PREFIXES, "near_linear_share_"))
+        and c not in {*columns, *spread}
     ]
     table = table[[*columns, *spread, *per_layer, "diverged_at_epoch"]]
     return rank(table, task)
@@ -178,7 +186,9 @@ def to_markdown(
     for (_, row), (_, full) in zip(shown.iterrows(), table.iterrows(), strict=True):
         cells = [_cell(v) for v in row]
         if pd.notna(full["diverged_at_epoch"]):
-            cells[3] = f"diverged at epoch {int(full['diverged_at_epoch'])}"
+            cells[list(shown.columns).index(task.train_figure)] = (
+                f"diverged at epoch {int(full['diverged_at_epoch'])}"
+            )
         if full.get("collapsed", False):
             cells[0] = f"{full['entry']} ({trivial.collapsed_words(task)})"
         rows.append(cells)
