@@ -223,6 +223,7 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
     group failed gets its config and history, and its run ends FAILED."""
     from pipeline.model_store import StoredModel
     from pipeline.model_store.key import as_trained_on, digest_of
+    from pipeline.modeling.regularize import saved_as_plain_network
     from pipeline.tracking import records, reused
 
     tower, model = plan.towers[index], plan.models[index]
@@ -243,15 +244,17 @@ def save_tower(staging: Path, plan, index: int, history, runs_of_sweep, outcome,
                        with_weights_file=tower.fold is None)  # fmt: skip
     records.log_artifact(run_id, folder / contracts.CONFIG_FILE)
     model_uri = None
-    if stored is not None:
-        model_uri = reused.record_reused(
-            run_id, stored, epochs_of(stored.history), model, plan.input_example, tower
-        )
-    elif keeps_model and tower.fold is None:
-        # A fold's model only scores its held-out fold (evaluate): not logged as a model.
-        model_uri = records.log_keras_model(run_id, model, plan.input_example)
-        records.set_tags(run_id, {"model_uri": model_uri})
-        records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
+    # MLflow's flavor saves the model: as the plain network, like models/ (no w0 in the file).
+    with saved_as_plain_network(model):
+        if stored is not None:
+            model_uri = reused.record_reused(
+                run_id, stored, epochs_of(stored.history), model, plan.input_example, tower
+            )
+        elif keeps_model and tower.fold is None:
+            # A fold's model only scores its held-out fold (evaluate): not logged as a model.
+            model_uri = records.log_keras_model(run_id, model, plan.input_example)
+            records.set_tags(run_id, {"model_uri": model_uri})
+            records.log_artifact(run_id, folder / contracts.WEIGHTS_FILE, folder="weights")
     if failed is not None:
         runs_of_sweep.fail(tower.name, f"its group failed: {failed}")
     elif diverged is None:
