@@ -21,8 +21,9 @@ from pipeline.demos.source_model import train_source
 
 log = logging.getLogger("fine_tuning")
 
-# What is copied from each target lab: its report, the decision and the refit, the metrics.
-LAB_OUTPUTS = ("reports", "refit", "metrics", "params.yaml")
+# What is copied from each target lab: its report, the decision and the refit, the metrics and
+# their per-layer details (not the models, kernels and held-out predictions: .keras, .npz).
+LAB_OUTPUTS = ("reports", "refit", "metrics", "evaluation", "params.yaml")
 
 
 def run_target(task, source_file: Path, size, work: Path, out: Path) -> list:
@@ -43,8 +44,10 @@ def run_target(task, source_file: Path, size, work: Path, out: Path) -> list:
     shutil.rmtree(target_out, ignore_errors=True)
     for name in LAB_OUTPUTS:
         source = lab / name
-        if source.is_dir():  # the refit's model.keras stays behind: the figures are its JSON
-            shutil.copytree(source, target_out / name, ignore=shutil.ignore_patterns("*.keras"))
+        if source.is_dir():
+            shutil.copytree(
+                source, target_out / name, ignore=shutil.ignore_patterns("*.keras", "*.npz")
+            )
         else:
             target_out.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, target_out / name)

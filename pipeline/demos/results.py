@@ -1,8 +1,9 @@
 """The demonstration's figures, read from one target lab's own outputs: the decision refit
 made (refit/decision.json: every candidate's CV figure and SE, the paired tests against the
-chosen entry, the refit's test interval) and evaluate's metrics (metrics/<entry>.json: test
-error, distances from the start). Nothing is recomputed but each entry's 95% test interval,
-by the lab's own Wilson interval (choosing/statistics.py) over its test rows."""
+chosen entry, the refit's test interval), evaluate's metrics (metrics/<entry>.json: the test
+error) and their details (evaluation/<entry>.json: the distances from the start). Nothing is
+recomputed but each entry's 95% test interval, by the lab's own Wilson interval
+(choosing/statistics.py) over its test rows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.choosing.statistics import error_interval
-from pipeline.demos.sweep_design import Entry
+from pipeline.demos.sweep_design import SEED, Entry
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ class EntryResult:
     chosen: bool
     holm_p: float | None  # against the chosen entry (None: it is the chosen one)
     told_apart: bool | None
-    distances: dict[str, float]  # evaluate's sq_dist_<layer>, rel_dist_<layer>, sum_sq_dist
+    # evaluate's sq_dist_<layer>, rel_dist_<layer>, sum_sq_dist, l2_sp_penalty (base seed)
+    distances: dict[str, float]
 
 
 def read_decision(lab: Path) -> dict:
@@ -59,6 +61,7 @@ def entry_results(lab: Path, target: str, entries: tuple[Entry, ...]) -> list[En
             continue
         candidate, comparison = candidates[entry.name]
         metrics = json.loads((lab / "metrics" / f"{entry.name}.json").read_text())
+        details = _base_seed_details(lab, entry.name)
         wrong = round(metrics["test_error"] * n_test)  # 5 significant digits: exact count
         low, high = error_interval(wrong, n_test)
         found.append(
@@ -75,10 +78,18 @@ def entry_results(lab: Path, target: str, entries: tuple[Entry, ...]) -> list[En
                 chosen=comparison is None,
                 holm_p=None if comparison is None else comparison["p_adjusted"],
                 told_apart=None if comparison is None else comparison["apart"],
-                distances={k: v for k, v in metrics.items() if DISTANCE.match(k)},
+                distances={k: v for k, v in details.items() if DISTANCE.match(k)},
             )
         )
     return found
+
+
+def _base_seed_details(lab: Path, entry: str) -> dict[str, float]:
+    """evaluation/<entry>.json's figures of the entry's base-seed model (per layer: the
+    distances from the start are there, metrics/<entry>.json has only their sum)."""
+    details = json.loads((lab / "evaluation" / f"{entry}.json").read_text())
+    (base,) = [s for s in details["seeds"] if s["seed"] == SEED]
+    return base["metrics"]
 
 
 def best_per_approach(results: list[EntryResult]) -> list[EntryResult]:

@@ -7,6 +7,11 @@ import re
 
 from pipeline.demos.results import EntryResult, best_per_approach
 
+TITLES = {
+    "similar": "Similar target: digits 5-9",
+    "dissimilar": "Dissimilar target: digits 5-9, pixels permuted",
+}
+
 
 def _rate(result: EntryResult) -> str:
     return "" if result.rate is None else f"{result.rate:g}"
@@ -62,7 +67,6 @@ def target_page(results: list[EntryResult], summary: dict) -> str:
         f"[{refit['test_ci_low']:.3f}, {refit['test_ci_high']:.3f}] ({refit['test_rows']} "
         f"test rows)."
     )
-    return (
-        f"## {summary['target']}\n\n{approaches_table(results)}\n\n{answer}\n\n"
-        f"{distances_table(results)}\n"
-    )
+    title = TITLES.get(summary["target"], summary["target"])
+    parts = (f"### {title}", approaches_table(results), answer, distances_table(results))
+    return "\n\n".join(parts) + "\n"
