@@ -37,10 +37,10 @@ class DemoSize:
 
 FULL = DemoSize(
     source=SourceSettings((64, 64), "relu", 60, 32, 1e-3, SEED),
-    labelled_per_class=10,
+    labelled_per_class=5,
     folds=5,
     epochs=150,
-    batch_size=16,
+    batch_size=8,
     rates={
         "scratch": (0.0, 1e-3, 1e-2),
         "finetune": (0.0,),

@@ -38,6 +38,21 @@ def approaches_table(results: list[EntryResult]) -> str:
     return "\n".join(rows)
 
 
+def entries_table(results: list[EntryResult]) -> str:
+    """Every entry, in the sweep's order: how the figures move with each approach's rate."""
+    rows = [
+        "| entry | approach | rate | CV error ± SE | test error [95%] | told apart from the"
+        " chosen entry |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r.entry} | {r.approach} | {_rate(r)} | {r.cv_error:.3f} ± {r.cv_se:.3f} "
+            f"| {r.test_error:.3f} [{r.test_ci_low:.3f}, {r.test_ci_high:.3f}] | {_versus(r)} |"
+        )
+    return "\n".join(rows)
+
+
 def _layers(results: list[EntryResult]) -> list[str]:
     names = {m[1] for r in results for k in r.distances if (m := re.match(r"rel_dist_(\w+)", k))}
     return sorted(names)
@@ -68,5 +83,15 @@ def target_page(results: list[EntryResult], summary: dict) -> str:
         f"test rows)."
     )
     title = TITLES.get(summary["target"], summary["target"])
-    parts = (f"### {title}", approaches_table(results), answer, distances_table(results))
+    parts = (
+        f"### {title}",
+        "Each approach at its best rate (lowest CV error):",
+        approaches_table(results),
+        answer,
+        "Every entry:",
+        entries_table(results),
+        "Distance from the start of each model that started from the source model, per layer"
+        " (the new head has no start):",
+        distances_table(results),
+    )
     return "\n\n".join(parts) + "\n"
