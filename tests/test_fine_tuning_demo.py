@@ -99,6 +99,7 @@ def test_the_figures_are_the_labs_own(demo, target: str):
             assert f"{entry['cv_error']:.3f} ± {entry['cv_se']:.3f}" in line
             assert f"{entry['test_error']:.3f} [{entry['test_ci_low']:.3f}," in line
     assert (folder / "reports" / "plots" / "error_vs_rate.png").is_file()
+    assert (out / "test_error_by_rate.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

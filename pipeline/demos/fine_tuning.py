@@ -16,14 +16,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from pipeline.demos import digit_tasks, lab_run, results, sweep_design, tables
+from pipeline.demos import digit_tasks, lab_run, plot, results, sweep_design, tables
 from pipeline.demos.source_model import train_source
 
 log = logging.getLogger("fine_tuning")
 
 # What is copied from each target lab: its report, the decision and the refit, the metrics and
-# their per-layer details (not the models, kernels and held-out predictions: .keras, .npz).
+# their per-layer details (not the models, kernels, held-out predictions and per-epoch CSVs).
 LAB_OUTPUTS = ("reports", "refit", "metrics", "evaluation", "params.yaml")
+LEFT_BEHIND = shutil.ignore_patterns("*.keras", "*.npz", "learning_curves_*.csv")
 
 
 def run_target(task, source_file: Path, size, work: Path, out: Path) -> list:
@@ -45,9 +46,7 @@ def run_target(task, source_file: Path, size, work: Path, out: Path) -> list:
     for name in LAB_OUTPUTS:
         source = lab / name
         if source.is_dir():
-            shutil.copytree(
-                source, target_out / name, ignore=shutil.ignore_patterns("*.keras", "*.npz")
-            )
+            shutil.copytree(source, target_out / name, ignore=LEFT_BEHIND)
         else:
             target_out.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, target_out / name)
@@ -69,8 +68,11 @@ def run(out: Path, size, work: Path) -> None:
     )
     record = {**asdict(source), "path": None, "settings": asdict(size.source)}
     (out / "source.json").write_text(json.dumps(record, indent=1) + "\n")
-    for task in digit_tasks.target_tasks(sweep_design.SEED):
-        run_target(task, source.path, size, work, out)
+    by_target = {
+        task.name: run_target(task, source.path, size, work, out)
+        for task in digit_tasks.target_tasks(sweep_design.SEED)
+    }
+    plot.test_error_by_rate(by_target, out / "test_error_by_rate.png")
     log.info("done in %.0f s; the figures are in %s", time.perf_counter() - started, out)
 
 

@@ -91,8 +91,7 @@ def entries(size: DemoSize) -> tuple[Entry, ...]:
 def lab_params(default: dict, size: DemoSize, target_rows: int, n_classes: int) -> dict:
     """The temporary lab's params.yaml: the checkout's own with the target's data, the start
     model, the demo's training and sweep, and k-fold choosing over the labelled rows."""
-    params = {key: dict(value) if isinstance(value, dict) else value
-              for key, value in default.items()}  # fmt: skip
+    params = dict(default)  # compute: and registry: as the checkout has them
     labelled = size.labelled_per_class * n_classes
     # Half the rows test the answer. Of the labelled rows, two per class are the validation
     # split and `train_subset` keeps the others; k-fold CV pools exactly these `labelled`
