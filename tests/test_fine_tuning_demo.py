@@ -78,9 +78,16 @@ def test_the_figures_are_the_labs_own(demo, target: str):
     candidates = {decision["choice"]["chosen"]["name"]: decision["choice"]["chosen"]}
     candidates |= {c["other"]["name"]: c["other"] for c in decision["comparisons"]}
     assert summary["chosen"] == said["chosen_entry"] == decision["choice"]["chosen"]["name"]
-    assert summary["folds"] == 2 and summary["refit"]["test_value"] == refit["test_value"]
+    assert summary["folds"] == 2 and refit["entry"] == summary["chosen"]
+    answer = summary["refit"]
+    assert (answer["test_value"], answer["test_ci_low"], answer["test_ci_high"]) == (
+        refit["test_error"], refit["test_error_ci_low"], refit["test_error_ci_high"]
+    )  # fmt: skip
     page = (out / f"{target}.md").read_text()
-    assert f"test error {refit['test_value']:.3f}" in page
+    assert (
+        f"test error {refit['test_error']:.3f}, 95% interval [{refit['test_error_ci_low']:.3f},"
+        in page
+    )
     for entry in summary["entries"]:
         name = entry["entry"]
         assert (entry["cv_error"], entry["cv_se"]) == (candidates[name]["value"],
