@@ -42,6 +42,7 @@ PAGE_TESTS = {
     "docs/team.md": "test_docs_commands_queue.py",
     "docs/reuse.md": "test_model_reuse.py",
     "docs/using-the-model.md": "test_docs_using_the_model.py",  # a model server
+    "docs/fine-tuning.md": "test_fine_tuning_demo.py",  # with --quick
 }
 # Spans whose page's test runs them where the page puts them, after its block.
 RUN_WITH_THEIR_PAGE = {

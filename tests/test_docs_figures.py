@@ -49,6 +49,16 @@ def _sweep_rows() -> dict[str, dict[str, float | str]]:
         }
 
 
+def _fine_tuning() -> dict:
+    """The fine-tuning demonstration's files (docs/fine-tuning/): the source model's record,
+    and per target its decision in brief with every entry's figures by entry name."""
+    found = {"source": _json("docs/fine-tuning/source.json")}
+    for target in ("similar", "dissimilar"):
+        summary = _json(f"docs/fine-tuning/{target}.json")
+        found[target] = {**summary, **{e["entry"]: e for e in summary["entries"]}}
+    return found
+
+
 # The names a figure's format field starts with, and the committed output each one reads.
 SOURCES: dict[str, Callable[[], dict]] = {
     "best": lambda: _json("reports/best.json"),
@@ -56,6 +66,7 @@ SOURCES: dict[str, Callable[[], dict]] = {
     "choosing": lambda: _table_rows("reports/choosing.md"),  # its first table, by entry
     "compute": lambda: _json("benchmarks/compute_results.json"),
     "bench": lambda: _json("benchmarks/results.json"),
+    "fine_tuning": _fine_tuning,
 }
 
 
@@ -217,6 +228,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
         + f"\n\n{_json('benchmarks/ui_links_results.json')['conditions']}."
     ),
     **_regression_blocks(),
+    # written whole by `python -m pipeline.demos.fine_tuning` (docs/fine-tuning.md)
+    "fine-tuning/similar.md": lambda: (ROOT / "docs/fine-tuning/similar.md").read_text(),
+    "fine-tuning/dissimilar.md": lambda: (ROOT / "docs/fine-tuning/dissimilar.md").read_text(),
 }
 
 QUOTES = ROOT / "tests" / "docs_quotes.toml"  # what each page quotes; see its comments

@@ -34,7 +34,10 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parent.parent
 USER_FILES = "data/raw/"  # examples of users' files, not this repository's
 # Files a page has the reader write: named, never committed.
-EXAMPLES = {"builders/wine_net.py": "docs/tutorial.md has the reader write it"}
+EXAMPLES = {
+    "builders/wine_net.py": "docs/tutorial.md has the reader write it",
+    "pretrained/source.keras": "docs/fine-tuning.md: the demonstration's start model, in its labs",
+}
 PACKAGE_ROOTS = ("pipeline", "benchmarks")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 WORD = re.compile(r"[\w.<>*/-]+")
