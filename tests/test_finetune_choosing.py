@@ -250,3 +250,20 @@ def test_the_layer_grid_of_a_fine_tuning_sweep_compares_entries_of_the_chosen_st
     assert found.decision.chosen.name == "l2_1e_2"
     assert found.grid.at["hidden_1", 0.01] == 0.15 and found.grid.at["all", 0.01] == 0.1
     assert found.grid.at["hidden_1", 0.0] == 0.3
+
+
+def test_the_verdict_says_which_model_rate_0_is_and_when_the_chosen_one_starts_elsewhere():
+    """In a fine-tuning sweep rate 0 is the start trained without a penalty; a scratch entry
+    measurably better than it differs in its start too, and the verdict says so."""
+    held = _decide([(_entry("ft_0"), 60), (_entry("sp_1e_2", sp=1e-2), 20)], rule="min")
+    assert held.chosen.name == "sp_1e_2"
+    assert verdict(held).endswith(
+        "; L2 helps: rate 0 (ft_0: fine-tuned without a penalty) is measurably worse"
+    )
+    scratch = _decide([(_entry("ft_0"), 60), (_entry("scratch", start=False), 20)], rule="min")
+    assert scratch.chosen.name == "scratch"
+    assert verdict(scratch).endswith(
+        "; rate 0 (ft_0: fine-tuned without a penalty) is measurably worse; scratch"
+        " starts from scratch, rate 0 from the start model: their difference is the start's as"
+        " much as the penalty's"
+    )

@@ -13,6 +13,7 @@ import math
 
 from pipeline.choosing import Decision
 from pipeline.choosing.decision import Comparison
+from pipeline.choosing.points import FROM_START
 from pipeline.choosing.statistics import error_interval
 from pipeline.core import contracts
 from pipeline.core.task import Task
@@ -129,15 +130,40 @@ def verdict(decision: Decision) -> str:
         )
     elif n:
         text += f"; told apart from every other entry ({judged}, p < {decision.alpha:g})"
+    zero = rate_zero_words(decision)
     if decision.zero == chosen.name:
         text += "; it is rate 0: L2 does not help here"
     elif decision.l2_unmeasurable:
-        text += "; L2 makes no measurable difference here (rate 0 cannot be told apart)"
+        text += f"; L2 makes no measurable difference here ({zero} cannot be told apart)"
     elif decision.l2_measurable and chosen.value < decision.against_zero.other.value:
-        text += "; L2 helps: rate 0 is measurably worse"
+        # Only within one start is the difference L2's.
+        helps = "" if other_start_words(decision) else "L2 helps: "
+        text += f"; {helps}{zero} is measurably worse"
     elif decision.l2_measurable:
-        text += "; rate 0 is measurably better than the chosen entry"
-    return text
+        text += f"; {zero} is measurably better than the chosen entry"
+    return text + other_start_words(decision)
+
+
+def rate_zero_words(decision: Decision) -> str:
+    """`rate 0`; in a fine-tuning sweep, which model that is (the start, trained without a
+    penalty), since a from-scratch entry without one is another model."""
+    against = decision.against_zero
+    if against is None or against.other.start != FROM_START:
+        return "rate 0"
+    return f"rate 0 ({against.other.name}: fine-tuned without a penalty)"
+
+
+def other_start_words(decision: Decision) -> str:
+    """Said when the chosen entry and rate 0 start differently: their difference is the
+    start's as much as L2's."""
+    against, chosen = decision.against_zero, decision.chosen
+    if against is None or chosen.name == decision.zero or chosen.start == against.other.start:
+        return ""
+    starts = chosen.start or "scratch"
+    return (
+        f"; {chosen.name} starts from {starts}, rate 0 from {against.other.start or 'scratch'}:"
+        f" their difference is the start's as much as the penalty's"
+    )
 
 
 def _chosen_figure(decision: Decision) -> str:
