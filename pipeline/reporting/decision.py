@@ -13,11 +13,11 @@ import math
 
 from pipeline.choosing import Decision
 from pipeline.choosing.decision import Comparison
-from pipeline.choosing.points import FROM_START
 from pipeline.choosing.statistics import error_interval
 from pipeline.core import contracts
 from pipeline.core.task import Task
 from pipeline.reporting.markdown import table
+from pipeline.reporting.rate_zero import other_start_words, rate_zero_words
 
 # How the pages name the figure a decision ranks on (Decision.figure).
 FIGURE_WORDS = {
@@ -142,28 +142,6 @@ def verdict(decision: Decision) -> str:
     elif decision.l2_measurable:
         text += f"; {zero} is measurably better than the chosen entry"
     return text + other_start_words(decision)
-
-
-def rate_zero_words(decision: Decision) -> str:
-    """`rate 0`; in a fine-tuning sweep, which model that is (the start, trained without a
-    penalty), since a from-scratch entry without one is another model."""
-    against = decision.against_zero
-    if against is None or against.other.start != FROM_START:
-        return "rate 0"
-    return f"rate 0 ({against.other.name}: fine-tuned without a penalty)"
-
-
-def other_start_words(decision: Decision) -> str:
-    """Said when the chosen entry and rate 0 start differently: their difference is the
-    start's as much as L2's."""
-    against, chosen = decision.against_zero, decision.chosen
-    if against is None or chosen.name == decision.zero or chosen.start == against.other.start:
-        return ""
-    starts = chosen.start or "scratch"
-    return (
-        f"; {chosen.name} starts from {starts}, rate 0 from {against.other.start or 'scratch'}:"
-        f" their difference is the start's as much as the penalty's"
-    )
 
 
 def _chosen_figure(decision: Decision) -> str:
