@@ -177,7 +177,7 @@ def build_base(
                 f"{_first_line(exc)}; fix the builder"
             ) from None
         _check_user_model(model, config.builder, call, input_shape)
-    check_shape(model, config.builder, input_shape)
+    check_shape(model, f"model.builder = {config.builder!r}", input_shape)
     if task.is_regression:
         check_regression_head(model, config.builder, input_shape)
     else:

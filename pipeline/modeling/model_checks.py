@@ -12,9 +12,15 @@ from pipeline.core.errors import ConfigError
 Shape = tuple[int, ...]
 
 
-def check_shape(model: keras.Model, spec: str, input_shape: Shape) -> None:
-    """One input of the data's shape and one output."""
-    where = f"model.builder = {spec!r}"
+def check_shape(
+    model: keras.Model,
+    where: str,
+    input_shape: Shape,
+    fix: str = "build keras.Input(shape=input_shape)",
+) -> None:
+    """One input of the data's shape and one output; `where`: the setting that gave the
+    model (`model.builder = ...`, `model.start_from = ...`), `fix`: what to do about a shape
+    that differs."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConfigError(
             f"{where}: the model has {len(model.inputs)} inputs and {len(model.outputs)} "
@@ -24,7 +30,7 @@ def check_shape(model: keras.Model, spec: str, input_shape: Shape) -> None:
     if given != tuple(input_shape):
         raise ConfigError(
             f"{where}: the model takes inputs of shape {given}, the prepared data has "
-            f"{tuple(input_shape)}; build keras.Input(shape=input_shape)"
+            f"{tuple(input_shape)}; {fix}"
         )
 
 

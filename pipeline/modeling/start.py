@@ -22,7 +22,7 @@ from pipeline.config.builder_ref import BuilderRef
 from pipeline.config.entries import ModelLayers
 from pipeline.core.errors import ConfigError
 from pipeline.core.task import Task
-from pipeline.modeling.model_checks import check_classifier, check_regression_head
+from pipeline.modeling.model_checks import check_classifier, check_regression_head, check_shape
 from pipeline.modeling.regularize import all_layers, regularizable_layers
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,12 @@ def start_network(
     its output does not fit or `model.new_head` is set."""
     shown = builder.model.start_from
     model = load_start_model(builder.start_file, shown)
-    _check_input(model, shown, input_shape)
+    check_shape(
+        model,
+        f"{KEY} = {shown!r}",
+        input_shape,
+        "start from a model trained on inputs like these (same features, data.shape)",
+    )
     fits = _head_fits(model, input_shape, n_outputs, task)
     if fits and not builder.model.new_head:
         return StartNetwork(model, None)
@@ -119,21 +124,6 @@ def start_layers(builder: BuilderRef, input_shape: Shape, n_outputs: int, task: 
         weighted=tuple(layer.name for layer in all_layers(network.model) if layer.weights),
         from_file=True,
     )
-
-
-def _check_input(model: keras.Model, shown: str, input_shape: Shape) -> None:
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ConfigError(
-            f"{KEY} = {shown!r}: the model has {len(model.inputs)} inputs and "
-            f"{len(model.outputs)} outputs; the lab fine-tunes models with one of each"
-        )
-    given = tuple(model.inputs[0].shape[1:])
-    if given != tuple(input_shape):
-        raise ConfigError(
-            f"{KEY} = {shown!r}: the model takes inputs of shape {given}, the prepared data has "
-            f"{tuple(input_shape)}; start from a model trained on inputs like these (same "
-            f"features, data.shape)"
-        )
 
 
 def _head_fits(model: keras.Model, input_shape: Shape, n_outputs: int, task: Task) -> bool:
