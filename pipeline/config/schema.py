@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+from pipeline.config.runtime_sections import ChooseConfig, ComputeConfig, RegistryConfig
+from pipeline.config.section import SECTION_CONFIG
 
 # Entry names become file names (`metrics/<entry>.json`, `models/<entry>/`) and part of the
 # `dvc exp run` commands the report proposes, so only plain identifiers are allowed.
@@ -28,8 +30,9 @@ Activation = Literal["tanh", "relu", "sigmoid", "elu", "selu", "gelu", "softplus
 
 
 class _Section(BaseModel):
-    # strict: a quoted "0.01" or a `true` must not silently become a number.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = SECTION_CONFIG
+
+
 
 
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
@@ -263,67 +266,6 @@ class GridConfig(_Section):
             return [
                 float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value
             ]
-        return value
-
-
-class ChooseConfig(_Section):
-    """How the report chooses among the entries (pipeline/choosing/decision.py)."""
-
-    # min: the lowest validation error; one_se: the most regularized entry within one
-    # standard error of the lowest (ESL §7.10), falling back to min when the entries within
-    # one SE are not ordered by rate.
-    rule: Literal["min", "one_se"] = "min"
-    # null: choose on data's validation split. k >= 2: pool the training and validation rows,
-    # cut them into k stratified folds and train every entry and seed k times more, each time
-    # on k - 1 folds (label noise on those rows only) scored on the held-out fold.
-    folds: int | None = None
-
-    @field_validator("folds")
-    @classmethod
-    def _at_least_two_folds(cls, value: int | None) -> int | None:
-        if value is not None and value < 2:
-            raise ValueError(
-                "must be null (choose on the validation split) or a whole number >= 2 (k-fold"
-                " cross-validation, e.g. 5)"
-            )
-        return value
-
-    @property
-    def fold_ids(self) -> tuple[int, ...]:
-        return tuple(range(self.folds or 0))
-
-
-# Towers per graph by default: graph building and tracing grow with the towers of a graph,
-# and a group is also the unit that a worker or a Ray task trains.
-DEFAULT_GROUP_SIZE = 16
-
-
-class ComputeConfig(_Section):
-    """How the sweep is computed, never what it computes: every tower's weights are the same
-    bits whatever these say (docs/scaling.md), so `dvc.yaml` leaves them out of `params:`."""
-
-    # At most this many towers share one graph (towers on different training sets never do).
-    group_size: Annotated[int, Field(ge=1)] = DEFAULT_GROUP_SIZE
-    # 0: the groups train one after the other in the stage's process; N: in N local worker
-    # processes. With RAY_ADDRESS set, one Ray task per group instead.
-    workers: Annotated[int, Field(ge=0, le=256)] = 0
-    # TensorFlow's intra-op threads per worker process or Ray task (inter-op: 2).
-    threads_per_worker: Annotated[int, Field(ge=1, le=256)] = 1
-
-
-class RegistryConfig(_Section):
-    """Where `register` puts the chosen model: `models:/<name>@<alias>` (pipeline/register.py)."""
-
-    # Also in URIs and the registry's search filters: MLflow refuses `/` and `:`, and `@`,
-    # quotes and spaces would need escaping there. The alias: MLflow's own rule.
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$")] = "l2-lab"
-    alias: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")] = "chosen"
-
-    @field_validator("alias")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value.lower() == "latest" or re.fullmatch(r"[vV]\d+", value):  # models:/<name>@v2
-            raise ValueError("is reserved by MLflow (latest, v<number>); choose another name")
         return value
 
 

@@ -282,10 +282,8 @@ def numbers(decision: Decision) -> dict[str, float | int]:
     return found | ({"p_vs_rate_0": against.p_adjusted} if against is not None else {})
 
 
-def summary(
-    sweep, decision: Decision | None, analysis, note: str | None, task: Task
-) -> contracts.DecisionSummary:
-    """reports/decision.json: the decision in the report's words, for record and people."""
+def summary(sweep, decision, analysis, note, task: Task) -> contracts.DecisionSummary:
+    """reports/decision.json: the decision (a Decision, or None) in the report's words."""
     said = {"best_entry": str(sweep.iloc[0]["entry"]), "data_note": note, "task": task.name}
     if analysis.bracket is not None:
         said["next_commands"] = analysis.bracket.commands
